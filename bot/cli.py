@@ -1,0 +1,161 @@
+"""The `coach` command line: one entry point for people and operators."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    help="coach: metrics-driven sales coaching in Slack.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Load the org chart and monthly metrics from CSV.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one line to stderr and exit with `code`."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    """Load the settings or end the command with exit status 2."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+@contextmanager
+def open_database(config: Settings, migrate: bool = False) -> Iterator[object]:
+    """An engine on DATABASE_URL, checked reachable and at the latest schema."""
+    from storage.db import current_revision, head_revision, is_reachable, make_engine, upgrade
+
+    engine = make_engine(config.database_url)
+    try:
+        if not is_reachable(engine):
+            fail(f"DATABASE_URL: cannot connect to {engine.url.render_as_string()}", 2)
+        if migrate:
+            upgrade(config.database_url)
+        elif current_revision(engine) != head_revision():
+            fail("DATABASE_URL: the database schema is not up to date; run `coach db upgrade`", 2)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[object]:
+    """A progress callback that shows a bar only once a file takes more than a moment."""
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    task = bar.add_task(label, total=None, visible=False)
+    with bar:
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, visible=total > 5_000)
+
+        yield update
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the latest schema."""
+    config = settings()
+    with open_database(config, migrate=True) as engine:
+        from storage.db import current_revision
+
+        out.print(f"database at revision {current_revision(engine)}")  # type: ignore[arg-type]
+
+
+def _run_import(kind: str, file: Path, migrate: bool) -> None:
+    from storage.csv_import import CsvImportError, import_metrics, import_org
+
+    from storage.db import session_scope
+
+    config = settings()
+    columns = catalogue(config).columns if kind == "metrics" else None
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    with (
+        open_database(config, migrate=migrate) as engine,
+        progress_bar(f"{kind} {file.name}") as cb,
+    ):
+        try:
+            with session_scope(engine) as session:  # type: ignore[arg-type]
+                if kind == "org":
+                    result = import_org(session, config.coach_workspace, file, progress=cb)
+                else:
+                    result = import_metrics(
+                        session, config.coach_workspace, file, columns, progress=cb
+                    )
+        except CsvImportError as exc:
+            err.print(f"[bold red]{file}: nothing imported[/]", highlight=False)
+            err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    out.print(result.summary(), highlight=False)
+
+
+@import_app.command("org")
+def import_org_cmd(
+    file: Annotated[Path, typer.Argument(help="Org chart CSV.")],
+    migrate: Annotated[bool, typer.Option(help="Upgrade the database first.")] = False,
+) -> None:
+    """Import the org chart (email, name, role, manager_email, segment, …)."""
+    _run_import("org", file, migrate)
+
+
+@import_app.command("metrics")
+def import_metrics_cmd(
+    file: Annotated[Path, typer.Argument(help="Monthly funnel counts CSV.")],
+    migrate: Annotated[bool, typer.Option(help="Upgrade the database first.")] = False,
+) -> None:
+    """Import monthly funnel counts, one row per rep and month."""
+    _run_import("metrics", file, migrate)
+
+
+def catalogue(config: Settings):  # type: ignore[no-untyped-def]
+    """The metric catalogue, from COACH_METRICS_FILE when set; a broken file exits 2."""
+    from analytics.catalogue import CatalogueError, load_catalogue
+
+    try:
+        return load_catalogue(config.coach_metrics_file)
+    except CatalogueError as exc:
+        fail(f"COACH_METRICS_FILE: {exc}", 2)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Configuration, read once from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_WORKSPACE = "default"
+
+
+class ConfigError(Exception):
+    """A setting a command needs is missing or invalid; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every setting coach reads. Names are the environment variables, case-insensitive."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field("sqlite:///coach.db", alias="DATABASE_URL")
+    slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    coach_timezone: str = Field("UTC", alias="COACH_TIMEZONE")
+    coach_metrics_file: Path | None = Field(None, alias="COACH_METRICS_FILE")
+    coach_workspace: str = Field(DEFAULT_WORKSPACE, alias="COACH_WORKSPACE")
+
+    @field_validator("coach_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        value = value.replace("postgres://", "postgresql://", 1)
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(f"{value!r} is not a database URL") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"{url.get_backend_name()!r} is not supported (sqlite or postgresql)")
+        if url.drivername == "postgresql":
+            # psycopg 3 is the driver we ship; a plain postgresql:// URL would ask for psycopg2.
+            url = url.set(drivername="postgresql+psycopg")
+            return url.render_as_string(hide_password=False)
+        return value
+
+    @field_validator("coach_metrics_file")
+    @classmethod
+    def _existing_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    def require(self, *names: str) -> None:
+        """Raise ConfigError naming the first of `names` (env var names) that is unset."""
+        for name in names:
+            if not getattr(self, name.lower()):
+                raise ConfigError(f"{name} is not set: a command you ran needs it")
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning a validation failure into one ConfigError line."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "setting"
+        alias = Settings.model_fields[field].alias if field in Settings.model_fields else field
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{alias or field.upper()}: {message}") from None

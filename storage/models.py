@@ -1,0 +1,202 @@
+"""SQLAlchemy 2 models: every row belongs to a workspace (a Slack team id)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("rep", "manager", "director", "admin")
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (timezone-aware); the only clock storage uses."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Workspace(Base):
+    """A Slack workspace (team). Single-workspace installs use one row, `default`."""
+
+    __tablename__ = "workspaces"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Person(Base):
+    """One person of the org chart. Never deleted by an import: marked inactive instead."""
+
+    __tablename__ = "people"
+    __table_args__ = (UniqueConstraint("workspace_id", "email"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    segment: Mapped[str | None] = mapped_column(String(100))
+    slack_user_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    start_date: Mapped[date | None] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    manager: Mapped[Person | None] = relationship(remote_side=[id])
+
+
+class MetricValue(Base):
+    """One count of one rep for one month (long format, so catalogues can add columns)."""
+
+    __tablename__ = "metric_values"
+    __table_args__ = (UniqueConstraint("workspace_id", "person_id", "month", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    month: Mapped[str] = mapped_column(String(7), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+
+
+class Plan(Base):
+    """A rep's monthly coaching plan: what skill, why, how. One per rep and month."""
+
+    __tablename__ = "plans"
+    __table_args__ = (UniqueConstraint("workspace_id", "rep_id", "month"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    rep_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    month: Mapped[str] = mapped_column(String(7))
+    why: Mapped[str] = mapped_column(Text, default="")
+    actions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    checkin_dates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    focus: Mapped[list[PlanFocus]] = relationship(
+        back_populates="plan", cascade="all, delete-orphan", order_by="PlanFocus.position"
+    )
+    checkins: Mapped[list[CheckIn]] = relationship(
+        back_populates="plan", cascade="all, delete-orphan", order_by="CheckIn.on_date"
+    )
+
+
+class PlanFocus(Base):
+    """One focus metric of a plan, with the baseline figures it was chosen on."""
+
+    __tablename__ = "plan_focus"
+    __table_args__ = (UniqueConstraint("plan_id", "metric_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    metric_key: Mapped[str] = mapped_column(String(64))
+    baseline: Mapped[float | None] = mapped_column(Float)
+    peer_median: Mapped[float | None] = mapped_column(Float)
+    target: Mapped[float | None] = mapped_column(Float)
+
+    plan: Mapped[Plan] = relationship(back_populates="focus")
+
+
+class CheckIn(Base):
+    """A progress check-in on a plan."""
+
+    __tablename__ = "checkins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    on_date: Mapped[date] = mapped_column(Date)
+    done_actions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    metric_value: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    # Slack may deliver the same submission twice; the client's key makes that a no-op.
+    request_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    plan: Mapped[Plan] = relationship(back_populates="checkins")
+
+
+class Reflection(Base):
+    """A rep's own look back before the day-one 1:1."""
+
+    __tablename__ = "reflections"
+    __table_args__ = (UniqueConstraint("workspace_id", "rep_id", "month"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    rep_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    month: Mapped[str] = mapped_column(String(7))
+    how_it_went: Mapped[str] = mapped_column(Text, default="")
+    went_well: Mapped[str] = mapped_column(Text, default="")
+    improve: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Delivery(Base):
+    """One scheduled message: claimed before it is sent, marked sent after (exactly once)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "key"),
+        Index("ix_deliveries_status_claimed", "status", "claimed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(16))
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    rep_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    status: Mapped[str] = mapped_column(String(16), default="claimed")
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)

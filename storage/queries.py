@@ -1,0 +1,61 @@
+"""Read models out of the database in the shapes the analytics engine takes."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, aliased
+
+from storage.models import MetricValue, Person
+
+PEOPLE_COLUMNS = [
+    "email",
+    "name",
+    "role",
+    "manager_email",
+    "segment",
+    "slack_user_id",
+    "timezone",
+    "start_date",
+    "active",
+]
+
+
+def people_frame(session: Session, workspace_id: str) -> pd.DataFrame:
+    """The workspace's org chart: one row per person, active or not."""
+    manager = aliased(Person)
+    rows = session.execute(
+        select(
+            Person.email,
+            Person.name,
+            Person.role,
+            manager.email,
+            Person.segment,
+            Person.slack_user_id,
+            Person.timezone,
+            Person.start_date,
+            Person.active,
+        )
+        .outerjoin(manager, Person.manager_id == manager.id)
+        .where(Person.workspace_id == workspace_id)
+        .order_by(Person.email)
+    ).all()
+    frame = pd.DataFrame(rows, columns=PEOPLE_COLUMNS)
+    frame["active"] = frame["active"].astype(bool)
+    return frame
+
+
+def metrics_frame(engine: Engine, workspace_id: str) -> pd.DataFrame:
+    """Monthly counts, wide: `rep` (email), `month` (YYYY-MM), then one float column per count."""
+    query = (
+        select(Person.email.label("rep"), MetricValue.month, MetricValue.name, MetricValue.value)
+        .join(Person, Person.id == MetricValue.person_id)
+        .where(MetricValue.workspace_id == workspace_id)
+    )
+    with engine.connect() as conn:
+        long = pd.read_sql(query, conn)
+    if long.empty:
+        return pd.DataFrame(columns=["rep", "month"])
+    wide = long.pivot(index=["rep", "month"], columns="name", values="value")
+    wide.columns.name = None
+    return wide.reset_index().sort_values(["rep", "month"], ignore_index=True)

@@ -1,0 +1,45 @@
+"""Migrations run both ways, and the models agree with them, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from storage.db import current_revision, downgrade, make_engine, upgrade
+from storage.models import Base
+
+TABLES = {
+    "workspaces",
+    "people",
+    "metric_values",
+    "plans",
+    "plan_focus",
+    "checkins",
+    "reflections",
+    "deliveries",
+}
+
+
+def test_upgrade_then_downgrade(db_url: str) -> None:
+    engine = make_engine(db_url)
+    assert current_revision(engine) is None
+    upgrade(db_url)
+    assert TABLES <= set(inspect(engine).get_table_names())
+    assert current_revision(engine) is not None
+    downgrade(db_url)
+    assert set(inspect(engine).get_table_names()) - {"alembic_version"} == set()
+    assert current_revision(engine) is None
+    upgrade(db_url)
+    assert TABLES <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_models_match_migrations(db_url: str) -> None:
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(context, Base.metadata)
+    engine.dispose()
+    assert diff == []
