@@ -1,0 +1,29 @@
+# Two entry points for a fresh clone: `make demo` and `make test`. Each sets up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/coach: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(BIN)/coach
+
+demo: $(BIN)/coach
+	$(BIN)/coach demo
+
+lint: $(BIN)/coach
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest -n 2
+
+bench: $(BIN)/coach
+	$(BIN)/python benchmarks/bench_import.py
+	$(BIN)/python benchmarks/bench_gaps.py
+
+clean:
+	rm -rf $(VENV) demo coach.db *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,74 @@
+"""Render gap reports for the terminal (the `coach gaps` and `coach demo` output)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from bot.wording import format_value, metric_sentence
+
+
+def gap_panel(report: dict[str, Any]) -> Panel:
+    """One rep's gaps as a rich panel: focus metrics first, then every metric in a table."""
+    metrics = {m["key"]: m for m in report["metrics"]}
+    peer = report["peer_group"]
+    segment = peer["segment"] or "all reps"
+    header = Text()
+    header.append(f"{report['name']}", style="bold")
+    header.append(f"  <{report['rep']}>  ·  {report['month']}  ·  peers: {segment}, ")
+    header.append(f"{peer['size']} reps" + (" (widened)" if peer["widened"] else ""))
+    if report["ramping"]:
+        header.append("  ·  ramping", style="yellow")
+
+    parts: list[Any] = [header]
+    if report["focus"]:
+        for rank, key in enumerate(report["focus"], 1):
+            parts.append(_focus_text(rank, metrics[key]))
+    else:
+        parts.append(Text("No credible gap: at or near the peer median on every metric.", "green"))
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
+    for column in ("metric", "rep", "of", "median", "top 25%", "pct", "shrunk", "P(worse)"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for m in report["metrics"]:
+        style = "bold red" if m["key"] in report["focus"] else ("red" if m["flagged"] else "")
+        table.add_row(
+            m["label"],
+            format_value(m, m["value"]),
+            _counts(m),
+            format_value(m, m["peer_median"]),
+            format_value(m, m["top_quartile"]),
+            "—" if m["percentile"] is None else f"{m['percentile']:.0f}",
+            format_value(m, m["estimate"]),
+            "—" if m["credibility"] is None else f"{m['credibility']:.2f}",
+            style=style,
+        )
+    parts.append(table)
+    parts.extend(Text(f"⚠ {w}", "yellow") for w in report["warnings"])
+    return Panel(Group(*parts), expand=False)
+
+
+def _focus_text(rank: int, metric: dict[str, Any]) -> Text:
+    text = Text(f"{rank}. ", style="bold")
+    text.append(metric_sentence(metric), style="bold red")
+    kind = "skill" if metric["kind"] in ("conversion", "value") else "effort — ask why first"
+    details = [kind]
+    if metric.get("percentile") is not None:
+        details.append(f"beats {metric['percentile']:.0f}% of peers")
+    if metric.get("impact") is not None:
+        details.append(f"≈ ${metric['impact']:,.0f}/month if at the median")
+    text.append(f"\n   {_counts(metric)}  ·  " + "  ·  ".join(details), style="dim")
+    suggestions = metric.get("suggestions") or []
+    if suggestions:
+        text.append(f"\n   Try: {suggestions[0]}")
+    return text
+
+
+def _counts(metric: dict[str, Any]) -> str:
+    if metric["denominator"] is None or metric["numerator"] is None:
+        return ""
+    return f"{metric['numerator']:,.0f} / {metric['denominator']:,.0f}"
