@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -147,6 +148,53 @@ def catalogue(config: Settings):  # type: ignore[no-untyped-def]
         return load_catalogue(config.coach_metrics_file)
     except CatalogueError as exc:
         fail(f"COACH_METRICS_FILE: {exc}", 2)
+
+
+@app.command()
+def gaps(
+    email: Annotated[str | None, typer.Argument(help="The rep's email.")] = None,
+    month: Annotated[str | None, typer.Option(help="YYYY-MM; default: latest with data.")] = None,
+    all_reps: Annotated[bool, typer.Option("--all", help="Every active rep.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON (one object per line).")] = False,
+) -> None:
+    """A rep's peer-relative gaps: where they fall behind their peers, credibly."""
+    from analytics.gaps import GapError
+
+    from bot.gaps import load_gap_engine
+    from bot.terminal import gap_panel
+
+    if all_reps == (email is not None):
+        fail("give either a rep's EMAIL or --all")
+    if all_reps and not as_json:
+        fail("--all prints JSON lines: add --json")
+    config = settings()
+    cat = catalogue(config)
+    with open_database(config) as engine:
+        gap_engine = load_gap_engine(engine, config.coach_workspace, cat)  # type: ignore[arg-type]
+    try:
+        if all_reps:
+            for report in gap_engine.reports(month):
+                typer.echo(report.model_dump_json())
+            return
+        report = gap_engine.report(email, month)  # type: ignore[arg-type]
+    except GapError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+    else:
+        out.print(gap_panel(report.model_dump(mode="json")))
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option(help="Where the demo's CSVs and database go.")] = Path(
+        "demo"
+    ),
+) -> None:
+    """Build a demo org, import it through the real import code, and show everyone's gaps."""
+    from bot.demo import run_demo
+
+    run_demo(folder, out)
 
 
 def main() -> None:

@@ -1,0 +1,64 @@
+"""Org-chart queries: who is who, who reports to whom, and who may see whom."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Person
+
+
+def person_by_slack_id(session: Session, workspace_id: str, slack_user_id: str) -> Person | None:
+    """The active person with this Slack user id, if the org chart (or a lookup) knows it."""
+    return session.scalar(
+        select(Person).where(
+            Person.workspace_id == workspace_id,
+            Person.slack_user_id == slack_user_id,
+            Person.active.is_(True),
+        )
+    )
+
+
+def person_by_email(session: Session, workspace_id: str, email: str) -> Person | None:
+    """The active person with this email (case-insensitive)."""
+    return session.scalar(
+        select(Person).where(
+            Person.workspace_id == workspace_id,
+            Person.email == email.strip().lower(),
+            Person.active.is_(True),
+        )
+    )
+
+
+def reports_below(session: Session, workspace_id: str, manager_id: int) -> list[Person]:
+    """Everyone below a person in the org chart (direct and indirect), active only."""
+    people = session.scalars(
+        select(Person).where(Person.workspace_id == workspace_id, Person.active.is_(True))
+    ).all()
+    children: dict[int | None, list[Person]] = {}
+    for person in people:
+        children.setdefault(person.manager_id, []).append(person)
+    below: list[Person] = []
+    stack = list(children.get(manager_id, []))
+    seen: set[int] = set()
+    while stack:
+        person = stack.pop()
+        if person.id in seen:  # imports reject loops; this guards a hand-edited database
+            continue
+        seen.add(person.id)
+        below.append(person)
+        stack.extend(children.get(person.id, []))
+    return sorted(below, key=lambda p: p.name)
+
+
+def can_view(session: Session, viewer: Person, target: Person) -> bool:
+    """A rep sees themselves, a manager their reports, a director everyone below, an admin all."""
+    if viewer.workspace_id != target.workspace_id or not viewer.active:
+        return False
+    if viewer.id == target.id or viewer.role == "admin":
+        return True
+    if viewer.role == "rep":
+        return False
+    if viewer.role == "manager":
+        return target.manager_id == viewer.id
+    return any(p.id == target.id for p in reports_below(session, viewer.workspace_id, viewer.id))
