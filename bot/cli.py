@@ -197,6 +197,39 @@ def demo(
     run_demo(folder, out)
 
 
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
+    socket: Annotated[
+        bool, typer.Option("--socket", help="Socket Mode (SLACK_APP_TOKEN).")
+    ] = False,
+) -> None:
+    """Run the Slack app: HTTP on /slack/events (and /healthz), or Socket Mode."""
+    from bot.app import create_app
+
+    config = settings()
+    config.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    if socket:
+        config.require("SLACK_APP_TOKEN")
+    with open_database(config, migrate=True) as engine:
+        bolt = create_app(config, engine)  # type: ignore[arg-type]
+        if socket:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            out.print("coach: connected in Socket Mode")
+            SocketModeHandler(bolt, config.slack_app_token).start()
+            return
+        from bot.server import make_http_server
+
+        server = make_http_server(bolt, engine, host, port)  # type: ignore[arg-type]
+        out.print(f"coach: listening on http://{host}:{server.server_port}/slack/events")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            server.shutdown()
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

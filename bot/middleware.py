@@ -14,10 +14,10 @@ from typing import Any
 from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.context import Actor
+from bot.services import Services
 from storage.models import Person
 from storage.org import person_by_email, person_by_slack_id
 
@@ -50,10 +50,10 @@ def resolve_person(
 
 
 def install_middleware(
-    app: App, engine: Engine, workspace_for: Callable[[str | None], str]
+    app: App, workspace_for: Callable[[str | None], str], services: Services
 ) -> None:
     """Register the middleware that fills `context` for every listener."""
-    sessions = sessionmaker(engine, expire_on_commit=False)
+    sessions = services.sessions
 
     @app.middleware
     def attach_actor(
@@ -62,6 +62,7 @@ def install_middleware(
         workspace_id = workspace_for(context.team_id)
         context["workspace_id"] = workspace_id
         context["sessions"] = sessions
+        context["services"] = services
         user_id = context.user_id
         if user_id is None:  # e.g. url_verification or events without a user
             next()

@@ -62,3 +62,10 @@ def can_view(session: Session, viewer: Person, target: Person) -> bool:
     if viewer.role == "manager":
         return target.manager_id == viewer.id
     return any(p.id == target.id for p in reports_below(session, viewer.workspace_id, viewer.id))
+
+
+def data_version(session: Session, workspace_id: str) -> int:
+    """The workspace's data version: it changes whenever an import writes."""
+    from storage.models import Workspace
+
+    return session.scalar(select(Workspace.data_version).where(Workspace.id == workspace_id)) or 0

@@ -1,0 +1,87 @@
+"""Block Kit for a rep's gap summary (pure: report in, blocks out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.wording import format_value, metric_sentence
+
+MAX_SECTION = 3000
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_SECTION]}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_SECTION]}]}
+
+
+def _trend_line(metric: dict[str, Any], trend: list[dict[str, Any]]) -> str:
+    points = [format_value(metric, point.get("value")) for point in trend]
+    return " → ".join(points)
+
+
+def gap_blocks(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `/coach gaps` answer: focus metrics in a manager's words, then peers and warnings."""
+    metrics = {m["key"]: m for m in report["metrics"]}
+    peer = report["peer_group"]
+    segment = peer["segment"] or "all reps"
+    widened = " (widened)" if peer["widened"] else ""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{report['name']}"[:150]}},
+        _context(
+            f"{report['month']} · window {report['window'][0]} – {report['window'][-1]} · "
+            f"peers: {segment}, {peer['size']} reps{widened}"
+            + (" · ramping" if report["ramping"] else "")
+        ),
+    ]
+    if not report["focus"]:
+        blocks.append(
+            _section(
+                ":white_check_mark: No credible gap this month: at or above the peer median "
+                "everywhere, or too close to call. Keep doing what works."
+            )
+        )
+    trends = report.get("trend") or {}
+    for rank, key in enumerate(report["focus"], 1):
+        m = metrics[key]
+        kind = "skill" if m["kind"] in ("conversion", "value") else "effort — ask why first"
+        lines = [f"*{rank}. {metric_sentence(m)}*"]
+        facts = [kind]
+        if m.get("numerator") is not None and m.get("denominator") is not None:
+            facts.append(f"{m['numerator']:,.0f} of {m['denominator']:,.0f}")
+        if m.get("percentile") is not None:
+            facts.append(f"beats {m['percentile']:.0f}% of peers")
+        if m.get("impact") is not None:
+            facts.append(f"≈ ${m['impact']:,.0f}/month at the median")
+        lines.append(" · ".join(facts))
+        series = trends.get(key) if isinstance(trends, dict) else None
+        if series:
+            lines.append(f"6 months: {_trend_line(m, series)}")
+        if m.get("suggestions"):
+            lines.append(f":bulb: {m['suggestions'][0]}")
+        blocks.append(_section("\n".join(lines)))
+    for warning in report["warnings"]:
+        blocks.append(_context(f":warning: {warning}"))
+    blocks.append(
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "plan_open",
+                    "text": {"type": "plain_text", "text": "Create plan"},
+                    "style": "primary",
+                    "value": report["rep"],
+                },
+                {
+                    "type": "button",
+                    "action_id": "archive_show",
+                    "text": {"type": "plain_text", "text": "Archive"},
+                    "value": report["rep"],
+                },
+            ],
+        }
+    )
+    return blocks

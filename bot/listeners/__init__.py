@@ -1,0 +1,12 @@
+"""Slack listeners, grouped by what they handle; each module registers itself on the app."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.listeners import commands
+
+
+def register(app: App) -> None:
+    """Attach every listener module to `app`."""
+    commands.register(app)

@@ -1,0 +1,116 @@
+"""`/coach` and its subcommands: parse, authorise, call a service, render."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from analytics.gaps import GapError
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot.blocks.gaps import gap_blocks
+from bot.context import Actor
+from bot.mentions import parse_mention
+from bot.middleware import resolve_person
+from bot.services import Services
+from storage.models import Person
+from storage.org import can_view, person_by_email
+
+log = logging.getLogger(__name__)
+
+HELP = """*coach* — metrics-driven coaching. Examples:
+• `/coach gaps @priya` — where Priya trails her peers, credibly, and what to try
+• `/coach me` — your own gaps
+• `/coach help` — this message"""
+
+NOT_YOURS = "You can only look up yourself and the reps you coach."
+WHO = "Who do you mean? Mention them, e.g. `/coach {sub} @priya`, or give their email."
+
+
+def register(app: App) -> None:
+    """Attach the /coach command."""
+    app.command("/coach")(coach_command)
+
+
+def coach_command(
+    ack: Ack, command: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
+) -> None:
+    """Route `/coach <sub> [args]` to its handler; anything unknown gets the help."""
+    ack()
+    words = (command.get("text") or "").split()
+    sub, args = (words[0].lower(), words[1:]) if words else ("help", [])
+    handler = SUBCOMMANDS.get(sub)
+    if handler is None:
+        respond(response_type="ephemeral", text=HELP)
+        return
+    handler(args, context, respond, client)
+
+
+def _target(
+    sub: str, args: list[str], context: BoltContext, respond: Respond, client: WebClient
+) -> Person | None:
+    """The person a subcommand is about, if the actor may see them; else answer and None."""
+    actor: Actor = context["actor"]
+    mention = parse_mention(args[0]) if args else None
+    if mention is None:
+        respond(response_type="ephemeral", text=WHO.format(sub=sub))
+        return None
+    with context["sessions"]() as session:
+        if mention.user_id:
+            target = resolve_person(session, client, actor.workspace_id, mention.user_id)
+        else:
+            target = person_by_email(session, actor.workspace_id, mention.email or "")
+        viewer = session.get(Person, actor.person_id)
+        allowed = target is not None and viewer is not None and can_view(session, viewer, target)
+    if not allowed:
+        # The same answer whether the person exists or not: a refusal reveals nothing.
+        respond(response_type="ephemeral", text=NOT_YOURS)
+        return None
+    return target
+
+
+def _show_gaps(target: Person, context: BoltContext, respond: Respond) -> None:
+    services: Services = context["services"]
+    try:
+        report = services.gap_engine(target.workspace_id).report(target.email)
+    except GapError as exc:
+        respond(response_type="ephemeral", text=f"{target.name}: {exc}")
+        return
+    payload = report.model_dump(mode="json")
+    respond(
+        response_type="ephemeral",
+        text=f"{target.name}: coaching focus for {payload['month']}",
+        blocks=gap_blocks(payload),
+    )
+
+
+def gaps(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
+    """`/coach gaps @rep`."""
+    target = _target("gaps", args, context, respond, client)
+    if target is not None:
+        _show_gaps(target, context, respond)
+
+
+def me(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
+    """`/coach me`: the actor's own gaps."""
+    actor: Actor = context["actor"]
+    with context["sessions"]() as session:
+        person = session.get(Person, actor.person_id)
+    if person is None or person.role != "rep":
+        respond(response_type="ephemeral", text="`/coach me` shows a rep's own gaps.")
+        return
+    _show_gaps(person, context, respond)
+
+
+def help_(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
+    """`/coach help`."""
+    respond(response_type="ephemeral", text=HELP)
+
+
+SUBCOMMANDS: dict[str, Callable[[list[str], BoltContext, Respond, WebClient], None]] = {
+    "gaps": gaps,
+    "me": me,
+    "help": help_,
+}

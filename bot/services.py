@@ -1,0 +1,40 @@
+"""What listeners need beyond the request: the database, the catalogue, warm gap engines."""
+
+from __future__ import annotations
+
+import threading
+
+from analytics.gaps import GapEngine
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+
+from analytics.catalogue import Catalogue, load_catalogue
+from bot.gaps import load_gap_engine
+from bot.settings import Settings
+from storage.org import data_version
+
+
+class Services:
+    """Shared, thread-safe state of one running bot process."""
+
+    def __init__(self, settings: Settings, engine: Engine, catalogue: Catalogue | None = None):
+        self.settings = settings
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.catalogue = catalogue or load_catalogue(settings.coach_metrics_file)
+        self._engines: dict[str, tuple[int, GapEngine]] = {}
+        self._lock = threading.Lock()
+
+    def gap_engine(self, workspace_id: str) -> GapEngine:
+        """A warm gap engine for the workspace, reloaded only after an import changed the data."""
+        with self.sessions() as session:
+            version = data_version(session, workspace_id)
+        cached = self._engines.get(workspace_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        with self._lock:
+            cached = self._engines.get(workspace_id)
+            if cached is None or cached[0] != version:
+                cached = (version, load_gap_engine(self.engine, workspace_id, self.catalogue))
+                self._engines[workspace_id] = cached
+        return cached[1]
