@@ -1,0 +1,100 @@
+"""`/coach` over HTTP: signed like Slack, answered through the stand-in, permissions enforced."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.listeners.commands import NOT_YOURS
+from bot.middleware import NOT_SET_UP
+from storage.db import session_scope
+from storage.models import Person
+from tests.bot.conftest import Bot, blocks_text, sign_slack_request, slash_command_body
+
+# (viewer slack id, target mention, may see?)
+MATRIX = [
+    ("UREP1", "<@UREP1|rep1>", True),  # rep → self
+    ("UREP1", "<@UREP2|rep2>", False),  # rep → peer
+    ("UMARK", "<@UREP1|rep1>", True),  # manager → report
+    ("UMARK", "<@UREP6|rep6>", False),  # manager → someone else's report
+    ("UDANA", "<@UREP6|rep6>", True),  # director → everyone below
+    ("UALEX", "<@UREP3|rep3>", True),  # admin → everyone
+    ("UREP2", "rep1@example.com", False),  # plain email, not allowed
+    ("UMARK", "rep2@example.com", True),  # plain email, allowed
+]
+
+
+@pytest.mark.parametrize(("viewer", "target", "allowed"), MATRIX)
+def test_gaps_permission_matrix(bot: Bot, viewer: str, target: str, allowed: bool) -> None:
+    status, body = bot.command(f"gaps {target}", viewer)
+    assert status == 200
+    [reply] = bot.replies()
+    assert reply["response_type"] == "ephemeral"
+    if allowed:
+        assert "Create plan" in blocks_text(reply)
+    else:
+        assert reply["text"] == NOT_YOURS
+        assert "blocks" not in reply or not reply["blocks"]
+
+
+def test_refusal_reveals_nothing_about_unknown_people(bot: Bot) -> None:
+    bot.command("gaps nobody@example.com", "UREP2")
+    bot.command("gaps rep1@example.com", "UREP2")
+    first, second = bot.replies(2)
+    assert first["text"] == second["text"] == NOT_YOURS
+
+
+def test_gaps_shows_the_planted_gap_in_managers_words(bot: Bot) -> None:
+    bot.command("gaps <@UREP1|rep1>", "UMARK")
+    [reply] = bot.replies()
+    text = blocks_text(reply)
+    assert "Rep 1" in text
+    assert "team median" in text and "top quartile" in text
+    assert "demos" in text  # close rate: wins of demos
+
+
+def test_stranger_is_told_to_ask_sales_ops(bot: Bot) -> None:
+    status, body = bot.command("gaps <@UREP1|rep1>", "USTRANGER")
+    assert status == 200
+    assert NOT_SET_UP in body
+    assert bot.slack.calls_to("response_url") == []
+
+
+def test_person_without_slack_id_is_resolved_by_email_once(bot: Bot) -> None:
+    bot.command("me", "UREP10")
+    [reply] = bot.replies()
+    assert "Rep 10" in blocks_text(reply)
+    with session_scope(bot.engine) as session:
+        person = session.query(Person).filter_by(email="rep10@example.com").one()
+        assert person.slack_user_id == "UREP10"
+    bot.command("me", "UREP10")
+    bot.replies(2)
+    assert len(bot.slack.calls_to("users.info")) == 1
+
+
+@pytest.mark.parametrize("text", ["help", "", "frobnicate", "GAPS"])
+def test_help_and_unknown(bot: Bot, text: str) -> None:
+    bot.command(text, "UMARK")
+    [reply] = bot.replies()
+    if text == "GAPS":  # subcommands are case-insensitive; no one named: ask who
+        assert "Who do you mean" in reply["text"]
+    else:
+        assert "/coach gaps" in reply["text"]
+
+
+def test_bad_signature_is_refused(bot: Bot) -> None:
+    body = slash_command_body("help", user_id="UMARK", response_url=bot.slack.response_url())
+    status, _ = bot.post(body, headers={"X-Slack-Signature": "v0=" + "0" * 64})
+    assert status == 401
+    stale = sign_slack_request(body, "8f742231b10e8888abcd99yyyzzz85a5", int(time.time()) - 600)
+    status, _ = bot.post(body, headers=stale)
+    assert status == 401
+    assert bot.slack.calls_to("response_url") == []
+
+
+def test_healthz(bot: Bot) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(bot.url + "/healthz", timeout=5) as response:
+        assert response.status == 200
