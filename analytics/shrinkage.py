@@ -137,8 +137,6 @@ def posterior(
     estimate = (weight * mean).sum(axis=1)
     p_below = (weight * below).sum(axis=1)
     credibility = np.clip(p_below if higher_is_better else 1.0 - p_below, 0.0, 1.0)
-    if fit.model != "normal":
-        estimate = estimate * 1.0  # counts were scaled by φ; a rate is unchanged by that
     bad = ~has_peers | ~(n > 0)
     return np.where(bad, np.nan, estimate), np.where(bad, np.nan, credibility)
 

@@ -9,6 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from bot.blocks.gaps import trend_line
 from bot.wording import format_value, metric_sentence
 
 
@@ -27,9 +28,10 @@ def gap_panel(report: dict[str, Any]) -> Panel:
     parts: list[Any] = [header]
     if report["focus"]:
         for rank, key in enumerate(report["focus"], 1):
-            parts.append(_focus_text(rank, metrics[key]))
+            parts.append(_focus_text(rank, metrics[key], trend_line(metrics[key], report["trend"])))
     else:
-        parts.append(Text("No credible gap: at or near the peer median on every metric.", "green"))
+        note = report.get("focus_note") or "No credible gap this month."
+        parts.append(Text(note, "green"))
 
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
     for column in ("metric", "rep", "of", "median", "top 25%", "pct", "shrunk", "P(worse)"):
@@ -52,7 +54,7 @@ def gap_panel(report: dict[str, Any]) -> Panel:
     return Panel(Group(*parts), expand=False)
 
 
-def _focus_text(rank: int, metric: dict[str, Any]) -> Text:
+def _focus_text(rank: int, metric: dict[str, Any], trend: str | None) -> Text:
     text = Text(f"{rank}. ", style="bold")
     text.append(metric_sentence(metric), style="bold red")
     kind = "skill" if metric["kind"] in ("conversion", "value") else "effort — ask why first"
@@ -62,6 +64,8 @@ def _focus_text(rank: int, metric: dict[str, Any]) -> Text:
     if metric.get("impact") is not None:
         details.append(f"≈ ${metric['impact']:,.0f}/month if at the median")
     text.append(f"\n   {_counts(metric)}  ·  " + "  ·  ".join(details), style="dim")
+    if trend:
+        text.append(f"\n   month by month: {trend}", style="dim")
     suggestions = metric.get("suggestions") or []
     if suggestions:
         text.append(f"\n   Try: {suggestions[0]}")

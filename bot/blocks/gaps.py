@@ -17,9 +17,12 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_SECTION]}]}
 
 
-def _trend_line(metric: dict[str, Any], trend: list[dict[str, Any]]) -> str:
-    points = [format_value(metric, point.get("value")) for point in trend]
-    return " → ".join(points)
+def trend_line(metric: dict[str, Any], trend: dict[str, Any]) -> str | None:
+    """The metric's month-by-month values, oldest first ("22% → 19% → 18%"), if it has a trend."""
+    for series in trend.get("series", []):
+        if series["key"] == metric["key"]:
+            return " → ".join(format_value(metric, value) for value in series["values"])
+    return None
 
 
 def gap_blocks(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -43,7 +46,6 @@ def gap_blocks(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "everywhere, or too close to call. Keep doing what works."
             )
         )
-    trends = report.get("trend") or {}
     for rank, key in enumerate(report["focus"], 1):
         m = metrics[key]
         kind = "skill" if m["kind"] in ("conversion", "value") else "effort — ask why first"
@@ -56,9 +58,8 @@ def gap_blocks(report: dict[str, Any]) -> list[dict[str, Any]]:
         if m.get("impact") is not None:
             facts.append(f"≈ ${m['impact']:,.0f}/month at the median")
         lines.append(" · ".join(facts))
-        series = trends.get(key) if isinstance(trends, dict) else None
-        if series:
-            lines.append(f"6 months: {_trend_line(m, series)}")
+        if trend := trend_line(m, report["trend"]):
+            lines.append(f"Month by month: {trend}")
         if m.get("suggestions"):
             lines.append(f":bulb: {m['suggestions'][0]}")
         blocks.append(_section("\n".join(lines)))

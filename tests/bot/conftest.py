@@ -108,15 +108,16 @@ def seed(engine: Engine, months: list[str]) -> None:
         session.flush()
         for i, email in enumerate(REPS_OF_MARK + REPS_OF_MIA, 1):
             weak = i == 1  # rep1 closes badly: a planted gap
-            for month in months:
+            for j, month in enumerate(months):
+                wins = 3 if weak else 7 + (i * 7 + j * 3) % 6
                 counts = {
                     "leads_prospected": 400,
                     "connects": 120,
                     "discovery_calls": 60,
                     "demos": 30,
-                    "wins": 3 if weak else 9 + i % 3,
+                    "wins": wins,
                     "losses": 12 if weak else 6,
-                    "revenue": (3 if weak else 9 + i % 3) * 5000.0,
+                    "revenue": wins * 5000.0,
                     "quota": 60000.0,
                 }
                 session.add_all(

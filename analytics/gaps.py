@@ -1,0 +1,761 @@
+"""The gap engine: for a rep and a month, the 1–2 metrics where they credibly trail their peers.
+
+Inputs (the storage layer produces these):
+
+* `metrics` — wide DataFrame, one row per (rep, month): `rep` (email), `month` ("YYYY-MM"), then
+  any catalogue count columns as floats (NaN = not reported). Columns the catalogue does not know
+  are ignored; a metric whose columns are absent is not computed (`zero_if_missing` columns such as
+  `inherited_wins` count as 0 when absent).
+* `people` — DataFrame of the org chart: `email`, `name`, `role` (rep/manager/director/admin),
+  `segment` (str or None/NaN), `start_date` (date or None/NaT), `active` (bool; default True).
+  Only `role == "rep"` people are reported on and compared; only active reps are peers.
+
+The computation follows issue 3's public contract; `analytics/README.md` explains it in plain
+words. Work is cached: pooled windows per month, peer fits per (peer pool, month), and every rep's
+results per month once `reports()` has run, so a warm engine serves one rep in milliseconds.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.catalogue import Catalogue, Metric
+from analytics.models import (
+    FocusFollowUp,
+    GapConfig,
+    GapReport,
+    Inherited,
+    MetricGap,
+    PeerGroup,
+    Targets,
+    TargetSet,
+    Trend,
+    TrendSeries,
+)
+from analytics.peers import percentile_without, quantile_without
+from analytics.shrinkage import PoolFit, fit_pool, posterior
+
+__all__ = ["GapConfig", "GapEngine", "GapError"]
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_FUNNEL = (
+    "leads_prospected",
+    "connect_rate",
+    "discovery_rate",
+    "demo_rate",
+    "close_rate",
+    "avg_deal_size",
+)
+_ALL = None  # the pool key of "all reps"
+
+
+class GapError(ValueError):
+    """A request the engine cannot answer (unknown rep, no data, bad month); the message says why."""
+
+
+def parse_month(text: str) -> int:
+    """'2026-10' → a month number (year * 12 + month - 1); GapError when malformed."""
+    match = _MONTH.match(str(text).strip())
+    if not match:
+        raise GapError(f"month must be YYYY-MM, got {text!r}")
+    return int(match[1]) * 12 + int(match[2]) - 1
+
+
+def format_month(number: int) -> str:
+    """A month number back to 'YYYY-MM'."""
+    return f"{number // 12:04d}-{number % 12 + 1:02d}"
+
+
+def _num(x: Any) -> float | None:
+    """A float for JSON: None for NaN, infinities and None."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _as_date(x: Any) -> date | None:
+    if x is None or (not isinstance(x, str | date) and pd.isna(x)):
+        return None
+    if isinstance(x, datetime):
+        return x.date()
+    if isinstance(x, date):
+        return x
+    try:
+        return date.fromisoformat(str(x).strip()[:10])
+    except ValueError:
+        raise GapError(f"people: start_date {x!r} is not YYYY-MM-DD") from None
+
+
+def _as_segment(x: Any) -> str | None:
+    if x is None or (not isinstance(x, str) and pd.isna(x)):
+        return None
+    return str(x).strip() or None
+
+
+@dataclass
+class _Pool:
+    """One peer pool in one month: its members, sorted values and fits per metric."""
+
+    members: np.ndarray  # (R,) active reps with data in the window (and in the segment)
+    member_of: list[np.ndarray]  # per metric: members with a value for it
+    sorted_values: list[np.ndarray]
+    fits: list[PoolFit | None]
+
+
+@dataclass
+class _Month:
+    """Everything pooled for one month's window, for all reps."""
+
+    t: int  # index on the engine's month axis
+    window: list[int]  # month numbers of the window, oldest first
+    num: np.ndarray  # (R, K) pooled numerators
+    den: np.ndarray  # (R, K) pooled denominators
+    count: np.ndarray  # (R, K) months in the window in which the metric could be computed
+    value: np.ndarray  # (R, K) num / den, NaN when den <= 0
+    has_data: np.ndarray  # (R,) any row in the window
+    months_with_data: np.ndarray  # (R,) how many window months have a row
+    pool_of: list[str | None]  # (R,) each rep's pool key
+    widened: np.ndarray  # (R,)
+    segment_size: np.ndarray  # (R,) the rep's segment incl. the rep (0 without segment)
+    pools: dict[str | None, _Pool] = field(default_factory=dict)
+    results: _Results | None = None  # every rep's results, once reports() asked
+
+
+@dataclass
+class _Results:
+    """Per-rep results for a set of reps (rows) and every metric (columns)."""
+
+    reps: np.ndarray  # (n,) rep indices
+    peer_median: np.ndarray
+    top_quartile: np.ndarray
+    percentile: np.ndarray
+    peer_count: np.ndarray
+    peer_size: np.ndarray  # (n,) peers in the rep's pool, the rep not counted
+    estimate: np.ndarray
+    credibility: np.ndarray
+    flagged: np.ndarray
+    impact: np.ndarray
+    focus: list[list[int]]  # metric positions, best first
+
+    def row(self, rep: int) -> int:
+        return int(np.searchsorted(self.reps, rep))
+
+
+class GapEngine:
+    """Peer-relative, noise-aware gaps for every rep and month of the data it was built on."""
+
+    def __init__(
+        self,
+        metrics: pd.DataFrame,
+        people: pd.DataFrame,
+        catalogue: Catalogue,
+        config: GapConfig | None = None,
+    ) -> None:
+        """Index the data once; see the module docstring for the DataFrame formats."""
+        self.catalogue = catalogue
+        self.config = config or GapConfig()
+        self._load_people(people)
+        self._load_metrics(metrics)
+        self._months: dict[int, _Month] = {}
+
+    # ---------------------------------------------------------------- loading
+
+    def _load_people(self, people: pd.DataFrame) -> None:
+        missing = {"email", "name", "role"} - set(people.columns)
+        if missing:
+            raise GapError(f"people: missing column {sorted(missing)[0]!r}")
+        frame = people.copy()
+        frame["email"] = frame["email"].astype(str).str.strip().str.lower()
+        frame = frame[frame["role"].astype(str).str.strip().str.lower() == "rep"]
+        duplicated = frame["email"][frame["email"].duplicated()]
+        if len(duplicated):
+            raise GapError(f"people: {duplicated.iloc[0]} appears twice")
+        frame = frame.sort_values("email", ignore_index=True)
+        self._emails = frame["email"].to_numpy(dtype=object)
+        self._index = pd.Index(self._emails)
+        self._names = frame["name"].astype(str).tolist()
+        self._segments = [_as_segment(s) for s in frame.get("segment", [None] * len(frame))]
+        self._starts = [_as_date(s) for s in frame.get("start_date", [None] * len(frame))]
+        active = frame["active"] if "active" in frame else pd.Series(True, index=frame.index)
+        self._active = active.fillna(True).astype(bool).to_numpy()
+
+    def _load_metrics(self, metrics: pd.DataFrame) -> None:
+        missing = {"rep", "month"} - set(metrics.columns)
+        if missing:
+            raise GapError(f"metrics: missing column {sorted(missing)[0]!r}")
+        frame = metrics.copy()
+        frame["rep"] = frame["rep"].astype(str).str.strip().str.lower()
+        frame = frame[frame["rep"].isin(self._index)]  # managers' rows, unknown people: ignored
+        months = frame["month"].astype(str).map(parse_month).to_numpy(dtype=int)
+        rows = self._index.get_indexer(frame["rep"])
+        duplicated = pd.Series(rows * 100_000 + months).duplicated().to_numpy()
+        if duplicated.any():
+            first = frame.iloc[int(np.argmax(duplicated))]
+            raise GapError(f"metrics: two rows for {first['rep']} in {first['month']}")
+
+        reps = len(self._emails)
+        self._first = int(months.min()) if len(months) else 0
+        span = int(months.max()) - self._first + 1 if len(months) else 0
+        cols = months - self._first
+        present = [c for c in self.catalogue.columns if c in frame.columns]
+        raw: dict[str, np.ndarray] = {}
+        for column in present:
+            grid = np.full((reps, span), np.nan)
+            grid[rows, cols] = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+            raw[column] = grid
+        has_row = np.zeros((reps, span), dtype=bool)
+        for grid in raw.values():
+            has_row |= np.isfinite(grid)
+        self._raw = raw
+        self._has_row = has_row
+        self._span = span
+
+        # Metrics whose columns are all in the data (zero-if-missing columns may be absent).
+        zero = set(self.catalogue.zero_if_missing)
+        self.metrics: list[Metric] = [
+            m for m in self.catalogue.metrics if all(c in raw or c in zero for c in m.columns)
+        ]
+        self._pos = {m.key: i for i, m in enumerate(self.metrics)}
+        k = len(self.metrics)
+        num = np.zeros((k, reps, span))
+        den = np.zeros((k, reps, span))
+        valid = np.zeros((k, reps, span), dtype=bool)
+        for i, metric in enumerate(self.metrics):
+            top = self._linear(metric.numerator_terms, zero, (reps, span))
+            terms = metric.denominator_terms
+            bottom = np.ones((reps, span)) if terms is None else self._linear(terms, zero, top.shape)
+            ok = np.isfinite(top) & np.isfinite(bottom)
+            valid[i], num[i], den[i] = ok, np.where(ok, top, 0.0), np.where(ok, bottom, 0.0)
+        self._num, self._den, self._valid = num, den, valid
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self._monthly = np.where(valid & (den > 0), num / den, np.nan)  # single-month values
+
+        def cumulative(a: np.ndarray) -> np.ndarray:
+            c = np.cumsum(a, axis=-1, dtype=float)
+            return np.concatenate([np.zeros(c.shape[:-1] + (1,)), c], axis=-1)
+
+        self._cum_num, self._cum_den = cumulative(num), cumulative(den)
+        self._cum_valid, self._cum_rows = cumulative(valid), cumulative(has_row)
+        self._data_months = {self._first + t for t in np.flatnonzero(has_row.any(axis=0))}
+
+    def _linear(self, terms: dict[str, float], zero: set[str], shape: tuple[int, int]) -> np.ndarray:
+        total = np.zeros(shape)
+        for column, coef in terms.items():
+            values = self._raw.get(column)
+            if values is None:
+                continue  # an absent zero-if-missing column
+            total = total + coef * (np.nan_to_num(values) if column in zero else values)
+        return total
+
+    # ---------------------------------------------------------------- public API
+
+    def latest_month(self) -> str:
+        """The latest month with data, as YYYY-MM."""
+        if not self._data_months:
+            raise GapError("no metrics loaded: import monthly metrics first")
+        return format_month(max(self._data_months))
+
+    def report(self, email: str, month: str | None = None, today: date | None = None) -> GapReport:
+        """One rep's gaps for `month` (default: the latest month with data).
+
+        `today` decides who is ramping (default: the last day of the month). GapError for an
+        unknown email or a non-rep, a malformed month, a month without data, or a rep without data
+        in the window.
+        """
+        key = str(email).strip().lower()
+        position = self._index.get_indexer([key])[0]
+        if position < 0:
+            raise GapError(f"{email}: not a rep in the org chart")
+        state = self._month(month)
+        if not state.has_data[position]:
+            first, last = format_month(state.window[0]), format_month(state.window[-1])
+            raise GapError(f"{key}: no metrics in {first} to {last}")
+        reps = np.array([position])
+        results = state.results or self._evaluate(state, reps)
+        previous = self._previous_focus(state, reps)
+        return self._assemble(state, results, position, previous.get(position, []), today)
+
+    def reports(self, month: str | None = None, today: date | None = None) -> list[GapReport]:
+        """Every active rep with data in the window, sorted by email (vectorised over reps)."""
+        state = self._month(month)
+        reps = np.flatnonzero(self._active & state.has_data)
+        if state.results is None:
+            state.results = self._evaluate(state, np.flatnonzero(state.has_data))
+        previous = self._previous_focus(state, reps)
+        return [
+            self._assemble(state, state.results, i, previous.get(i, []), today) for i in reps
+        ]
+
+    # ---------------------------------------------------------------- months and pools
+
+    def _month(self, month: str | None) -> _Month:
+        number = parse_month(month) if month is not None else parse_month(self.latest_month())
+        if number not in self._data_months:
+            if not self._data_months:
+                raise GapError("no metrics loaded: import monthly metrics first")
+            first, last = min(self._data_months), max(self._data_months)
+            raise GapError(
+                f"no metrics for {format_month(number)} "
+                f"(data covers {format_month(first)} to {format_month(last)})"
+            )
+        t = number - self._first
+        if t not in self._months:
+            self._months[t] = self._pool_window(t)
+        return self._months[t]
+
+    def _pool_window(self, t: int) -> _Month:
+        start = max(t + 1 - self.config.window_months, 0)
+        num = (self._cum_num[:, :, t + 1] - self._cum_num[:, :, start]).T
+        den = (self._cum_den[:, :, t + 1] - self._cum_den[:, :, start]).T
+        count = (self._cum_valid[:, :, t + 1] - self._cum_valid[:, :, start]).T
+        rows = self._cum_rows[:, t + 1] - self._cum_rows[:, start]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(den > 0, num / den, np.nan)
+        has_data = rows > 0
+        eligible = self._active & has_data
+        segments = np.array(self._segments, dtype=object)
+        sizes: dict[str | None, int] = {}
+        for seg in segments[eligible]:
+            sizes[seg] = sizes.get(seg, 0) + 1
+        pool_of: list[str | None] = []
+        widened = np.zeros(len(segments), dtype=bool)
+        segment_size = np.zeros(len(segments), dtype=int)
+        for i, seg in enumerate(segments):
+            if seg is None:
+                pool_of.append(_ALL)
+                continue
+            # The group *including* the rep decides whether to widen.
+            size = sizes.get(seg, 0) - int(eligible[i]) + 1
+            segment_size[i] = size
+            widened[i] = size < self.config.min_peer_group
+            pool_of.append(_ALL if widened[i] else seg)
+        number = self._first + t
+        window = list(range(number - self.config.window_months + 1, number + 1))
+        return _Month(
+            t, window, num, den, count, value, has_data, rows.astype(int), pool_of, widened,
+            segment_size,
+        )  # fmt: skip
+
+    def _pool(self, state: _Month, key: str | None) -> _Pool:
+        if key in state.pools:
+            return state.pools[key]
+        members = self._active & state.has_data
+        if key is not _ALL:
+            members = members & (np.array(self._segments, dtype=object) == key)
+        window = slice(max(state.t + 1 - self.config.window_months, 0), state.t + 1)
+        member_of, sorted_values, fits = [], [], []
+        for i, metric in enumerate(self.metrics):
+            has = members & (state.den[:, i] > 0)
+            member_of.append(has)
+            sorted_values.append(np.sort(state.value[has, i]))
+            month_valid = self._valid[i][has, window]
+            fits.append(
+                fit_pool(
+                    metric.model,
+                    state.num[has, i],
+                    state.den[has, i],
+                    np.where(month_valid, self._num[i][has, window], 0.0),
+                    np.where(month_valid, self._den[i][has, window], 0.0),
+                )
+            )
+        pool = _Pool(members, member_of, sorted_values, fits)
+        state.pools[key] = pool
+        return pool
+
+    # ---------------------------------------------------------------- per-rep results
+
+    def _evaluate(self, state: _Month, reps: np.ndarray) -> _Results:
+        """Peer figures, shrinkage, impact and focus for `reps` (sorted rep indices)."""
+        n, k = len(reps), len(self.metrics)
+        med, top, pct, est, cred = (np.full((n, k), np.nan) for _ in range(5))
+        peer_count = np.zeros((n, k), dtype=int)
+        peer_size = np.zeros(n, dtype=int)
+        keys = [state.pool_of[i] for i in reps]
+        for key in dict.fromkeys(keys):
+            rows = np.array([j for j, kk in enumerate(keys) if kk == key])
+            who = reps[rows]
+            pool = self._pool(state, key)
+            peer_size[rows] = pool.members.sum() - pool.members[who]
+            for m, metric in enumerate(self.metrics):
+                higher = metric.direction == "higher"
+                values = state.value[who, m]
+                member = pool.member_of[m][who]
+                ordered = pool.sorted_values[m]
+                own = np.searchsorted(ordered, values)
+                peer_count[rows, m] = len(ordered) - member
+                med[rows, m] = quantile_without(ordered, own, member, 0.5)
+                top[rows, m] = quantile_without(ordered, own, member, 0.75 if higher else 0.25)
+                pct[rows, m] = percentile_without(ordered, values, member, higher)
+                fit = pool.fits[m]
+                ok = state.den[who, m] > 0
+                if fit is None or not ok.any():
+                    continue
+                sel = rows[ok]
+                e, c = posterior(
+                    fit, state.num[who[ok], m], state.den[who[ok], m], member[ok], higher
+                )
+                est[sel, m], cred[sel, m] = e, c
+
+        value = state.value[reps]
+        sign = np.array([1.0 if m.direction == "higher" else -1.0 for m in self.metrics])
+        worse = (value - med) * sign < 0  # strictly worse than the raw peer median
+        flagged = worse & (cred >= self.config.flag_threshold)
+        impact = self._impact(state, reps, value, med)
+        focus = [self._focus(flagged[j], impact[j], cred[j]) for j in range(n)]
+        return _Results(
+            reps, med, top, pct, peer_count, peer_size, est, cred, flagged, impact, focus
+        )
+
+    def _impact(
+        self, state: _Month, reps: np.ndarray, value: np.ndarray, med: np.ndarray
+    ) -> np.ndarray:
+        """Extra monthly bookings if the rep moved to the peer median on one metric, all else equal.
+
+        Funnel metrics go through leads → connects → discovery calls → demos → wins × deal size,
+        using the rep's own monthly volumes; win rate through decided deals × deal size;
+        opportunities worked through win rate × deal size; sales cycle through velocity (bookings
+        scale with 1 / cycle). Other metrics have no bookings link: None.
+        """
+        n = len(reps)
+        impact = np.full((n, len(self.metrics)), np.nan)
+        nan = np.full(n, np.nan)
+        pos = self._pos
+
+        def v(key: str) -> np.ndarray:
+            return value[:, pos[key]] if key in pos else nan
+
+        def m(key: str) -> np.ndarray:
+            return med[:, pos[key]] if key in pos else nan
+
+        def per_month(key: str, part: np.ndarray) -> np.ndarray:
+            if key not in pos:
+                return nan
+            months = state.count[reps, pos[key]]
+            return np.where(months > 0, part[reps, pos[key]] / np.maximum(months, 1), np.nan)
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for i, key in enumerate(_FUNNEL):
+                if key not in pos:
+                    continue
+                downstream = np.ones(n)
+                for later in _FUNNEL[i + 1 :]:
+                    downstream = downstream * v(later)
+                volume = per_month(key, state.den)  # 1 for monthly counts
+                impact[:, pos[key]] = (m(key) - v(key)) * volume * downstream
+            deal = v("avg_deal_size")
+            if "win_rate" in pos:
+                decided = per_month("win_rate", state.den)
+                impact[:, pos["win_rate"]] = (m("win_rate") - v("win_rate")) * decided * deal
+            if "opportunities_worked" in pos:
+                extra = m("opportunities_worked") - v("opportunities_worked")
+                impact[:, pos["opportunities_worked"]] = extra * v("win_rate") * deal
+            if "sales_cycle_days" in pos:
+                own_bookings = per_month("avg_deal_size", state.num)
+                ratio = v("sales_cycle_days") / m("sales_cycle_days") - 1.0
+                impact[:, pos["sales_cycle_days"]] = own_bookings * ratio
+        return np.where(np.isfinite(impact), impact, np.nan)
+
+    def _focus(self, flagged: np.ndarray, impact: np.ndarray, cred: np.ndarray) -> list[int]:
+        """Flagged coachable metrics: those with an impact first (largest first), then by
+        credibility; catalogue order breaks ties."""
+        candidates = [
+            i for i in np.flatnonzero(flagged) if self.metrics[i].kind != "outcome"
+        ]
+        candidates.sort(
+            key=lambda i: (
+                0 if np.isfinite(impact[i]) else 1,
+                -impact[i] if np.isfinite(impact[i]) else -cred[i],
+                i,
+            )
+        )
+        return [int(i) for i in candidates[: self.config.max_focus]]
+
+    def _previous_focus(self, state: _Month, reps: np.ndarray) -> dict[int, list[int]]:
+        """The focus each rep had in the month before (computed the same way), when it had data."""
+        number = state.window[-1] - 1
+        if number not in self._data_months:
+            return {}
+        before = self._month(format_month(number))
+        with_data = reps[before.has_data[reps]]
+        if not len(with_data):
+            return {}
+        if before.results is not None:
+            results = before.results
+        elif len(reps) > 1:
+            before.results = self._evaluate(before, np.flatnonzero(before.has_data))
+            results = before.results
+        else:
+            results = self._evaluate(before, with_data)
+        return {int(i): results.focus[results.row(i)] for i in with_data}
+
+    # ---------------------------------------------------------------- assembling a report
+
+    def _assemble(
+        self,
+        state: _Month,
+        results: _Results,
+        rep: int,
+        previous_focus: list[int],
+        today: date | None,
+    ) -> GapReport:
+        row = results.row(rep)
+        cfg = self.config
+        segment = self._segments[rep]
+        pool_key = state.pool_of[rep]
+        value = state.value[rep]
+        metrics = []
+        for m, metric in enumerate(self.metrics):
+            metrics.append(
+                MetricGap(
+                    key=metric.key,
+                    label=metric.label,
+                    kind=metric.kind,
+                    direction=metric.direction,
+                    stage=metric.stage,
+                    unit=metric.unit,
+                    effort_or_skill=(
+                        "effort"
+                        if metric.kind == "activity"
+                        else None
+                        if metric.kind == "outcome"
+                        else "skill"
+                    ),
+                    value=_num(value[m]),
+                    numerator=_num(state.num[rep, m]) if state.count[rep, m] else None,
+                    denominator=_num(state.den[rep, m]) if state.count[rep, m] else None,
+                    peer_median=_num(results.peer_median[row, m]),
+                    top_quartile=_num(results.top_quartile[row, m]),
+                    percentile=_num(results.percentile[row, m]),
+                    peer_count=int(results.peer_count[row, m]),
+                    estimate=_num(results.estimate[row, m]),
+                    credibility=_num(results.credibility[row, m]),
+                    flagged=bool(results.flagged[row, m]),
+                    impact=None if metric.kind == "outcome" else _num(results.impact[row, m]),
+                    sentence=metric.sentence,
+                    suggestions=list(metric.suggestions),
+                )
+            )
+        focus = results.focus[row]
+        month_end = state.window[-1]
+        year, mon = divmod(month_end, 12)
+        day = today or date(year, mon + 1, calendar.monthrange(year, mon + 1)[1])
+        start = self._starts[rep]
+        ramping = start is not None and (day - start).days < cfg.ramp_days
+        inherited = Inherited(
+            wins=self._window_sum("inherited_wins", state, rep),
+            revenue=self._window_sum("inherited_revenue", state, rep),
+        )
+        warnings = self._warnings(state, results, rep, metrics, inherited, ramping, start, day)
+        return GapReport(
+            rep=str(self._emails[rep]),
+            name=self._names[rep],
+            segment=segment,
+            month=format_month(month_end),
+            window=[format_month(x) for x in state.window],
+            peer_group=PeerGroup(
+                segment=pool_key,
+                size=int(results.peer_size[row]),
+                widened=bool(state.widened[rep]),
+            ),
+            ramping=ramping,
+            metrics=metrics,
+            focus=[self.metrics[i].key for i in focus],
+            focus_note=self._focus_note(metrics, focus),
+            targets=self._targets(state, results, rep),
+            trend=self._trend(state, results, rep, focus, previous_focus),
+            inherited=inherited,
+            warnings=warnings,
+        )
+
+    def _window_sum(self, column: str, state: _Month, rep: int) -> float:
+        values = self._raw.get(column)
+        if values is None:
+            return 0.0
+        start = max(state.t + 1 - self.config.window_months, 0)
+        return float(np.nansum(values[rep, start : state.t + 1]))
+
+    def _focus_note(self, metrics: list[MetricGap], focus: list[int]) -> str | None:
+        if focus:
+            return None
+        below = [
+            m.label
+            for m in metrics
+            if m.kind != "outcome"
+            and m.value is not None
+            and m.peer_median is not None
+            and (m.value - m.peer_median) * (1 if m.direction == "higher" else -1) < 0
+        ]
+        if not below:
+            return "At or above the peer median on every metric: no gap to coach this month."
+        return (
+            f"Below the peer median on {', '.join(below)}, but not by more than noise "
+            "explains: no credible gap this month."
+        )
+
+    def _warnings(
+        self,
+        state: _Month,
+        results: _Results,
+        rep: int,
+        metrics: list[MetricGap],
+        inherited: Inherited,
+        ramping: bool,
+        start: date | None,
+        day: date,
+    ) -> list[str]:
+        cfg = self.config
+        row = results.row(rep)
+        warnings = []
+        size = int(results.peer_size[row])
+        segment = self._segments[rep]
+        if state.widened[rep]:
+            warnings.append(
+                f"Only {state.segment_size[rep]} reps in {segment} (fewer than "
+                f"{cfg.min_peer_group}); compared with all {size} other reps."
+            )
+        elif segment is None and any(s is not None for s in self._segments):
+            warnings.append(f"No segment on file; compared with all {size} other reps.")
+        if size + 1 < cfg.min_peer_group:
+            warnings.append(f"Only {size} peers with data: peer figures are rough.")
+        if ramping and start is not None:
+            warnings.append(
+                f"Ramping: started {start.isoformat()}, {(day - start).days} days before "
+                f"{day.isoformat()}; compare with care."
+            )
+        if inherited.wins or inherited.revenue:
+            warnings.append(
+                f"Inherited deals (bluebirds) kept out of skill metrics: {inherited.wins:,.0f} "
+                f"wins, {inherited.revenue:,.0f} in revenue in the window."
+            )
+        small, missing = [], []
+        for m, metric in zip(self.metrics, metrics, strict=True):
+            if metric.value is None:
+                what = m.denominator_label or "data"
+                missing.append(f"{metric.label} (no {what} in the window)")
+            elif (
+                m.denominator is not None
+                and m.kind != "outcome"
+                and (metric.denominator or 0) < cfg.min_sample
+            ):
+                what = m.denominator_label or "in the denominator"
+                small.append(f"{metric.label} {metric.denominator:,.0f} {what}")
+        if small:
+            warnings.append(
+                "Small samples (estimates lean on the peers): " + "; ".join(small) + "."
+            )
+        if missing:
+            warnings.append("Not computable: " + "; ".join(missing) + ".")
+        gaps = [
+            format_month(x)
+            for x, t in zip(state.window, range(state.t - len(state.window) + 1, state.t + 1))
+            if t < 0 or not self._has_row[rep, t]
+        ]
+        if gaps:
+            warnings.append(f"No metrics for {', '.join(gaps)} in the window.")
+        return warnings
+
+    def _targets(self, state: _Month, results: _Results, rep: int) -> Targets | None:
+        quota_grid = self._raw.get("quota")
+        if quota_grid is None:
+            return None
+        start = max(state.t + 1 - self.config.window_months, 0)
+        quotas = quota_grid[rep, start : state.t + 1]
+        quotas = quotas[np.isfinite(quotas) & (quotas > 0)]
+        if not len(quotas):
+            return None
+        quota = float(quotas.mean())
+        row = results.row(rep)
+        pos = self._pos
+
+        def pick(source: np.ndarray, key: str) -> np.float64:
+            return np.float64(source[pos[key]] if key in pos else np.nan)
+
+        def needed(source: np.ndarray) -> TargetSet:
+            # numpy scalars: a zero rate gives inf (→ None), not ZeroDivisionError
+            with np.errstate(divide="ignore", invalid="ignore"):
+                win_rate = pick(source, "win_rate")
+                wins = np.float64(quota) / pick(source, "avg_deal_size")
+                demos = wins / pick(source, "close_rate")
+                discovery = demos / pick(source, "demo_rate")
+                connects = discovery / pick(source, "discovery_rate")
+                return TargetSet(
+                    wins=_num(wins),
+                    opportunities=_num(wins / win_rate),
+                    demos=_num(demos),
+                    discovery_calls=_num(discovery),
+                    connects=_num(connects),
+                    leads_prospected=_num(connects / pick(source, "connect_rate")),
+                    pipeline_coverage=_num(1.0 / win_rate),
+                )
+
+        def monthly(key: str) -> float | None:
+            if key not in pos or not state.count[rep, pos[key]]:
+                return None
+            return _num(state.den[rep, pos[key]] / state.count[rep, pos[key]])
+
+        actual = TargetSet(
+            wins=monthly("avg_deal_size"),
+            opportunities=monthly("win_rate"),
+            demos=monthly("close_rate"),
+            discovery_calls=monthly("demo_rate"),
+            connects=monthly("discovery_rate"),
+            leads_prospected=monthly("connect_rate"),
+            pipeline_coverage=None,
+        )
+        return Targets(
+            quota=quota,
+            own=needed(state.value[rep]),
+            team=needed(results.peer_median[row]),
+            actual=actual,
+        )
+
+    def _trend(
+        self,
+        state: _Month,
+        results: _Results,
+        rep: int,
+        focus: list[int],
+        previous_focus: list[int],
+    ) -> Trend:
+        months = list(range(state.t - self.config.trend_months + 1, state.t + 1))
+        series = [
+            TrendSeries(
+                key=self.metrics[m].key,
+                values=[_num(self._monthly[m, rep, t]) if t >= 0 else None for t in months],
+            )
+            for m in focus
+        ]
+        follow_ups = []
+        row = results.row(rep)
+        for m in previous_focus:
+            before = _num(self._monthly[m, rep, state.t - 1])
+            now = _num(self._monthly[m, rep, state.t])
+            median = _num(results.peer_median[row, m])
+            moved = None
+            if before is not None and now is not None and median is not None:
+                sign = 1.0 if self.metrics[m].direction == "higher" else -1.0
+                # The gap is how far the value trails the median (negative once past it).
+                moved = (median - now) * sign < (median - before) * sign
+            follow_ups.append(
+                FocusFollowUp(
+                    key=self.metrics[m].key,
+                    previous=before,
+                    current=now,
+                    peer_median=median,
+                    moved_toward_median=moved,
+                )
+            )
+        return Trend(
+            months=[format_month(self._first + t) for t in months],
+            series=series,
+            last_month_focus=follow_ups,
+        )

@@ -1,0 +1,134 @@
+"""The gap engine's configuration and output models (the JSON contract of `coach gaps --json`).
+
+Every number is a plain float or None: the engine turns NaN and infinities into None before it
+builds these models, so `model_dump(mode="json")` never holds NaN or Infinity.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from analytics.catalogue import Direction, Kind, Unit
+
+Number = float | None
+
+
+class GapConfig(BaseModel):
+    """How gaps are computed; the defaults are the method's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window_months: int = Field(3, ge=1, le=24, description="Months pooled, ending at the month.")
+    min_peer_group: int = Field(8, ge=2, description="Smallest segment (rep included) to use.")
+    flag_threshold: float = Field(0.8, gt=0.5, lt=1.0, description="Credibility needed to flag.")
+    max_focus: int = Field(2, ge=1, le=2, description="Focus metrics per rep and month.")
+    ramp_days: int = Field(90, ge=0, description="Reps newer than this are marked ramping.")
+    trend_months: int = Field(6, ge=2, le=36, description="Months shown in the trend.")
+    min_sample: int = Field(20, ge=1, description="Denominators below this get a warning.")
+
+
+class PeerGroup(BaseModel):
+    """Whom the rep was compared with."""
+
+    segment: str | None = Field(description="The peers' segment; None when all reps are peers.")
+    size: int = Field(description="Peers with data in the window, the rep not counted.")
+    widened: bool = Field(description="True when the segment was too small and all reps are used.")
+
+
+class MetricGap(BaseModel):
+    """One metric for one rep: raw value, peer figures, shrunk estimate and the verdict."""
+
+    key: str
+    label: str
+    kind: Kind
+    direction: Direction
+    stage: str | None
+    unit: Unit | None
+    effort_or_skill: Literal["effort", "skill"] | None
+    value: Number
+    numerator: Number
+    denominator: Number
+    peer_median: Number
+    top_quartile: Number
+    percentile: Number
+    peer_count: int
+    estimate: Number
+    credibility: Number
+    flagged: bool
+    impact: Number
+    sentence: str | None
+    suggestions: list[str]
+
+
+class TargetSet(BaseModel):
+    """Monthly volumes: needed to make quota (own or team rates), or the rep's actual ones."""
+
+    wins: Number
+    opportunities: Number
+    demos: Number
+    discovery_calls: Number
+    connects: Number
+    leads_prospected: Number
+    pipeline_coverage: Number
+
+
+class Targets(BaseModel):
+    """Quota worked backwards through the funnel, at the rep's own rates and at the peer medians."""
+
+    quota: float = Field(description="Average monthly quota over the window.")
+    own: TargetSet
+    team: TargetSet
+    actual: TargetSet
+
+
+class TrendSeries(BaseModel):
+    """One focus metric's single-month raw values, one per month of `Trend.months`."""
+
+    key: str
+    values: list[Number]
+
+
+class FocusFollowUp(BaseModel):
+    """Did last month's focus metric move toward the peer median?"""
+
+    key: str
+    previous: Number = Field(description="The rep's raw value in the previous month alone.")
+    current: Number = Field(description="The rep's raw value in this month alone.")
+    peer_median: Number = Field(description="This month's peer median (window-pooled).")
+    moved_toward_median: bool | None
+
+
+class Trend(BaseModel):
+    """The focus metrics month by month, and how last month's focus went."""
+
+    months: list[str]
+    series: list[TrendSeries]
+    last_month_focus: list[FocusFollowUp]
+
+
+class Inherited(BaseModel):
+    """Bluebirds in the window: handed-down deals kept out of the skill metrics."""
+
+    wins: float
+    revenue: float
+
+
+class GapReport(BaseModel):
+    """One rep's peer-relative gaps for one month."""
+
+    rep: str
+    name: str
+    segment: str | None
+    month: str
+    window: list[str]
+    peer_group: PeerGroup
+    ramping: bool
+    metrics: list[MetricGap]
+    focus: list[str]
+    focus_note: str | None
+    targets: Targets | None
+    trend: Trend
+    inherited: Inherited
+    warnings: list[str]

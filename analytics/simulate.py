@@ -1,0 +1,437 @@
+"""Synthetic sales orgs for tests, benchmarks and `coach demo`.
+
+Each rep gets true funnel rates drawn around their segment's norms (SMB: many small deals;
+Enterprise: few large ones), and each month's counts are drawn from them: leads (Poisson, with
+month-to-month swings) → connects → discovery calls → demos → decided deals → wins (binomial
+steps), deal sizes (log-normal), days to close (gamma). A planted weakness sets one true value
+35–45% worse than the segment norm. Everything is deterministic given the seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from analytics.gaps import format_month, parse_month
+
+
+@dataclass(frozen=True)
+class SegmentNorms:
+    """Typical monthly volumes and true rates of a segment's reps."""
+
+    leads: float
+    connect: float
+    discovery: float
+    demo: float
+    decide: float  # share of demos that reach a decision in the month
+    win: float  # share of decided deals won
+    deal: float  # average deal size
+    cycle: float  # average days to close
+    follow_up: float  # follow-up meetings per first meeting
+    accounts: float
+    contacts_per_account: float
+    opportunities: float
+    timezones: tuple[str, ...]
+
+    def quota(self) -> float:
+        """A monthly quota a typical rep makes about 95% of."""
+        bookings = (
+            self.leads * self.connect * self.discovery * self.demo * self.decide * self.win
+        ) * self.deal
+        return float(round(bookings * 1.05, -3))
+
+
+NORMS: dict[str, SegmentNorms] = {
+    "SMB": SegmentNorms(
+        400, 0.22, 0.35, 0.55, 0.80, 0.38, 6_000, 25, 1.2, 40, 1.5, 30,
+        ("America/Chicago", "America/New_York", "America/Denver"),
+    ),
+    "Mid-Market": SegmentNorms(
+        220, 0.20, 0.40, 0.60, 0.75, 0.37, 25_000, 60, 1.6, 25, 2.5, 20,
+        ("America/New_York", "Europe/London", "America/Los_Angeles"),
+    ),
+    "Enterprise": SegmentNorms(
+        90, 0.18, 0.45, 0.60, 0.70, 0.36, 120_000, 120, 2.5, 12, 4.0, 10,
+        ("Europe/London", "Europe/Berlin", "America/New_York"),
+    ),
+}  # fmt: skip
+_SHARES = {"SMB": 0.45, "Mid-Market": 0.35, "Enterprise": 0.20}
+
+# Which true parameter a planted weakness on each metric moves (and which way is worse).
+_PLANT = {
+    "leads_prospected": "leads",
+    "connect_rate": "connect",
+    "discovery_rate": "discovery",
+    "demo_rate": "demo",
+    "close_rate": "decide",
+    "win_rate": "win",
+    "avg_deal_size": "deal",
+    "sales_cycle_days": "cycle",
+    "follow_up_ratio": "follow_up",
+    "contacts_per_account": "contacts_per_account",
+    "opportunities_worked": "opportunities",
+}
+PLANTABLE = tuple(_PLANT)
+
+_FIRST = (
+    "Priya Liam Sofia Mateo Aisha Noah Chen Olivia Kwame Emma Diego Hana Lucas Fatima Ethan Mei "
+    "Omar Grace Ravi Chloe Jonas Amara Leo Ingrid Samuel Yuki Daniel Zara Felix Nora Isaac Lena "
+    "Marco Ana Victor Elif Hugo Maya Tariq Julia Andre Sara Kofi Lucia Arjun Clara Ben Alina "
+    "Oscar Rosa"
+).split()
+_LAST = (
+    "Shah Nguyen Garcia Okafor Kim Novak Rossi Cohen Mensah Larsen Silva Tanaka Schmidt Haddad "
+    "Patel Murphy Kowalski Dubois Ito Fischer Alvarez Berg Costa Moreau Ahmed Lindqvist Park "
+    "Reyes Byrne Horvat Jansen Sato Weber Quinn Duarte Walsh Ivanova Brennan Farouk Osei Lopez "
+    "Hansen Bianchi Yilmaz Kaur Mbeki Nakamura Petrov Owens Castro"
+).split()
+
+
+@dataclass(frozen=True)
+class _Rep:
+    email: str
+    name: str
+    segment: str | None
+    manager: str
+    start: date
+    active: bool = True
+    volume: float = 1.0  # scales activity volumes (low-volume reps, part-timers)
+    planted: str | None = None
+    drop: float = 0.0
+    bluebird: bool = False
+    last_month: int | None = None  # a rep who left stops reporting after this month
+
+
+def previous_month(today: date | None = None) -> str:
+    """The month before `today` (default: the real today), as YYYY-MM."""
+    first = (today or date.today()).replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
+
+
+def _names(count: int, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """Unique (name, email) pairs; a repeated name gets a number in its email."""
+    used: dict[str, int] = {}
+    out = []
+    for _ in range(count):
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        base = f"{first}.{last}".lower()
+        used[base] = used.get(base, 0) + 1
+        suffix = "" if used[base] == 1 else str(used[base])
+        out.append((f"{first} {last}", f"{base}{suffix}@example.com"))
+    return out
+
+
+def simulate_org(
+    n_reps: int,
+    n_months: int,
+    segments: Sequence[str] | None = ("SMB", "Mid-Market", "Enterprise"),
+    seed: int = 0,
+    planted: Mapping[str, str] | float = 0.0,
+    planted_metrics: Sequence[str] = PLANTABLE,
+    end_month: str | None = None,
+    rate_spread: float = 0.12,
+    volume: float = 1.0,
+    low_volume_share: float = 0.1,
+    bluebird_share: float = 0.05,
+    ramping_share: float = 0.03,
+    inactive_share: float = 0.02,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """A synthetic org: (people, metrics, planted) in the gap engine's input formats.
+
+    `planted` is either a share of reps (each gets one weakness drawn from `planted_metrics`) or a
+    {email: metric key} map (emails are deterministic given the seed). `rate_spread` is the
+    log-normal spread of true rates and volumes between reps (0: everyone has the segment's
+    norms). `volume` scales every rep's activity (small values give small samples). The returned
+    `planted` map is {email: metric key}. `end_month` defaults to the month before today.
+    """
+    rng = np.random.default_rng(seed)
+    end = parse_month(end_month or previous_month())
+    seg_names = list(segments) if segments else [None]
+    weights = np.array([_SHARES.get(s or "", 1.0) for s in seg_names])
+    chosen = rng.choice(len(seg_names), size=n_reps, p=weights / weights.sum())
+    people_names = _names(n_reps, rng)
+    end_day = _month_end(end)
+    reps: list[_Rep] = []
+    for i, (name, email) in enumerate(people_names):
+        segment = seg_names[chosen[i]]
+        ramping = rng.random() < ramping_share
+        start = (
+            end_day - timedelta(days=int(rng.integers(20, 85)))
+            if ramping
+            else end_day - timedelta(days=int(rng.integers(400, 2500)))
+        )
+        left = (
+            end - int(rng.integers(1, max(n_months // 2, 2)))
+            if not ramping and rng.random() < inactive_share
+            else None
+        )
+        low = rng.random() < low_volume_share
+        reps.append(
+            _Rep(
+                email=email,
+                name=name,
+                segment=segment,
+                manager="",
+                start=start,
+                active=left is None,
+                volume=volume * (rng.uniform(0.25, 0.45) if low else 1.0) * (0.5 if ramping else 1),
+                bluebird=rng.random() < bluebird_share,
+                last_month=left,
+            )
+        )
+    eligible = [i for i, r in enumerate(reps) if r.active and r.start < end_day - timedelta(95)]
+    if isinstance(planted, Mapping):
+        where = {r.email: i for i, r in enumerate(reps)}
+        unknown = set(planted) - set(where)
+        if unknown:
+            raise ValueError(f"planted: unknown rep {sorted(unknown)[0]}")
+        picks = {where[e]: key for e, key in planted.items()}
+    else:
+        count = round(planted * n_reps)
+        order = rng.permutation(eligible)[:count]
+        picks = {int(i): str(rng.choice(list(planted_metrics))) for i in order}
+    for i, key in picks.items():
+        if key not in _PLANT:
+            raise ValueError(f"planted: cannot plant {key!r}; choose from {', '.join(_PLANT)}")
+        reps[i] = replace(reps[i], planted=key, drop=float(rng.uniform(0.35, 0.45)))
+    reps = _assign_managers(reps)
+    people = _people_frame(reps, rng)
+    metrics = _metrics_frame(reps, end, n_months, rate_spread, rng)
+    return people, metrics, {r.email: r.planted for r in reps if r.planted}
+
+
+def demo_org(
+    seed: int = 7, end_month: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """The `coach demo` org: 1 director, 3 managers, 24 reps in SMB and Mid-Market, 12 months.
+
+    Four reps have a real planted weakness, three work small volumes, one is ramping and one
+    has inherited (bluebird) deals. Returns (people, metrics, planted {email: metric key});
+    `end_month` defaults to the month before today.
+    """
+    rng = np.random.default_rng(seed)
+    end = parse_month(end_month or previous_month())
+    end_day = _month_end(end)
+    smb = (
+        "Priya Shah, Liam Okafor, Sofia Garcia, Mateo Rossi, Aisha Haddad, Noah Larsen, "
+        "Mei Tanaka, Kwame Mensah, Emma Novak, Diego Alvarez, Hana Kim, Lucas Berg, "
+        "Fatima Ahmed, Ethan Murphy"
+    ).split(", ")
+    mid = (
+        "Olivia Cohen, Ravi Patel, Grace Byrne, Jonas Weber, Amara Osei, Leo Moreau, "
+        "Ingrid Hansen, Samuel Reyes, Yuki Sato, Zara Quinn"
+    ).split(", ")
+    special: dict[str, dict[str, object]] = {
+        "Priya Shah": {"planted": "discovery_rate", "drop": 0.42},
+        "Mateo Rossi": {"planted": "connect_rate", "drop": 0.40},
+        "Mei Tanaka": {"volume": 0.3},
+        "Diego Alvarez": {"bluebird": True},
+        "Lucas Berg": {"start": end_day - timedelta(days=55), "volume": 0.5},
+        "Ravi Patel": {"planted": "demo_rate", "drop": 0.45},
+        "Jonas Weber": {"planted": "follow_up_ratio", "drop": 0.40},
+        "Leo Moreau": {"volume": 0.35},
+        "Yuki Sato": {"volume": 0.3},
+    }
+    managers = ("Marcus Bell", "Hannah Okafor", "Tom Lindqvist")
+    reps = []
+    for segment, names, manager_names in (
+        ("SMB", smb, managers[:2]),
+        ("Mid-Market", mid, managers[2:]),
+    ):
+        for j, name in enumerate(names):
+            manager = manager_names[j * len(manager_names) // len(names)]
+            start = end_day - timedelta(days=int(rng.integers(400, 2200)))
+            rep = _Rep(
+                email=_email(name), name=name, segment=segment, manager=_email(manager),
+                start=start,
+            )  # fmt: skip
+            reps.append(replace(rep, **special.get(name, {})))  # type: ignore[arg-type]
+    director = "Elena Marquez"
+    people = _people_frame(reps, rng)
+    leaders = pd.DataFrame(
+        [
+            {
+                "email": _email(director),
+                "name": director,
+                "role": "director",
+                "manager_email": None,
+                "segment": None,
+                "timezone": "America/New_York",
+                "start_date": end_day - timedelta(days=3000),
+                "active": True,
+            },
+            *(
+                {
+                    "email": _email(m),
+                    "name": m,
+                    "role": "manager",
+                    "manager_email": _email(director),
+                    "segment": None,
+                    "timezone": "America/Chicago",
+                    "start_date": end_day - timedelta(days=1500 + 200 * i),
+                    "active": True,
+                }
+                for i, m in enumerate(managers)
+            ),
+        ]
+    )
+    people = pd.concat([leaders, people], ignore_index=True)
+    metrics = _metrics_frame(reps, end, 12, 0.12, rng)
+    return people, metrics, {r.email: r.planted for r in reps if r.planted}
+
+
+def _email(name: str) -> str:
+    return name.lower().replace(" ", ".") + "@example.com"
+
+
+def _month_end(month: int) -> date:
+    year, index = divmod(month + 1, 12)
+    return date(year, index + 1, 1) - timedelta(days=1)
+
+
+def _assign_managers(reps: list[_Rep]) -> list[_Rep]:
+    """About eight reps per manager, within a segment."""
+    order = sorted(range(len(reps)), key=lambda i: (reps[i].segment or "", reps[i].email))
+    out = list(reps)
+    for position, i in enumerate(order):
+        out[i] = replace(reps[i], manager=f"manager{position // 8 + 1}@example.com")
+    return out
+
+
+def _people_frame(reps: list[_Rep], rng: np.random.Generator) -> pd.DataFrame:
+    """Reps, plus managers and directors (about six managers each) when the managers are made up."""
+    rows = [
+        {
+            "email": r.email,
+            "name": r.name,
+            "role": "rep",
+            "manager_email": r.manager,
+            "segment": r.segment,
+            "timezone": str(rng.choice(NORMS.get(r.segment or "", NORMS["Mid-Market"]).timezones)),
+            "start_date": r.start,
+            "active": r.active,
+        }
+        for r in reps
+    ]
+    invented = sorted({r.manager for r in reps if r.manager.startswith("manager")})
+    for j, manager in enumerate(invented):
+        director = f"director{j // 6 + 1}@example.com"
+        rows.append(_leader(manager, f"Manager {j + 1}", "manager", director))
+        if j % 6 == 0:
+            rows.append(_leader(director, f"Director {j // 6 + 1}", "director", None))
+    return pd.DataFrame(rows)
+
+
+def _leader(email: str, name: str, role: str, manager: str | None) -> dict[str, object]:
+    return {
+        "email": email,
+        "name": name,
+        "role": role,
+        "manager_email": manager,
+        "segment": None,
+        "timezone": "America/New_York",
+        "start_date": date(2018, 1, 8),
+        "active": True,
+    }
+
+
+def _metrics_frame(
+    reps: list[_Rep], end: int, n_months: int, spread: float, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Monthly counts for every rep: vectorised over (rep, month)."""
+    n = len(reps)
+    months = np.arange(end - n_months + 1, end + 1)
+    norms = [NORMS.get(r.segment or "", NORMS["Mid-Market"]) for r in reps]
+
+    def true(attr: str, sd: float, cap: float | None = None) -> np.ndarray:
+        base = np.array([getattr(nm, attr) for nm in norms])
+        value = base * np.exp(rng.normal(0.0, sd, n)) if sd > 0 else base.copy()
+        for i, r in enumerate(reps):
+            if r.planted and _PLANT[r.planted] == attr:
+                # Worse than the segment norm: lower, except days to close (higher).
+                value[i] = base[i] * (1 + r.drop) if attr == "cycle" else base[i] * (1 - r.drop)
+        return np.minimum(value, cap) if cap else value
+
+    vol = np.array([r.volume for r in reps])[:, None]
+    p = {a: true(a, spread, 0.95) for a in ("connect", "discovery", "demo", "decide", "win")}
+    lam = {a: true(a, spread * 1.5) for a in ("leads", "opportunities")}
+    deal, cycle = true("deal", spread), true("cycle", spread)
+    follow_up, cpa = true("follow_up", spread), true("contacts_per_account", spread)
+    accounts = np.array([nm.accounts for nm in norms]) * np.exp(rng.normal(0, spread, n))
+
+    shape = (n, len(months))
+    swing = rng.gamma(25.0, 1 / 25.0, shape)  # busy and quiet months (CV 20%)
+    leads = rng.poisson(lam["leads"][:, None] * vol * swing)
+    connects = rng.binomial(leads, p["connect"][:, None])
+    discovery = rng.binomial(connects, p["discovery"][:, None])
+    demos = rng.binomial(discovery, p["demo"][:, None])
+    decided = rng.binomial(demos, p["decide"][:, None])
+    wins = rng.binomial(decided, p["win"][:, None])
+    losses = decided - wins
+    # Log-normal deal sizes (σ = 0.6) with the rep's mean; a month's revenue sums its deals.
+    sigma = 0.6
+    mu = np.log(deal) - sigma**2 / 2
+    flat = np.repeat(np.broadcast_to(mu[:, None], shape).ravel(), wins.ravel())
+    sizes = np.exp(rng.normal(flat, sigma))
+    bounds = np.concatenate([[0], np.cumsum(wins.ravel())])
+    revenue = (np.add.reduceat(np.append(sizes, 0.0), bounds[:-1]) * (wins.ravel() > 0)).reshape(
+        shape
+    )
+    cycle_days = rng.gamma(4.0 * np.maximum(wins, 1e-9), cycle[:, None] / 4.0) * (wins > 0)
+    initial = discovery
+    follow_ups = rng.poisson(initial * follow_up[:, None])
+    active_accounts = rng.poisson(np.broadcast_to((accounts * np.sqrt(vol[:, 0]))[:, None], shape))
+    contacts = rng.poisson(active_accounts * cpa[:, None])
+    opportunities = rng.poisson(lam["opportunities"][:, None] * vol * swing)
+    quota = np.broadcast_to(np.array([nm.quota() for nm in norms])[:, None], shape)
+
+    inherited_wins = np.zeros(shape)
+    inherited_revenue = np.zeros(shape)
+    for i, r in enumerate(reps):
+        if r.bluebird:
+            t = len(months) - 1 - int(rng.integers(0, 3))
+            count = int(rng.integers(1, 3))
+            inherited_wins[i, t] = count
+            inherited_revenue[i, t] = round(float(deal[i]) * 3 * count, -2)
+    total_wins = wins + inherited_wins
+    revenue = np.round(revenue + inherited_revenue, 0)
+    cycle_days = np.round(cycle_days + inherited_wins * cycle[:, None], 0)
+
+    frame = pd.DataFrame(
+        {
+            "rep": np.repeat([r.email for r in reps], len(months)),
+            "month": np.tile([format_month(int(m)) for m in months], n),
+            "leads_prospected": leads.ravel(),
+            "connects": connects.ravel(),
+            "discovery_calls": discovery.ravel(),
+            "demos": demos.ravel(),
+            "wins": total_wins.ravel(),
+            "losses": losses.ravel(),
+            "revenue": revenue.ravel(),
+            "quota": quota.ravel(),
+            "initial_meetings": initial.ravel(),
+            "follow_up_meetings": follow_ups.ravel(),
+            "contacts_engaged": contacts.ravel(),
+            "accounts_active": active_accounts.ravel(),
+            "opportunities_worked": opportunities.ravel(),
+            "cycle_days": cycle_days.ravel(),
+            "inherited_wins": inherited_wins.ravel(),
+            "inherited_revenue": inherited_revenue.ravel(),
+        }
+    )
+    # Reps report from their start month, and until they left.
+    start = np.repeat([parse_month(r.start.strftime("%Y-%m")) for r in reps], len(months))
+    stop = np.repeat([r.last_month if r.last_month is not None else end for r in reps], len(months))
+    month_number = np.tile(months, n)
+    keep = (month_number >= start) & (month_number <= stop)
+    frame = frame[keep].reset_index(drop=True)
+    counts = [c for c in frame.columns if c not in ("rep", "month")]
+    frame[counts] = frame[counts].astype(float)
+    return frame
+
+
+__all__ = ["NORMS", "PLANTABLE", "demo_org", "previous_month", "simulate_org"]
