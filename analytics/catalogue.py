@@ -193,9 +193,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise CatalogueError(f"{path}: cannot read: {exc}") from None
     try:
         data = (
-            tomllib.loads(text)
-            if suffix == ".toml"
-            else yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+            tomllib.loads(text) if suffix == ".toml" else yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
         )
     except CatalogueError as exc:
         raise CatalogueError(f"{path}: {exc}") from None

@@ -21,15 +21,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
 from analytics.catalogue import ShrinkageModel
 
 # Prior strength grid, relative to the peers' median n: from "almost no pooling" to "complete".
-GRID = np.logspace(-3.0, 4.0, 29)
+GRID = np.logspace(-3.0, 4.0, 15)
 _EPS = 1e-9
 # Grid points carrying less posterior weight than this are skipped (they cannot move a result).
 _MIN_WEIGHT = 1e-9
+# Prior weight of the broad component: the chance a rep is unlike their peers (see posterior).
+BROAD_WEIGHT = 0.05
+# Lower χ² quantile used for the noise level's upper confidence bound (see _upper).
+NOISE_CONFIDENCE_LOW = 0.2
 
 
 @dataclass(frozen=True)
@@ -61,10 +65,10 @@ def dispersion(model: ShrinkageModel, k_month: np.ndarray, n_month: np.ndarray) 
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(n > 0, k / n, np.nan)[:, None]
         if model == "normal":
-            x = np.where(used, k_month / np.where(used, n_month, 1.0), rate)
-            sq = (n_month * (x - rate) ** 2).sum(axis=1)
+            x = k_month / np.where(used, n_month, 1.0)
+            sq = np.where(used, n_month * (x - rate) ** 2, 0.0).sum(axis=1)
             total_df = df.sum()
-            return float(sq.sum() / total_df) if total_df > 0 else float("nan")
+            return float(sq.sum() / _upper(total_df)) if total_df > 0 else float("nan")
         p = np.clip(rate, 0.0, 1.0) if model == "beta_binomial" else rate
         expected = n_month * p
         variance = expected * (1.0 - p) if model == "beta_binomial" else expected
@@ -74,7 +78,18 @@ def dispersion(model: ShrinkageModel, k_month: np.ndarray, n_month: np.ndarray) 
     total_df = df[informative].sum()
     if total_df <= 0:
         return 1.0
-    return max(1.0, float(contrib[informative].sum() / total_df))
+    return max(1.0, float(contrib[informative].sum() / _upper(total_df)))
+
+
+def _upper(df: float) -> float:
+    """Divide a sum of squares by this instead of df for an upper confidence bound on the noise.
+
+    A noise level estimated from few months is itself noisy; an underestimate would make peers
+    look more different than they are and the rep's figures sharper than they are, which is how
+    noise gets flagged. Taking the upper end of what the data allow costs little with many months
+    of data (about 13% at 100 degrees of freedom) and protects small peer groups.
+    """
+    return float(stats.chi2.ppf(NOISE_CONFIDENCE_LOW, df))
 
 
 def fit_pool(
@@ -112,10 +127,13 @@ def posterior(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Shrunk estimate and credibility for reps with pooled counts (k, n > 0).
 
-    A rep who is a member of the pool is first taken out of it (their counts leave the centre and
-    their own term leaves the likelihood), so the prior is fitted to the peers only. Credibility is
-    the posterior probability that the rep's true value is worse than the median true value of
-    the peer distribution. Returns NaN where a rep has no peers left.
+    The prior is fitted to the peers only: a rep who is a member of the pool is taken out of it
+    (their counts leave the centre, their own term leaves the likelihood). The rep's prior is that
+    peer distribution, mixed with a small weight (`BROAD_WEIGHT`) of a broad one centred on the
+    same value: a rep may simply be unlike their peers, and then their own numbers must speak for
+    themselves instead of being shrunk back to the pack. Credibility is the posterior probability
+    that the rep's true value is worse than the median true value of the peer distribution.
+    NaN where a rep has no peers left.
     """
     k, n = _prepare(fit.model, k, n, fit.scale)
     member = is_member.astype(float)
@@ -124,21 +142,75 @@ def posterior(
     has_peers = (fit.members - is_member.astype(int) >= 2) & (peers_n > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         centre = _clip_centre(fit.model, np.where(has_peers, peers_k / peers_n, fit.centre))
-    strength = fit.strength[None, :]
-    own = _log_like(fit.model, k[:, None], n[:, None], fit.centre, strength, fit.scale)
-    log_w = fit.log_like[None, :] - member[:, None] * own
-    log_w -= log_w.max(axis=1, keepdims=True)
-    weight = np.exp(log_w)
-    weight /= weight.sum(axis=1, keepdims=True)
-    weight[weight < _MIN_WEIGHT] = 0.0
-
     kc, nc, cc = k[:, None], n[:, None], centre[:, None]
-    mean, below = _posterior_terms(fit.model, kc, nc, cc, strength, fit.scale, weight > 0)
+    strength = fit.strength[None, :]
+
+    # p(E | peers) over the grid: the pool's likelihood without the rep's own term.
+    own_in_pool = _log_like(fit.model, kc, nc, fit.centre, strength, fit.scale)
+    p_grid = _normalise(fit.log_like[None, :] - member[:, None] * own_in_pool)
+    p_grid[p_grid < _MIN_WEIGHT] = 0.0
+    medians = _prior_median(fit.model, cc, strength, p_grid > 0)
+    peer_median = (p_grid * np.where(p_grid > 0, medians, 0.0)).sum(axis=1, keepdims=True)
+
+    # Posterior weights of the components: prior weight × the rep's own marginal likelihood.
+    broad = _broad_strength(fit.model, cc, fit.scale)
+    log_w = np.concatenate(
+        [
+            np.log1p(-BROAD_WEIGHT)
+            + np.log(np.where(p_grid > 0, p_grid, 1.0))
+            + _masked_log_like(fit.model, kc, nc, cc, strength, fit.scale, p_grid > 0),
+            np.log(BROAD_WEIGHT) + _log_like(fit.model, kc, nc, cc, broad, fit.scale),
+        ],
+        axis=1,
+    )
+    weight = _normalise(log_w)
+    weight[weight < _MIN_WEIGHT] = 0.0
+    mean, below = _posterior_terms(
+        fit.model,
+        kc,
+        nc,
+        cc,
+        np.concatenate([np.broadcast_to(strength, p_grid.shape), broad], axis=1),
+        fit.scale,
+        np.concatenate([medians, peer_median], axis=1),
+        weight > 0,
+    )
     estimate = (weight * mean).sum(axis=1)
     p_below = (weight * below).sum(axis=1)
     credibility = np.clip(p_below if higher_is_better else 1.0 - p_below, 0.0, 1.0)
     bad = ~has_peers | ~(n > 0)
     return np.where(bad, np.nan, estimate), np.where(bad, np.nan, credibility)
+
+
+def _normalise(log_w: np.ndarray) -> np.ndarray:
+    """Row-wise softmax."""
+    w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def _masked_log_like(
+    model: ShrinkageModel,
+    k: np.ndarray,
+    n: np.ndarray,
+    centre: np.ndarray,
+    strength: np.ndarray,
+    scale: float,
+    mask: np.ndarray,
+) -> np.ndarray:
+    """`_log_like` where `mask`, -inf elsewhere (grid points without weight cost nothing)."""
+    out = np.full(mask.shape, -np.inf)
+    parts = (np.broadcast_to(x, mask.shape)[mask] for x in (k, n, centre, strength))
+    out[mask] = _log_like(model, *parts, scale)
+    return out
+
+
+def _broad_strength(model: ShrinkageModel, centre: np.ndarray, scale: float) -> np.ndarray:
+    """Prior strength of the broad component: true values spread about as wide as the centre."""
+    if model == "beta_binomial":
+        return np.full_like(centre, 2.0)  # Beta(2μ, 2(1 − μ))
+    if model == "gamma_poisson":
+        return 1.0 / centre  # shape 1: exponential with the peers' mean
+    return scale / np.maximum(centre * centre, _EPS)  # normal with sd = |centre|
 
 
 def _prepare(
@@ -166,12 +238,16 @@ def _log_like(
     model: ShrinkageModel,
     k: np.ndarray,
     n: np.ndarray,
-    centre: float,
+    centre: float | np.ndarray,
     strength: np.ndarray,
     scale: float,
 ) -> np.ndarray:
-    """Marginal log-likelihood of (k, n) under each prior strength, up to terms free of E."""
-    c = float(_clip_centre(model, np.array(centre)))
+    """Marginal log-likelihood of (k, n) under each prior (centre, strength).
+
+    Exact up to terms that depend on neither the centre nor the strength, so components can be
+    compared with each other.
+    """
+    c = _clip_centre(model, np.asarray(centre, float))
     if model == "beta_binomial":
         a, b = c * strength, (1.0 - c) * strength
         return special.betaln(k + a, n - k + b) - special.betaln(a, b)
@@ -187,6 +263,23 @@ def _log_like(
     return -0.5 * np.log(variance) - (k / n - c) ** 2 / (2.0 * variance)
 
 
+def _prior_median(
+    model: ShrinkageModel, centre: np.ndarray, strength: np.ndarray, needed: np.ndarray
+) -> np.ndarray:
+    """Median of each prior (centre, strength); NaN where not `needed` (to skip costly calls)."""
+    shape = needed.shape
+    if model == "normal":
+        return np.broadcast_to(centre, shape).astype(float)
+    a = np.broadcast_to(centre * strength, shape)[needed]
+    e = np.broadcast_to(strength, shape)[needed]
+    out = np.full(shape, np.nan)
+    if model == "beta_binomial":
+        out[needed] = special.betaincinv(a, e - a, 0.5)
+    else:
+        out[needed] = special.gammaincinv(a, 0.5) / e
+    return out
+
+
 def _posterior_terms(
     model: ShrinkageModel,
     k: np.ndarray,
@@ -194,27 +287,26 @@ def _posterior_terms(
     centre: np.ndarray,
     strength: np.ndarray,
     scale: float,
+    reference: np.ndarray,
     needed: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per grid point: posterior mean, and P(true value < median of the prior)."""
-    shape = np.broadcast_shapes(k.shape, strength.shape)
+    """Per prior component: posterior mean, and P(true value < reference)."""
+    shape = needed.shape
     if model == "normal":
         total = strength + n
         mean = (strength * centre + k) / total  # k is the amount: k / n is the rep's value
-        below = special.ndtr((centre - mean) / np.sqrt(scale / total))
-        return np.broadcast_to(mean, shape), np.broadcast_to(below, shape)
-    a0 = np.broadcast_to(centre * strength, shape)
-    b0 = np.broadcast_to((1.0 - centre) * strength if model == "beta_binomial" else strength, shape)
-    a = a0 + k
-    b = b0 + (n - k if model == "beta_binomial" else n)
-    mean = a / (a + b) if model == "beta_binomial" else a / b
+        with np.errstate(invalid="ignore"):
+            below = special.ndtr((reference - mean) / np.sqrt(scale / total))
+        return mean, np.where(needed, below, 0.0)
+    a = centre * strength + k
+    b = (1.0 - centre) * strength + n - k if model == "beta_binomial" else strength + n
+    mean = np.broadcast_to(a / (a + b) if model == "beta_binomial" else a / b, shape)
     below = np.zeros(shape)
-    # The costly incomplete-beta/gamma calls run only where the grid point carries weight.
-    a0n, b0n, an, bn = a0[needed], b0[needed], a[needed], b[needed]
+    # The costly incomplete-beta/gamma calls run only where a component carries weight.
+    an, bn = np.broadcast_to(a, shape)[needed], np.broadcast_to(b, shape)[needed]
+    ref = reference[needed]
     if model == "beta_binomial":
-        median = special.betaincinv(a0n, b0n, 0.5)
-        below[needed] = special.betainc(an, bn, median)
+        below[needed] = special.betainc(an, bn, ref)
     else:
-        median = special.gammaincinv(a0n, 0.5) / b0n
-        below[needed] = special.gammainc(an, bn * median)
+        below[needed] = special.gammainc(an, bn * ref)
     return mean, below

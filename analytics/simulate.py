@@ -77,18 +77,110 @@ _PLANT = {
 }
 PLANTABLE = tuple(_PLANT)
 
-_FIRST = (
-    "Priya Liam Sofia Mateo Aisha Noah Chen Olivia Kwame Emma Diego Hana Lucas Fatima Ethan Mei "
-    "Omar Grace Ravi Chloe Jonas Amara Leo Ingrid Samuel Yuki Daniel Zara Felix Nora Isaac Lena "
-    "Marco Ana Victor Elif Hugo Maya Tariq Julia Andre Sara Kofi Lucia Arjun Clara Ben Alina "
-    "Oscar Rosa"
-).split()
-_LAST = (
-    "Shah Nguyen Garcia Okafor Kim Novak Rossi Cohen Mensah Larsen Silva Tanaka Schmidt Haddad "
-    "Patel Murphy Kowalski Dubois Ito Fischer Alvarez Berg Costa Moreau Ahmed Lindqvist Park "
-    "Reyes Byrne Horvat Jansen Sato Weber Quinn Duarte Walsh Ivanova Brennan Farouk Osei Lopez "
-    "Hansen Bianchi Yilmaz Kaur Mbeki Nakamura Petrov Owens Castro"
-).split()
+_FIRST = [
+    "Priya",
+    "Liam",
+    "Sofia",
+    "Mateo",
+    "Aisha",
+    "Noah",
+    "Chen",
+    "Olivia",
+    "Kwame",
+    "Emma",
+    "Diego",
+    "Hana",
+    "Lucas",
+    "Fatima",
+    "Ethan",
+    "Mei",
+    "Omar",
+    "Grace",
+    "Ravi",
+    "Chloe",
+    "Jonas",
+    "Amara",
+    "Leo",
+    "Ingrid",
+    "Samuel",
+    "Yuki",
+    "Daniel",
+    "Zara",
+    "Felix",
+    "Nora",
+    "Isaac",
+    "Lena",
+    "Marco",
+    "Ana",
+    "Victor",
+    "Elif",
+    "Hugo",
+    "Maya",
+    "Tariq",
+    "Julia",
+    "Andre",
+    "Sara",
+    "Kofi",
+    "Lucia",
+    "Arjun",
+    "Clara",
+    "Ben",
+    "Alina",
+    "Oscar",
+    "Rosa",
+]
+_LAST = [
+    "Shah",
+    "Nguyen",
+    "Garcia",
+    "Okafor",
+    "Kim",
+    "Novak",
+    "Rossi",
+    "Cohen",
+    "Mensah",
+    "Larsen",
+    "Silva",
+    "Tanaka",
+    "Schmidt",
+    "Haddad",
+    "Patel",
+    "Murphy",
+    "Kowalski",
+    "Dubois",
+    "Ito",
+    "Fischer",
+    "Alvarez",
+    "Berg",
+    "Costa",
+    "Moreau",
+    "Ahmed",
+    "Lindqvist",
+    "Park",
+    "Reyes",
+    "Byrne",
+    "Horvat",
+    "Jansen",
+    "Sato",
+    "Weber",
+    "Quinn",
+    "Duarte",
+    "Walsh",
+    "Ivanova",
+    "Brennan",
+    "Farouk",
+    "Osei",
+    "Lopez",
+    "Hansen",
+    "Bianchi",
+    "Yilmaz",
+    "Kaur",
+    "Mbeki",
+    "Nakamura",
+    "Petrov",
+    "Owens",
+    "Castro",
+]
 
 
 @dataclass(frozen=True)
@@ -216,15 +308,34 @@ def demo_org(
     rng = np.random.default_rng(seed)
     end = parse_month(end_month or previous_month())
     end_day = _month_end(end)
-    smb = (
-        "Priya Shah, Liam Okafor, Sofia Garcia, Mateo Rossi, Aisha Haddad, Noah Larsen, "
-        "Mei Tanaka, Kwame Mensah, Emma Novak, Diego Alvarez, Hana Kim, Lucas Berg, "
-        "Fatima Ahmed, Ethan Murphy"
-    ).split(", ")
-    mid = (
-        "Olivia Cohen, Ravi Patel, Grace Byrne, Jonas Weber, Amara Osei, Leo Moreau, "
-        "Ingrid Hansen, Samuel Reyes, Yuki Sato, Zara Quinn"
-    ).split(", ")
+    smb = [
+        "Priya Shah",
+        "Liam Okafor",
+        "Sofia Garcia",
+        "Mateo Rossi",
+        "Aisha Haddad",
+        "Noah Larsen",
+        "Mei Tanaka",
+        "Kwame Mensah",
+        "Emma Novak",
+        "Diego Alvarez",
+        "Hana Kim",
+        "Lucas Berg",
+        "Fatima Ahmed",
+        "Ethan Murphy",
+    ]
+    mid = [
+        "Olivia Cohen",
+        "Ravi Patel",
+        "Grace Byrne",
+        "Jonas Weber",
+        "Amara Osei",
+        "Leo Moreau",
+        "Ingrid Hansen",
+        "Samuel Reyes",
+        "Yuki Sato",
+        "Zara Quinn",
+    ]
     special: dict[str, dict[str, object]] = {
         "Priya Shah": {"planted": "discovery_rate", "drop": 0.42},
         "Mateo Rossi": {"planted": "connect_rate", "drop": 0.40},

@@ -80,16 +80,19 @@ class Person(Base):
 
 
 class MetricValue(Base):
-    """One count of one rep for one month (long format, so catalogues can add columns)."""
+    """One count of one rep for one month (long format, so catalogues can add columns).
+
+    The natural key is the primary key, and on SQLite the table has no rowid: one B-tree instead
+    of three is what makes a 2-million-value import fit in seconds.
+    """
 
     __tablename__ = "metric_values"
-    __table_args__ = (UniqueConstraint("workspace_id", "person_id", "month", "name"),)
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
-    month: Mapped[str] = mapped_column(String(7), index=True)
-    name: Mapped[str] = mapped_column(String(64))
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[float] = mapped_column(Float)
 
 

@@ -96,7 +96,6 @@ def upgrade() -> None:
 
     op.create_table(
         "metric_values",
-        sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("workspace_id", sa.String(length=32), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
         sa.Column("month", sa.String(length=7), nullable=False),
@@ -110,18 +109,11 @@ def upgrade() -> None:
             ["workspaces.id"],
             name=op.f("fk_metric_values_workspace_id_workspaces"),
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_metric_values")),
-        sa.UniqueConstraint(
-            "workspace_id",
-            "person_id",
-            "month",
-            "name",
-            name=op.f("uq_metric_values_workspace_id_person_id_month_name"),
+        sa.PrimaryKeyConstraint(
+            "workspace_id", "person_id", "month", "name", name=op.f("pk_metric_values")
         ),
+        sqlite_with_rowid=False,
     )
-    with op.batch_alter_table("metric_values", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_metric_values_month"), ["month"], unique=False)
-        batch_op.create_index(batch_op.f("ix_metric_values_person_id"), ["person_id"], unique=False)
 
     op.create_table(
         "plans",
@@ -235,10 +227,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_plans_rep_id"))
 
     op.drop_table("plans")
-    with op.batch_alter_table("metric_values", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_metric_values_person_id"))
-        batch_op.drop_index(batch_op.f("ix_metric_values_month"))
-
     op.drop_table("metric_values")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_deliveries_status_claimed")
