@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -57,7 +58,7 @@ def test_gaps_shows_the_planted_gap_in_managers_words(bot: Bot) -> None:
 def test_stranger_is_told_to_ask_sales_ops(bot: Bot) -> None:
     status, body = bot.command("gaps <@UREP1|rep1>", "USTRANGER")
     assert status == 200
-    assert NOT_SET_UP in body
+    assert json.loads(body) == {"response_type": "ephemeral", "text": NOT_SET_UP}
     assert bot.slack.calls_to("response_url") == []
 
 
