@@ -450,8 +450,8 @@ class GapEngine:
 
         Funnel metrics go through leads → connects → discovery calls → demos → wins × deal size,
         using the rep's own monthly volumes; win rate through decided deals × deal size;
-        opportunities worked through win rate × deal size; sales cycle through velocity (bookings
-        scale with 1 / cycle). Other metrics have no bookings link: NaN.
+        opportunities worked and sales cycle through sales velocity (the rep's own bookings scale
+        with opportunities and with 1 / cycle). Other metrics have no bookings link: NaN.
         """
         n = len(reps)
         impact = np.full((n, len(self.metrics)), np.nan)
@@ -479,15 +479,18 @@ class GapEngine:
                     downstream = downstream * v(later)
                 volume = per_month(key, state.den)  # 1 for monthly counts
                 impact[:, pos[key]] = (m(key) - v(key)) * volume * downstream
-            deal = v("avg_deal_size")
             if "win_rate" in pos:
                 decided = per_month("win_rate", state.den)
-                impact[:, pos["win_rate"]] = (m("win_rate") - v("win_rate")) * decided * deal
+                impact[:, pos["win_rate"]] = (
+                    (m("win_rate") - v("win_rate")) * decided * v("avg_deal_size")
+                )
+            # Sales velocity = opportunities × win rate × deal size ÷ cycle: the rep's own
+            # bookings scale with opportunities and with 1 / cycle.
+            own_bookings = per_month("avg_deal_size", state.num)
             if "opportunities_worked" in pos:
-                extra = m("opportunities_worked") - v("opportunities_worked")
-                impact[:, pos["opportunities_worked"]] = extra * v("win_rate") * deal
+                ratio = m("opportunities_worked") / v("opportunities_worked") - 1.0
+                impact[:, pos["opportunities_worked"]] = own_bookings * ratio
             if "sales_cycle_days" in pos:
-                own_bookings = per_month("avg_deal_size", state.num)
                 ratio = v("sales_cycle_days") / m("sales_cycle_days") - 1.0
                 impact[:, pos["sales_cycle_days"]] = own_bookings * ratio
         outcome = np.array([metric.kind == "outcome" for metric in self.metrics])

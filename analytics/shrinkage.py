@@ -149,6 +149,9 @@ def posterior(
     own_in_pool = _log_like(fit.model, kc, nc, fit.centre, strength, fit.scale)
     p_grid = _normalise(fit.log_like[None, :] - member[:, None] * own_in_pool)
     p_grid[p_grid < _MIN_WEIGHT] = 0.0
+    p_grid /= p_grid.sum(axis=1, keepdims=True)
+    # The peers' typical true value: the fitted distribution's median, averaged over the grid.
+    # One reference for every component keeps credibility monotone in the rep's own counts.
     medians = _prior_median(fit.model, cc, strength, p_grid > 0)
     peer_median = (p_grid * np.where(p_grid > 0, medians, 0.0)).sum(axis=1, keepdims=True)
 
@@ -165,6 +168,7 @@ def posterior(
     )
     weight = _normalise(log_w)
     weight[weight < _MIN_WEIGHT] = 0.0
+    weight /= weight.sum(axis=1, keepdims=True)
     mean, below = _posterior_terms(
         fit.model,
         kc,
@@ -172,7 +176,7 @@ def posterior(
         cc,
         np.concatenate([np.broadcast_to(strength, p_grid.shape), broad], axis=1),
         fit.scale,
-        np.concatenate([medians, peer_median], axis=1),
+        np.broadcast_to(peer_median, weight.shape),
         weight > 0,
     )
     estimate = (weight * mean).sum(axis=1)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners import commands
+from bot.listeners import commands, plans
 
 
 def register(app: App) -> None:
     """Attach every listener module to `app`."""
     commands.register(app)
+    plans.register(app)

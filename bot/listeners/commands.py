@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 
 from bot.blocks.gaps import gap_blocks
 from bot.context import Actor
+from bot.listeners.plans import open_plan_modal
 from bot.mentions import parse_mention
 from bot.middleware import resolve_person
 from bot.services import Services
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 HELP = """*coach* — metrics-driven coaching. Examples:
 • `/coach gaps @priya` — where Priya trails her peers, credibly, and what to try
+• `/coach plan @priya` — co-create this month's plan (what skill, why, how)
 • `/coach me` — your own gaps
 • `/coach help` — this message"""
 
@@ -45,6 +47,7 @@ def coach_command(
     if handler is None:
         respond(response_type="ephemeral", text=HELP)
         return
+    context["trigger_id"] = command.get("trigger_id")
     handler(args, context, respond, client)
 
 
@@ -104,6 +107,21 @@ def me(args: list[str], context: BoltContext, respond: Respond, client: WebClien
     _show_gaps(person, context, respond)
 
 
+def plan(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
+    """`/coach plan @rep`: the plan modal (rights are checked once it is open)."""
+    mention = parse_mention(args[0]) if args else None
+    if mention is None:
+        respond(response_type="ephemeral", text=WHO.format(sub="plan"))
+        return
+    email = mention.email
+    if mention.user_id:
+        actor: Actor = context["actor"]
+        with context["sessions"]() as session:
+            person = resolve_person(session, client, actor.workspace_id, mention.user_id)
+            email = person.email if person else ""
+    open_plan_modal(client, context, context["trigger_id"], email or "")
+
+
 def help_(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
     """`/coach help`."""
     respond(response_type="ephemeral", text=HELP)
@@ -112,5 +130,6 @@ def help_(args: list[str], context: BoltContext, respond: Respond, client: WebCl
 SUBCOMMANDS: dict[str, Callable[[list[str], BoltContext, Respond, WebClient], None]] = {
     "gaps": gaps,
     "me": me,
+    "plan": plan,
     "help": help_,
 }

@@ -1,0 +1,173 @@
+"""The plan modal: opened from `/coach plan @rep` or a "Create plan" button, saved on submit."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from analytics.gaps import GapError
+from bot.blocks.plan import PLAN_CALLBACK, loading_modal, message_modal, plan_modal
+from bot.blocks.plan_message import plan_message
+from bot.context import Actor
+from bot.plans import month_label, parse_plan_form, prefill
+from bot.services import Services
+from storage.models import Person
+from storage.org import can_view, person_by_email
+from storage.plans import get_plan, latest_reflection, save_plan
+
+log = logging.getLogger(__name__)
+
+NOT_YOURS = "You can plan only for the reps you coach."
+
+
+def register(app: App) -> None:
+    """Attach the plan button and the modal's submission handler."""
+    app.action("plan_open")(open_from_button)
+    app.view(PLAN_CALLBACK)(submit)
+
+
+def coaching_month() -> str:
+    """The month whose plans are being made: the current one (UTC)."""
+    return datetime.now(UTC).strftime("%Y-%m")
+
+
+def may_plan(session: Any, actor: Actor, rep: Person | None) -> bool:
+    """Managers, directors and admins plan for reps they may see; reps don't plan for anyone."""
+    viewer = session.get(Person, actor.person_id)
+    return (
+        rep is not None
+        and rep.role == "rep"
+        and viewer is not None
+        and viewer.role != "rep"
+        and can_view(session, viewer, rep)
+    )
+
+
+def open_plan_modal(
+    client: WebClient, context: BoltContext, trigger_id: str, rep_email: str
+) -> None:
+    """Open a loading modal at once, then fill it (or say why not) with views.update."""
+    view_id = client.views_open(trigger_id=trigger_id, view=loading_modal("Coaching plan"))["view"][
+        "id"
+    ]
+    actor: Actor = context["actor"]
+    services: Services = context["services"]
+    month = coaching_month()
+    with context["sessions"]() as session:
+        rep = person_by_email(session, actor.workspace_id, rep_email)
+        if not may_plan(session, actor, rep):
+            client.views_update(view_id=view_id, view=message_modal("Coaching plan", NOT_YOURS))
+            return
+        assert rep is not None
+        try:
+            report = services.gap_engine(actor.workspace_id).report(rep.email)
+        except GapError as exc:
+            client.views_update(view_id=view_id, view=message_modal("Coaching plan", str(exc)))
+            return
+        existing = get_plan(session, actor.workspace_id, rep.id, month)
+        reflection = latest_reflection(session, actor.workspace_id, rep.id, month)
+        start = prefill(report)
+        if existing is not None:  # editing: show what was agreed, not the fresh suggestion
+            start["chosen"] = [f.metric_key for f in existing.focus]
+            start["actions"] = existing.actions
+            start["targets"] = [
+                str(f.target) if f.target is not None else "" for f in existing.focus
+            ]
+        view = plan_modal(
+            rep_name=rep.name,
+            rep_email=rep.email,
+            month=month,
+            month_label=month_label(month),
+            options=start["options"],
+            chosen=start["chosen"],
+            why=existing.why if existing else "",
+            actions=start["actions"],
+            targets=start["targets"],
+            checkin_dates=existing.checkin_dates if existing else [],
+            reflection=None
+            if reflection is None
+            else {
+                "how_it_went": reflection.how_it_went,
+                "went_well": reflection.went_well,
+                "improve": reflection.improve,
+            },
+        )
+    client.views_update(view_id=view_id, view=view)
+
+
+def open_from_button(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    """The "Create plan" button on a gap summary or a day-one thread."""
+    ack()
+    open_plan_modal(client, context, body["trigger_id"], body["actions"][0]["value"])
+
+
+def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    """Validate inline, re-check rights (private_metadata is not trusted), save, DM both."""
+    actor: Actor = context["actor"]
+    services: Services = context["services"]
+    meta = json.loads(view.get("private_metadata") or "{}")
+    month = meta.get("month", "")
+    with context["sessions"]() as session:
+        rep = person_by_email(session, actor.workspace_id, meta.get("rep", ""))
+        if not may_plan(session, actor, rep) or month != coaching_month():
+            ack(response_action="errors", errors={"focus": NOT_YOURS})
+            return
+        assert rep is not None
+        report = services.gap_engine(actor.workspace_id).report(rep.email)
+        form = parse_plan_form(view["state"]["values"], month, report)
+        if isinstance(form, dict):
+            ack(response_action="errors", errors=form)
+            return
+        plan, _ = save_plan(
+            session,
+            workspace_id=actor.workspace_id,
+            rep_id=rep.id,
+            author_id=actor.person_id,
+            month=month,
+            focus=form.focus,
+            why=form.why,
+            actions=form.actions,
+            checkin_dates=form.checkin_dates,
+        )
+        session.commit()
+        ack()
+        units = {m.key: m for m in report.metrics}
+        saved = {
+            "focus": [
+                {
+                    "metric_key": f.metric_key,
+                    "kind": units[f.metric_key].kind,
+                    "unit": units[f.metric_key].unit,
+                    "baseline": f.baseline,
+                    "peer_median": f.peer_median,
+                    "target": f.target,
+                }
+                for f in plan.focus
+            ],
+            "why": plan.why,
+            "actions": plan.actions,
+            "checkin_dates": plan.checkin_dates,
+        }
+        recipients = [actor.slack_user_id, rep.slack_user_id]
+    labels = {m.key: m.label for m in services.catalogue.metrics}
+    text, blocks = plan_message(
+        rep_name=rep.name,
+        author_name=actor.name,
+        month_label=month_label(month),
+        plan=saved,
+        labels=labels,
+    )
+    for user in dict.fromkeys(u for u in recipients if u):
+        try:
+            channel = client.conversations_open(users=user)["channel"]["id"]
+            client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        except SlackApiError as exc:  # the plan is saved; a DM that can't go is only logged
+            log.warning("plan DM to %s failed: %s", user, exc.response.get("error"))
