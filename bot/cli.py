@@ -96,7 +96,6 @@ def db_upgrade() -> None:
 
 def _run_import(kind: str, file: Path, migrate: bool) -> None:
     from storage.csv_import import CsvImportError, import_metrics, import_org
-
     from storage.db import session_scope
 
     config = settings()
@@ -159,7 +158,6 @@ def gaps(
 ) -> None:
     """A rep's peer-relative gaps: where they fall behind their peers, credibly."""
     from analytics.gaps import GapError
-
     from bot.gaps import load_gap_engine
     from bot.terminal import gap_panel
 

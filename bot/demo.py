@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from analytics.catalogue import load_catalogue
-from analytics.simulate import demo_org
 from rich.console import Console
 from rich.table import Table
-from storage.csv_import import import_metrics, import_org
 
+from analytics.catalogue import load_catalogue
+from analytics.simulate import demo_org
 from bot.gaps import load_gap_engine
 from bot.terminal import gap_panel
+from storage.csv_import import import_metrics, import_org
 from storage.db import make_engine, session_scope, upgrade
 
 WORKSPACE = "demo"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from analytics.catalogue import Catalogue
-from analytics.gaps import GapConfig, GapEngine
 from sqlalchemy import Engine
 
+from analytics.catalogue import Catalogue
+from analytics.gaps import GapConfig, GapEngine
 from storage.db import session_scope
 from storage.queries import metrics_frame, people_frame
 

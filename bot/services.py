@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 
-from analytics.gaps import GapEngine
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from analytics.catalogue import Catalogue, load_catalogue
+from analytics.gaps import GapEngine
 from bot.gaps import load_gap_engine
 from bot.settings import Settings
 from storage.org import data_version

@@ -6,10 +6,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from analytics.gaps import GapError
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
+from analytics.gaps import GapError
 from bot.blocks.gaps import gap_blocks
 from bot.context import Actor
 from bot.listeners.plans import open_plan_modal
