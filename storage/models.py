@@ -110,6 +110,9 @@ class Plan(Base):
     why: Mapped[str] = mapped_column(Text, default="")
     actions: Mapped[list[str]] = mapped_column(JSON, default=list)
     checkin_dates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The manager's DM announcing the plan: check-ins are threaded under it.
+    dm_channel: Mapped[str | None] = mapped_column(String(32))
+    dm_ts: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners import commands, plans
+from bot.listeners import checkins, commands, plans
 
 
 def register(app: App) -> None:
     """Attach every listener module to `app`."""
     commands.register(app)
     plans.register(app)
+    checkins.register(app)

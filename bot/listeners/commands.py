@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from analytics.gaps import GapError
 from bot.blocks.gaps import gap_blocks
 from bot.context import Actor
+from bot.listeners.checkins import open_checkin_modal
 from bot.listeners.plans import open_plan_modal
 from bot.mentions import parse_mention
 from bot.middleware import resolve_person
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 HELP = """*coach* — metrics-driven coaching. Examples:
 • `/coach gaps @priya` — where Priya trails her peers, credibly, and what to try
 • `/coach plan @priya` — co-create this month's plan (what skill, why, how)
+• `/coach checkin @priya` — log progress on her plan
 • `/coach me` — your own gaps
 • `/coach help` — this message"""
 
@@ -107,19 +109,34 @@ def me(args: list[str], context: BoltContext, respond: Respond, client: WebClien
     _show_gaps(person, context, respond)
 
 
-def plan(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
-    """`/coach plan @rep`: the plan modal (rights are checked once it is open)."""
+def _mentioned_email(
+    sub: str, args: list[str], context: BoltContext, respond: Respond, client: WebClient
+) -> str | None:
+    """The email of the person named (rights are checked by the modal that opens next)."""
     mention = parse_mention(args[0]) if args else None
     if mention is None:
-        respond(response_type="ephemeral", text=WHO.format(sub="plan"))
-        return
-    email = mention.email
-    if mention.user_id:
-        actor: Actor = context["actor"]
-        with context["sessions"]() as session:
-            person = resolve_person(session, client, actor.workspace_id, mention.user_id)
-            email = person.email if person else ""
-    open_plan_modal(client, context, context["trigger_id"], email or "")
+        respond(response_type="ephemeral", text=WHO.format(sub=sub))
+        return None
+    if mention.email:
+        return mention.email
+    actor: Actor = context["actor"]
+    with context["sessions"]() as session:
+        person = resolve_person(session, client, actor.workspace_id, mention.user_id or "")
+        return person.email if person else ""
+
+
+def plan(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
+    """`/coach plan @rep`: the plan modal."""
+    email = _mentioned_email("plan", args, context, respond, client)
+    if email is not None:
+        open_plan_modal(client, context, context["trigger_id"], email)
+
+
+def checkin(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
+    """`/coach checkin @rep`: the check-in modal for the rep's current plan."""
+    email = _mentioned_email("checkin", args, context, respond, client)
+    if email is not None:
+        open_checkin_modal(client, context, context["trigger_id"], email)
 
 
 def help_(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
@@ -131,5 +148,6 @@ SUBCOMMANDS: dict[str, Callable[[list[str], BoltContext, Respond, WebClient], No
     "gaps": gaps,
     "me": me,
     "plan": plan,
+    "checkin": checkin,
     "help": help_,
 }

@@ -17,7 +17,7 @@ from bot.blocks.plan_message import plan_message
 from bot.context import Actor
 from bot.plans import month_label, parse_plan_form, prefill
 from bot.services import Services
-from storage.models import Person
+from storage.models import Person, Plan
 from storage.org import can_view, person_by_email
 from storage.plans import get_plan, latest_reflection, save_plan
 
@@ -157,6 +157,7 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
             "checkin_dates": plan.checkin_dates,
         }
         recipients = [actor.slack_user_id, rep.slack_user_id]
+        plan_id = plan.id
     labels = {m.key: m.label for m in services.catalogue.metrics}
     text, blocks = plan_message(
         rep_name=rep.name,
@@ -168,6 +169,13 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
     for user in dict.fromkeys(u for u in recipients if u):
         try:
             channel = client.conversations_open(users=user)["channel"]["id"]
-            client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+            posted = client.chat_postMessage(channel=channel, text=text, blocks=blocks)
         except SlackApiError as exc:  # the plan is saved; a DM that can't go is only logged
             log.warning("plan DM to %s failed: %s", user, exc.response.get("error"))
+            continue
+        if user == actor.slack_user_id:
+            with context["sessions"]() as session:
+                stored = session.get(Plan, plan_id)
+                if stored is not None:
+                    stored.dm_channel, stored.dm_ts = channel, posted["ts"]
+                    session.commit()

@@ -125,6 +125,8 @@ def upgrade() -> None:
         sa.Column("why", sa.Text(), nullable=False),
         sa.Column("actions", sa.JSON(), nullable=False),
         sa.Column("checkin_dates", sa.JSON(), nullable=False),
+        sa.Column("dm_channel", sa.String(length=32), nullable=True),
+        sa.Column("dm_ts", sa.String(length=32), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
