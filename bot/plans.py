@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from analytics.models import GapReport
@@ -23,6 +23,11 @@ class PlanForm:
     why: str
     actions: list[str]
     checkin_dates: list[date]
+
+
+def coaching_month() -> str:
+    """The month whose plans are being made: the current one (UTC)."""
+    return datetime.now(UTC).strftime("%Y-%m")
 
 
 def month_label(month: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners import checkins, commands, plans
+from bot.listeners import checkins, commands, home, plans
 
 
 def register(app: App) -> None:
@@ -12,3 +12,4 @@ def register(app: App) -> None:
     commands.register(app)
     plans.register(app)
     checkins.register(app)
+    home.register(app)

@@ -14,8 +14,9 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks.checkin import CHECKIN_CALLBACK, STATUSES, checkin_modal
 from bot.blocks.plan import loading_modal, message_modal
 from bot.context import Actor
-from bot.listeners.plans import coaching_month, may_plan
-from bot.plans import month_label, parse_target
+from bot.listeners.home import republish
+from bot.listeners.plans import may_plan
+from bot.plans import coaching_month, month_label, parse_target
 from bot.services import Services
 from bot.wording import format_value
 from storage.models import Person, Plan
@@ -150,6 +151,7 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
         )
         session.commit()
         thread = (plan.dm_channel, plan.dm_ts)
+        rep_id = rep.id
         summary = (
             f"Check-in {on_date}: *{STATUSES[status]}* — {len(done)} of {len(plan.actions)} "
             f"actions done"
@@ -162,3 +164,5 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
             client.chat_postMessage(channel=thread[0], thread_ts=thread[1], text=summary)
         except SlackApiError as exc:
             log.warning("check-in reply failed: %s", exc.response.get("error"))
+    if created:
+        republish(client, context, rep_id)

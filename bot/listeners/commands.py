@@ -11,12 +11,15 @@ from slack_sdk import WebClient
 
 from analytics.gaps import GapError
 from bot.blocks.gaps import gap_blocks
+from bot.blocks.team import team_blocks
 from bot.context import Actor
 from bot.listeners.checkins import open_checkin_modal
 from bot.listeners.plans import open_plan_modal
 from bot.mentions import parse_mention
 from bot.middleware import resolve_person
+from bot.plans import coaching_month, month_label
 from bot.services import Services
+from bot.team import team_rows
 from storage.models import Person
 from storage.org import can_view, person_by_email
 
@@ -26,6 +29,7 @@ HELP = """*coach* — metrics-driven coaching. Examples:
 • `/coach gaps @priya` — where Priya trails her peers, credibly, and what to try
 • `/coach plan @priya` — co-create this month's plan (what skill, why, how)
 • `/coach checkin @priya` — log progress on her plan
+• `/coach team` — your reps: focus, plan, last check-in
 • `/coach me` — your own gaps
 • `/coach help` — this message"""
 
@@ -139,6 +143,26 @@ def checkin(args: list[str], context: BoltContext, respond: Respond, client: Web
         open_checkin_modal(client, context, context["trigger_id"], email)
 
 
+def team(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
+    """`/coach team`: one line per rep for a manager or director (or admin)."""
+    actor: Actor = context["actor"]
+    services: Services = context["services"]
+    if actor.role == "rep":
+        respond(response_type="ephemeral", text="`/coach team` is for managers and directors.")
+        return
+    month = coaching_month()
+    labels = {m.key: m.label for m in services.catalogue.metrics}
+    with context["sessions"]() as session:
+        viewer = session.get(Person, actor.person_id)
+        assert viewer is not None
+        rows = team_rows(session, viewer, month, services.gap_engine(actor.workspace_id), labels)
+    respond(
+        response_type="ephemeral",
+        text=f"Team — {month_label(month)}",
+        blocks=team_blocks(rows, month_label(month)),
+    )
+
+
 def help_(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
     """`/coach help`."""
     respond(response_type="ephemeral", text=HELP)
@@ -149,5 +173,6 @@ SUBCOMMANDS: dict[str, Callable[[list[str], BoltContext, Respond, WebClient], No
     "me": me,
     "plan": plan,
     "checkin": checkin,
+    "team": team,
     "help": help_,
 }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -15,7 +14,8 @@ from analytics.gaps import GapError
 from bot.blocks.plan import PLAN_CALLBACK, loading_modal, message_modal, plan_modal
 from bot.blocks.plan_message import plan_message
 from bot.context import Actor
-from bot.plans import month_label, parse_plan_form, prefill
+from bot.listeners.home import republish
+from bot.plans import coaching_month, month_label, parse_plan_form, prefill
 from bot.services import Services
 from storage.models import Person, Plan
 from storage.org import can_view, person_by_email
@@ -30,11 +30,6 @@ def register(app: App) -> None:
     """Attach the plan button and the modal's submission handler."""
     app.action("plan_open")(open_from_button)
     app.view(PLAN_CALLBACK)(submit)
-
-
-def coaching_month() -> str:
-    """The month whose plans are being made: the current one (UTC)."""
-    return datetime.now(UTC).strftime("%Y-%m")
 
 
 def may_plan(session: Any, actor: Actor, rep: Person | None) -> bool:
@@ -157,7 +152,7 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
             "checkin_dates": plan.checkin_dates,
         }
         recipients = [actor.slack_user_id, rep.slack_user_id]
-        plan_id = plan.id
+        plan_id, rep_id = plan.id, rep.id
     labels = {m.key: m.label for m in services.catalogue.metrics}
     text, blocks = plan_message(
         rep_name=rep.name,
@@ -179,3 +174,4 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
                 if stored is not None:
                     stored.dm_channel, stored.dm_ts = channel, posted["ts"]
                     session.commit()
+    republish(client, context, rep_id)

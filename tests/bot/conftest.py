@@ -166,7 +166,7 @@ def blocks_text(message: dict[str, Any]) -> str:
     blocks = message.get("blocks") or []
     if isinstance(blocks, str):
         blocks = json.loads(blocks)
-    return (message.get("text") or "") + json.dumps(blocks)
+    return (message.get("text") or "") + json.dumps(blocks, ensure_ascii=False)
 
 
 def wait_until(predicate: Any, timeout: float = 5.0) -> None:

@@ -1,0 +1,87 @@
+"""The App Home: a team overview for managers and directors, own gaps and plan for reps."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session
+
+from analytics.gaps import GapError
+from bot.blocks.gaps import gap_blocks
+from bot.blocks.team import manager_home, rep_home
+from bot.plans import coaching_month, month_label
+from bot.services import Services
+from bot.team import team_rows
+from storage.models import Person
+from storage.plans import get_plan
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App) -> None:
+    """Publish the home tab whenever someone opens it."""
+    app.event("app_home_opened")(opened)
+
+
+def opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    """`app_home_opened`: build and publish the opener's home."""
+    if event.get("tab", "home") != "home":
+        return
+    with context["sessions"]() as session:
+        person = session.get(Person, context["actor"].person_id)
+        if person is not None:
+            publish_home(client, session, context["services"], person)
+
+
+def home_view(session: Session, services: Services, person: Person) -> dict[str, Any]:
+    """The home view for `person` in the current coaching month."""
+    month = coaching_month()
+    engine = services.gap_engine(person.workspace_id)
+    labels = {m.key: m.label for m in services.catalogue.metrics}
+    if person.role != "rep":
+        return manager_home(team_rows(session, person, month, engine, labels), month_label(month))
+    try:
+        gaps = gap_blocks(engine.report(person.email).model_dump(mode="json"))
+    except GapError as exc:
+        gaps = [{"type": "section", "text": {"type": "mrkdwn", "text": str(exc)[:3000]}}]
+    plan = get_plan(session, person.workspace_id, person.id, month)
+    text = None
+    if plan is not None:
+        focus = ", ".join(labels.get(f.metric_key, f.metric_key) for f in plan.focus)
+        actions = "\n".join(f"• {a}" for a in plan.actions)
+        checkins = ", ".join(f"{c.on_date} {c.status.replace('_', ' ')}" for c in plan.checkins)
+        text = (
+            f"*Your plan for {month_label(month)}: {focus}*\n_Why:_ {plan.why}\n{actions}\n"
+            f"Check-ins: {checkins or 'none yet'} (planned {', '.join(plan.checkin_dates)})"
+        )
+    return rep_home(gaps, text)
+
+
+def publish_home(client: WebClient, session: Session, services: Services, person: Person) -> None:
+    """Publish `person`'s home tab; a failure is logged, never raised into a user's request."""
+    if not person.slack_user_id:
+        return
+    try:
+        client.views_publish(
+            user_id=person.slack_user_id, view=home_view(session, services, person)
+        )
+    except SlackApiError as exc:
+        log.warning(
+            "views.publish for %s failed: %s", person.slack_user_id, exc.response.get("error")
+        )
+
+
+def republish(client: WebClient, context: BoltContext, *person_ids: int) -> None:
+    """Refresh the homes a plan or check-in change shows up in: the rep's and their managers'."""
+    with context["sessions"]() as session:
+        seen: set[int] = set()
+        for person_id in person_ids:
+            person = session.get(Person, person_id)
+            while person is not None and person.id not in seen:
+                seen.add(person.id)
+                publish_home(client, session, context["services"], person)
+                person = person.manager

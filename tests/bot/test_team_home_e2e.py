@@ -1,0 +1,66 @@
+"""`/coach team` and the App Home over HTTP."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.bot.conftest import Bot, blocks_text
+from tests.bot.test_plan_e2e import november, open_modal, state, submit  # noqa: F401
+from tests.slack_standin import event_body
+
+
+def home_of(bot: Bot, user: str) -> dict[str, Any]:
+    before = len(bot.slack.calls_to("views.publish"))
+    body = event_body({"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home"})
+    status, _ = bot.post(body, headers={"Content-Type": "application/json"})
+    assert status == 200
+    [*_, call] = bot.slack.wait_for("views.publish", count=before + 1)
+    assert call.params["user_id"] == user
+    view = call.params["view"]
+    return json.loads(view) if isinstance(view, str) else view
+
+
+def test_team_lists_only_the_managers_reps(bot: Bot) -> None:
+    bot.command("team", "UMARK")
+    [reply] = bot.replies()
+    text = blocks_text(reply)
+    assert all(f"Rep {i}" in text for i in range(1, 6))
+    assert "Rep 6" not in text
+    assert "5 reps · 5 without a plan" in text
+
+
+def test_director_sees_the_division_and_reps_are_refused(bot: Bot) -> None:
+    bot.command("team", "UDANA")
+    [director] = bot.replies()
+    bot.command("team", "UREP1")
+    rep = bot.replies(2)[1]
+    assert "10 reps" in blocks_text(director)
+    assert "for managers and directors" in rep["text"]
+
+
+def test_manager_home_has_a_button_per_rep_and_updates_after_a_plan(bot: Bot) -> None:
+    home = home_of(bot, "UMARK")
+    buttons = [b["accessory"]["action_id"] for b in home["blocks"] if "accessory" in b]
+    assert buttons == ["plan_open"] * 5
+    modal = open_modal(bot, "UMARK", "<@UREP1|rep1>")
+    submit(bot, "UMARK", modal, state(["close_rate"], ["25%"]))
+    published = bot.slack.wait_for("views.publish", count=4)  # rep, Mark, Dana after the opener
+    users = [c.params["user_id"] for c in published[1:]]
+    assert users == ["UREP1", "UMARK", "UDANA"]
+    mark = published[2].params["view"]
+    mark = json.loads(mark) if isinstance(mark, str) else mark
+    assert "checkin_open" in json.dumps(mark)
+
+
+def test_rep_home_shows_own_gaps_without_buttons(bot: Bot) -> None:
+    home = home_of(bot, "UREP1")
+    text = json.dumps(home)
+    assert "Rep 1" in text and "team median" in text
+    assert "plan_open" not in text
+    assert "No plan for this month yet" in text
+
+
+def test_stranger_home_says_not_set_up(bot: Bot) -> None:
+    home = home_of(bot, "USTRANGER")
+    assert "not set up" in json.dumps(home)
