@@ -10,6 +10,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from analytics.gaps import GapError
+from bot.blocks.archive import archive_blocks
 from bot.blocks.gaps import gap_blocks
 from bot.blocks.team import team_blocks
 from bot.context import Actor
@@ -17,11 +18,12 @@ from bot.listeners.checkins import open_checkin_modal
 from bot.listeners.plans import open_plan_modal
 from bot.mentions import parse_mention
 from bot.middleware import resolve_person
-from bot.plans import coaching_month, month_label
+from bot.plans import coaching_month, month_label, plan_summary
 from bot.services import Services
 from bot.team import team_rows
 from storage.models import Person
 from storage.org import can_view, person_by_email
+from storage.plans import get_plan, plans_of
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ HELP = """*coach* — metrics-driven coaching. Examples:
 • `/coach plan @priya` — co-create this month's plan (what skill, why, how)
 • `/coach checkin @priya` — log progress on her plan
 • `/coach team` — your reps: focus, plan, last check-in
+• `/coach archive @priya` — her past plans, month by month
 • `/coach me` — your own gaps
 • `/coach help` — this message"""
 
@@ -40,6 +43,7 @@ WHO = "Who do you mean? Mention them, e.g. `/coach {sub} @priya`, or give their 
 def register(app: App) -> None:
     """Attach the /coach command."""
     app.command("/coach")(coach_command)
+    app.action("archive_show")(archive_button)
 
 
 def coach_command(
@@ -80,7 +84,9 @@ def _target(
     return target
 
 
-def _show_gaps(target: Person, context: BoltContext, respond: Respond) -> None:
+def _show_gaps(
+    target: Person, context: BoltContext, respond: Respond, with_plan: bool = False
+) -> None:
     services: Services = context["services"]
     try:
         report = services.gap_engine(target.workspace_id).report(target.email)
@@ -88,10 +94,18 @@ def _show_gaps(target: Person, context: BoltContext, respond: Respond) -> None:
         respond(response_type="ephemeral", text=f"{target.name}: {exc}")
         return
     payload = report.model_dump(mode="json")
+    blocks = gap_blocks(payload)
+    if with_plan:  # a rep's own view: no buttons, their plan and check-ins instead
+        blocks = [b for b in blocks if b["type"] != "actions"]
+        labels = {m.key: m.label for m in services.catalogue.metrics}
+        with context["sessions"]() as session:
+            plan = get_plan(session, target.workspace_id, target.id, coaching_month())
+            text = plan_summary(plan, labels) if plan else "No plan for this month yet."
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
     respond(
         response_type="ephemeral",
         text=f"{target.name}: coaching focus for {payload['month']}",
-        blocks=gap_blocks(payload),
+        blocks=blocks,
     )
 
 
@@ -110,7 +124,7 @@ def me(args: list[str], context: BoltContext, respond: Respond, client: WebClien
     if person is None or person.role != "rep":
         respond(response_type="ephemeral", text="`/coach me` shows a rep's own gaps.")
         return
-    _show_gaps(person, context, respond)
+    _show_gaps(person, context, respond, with_plan=True)
 
 
 def _mentioned_email(
@@ -163,6 +177,28 @@ def team(args: list[str], context: BoltContext, respond: Respond, client: WebCli
     )
 
 
+def archive(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
+    """`/coach archive @rep`: past plans month by month (same rights as gaps)."""
+    target = _target("archive", args, context, respond, client)
+    if target is None:
+        return
+    services: Services = context["services"]
+    labels = {m.key: m.label for m in services.catalogue.metrics}
+    with context["sessions"]() as session:
+        blocks = archive_blocks(
+            target.name, plans_of(session, target.workspace_id, target.id), labels
+        )
+    respond(response_type="ephemeral", text=f"{target.name}: coaching archive", blocks=blocks)
+
+
+def archive_button(
+    ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
+) -> None:
+    """The "Archive" button under a gap summary."""
+    ack()
+    archive([body["actions"][0]["value"]], context, respond, client)
+
+
 def help_(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
     """`/coach help`."""
     respond(response_type="ephemeral", text=HELP)
@@ -174,5 +210,6 @@ SUBCOMMANDS: dict[str, Callable[[list[str], BoltContext, Respond, WebClient], No
     "plan": plan,
     "checkin": checkin,
     "team": team,
+    "archive": archive,
     "help": help_,
 }

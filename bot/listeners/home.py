@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from analytics.gaps import GapError
 from bot.blocks.gaps import gap_blocks
 from bot.blocks.team import manager_home, rep_home
-from bot.plans import coaching_month, month_label
+from bot.plans import coaching_month, month_label, plan_summary
 from bot.services import Services
 from bot.team import team_rows
 from storage.models import Person
@@ -49,15 +49,7 @@ def home_view(session: Session, services: Services, person: Person) -> dict[str,
     except GapError as exc:
         gaps = [{"type": "section", "text": {"type": "mrkdwn", "text": str(exc)[:3000]}}]
     plan = get_plan(session, person.workspace_id, person.id, month)
-    text = None
-    if plan is not None:
-        focus = ", ".join(labels.get(f.metric_key, f.metric_key) for f in plan.focus)
-        actions = "\n".join(f"• {a}" for a in plan.actions)
-        checkins = ", ".join(f"{c.on_date} {c.status.replace('_', ' ')}" for c in plan.checkins)
-        text = (
-            f"*Your plan for {month_label(month)}: {focus}*\n_Why:_ {plan.why}\n{actions}\n"
-            f"Check-ins: {checkins or 'none yet'} (planned {', '.join(plan.checkin_dates)})"
-        )
+    text = plan_summary(plan, labels) if plan is not None else None
     return rep_home(gaps, text)
 
 

@@ -64,3 +64,41 @@ def test_rep_home_shows_own_gaps_without_buttons(bot: Bot) -> None:
 def test_stranger_home_says_not_set_up(bot: Bot) -> None:
     home = home_of(bot, "USTRANGER")
     assert "not set up" in json.dumps(home)
+
+
+def test_archive_lists_past_plans_and_respects_rights(bot: Bot) -> None:
+    modal = open_modal(bot, "UMARK", "<@UREP1|rep1>")
+    submit(bot, "UMARK", modal, state(["close_rate"], ["25%"]))
+    bot.slack.wait_for("chat.postMessage", count=2)
+    bot.command("archive <@UREP1|rep1>", "UMARK")
+    [mine] = bot.replies()
+    assert "November 2026" in blocks_text(mine) and "Record 2 demos" in blocks_text(mine)
+    bot.command("archive <@UREP1|rep1>", "UMIA")
+    refused = bot.replies(2)[1]
+    assert "only look up yourself" in refused["text"]
+
+
+def test_archive_button_answers_through_response_url(bot: Bot) -> None:
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T0C0ACH01"},
+        "user": {"id": "UMARK", "team_id": "T0C0ACH01"},
+        "api_app_id": "A0C0ACH01",
+        "trigger_id": "1.2.3",
+        "response_url": bot.slack.response_url(),
+        "actions": [{"action_id": "archive_show", "value": "rep1@example.com", "type": "button"}],
+    }
+    status, _ = bot.interact(payload)
+    assert status == 200
+    [reply] = bot.replies()
+    assert "archive" in reply["text"] and "No plans yet" in blocks_text(reply)
+
+
+def test_rep_me_shows_own_plan(bot: Bot) -> None:
+    modal = open_modal(bot, "UMARK", "<@UREP1|rep1>")
+    submit(bot, "UMARK", modal, state(["close_rate"], ["25%"]))
+    bot.slack.wait_for("chat.postMessage", count=2)
+    bot.command("me", "UREP1")
+    [reply] = bot.replies()
+    text = blocks_text(reply)
+    assert "Plan for November 2026" in text and "plan_open" not in text
