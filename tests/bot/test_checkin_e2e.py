@@ -11,6 +11,7 @@ from storage.db import session_scope
 from storage.models import CheckIn
 from tests.bot.conftest import Bot
 from tests.bot.test_plan_e2e import november, open_modal, state, submit  # noqa: F401
+from tests.slack_standin import interaction_body
 
 
 def checkin_state(status: str | None = "on_track", value: str = "24%") -> dict[str, Any]:
@@ -49,6 +50,8 @@ def test_checkin_is_stored_once_and_threaded(bot: Bot) -> None:
     status, body = submit_view(bot, "UMARK", payload, checkin_state())
     assert (status, body) == (200, "")
     submit_view(bot, "UMARK", payload, checkin_state())  # a double click
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    submit_view(bot, "UMARK", payload, checkin_state(), headers=retry)  # a redelivery
     assert checkins(bot) == [("on_track", 0.24, ["Record 2 demos"])]
     replies = [c for c in bot.slack.calls_to("chat.postMessage") if c.params.get("thread_ts")]
     assert len(replies) == 1
@@ -83,7 +86,13 @@ def open_checkin(bot: Bot, viewer: str) -> dict[str, Any]:
     return json.loads(view) if isinstance(view, str) else view
 
 
-def submit_view(bot: Bot, viewer: str, modal: dict[str, Any], values: dict) -> tuple[int, str]:
+def submit_view(
+    bot: Bot,
+    viewer: str,
+    modal: dict[str, Any],
+    values: dict,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, str]:
     payload = {
         "type": "view_submission",
         "team": {"id": "T0C0ACH01"},
@@ -97,4 +106,4 @@ def submit_view(bot: Bot, viewer: str, modal: dict[str, Any], values: dict) -> t
             "state": {"values": values},
         },
     }
-    return bot.interact(payload)
+    return bot.post(interaction_body(payload), headers=headers)
