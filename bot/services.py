@@ -9,6 +9,7 @@ from sqlalchemy.orm import sessionmaker
 
 from analytics.catalogue import Catalogue, load_catalogue
 from analytics.gaps import GapEngine
+from analytics.models import GapReport
 from bot.gaps import load_gap_engine
 from bot.settings import Settings
 from storage.org import data_version
@@ -23,6 +24,7 @@ class Services:
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.catalogue = catalogue or load_catalogue(settings.coach_metrics_file)
         self._engines: dict[str, tuple[int, GapEngine]] = {}
+        self._month_reports: dict[tuple[int, str], list[GapReport]] = {}
         self._lock = threading.Lock()
 
     def gap_engine(self, workspace_id: str) -> GapEngine:
@@ -38,3 +40,19 @@ class Services:
                 cached = (version, load_gap_engine(self.engine, workspace_id, self.catalogue))
                 self._engines[workspace_id] = cached
         return cached[1]
+
+    def peer_values(self, workspace_id: str, report: GapReport, metric_key: str) -> list[float]:
+        """The values of `report`'s peers on one metric (for the anonymous team chart)."""
+        engine = self.gap_engine(workspace_id)
+        key = (id(engine), report.month)
+        if key not in self._month_reports:
+            self._month_reports = {key: engine.reports(report.month)}  # keep one month
+        segment = None if report.peer_group.widened else report.peer_group.segment
+        values = []
+        for other in self._month_reports[key]:
+            if other.rep == report.rep or (segment is not None and other.segment != segment):
+                continue
+            metric = next((m for m in other.metrics if m.key == metric_key), None)
+            if metric is not None and metric.value is not None:
+                values.append(metric.value)
+        return values

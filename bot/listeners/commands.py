@@ -8,11 +8,14 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from analytics.gaps import GapError
+from analytics.models import GapReport
 from bot.blocks.archive import archive_blocks
 from bot.blocks.gaps import gap_blocks
 from bot.blocks.team import team_blocks
+from bot.charts import team_chart
 from bot.context import Actor
 from bot.listeners.checkins import open_checkin_modal
 from bot.listeners.plans import open_plan_modal
@@ -107,6 +110,33 @@ def _show_gaps(
         text=f"{target.name}: coaching focus for {payload['month']}",
         blocks=blocks,
     )
+    if not with_plan:
+        _upload_charts(report, context, context.client)
+
+
+def _upload_charts(report: GapReport, context: BoltContext, client: WebClient) -> None:
+    """After the answer: a team chart per focus metric, in the viewer's DM with the bot."""
+    if not report.focus:
+        return
+    actor: Actor = context["actor"]
+    services: Services = context["services"]
+    metrics = {m.key: m for m in report.metrics}
+    try:
+        channel = client.conversations_open(users=actor.slack_user_id)["channel"]["id"]
+        for key in report.focus:
+            metric = metrics[key]
+            if metric.value is None:
+                continue
+            peers = services.peer_values(actor.workspace_id, report, key)
+            png = team_chart(metric.model_dump(mode="json"), metric.value, peers)
+            client.files_upload_v2(
+                channel=channel,
+                content=png,
+                filename=f"{key}.png",
+                title=f"{report.name}: {metric.label} vs peers ({report.month})",
+            )
+    except SlackApiError as exc:  # e.g. files:write not granted: the text answer stands alone
+        log.info("team chart upload skipped: %s", exc.response.get("error"))
 
 
 def gaps(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:

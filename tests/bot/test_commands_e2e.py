@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
 
+from bot.app import create_app
 from bot.listeners.commands import NOT_YOURS
 from bot.middleware import NOT_SET_UP
+from bot.server import make_http_server
+from bot.settings import Settings
 from storage.db import session_scope
 from storage.models import Person
-from tests.bot.conftest import Bot, blocks_text, sign_slack_request, slash_command_body
+from tests.bot.conftest import (
+    SECRET,
+    Bot,
+    blocks_text,
+    seed,
+    sign_slack_request,
+    slash_command_body,
+)
 
 # (viewer slack id, target mention, may see?)
 MATRIX = [
@@ -100,3 +111,41 @@ def test_healthz(bot: Bot) -> None:
 
     with urllib.request.urlopen(bot.url + "/healthz", timeout=5) as response:
         assert response.status == 200
+
+
+def test_gaps_uploads_a_team_chart_to_the_viewers_dm(bot: Bot) -> None:
+    bot.command("gaps <@UREP1|rep1>", "UMARK")
+    bot.replies()
+    bot.slack.wait_for("files.completeUploadExternal")
+    [chart] = bot.slack.files.values()  # rep1 has one focus metric: close rate
+    assert chart["content"].startswith(b"\x89PNG\r\n\x1a\n")
+    assert chart["name"] == "close_rate.png"
+    assert chart["channels"] == [
+        bot.slack.calls_to("conversations.open")[0].response["channel"]["id"]
+    ]
+    assert bot.slack.calls_to("conversations.open")[0].params["users"] == "UMARK"
+
+
+def test_without_files_write_the_answer_still_comes(slack, sqlite_engine) -> None:  # noqa: ANN001
+    slack.scopes.discard("files:write")
+
+
+    seed(sqlite_engine, ["2026-08", "2026-09", "2026-10"])
+    settings = Settings(
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=slack.url,
+        DATABASE_URL=str(sqlite_engine.url),
+    )
+    server = make_http_server(create_app(settings, sqlite_engine), sqlite_engine, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        bot = Bot(f"http://127.0.0.1:{server.server_port}", slack, sqlite_engine)
+        bot.command("gaps <@UREP1|rep1>", "UMARK")
+        [reply] = bot.replies()
+        assert "Create plan" in blocks_text(reply)
+        slack.wait_for("files.getUploadURLExternal")
+        assert slack.calls_to("files.completeUploadExternal") == []
+    finally:
+        server.shutdown()
+        server.server_close()
