@@ -19,7 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.settings import Settings
 from bot.slack_client import DEFAULT_MAX_RETRIES, make_web_client
-from tests.slack_standin import (
+from bot.standin import (
     BOT_ID,
     BOT_USER_ID,
     RESPONSE_URL,

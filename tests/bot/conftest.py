@@ -18,14 +18,14 @@ from sqlalchemy import Engine
 from bot.app import create_app
 from bot.server import make_http_server
 from bot.settings import Settings
-from storage.db import session_scope
-from storage.models import MetricValue, Person, Workspace
-from tests.slack_standin import (
+from bot.standin import (
     SlackStandIn,
     interaction_body,
     sign_slack_request,
     slash_command_body,
 )
+from storage.db import session_scope
+from storage.models import MetricValue, Person, Workspace
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 WORKSPACE = "default"

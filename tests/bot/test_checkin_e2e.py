@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.standin import interaction_body
 from storage.db import session_scope
 from storage.models import CheckIn
 from tests.bot.conftest import Bot
 from tests.bot.test_plan_e2e import november, open_modal, state, submit  # noqa: F401
-from tests.slack_standin import interaction_body
 
 
 def checkin_state(status: str | None = "on_track", value: str = "24%") -> dict[str, Any]:

@@ -129,7 +129,6 @@ def test_gaps_uploads_a_team_chart_to_the_viewers_dm(bot: Bot) -> None:
 def test_without_files_write_the_answer_still_comes(slack, sqlite_engine) -> None:  # noqa: ANN001
     slack.scopes.discard("files:write")
 
-
     seed(sqlite_engine, ["2026-08", "2026-09", "2026-10"])
     settings = Settings(
         SLACK_BOT_TOKEN="xoxb-test",

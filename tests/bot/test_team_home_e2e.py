@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.standin import event_body
 from tests.bot.conftest import Bot, blocks_text
 from tests.bot.test_plan_e2e import november, open_modal, state, submit  # noqa: F401
-from tests.slack_standin import event_body
 
 
 def home_of(bot: Bot, user: str) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """A local stand-in for Slack: its Web API on a local port, and the requests Slack sends the app.
 
+The tests and `coach demo` both play against it; nothing in the running bot imports it.
+
 Point SLACK_API_URL at `SlackStandIn.url` and every Web API call the bot makes lands here: it is
 recorded in `.calls` and answered the way Slack answers (same shapes, same error codes, Block Kit
 limits enforced), or failed on purpose with `.fail(...)`:
