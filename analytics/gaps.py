@@ -98,7 +98,8 @@ class _Pool:
     """One peer pool in one month: its members, sorted values and fits per metric."""
 
     members: np.ndarray  # (R,) active reps with data in the window (and in the segment)
-    member_of: list[np.ndarray]  # per metric: members with a value for it
+    member_of: list[np.ndarray]  # per metric: members with a value for it, (R,) bool
+    position: list[np.ndarray]  # per metric: each rep's index among those members, or -1
     sorted_values: list[np.ndarray]
     fits: list[PoolFit | None]
 
@@ -369,10 +370,13 @@ class GapEngine:
         if key is not _ALL:
             members = members & (np.array(self._segments, dtype=object) == key)
         window = slice(max(state.t + 1 - self.config.window_months, 0), state.t + 1)
-        member_of, sorted_values, fits = [], [], []
+        member_of, position, sorted_values, fits = [], [], [], []
         for i, metric in enumerate(self.metrics):
             has = members & (state.den[:, i] > 0)
             member_of.append(has)
+            where = np.full(len(has), -1)
+            where[has] = np.arange(int(has.sum()))
+            position.append(where)
             sorted_values.append(np.sort(state.value[has, i]))
             month_valid = self._valid[i][has, window]
             fits.append(
@@ -384,7 +388,7 @@ class GapEngine:
                     np.where(month_valid, self._den[i][has, window], 0.0),
                 )
             )
-        pool = _Pool(members, member_of, sorted_values, fits)
+        pool = _Pool(members, member_of, position, sorted_values, fits)
         state.pools[key] = pool
         return pool
 
@@ -429,7 +433,11 @@ class GapEngine:
                 if fit is None or not ok.any():
                     continue
                 e, c = posterior(
-                    fit, state.num[who[ok], m], state.den[who[ok], m], member[ok], higher
+                    fit,
+                    state.num[who[ok], m],
+                    state.den[who[ok], m],
+                    pool.position[m][who[ok]],
+                    higher,
                 )
                 est[rows[ok], m], cred[rows[ok], m] = e, c
 

@@ -34,62 +34,25 @@ _MIN_WEIGHT = 1e-9
 BROAD_WEIGHT = 0.05
 # Lower χ² quantile used for the noise level's upper confidence bound (see _upper).
 NOISE_CONFIDENCE_LOW = 0.2
+# Up to this many members, each rep's peer fit is recomputed without them (exact leave-one-out);
+# beyond it the rep's own share of the pool's noise level and spread is negligible.
+EXACT_LIMIT = 150
 
 
 @dataclass(frozen=True)
 class PoolFit:
-    """The fitted peer distribution of one metric in one peer pool and month."""
+    """A peer pool's counts for one metric and month, and the fit of the whole pool."""
 
     model: ShrinkageModel
-    total_k: float  # Σ k over the pool's members (scaled by the dispersion)
-    total_n: float  # Σ n over the pool's members (scaled by the dispersion)
-    members: int
-    centre: float  # the pool's pooled value, where `log_like` was evaluated
-    strength: np.ndarray  # the grid of prior strengths E, shape (G,)
-    log_like: np.ndarray  # Σ over members of each member's marginal log-likelihood, shape (G,)
+    k: np.ndarray  # members' pooled counts (J,), clipped to their range, not yet scaled
+    n: np.ndarray
+    noise_sum: np.ndarray  # members' month-to-month noise: Pearson χ², or Σ n·(x − x̄)² (normal)
+    noise_df: np.ndarray  # its degrees of freedom per member
+    # The whole pool's fit: used as is for reps outside the pool.
+    centre: float
     scale: float  # dispersion φ (count models) or per-unit variance σ² (normal)
-
-
-def dispersion(model: ShrinkageModel, k_month: np.ndarray, n_month: np.ndarray) -> float:
-    """Month-to-month noise of the members, from their monthly counts (shape (J, months)).
-
-    Count models: Pearson χ² of each rep's months around the rep's own pooled value over its
-    degrees of freedom (never below 1: we widen, never sharpen). `normal`: the pooled within-rep
-    variance of one unit (e.g. of one deal), or NaN when no rep has two months with data.
-    """
-    used = n_month > 0
-    k_month = np.where(used, k_month, 0.0)
-    n_month = np.where(used, n_month, 0.0)
-    k, n = k_month.sum(axis=1), n_month.sum(axis=1)
-    df = np.maximum(used.sum(axis=1) - 1, 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(n > 0, k / n, np.nan)[:, None]
-        if model == "normal":
-            x = k_month / np.where(used, n_month, 1.0)
-            sq = np.where(used, n_month * (x - rate) ** 2, 0.0).sum(axis=1)
-            total_df = df.sum()
-            return float(sq.sum() / _upper(total_df)) if total_df > 0 else float("nan")
-        p = np.clip(rate, 0.0, 1.0) if model == "beta_binomial" else rate
-        expected = n_month * p
-        variance = expected * (1.0 - p) if model == "beta_binomial" else expected
-        contrib = np.where(used & (variance > 0), (k_month - expected) ** 2 / variance, 0.0)
-    # A rep whose months are all 0% (or 100%) tells nothing about the spread: drop its df too.
-    informative = np.isfinite(rate[:, 0]) & (variance > 0).any(axis=1)
-    total_df = df[informative].sum()
-    if total_df <= 0:
-        return 1.0
-    return max(1.0, float(contrib[informative].sum() / _upper(total_df)))
-
-
-def _upper(df: float) -> float:
-    """Divide a sum of squares by this instead of df for an upper confidence bound on the noise.
-
-    A noise level estimated from few months is itself noisy; an underestimate would make peers
-    look more different than they are and the rep's figures sharper than they are, which is how
-    noise gets flagged. Taking the upper end of what the data allow costs little with many months
-    of data (about 13% at 100 degrees of freedom) and protects small peer groups.
-    """
-    return float(stats.chi2.ppf(NOISE_CONFIDENCE_LOW, df))
+    strength: np.ndarray  # the grid of prior strengths E, (G,)
+    log_like: np.ndarray  # Σ over members of each one's marginal log-likelihood, (G,)
 
 
 def fit_pool(
@@ -99,70 +62,82 @@ def fit_pool(
     k_month: np.ndarray,
     n_month: np.ndarray,
 ) -> PoolFit | None:
-    """Fit the peer distribution to the members' pooled counts (k, n > 0) and monthly counts.
-
-    Returns None when there are fewer than two members: there is nothing to shrink toward.
-    """
+    """Fit the peer distribution to the members' pooled counts (k, n > 0) and monthly counts
+    (shape (J, months)). None with fewer than two members: there is nothing to shrink toward."""
     if len(k) < 2:
         return None
-    scale = dispersion(model, k_month, n_month)
-    k, n = _prepare(model, k, n, scale)
-    centre = float(k.sum() / n.sum())
-    if model == "normal":
-        if not np.isfinite(scale):
-            # No rep has two months: count all the spread between reps as noise (the cautious end).
-            scale = float((n * (k / n - centre) ** 2).sum() / (len(k) - 1))
-        scale = max(scale, _EPS * max(centre * centre, 1.0))
-    strength = GRID * float(np.median(n))
-    log_like = _log_like(model, k[:, None], n[:, None], centre, strength, scale).sum(axis=0)
-    return PoolFit(model, float(k.sum()), float(n.sum()), len(k), centre, strength, log_like, scale)
+    k, n = _clip(model, np.asarray(k, float), np.asarray(n, float))
+    noise_sum, noise_df = _noise(model, k_month, n_month)
+    centre, scale, strength, log_like = _fit(
+        model, k, n, noise_sum, noise_df, np.ones((1, len(k)), dtype=bool)
+    )
+    return PoolFit(model, k, n, noise_sum, noise_df, centre[0], scale[0], strength[0], log_like[0])
 
 
 def posterior(
     fit: PoolFit,
     k: np.ndarray,
     n: np.ndarray,
-    is_member: np.ndarray,
+    member_index: np.ndarray,
     higher_is_better: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Shrunk estimate and credibility for reps with pooled counts (k, n > 0).
 
-    The prior is fitted to the peers only: a rep who is a member of the pool is taken out of it
-    (their counts leave the centre, their own term leaves the likelihood). The rep's prior is that
-    peer distribution, mixed with a small weight (`BROAD_WEIGHT`) of a broad one centred on the
-    same value: a rep may simply be unlike their peers, and then their own numbers must speak for
-    themselves instead of being shrunk back to the pack. Credibility is the posterior probability
-    that the rep's true value is worse than the median true value of the peer distribution.
-    NaN where a rep has no peers left.
+    `member_index` is each rep's position among the pool's members, or -1 for a rep outside the
+    pool. The prior is fitted to the peers only: a member is left out of the fit (noise level,
+    centre and spread), exactly for pools up to EXACT_LIMIT members; above that, only their
+    counts and likelihood term are taken out (their share of the noise level is under 1/150).
+    The rep's prior is that peer distribution mixed with a small weight (`BROAD_WEIGHT`) of a
+    broad one centred on the same value: a rep may simply be unlike their peers, and then their
+    own numbers must speak for themselves instead of being shrunk back to the pack.
+    Credibility is the posterior probability that the rep's true value is worse than the median
+    true value of the peers. NaN where a rep has fewer than two peers.
     """
-    k, n = _prepare(fit.model, k, n, fit.scale)
-    member = is_member.astype(float)
-    peers_k = fit.total_k - member * k
-    peers_n = fit.total_n - member * n
-    has_peers = (fit.members - is_member.astype(int) >= 2) & (peers_n > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        centre = _clip_centre(fit.model, np.where(has_peers, peers_k / peers_n, fit.centre))
-    kc, nc, cc = k[:, None], n[:, None], centre[:, None]
-    strength = fit.strength[None, :]
+    k, n = _clip(fit.model, np.asarray(k, float), np.asarray(n, float))
+    rows = len(k)
+    members = len(fit.k)
+    centre = np.full(rows, fit.centre)
+    scale = np.full(rows, fit.scale)
+    strength = np.broadcast_to(fit.strength, (rows, len(GRID))).copy()
+    log_peers = np.broadcast_to(fit.log_like, (rows, len(GRID))).copy()
+    inside = member_index >= 0
+    if inside.any():
+        idx = member_index[inside]
+        if members <= EXACT_LIMIT:
+            others = np.arange(members)[None, :] != idx[:, None]
+            (centre[inside], scale[inside], strength[inside], log_peers[inside]) = _fit(
+                fit.model, fit.k, fit.n, fit.noise_sum, fit.noise_df, others
+            )
+        else:
+            ks, ns = _scaled(fit.model, fit.k[idx], fit.n[idx], fit.scale)
+            own = _log_like(
+                fit.model, ks[:, None], ns[:, None], fit.centre, fit.strength, fit.scale
+            )
+            log_peers[inside] -= own
+            with np.errstate(divide="ignore", invalid="ignore"):
+                centre[inside] = (fit.k.sum() - fit.k[idx]) / (fit.n.sum() - fit.n[idx])
+    has_peers = (members - inside.astype(int) >= 2) & np.isfinite(centre) & (n > 0)
+    centre = _clip_centre(fit.model, np.where(has_peers, centre, fit.centre))
+    ks, ns = _scaled(fit.model, k, n, scale)
+    kc, nc, cc, sc = ks[:, None], ns[:, None], centre[:, None], scale[:, None]
 
-    # p(E | peers) over the grid: the pool's likelihood without the rep's own term.
-    own_in_pool = _log_like(fit.model, kc, nc, fit.centre, strength, fit.scale)
-    p_grid = _normalise(fit.log_like[None, :] - member[:, None] * own_in_pool)
+    # p(E | peers) over the grid, and the peers' typical true value: the fitted distribution's
+    # median, averaged over the grid. One reference for every component of the rep's posterior
+    # keeps credibility monotone in the rep's own counts.
+    p_grid = _normalise(log_peers)
     p_grid[p_grid < _MIN_WEIGHT] = 0.0
     p_grid /= p_grid.sum(axis=1, keepdims=True)
-    # The peers' typical true value: the fitted distribution's median, averaged over the grid.
-    # One reference for every component keeps credibility monotone in the rep's own counts.
     medians = _prior_median(fit.model, cc, strength, p_grid > 0)
     peer_median = (p_grid * np.where(p_grid > 0, medians, 0.0)).sum(axis=1, keepdims=True)
 
     # Posterior weights of the components: prior weight × the rep's own marginal likelihood.
-    broad = _broad_strength(fit.model, cc, fit.scale)
+    broad = _broad_strength(fit.model, cc, sc)
     log_w = np.concatenate(
         [
             np.log1p(-BROAD_WEIGHT)
             + np.log(np.where(p_grid > 0, p_grid, 1.0))
-            + _masked_log_like(fit.model, kc, nc, cc, strength, fit.scale, p_grid > 0),
-            np.log(BROAD_WEIGHT) + _log_like(fit.model, kc, nc, cc, broad, fit.scale),
+            + _masked_log_like(fit.model, kc, nc, cc, strength, sc, p_grid > 0),
+            np.log(BROAD_WEIGHT) + _log_like(fit.model, kc, nc, cc, broad, sc),
         ],
         axis=1,
     )
@@ -174,16 +149,94 @@ def posterior(
         kc,
         nc,
         cc,
-        np.concatenate([np.broadcast_to(strength, p_grid.shape), broad], axis=1),
-        fit.scale,
+        np.concatenate([strength, broad], axis=1),
+        sc,
         np.broadcast_to(peer_median, weight.shape),
         weight > 0,
     )
     estimate = (weight * mean).sum(axis=1)
     p_below = (weight * below).sum(axis=1)
     credibility = np.clip(p_below if higher_is_better else 1.0 - p_below, 0.0, 1.0)
-    bad = ~has_peers | ~(n > 0)
-    return np.where(bad, np.nan, estimate), np.where(bad, np.nan, credibility)
+    return np.where(has_peers, estimate, np.nan), np.where(has_peers, credibility, np.nan)
+
+
+def _noise(
+    model: ShrinkageModel, k_month: np.ndarray, n_month: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each member's month-to-month noise around their own pooled value, and its df.
+
+    Count models: the Pearson χ² of the rep's months (a rep whose months are all 0% or 100% says
+    nothing about noise and counts for nothing). `normal`: Σ n·(x − x̄)², the within-rep sum of
+    squares of one unit (e.g. of one deal).
+    """
+    used = n_month > 0
+    k_month = np.where(used, k_month, 0.0)
+    n_month = np.where(used, n_month, 0.0)
+    k, n = k_month.sum(axis=1), n_month.sum(axis=1)
+    df = np.maximum(used.sum(axis=1) - 1, 0).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(n > 0, k / n, np.nan)[:, None]
+        if model == "normal":
+            x = k_month / np.where(used, n_month, 1.0)
+            return np.where(used, n_month * (x - rate) ** 2, 0.0).sum(axis=1), df
+        p = np.clip(rate, 0.0, 1.0) if model == "beta_binomial" else rate
+        expected = n_month * p
+        variance = expected * (1.0 - p) if model == "beta_binomial" else expected
+        terms = np.where(used & (variance > 0), (k_month - expected) ** 2 / variance, 0.0)
+    informative = (used & (variance > 0)).any(axis=1)
+    return np.where(informative, terms.sum(axis=1), 0.0), np.where(informative, df, 0.0)
+
+
+def _upper(df: np.ndarray) -> np.ndarray:
+    """Divide a sum of squares by this instead of df for an upper confidence bound on the noise.
+
+    A noise level estimated from few months is itself noisy; an underestimate would make peers
+    look more different than they are and the rep's figures sharper than they are, which is how
+    noise gets flagged. Taking the upper end of what the data allow costs little with many months
+    of data (about 13% at 100 degrees of freedom) and protects small peer groups.
+    """
+    return stats.chi2.ppf(NOISE_CONFIDENCE_LOW, df)
+
+
+def _fit(
+    model: ShrinkageModel,
+    k: np.ndarray,
+    n: np.ndarray,
+    noise_sum: np.ndarray,
+    noise_df: np.ndarray,
+    mask: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fit the peer distribution once per row of `mask` (which members are the peers).
+
+    Returns per row: centre (pooled value), scale (φ or σ²), the strength grid, and the peers'
+    summed marginal log-likelihood over that grid.
+    """
+    w = mask.astype(float)
+    count = w.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centre = (w @ k) / (w @ n)
+        total, df = w @ noise_sum, w @ noise_df
+        noise = np.where(df > 0, total / _upper(np.maximum(df, 1.0)), np.nan)
+        if model == "normal":
+            # No peer has two months: count all the spread between peers as noise (cautious).
+            spread = (w * n * (k / n - centre[:, None]) ** 2).sum(axis=1) / (count - 1)
+            scale = np.where(df > 0, noise, spread)
+            scale = np.maximum(scale, _EPS * np.maximum(centre * centre, 1.0))
+        else:
+            scale = np.where(df > 0, np.maximum(noise, 1.0), 1.0)
+    ks, ns = _scaled(model, k[None, :], n[None, :], scale[:, None])
+    median = np.nanmedian(np.where(mask, ns, np.nan), axis=1)
+    strength = GRID[None, :] * median[:, None]
+    terms = _log_like(
+        model,
+        ks[:, :, None],
+        ns[:, :, None],
+        centre[:, None, None],
+        strength[:, None, :],
+        scale[:, None, None],
+    )
+    log_like = np.where(mask[:, :, None], terms, 0.0).sum(axis=1)
+    return centre, scale, strength, log_like
 
 
 def _normalise(log_w: np.ndarray) -> np.ndarray:
@@ -198,17 +251,19 @@ def _masked_log_like(
     n: np.ndarray,
     centre: np.ndarray,
     strength: np.ndarray,
-    scale: float,
+    scale: np.ndarray | float,
     mask: np.ndarray,
 ) -> np.ndarray:
     """`_log_like` where `mask`, -inf elsewhere (grid points without weight cost nothing)."""
     out = np.full(mask.shape, -np.inf)
-    parts = (np.broadcast_to(x, mask.shape)[mask] for x in (k, n, centre, strength))
-    out[mask] = _log_like(model, *parts, scale)
+    k, n, centre, strength, scale = (
+        np.broadcast_to(x, mask.shape)[mask] for x in (k, n, centre, strength, scale)
+    )
+    out[mask] = _log_like(model, k, n, centre, strength, scale)
     return out
 
 
-def _broad_strength(model: ShrinkageModel, centre: np.ndarray, scale: float) -> np.ndarray:
+def _broad_strength(model: ShrinkageModel, centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Prior strength of the broad component: true values spread about as wide as the centre."""
     if model == "beta_binomial":
         return np.full_like(centre, 2.0)  # Beta(2μ, 2(1 − μ))
@@ -217,17 +272,22 @@ def _broad_strength(model: ShrinkageModel, centre: np.ndarray, scale: float) -> 
     return scale / np.maximum(centre * centre, _EPS)  # normal with sd = |centre|
 
 
-def _prepare(
-    model: ShrinkageModel, k: np.ndarray, n: np.ndarray, scale: float
+def _clip(model: ShrinkageModel, k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts as the model can take them.
+
+    Bad data (wins above demos, negative net wins) must not break the model; the raw value
+    shown to the manager is left as it is.
+    """
+    if model == "beta_binomial":
+        return np.clip(k, 0.0, n), n
+    return (np.maximum(k, 0.0), n) if model == "gamma_poisson" else (k, n)
+
+
+def _scaled(
+    model: ShrinkageModel, k: np.ndarray, n: np.ndarray, scale: np.ndarray | float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Counts as the model uses them: clipped to their range and divided by the dispersion."""
-    k, n = np.asarray(k, float), np.asarray(n, float)
-    if model == "normal":
-        return k, n
-    # Bad data (wins above demos, negative net wins) must not break the model; the raw value
-    # shown to the manager is left as it is.
-    k = np.clip(k, 0.0, n) if model == "beta_binomial" else np.maximum(k, 0.0)
-    return k / scale, n / scale
+    """Count models: counts divided by the dispersion φ (quasi-likelihood); `normal`: as is."""
+    return (k, n) if model == "normal" else (k / scale, n / scale)
 
 
 def _clip_centre(model: ShrinkageModel, centre: np.ndarray) -> np.ndarray:
@@ -244,7 +304,7 @@ def _log_like(
     n: np.ndarray,
     centre: float | np.ndarray,
     strength: np.ndarray,
-    scale: float,
+    scale: np.ndarray | float,
 ) -> np.ndarray:
     """Marginal log-likelihood of (k, n) under each prior (centre, strength).
 
@@ -290,7 +350,7 @@ def _posterior_terms(
     n: np.ndarray,
     centre: np.ndarray,
     strength: np.ndarray,
-    scale: float,
+    scale: np.ndarray | float,
     reference: np.ndarray,
     needed: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:

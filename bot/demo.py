@@ -10,6 +10,7 @@ from rich.table import Table
 
 from analytics.catalogue import load_catalogue
 from analytics.simulate import demo_org
+from bot.demo_slack import play_slack
 from bot.gaps import load_gap_engine
 from bot.terminal import gap_panel
 from storage.csv_import import import_metrics, import_org
@@ -80,6 +81,9 @@ def run_demo(folder: Path, console: Console) -> None:
     console.print(summary)
     for report in reports:
         console.print(gap_panel(report))
+    focus_reps = [r["rep"] for r in reports if r["focus"] and r["rep"] in planted]
+    if focus_reps:
+        play_slack(make_engine(url), WORKSPACE, folder, focus_reps[0], console)
     console.print(
         f"\nTry it yourself:  DATABASE_URL=sqlite:///{db_path} COACH_WORKSPACE={WORKSPACE} "
         f".venv/bin/coach gaps {reports[0]['rep'] if reports else 'EMAIL'}",

@@ -75,4 +75,42 @@ def _focus_text(rank: int, metric: dict[str, Any], trend: str | None) -> Text:
 def _counts(metric: dict[str, Any]) -> str:
     if metric["denominator"] is None or metric["numerator"] is None:
         return ""
+    if metric["kind"] in ("activity", "outcome") and metric["key"] != "attainment":
+        return f"{metric['numerator']:,.0f} in {metric['denominator']:,.0f} mo"
     return f"{metric['numerator']:,.0f} / {metric['denominator']:,.0f}"
+
+
+def render_blocks(blocks: list[dict[str, Any]]) -> Text:
+    """Block Kit as a person would read it, roughly: headers bold, buttons in brackets."""
+    text = Text()
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header":
+            text.append(block["text"]["text"] + "\n", style="bold underline")
+        elif kind == "section":
+            text.append(_mrkdwn(block["text"]["text"]) + "\n")
+            if "accessory" in block:
+                text.append(f"  [{block['accessory']['text']['text']}]\n", style="cyan")
+        elif kind == "context":
+            parts = [e.get("text", "") for e in block.get("elements", [])]
+            text.append(_mrkdwn(" ".join(parts)) + "\n", style="dim")
+        elif kind == "actions":
+            buttons = [f"[{e['text']['text']}]" for e in block.get("elements", [])]
+            text.append("  ".join(buttons) + "\n", style="cyan")
+        elif kind == "input":
+            element = block["element"]
+            initial = (
+                element.get("initial_value")
+                or element.get("initial_date")
+                or ", ".join(o["text"]["text"] for o in element.get("initial_options", []))
+                or ", ".join(o["text"]["text"] for o in element.get("options", []))
+            )
+            text.append(f"{block['label']['text']}: ", style="bold")
+            text.append(f"{initial or '…'}\n")
+        elif kind == "divider":
+            text.append("─" * 40 + "\n", style="dim")
+    return text
+
+
+def _mrkdwn(text: str) -> str:
+    return text.replace("*", "").replace("_", "")

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from analytics.catalogue import load_catalogue
@@ -17,7 +17,7 @@ from analytics.peers import percentile_without, quantile_without
 CATALOGUE = load_catalogue()
 MONTHS = ["2026-01", "2026-02", "2026-03", "2026-04"]
 WINDOW = MONTHS[1:]
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -65,6 +65,7 @@ def orgs(draw: st.DrawFn, missing: bool = False) -> tuple[pd.DataFrame, pd.DataF
                     if draw(st.integers(0, 5)) == 0:
                         row[column] = math.nan
             rows.append(row)
+    assume(rows)
     return pd.DataFrame(people), pd.DataFrame(rows)
 
 
