@@ -148,3 +148,28 @@ def test_without_files_write_the_answer_still_comes(slack, sqlite_engine) -> Non
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_healthz_is_503_when_the_database_is_unreachable(bot: Bot) -> None:
+    import urllib.error
+    import urllib.request
+
+    from storage.db import make_engine
+
+    down = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    server = make_http_server(None, down, "127.0.0.1", 0)  # type: ignore[arg-type]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/healthz", timeout=10)
+        assert info.value.code == 503
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_rate_limited_views_open_is_retried(bot: Bot) -> None:
+    bot.slack.fail("views.open", status=429, retry_after=1, times=1)
+    bot.command("plan <@UREP1|rep1>", "UMARK")
+    bot.slack.wait_for("views.update", timeout=10)
+    assert len(bot.slack.calls_to("views.open")) == 2
