@@ -8,6 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -142,23 +143,30 @@ def slack() -> Iterator[SlackStandIn]:
         yield standin
 
 
-@pytest.fixture
-def bot(sqlite_engine: Engine, slack: SlackStandIn) -> Iterator[Bot]:
-    """The app served over HTTP on a free local port, on a seeded SQLite database."""
-    seed(sqlite_engine, ["2026-08", "2026-09", "2026-10"])
+@contextmanager
+def serve_bot(engine: Engine, slack: SlackStandIn) -> Iterator[Bot]:
+    """The app served over HTTP on a free local port, talking to `slack`."""
     settings = Settings(
         SLACK_BOT_TOKEN="xoxb-test",
         SLACK_SIGNING_SECRET=SECRET,
         SLACK_API_URL=slack.url,
-        DATABASE_URL=str(sqlite_engine.url),
+        DATABASE_URL=str(engine.url),
     )
-    app = create_app(settings, sqlite_engine)
-    server = make_http_server(app, sqlite_engine, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Bot(f"http://127.0.0.1:{server.server_port}", slack, sqlite_engine)
-    server.shutdown()
-    server.server_close()
+    server = make_http_server(create_app(settings, engine), engine, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield Bot(f"http://127.0.0.1:{server.server_port}", slack, engine)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def bot(sqlite_engine: Engine, slack: SlackStandIn) -> Iterator[Bot]:
+    """The bot on a seeded SQLite database."""
+    seed(sqlite_engine, ["2026-08", "2026-09", "2026-10"])
+    with serve_bot(sqlite_engine, slack) as served:
+        yield served
 
 
 def blocks_text(message: dict[str, Any]) -> str:

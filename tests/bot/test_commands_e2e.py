@@ -8,18 +8,16 @@ import time
 
 import pytest
 
-from bot.app import create_app
 from bot.listeners.commands import NOT_YOURS
 from bot.middleware import NOT_SET_UP
 from bot.server import make_http_server
-from bot.settings import Settings
 from storage.db import session_scope
 from storage.models import Person
 from tests.bot.conftest import (
-    SECRET,
     Bot,
     blocks_text,
     seed,
+    serve_bot,
     sign_slack_request,
     slash_command_body,
 )
@@ -130,24 +128,12 @@ def test_without_files_write_the_answer_still_comes(slack, sqlite_engine) -> Non
     slack.scopes.discard("files:write")
 
     seed(sqlite_engine, ["2026-08", "2026-09", "2026-10"])
-    settings = Settings(
-        SLACK_BOT_TOKEN="xoxb-test",
-        SLACK_SIGNING_SECRET=SECRET,
-        SLACK_API_URL=slack.url,
-        DATABASE_URL=str(sqlite_engine.url),
-    )
-    server = make_http_server(create_app(settings, sqlite_engine), sqlite_engine, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        bot = Bot(f"http://127.0.0.1:{server.server_port}", slack, sqlite_engine)
+    with serve_bot(sqlite_engine, slack) as bot:
         bot.command("gaps <@UREP1|rep1>", "UMARK")
         [reply] = bot.replies()
         assert "Create plan" in blocks_text(reply)
         slack.wait_for("files.getUploadURLExternal")
         assert slack.calls_to("files.completeUploadExternal") == []
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_healthz_is_503_when_the_database_is_unreachable(bot: Bot) -> None:
