@@ -18,6 +18,7 @@ results per month once `reports()` has run, so a warm engine serves one rep in m
 from __future__ import annotations
 
 import calendar
+import functools
 import gc
 import math
 import re
@@ -32,7 +33,7 @@ import pandas as pd
 
 from analytics.catalogue import Catalogue, Metric
 from analytics.models import GapConfig, GapReport
-from analytics.peers import percentile_without, quantile_without
+from analytics.peers import peer_figures
 from analytics.shrinkage import PoolFit, fit_pool, posterior
 
 __all__ = ["GapConfig", "GapEngine", "GapError"]
@@ -61,6 +62,7 @@ def parse_month(text: str) -> int:
     return int(match[1]) * 12 + int(match[2]) - 1
 
 
+@functools.lru_cache(maxsize=4096)
 def format_month(number: int) -> str:
     """A month number back to 'YYYY-MM'."""
     return f"{number // 12:04d}-{number % 12 + 1:02d}"
@@ -75,7 +77,7 @@ def _num(x: Any) -> float | None:
 
 
 def _as_date(x: Any) -> date | None:
-    if x is None or (not isinstance(x, str | date) and pd.isna(x)):
+    if x is None or x is pd.NaT or (not isinstance(x, str | date) and pd.isna(x)):
         return None
     if isinstance(x, datetime):
         return x.date()
@@ -142,6 +144,7 @@ class _Results:
     table: dict[str, list[Any]] | None = None  # the same as Python lists, for assembling reports
 
     def row(self, rep: int) -> int:
+        """The row of rep index `rep` (which must be among `reps`)."""
         return int(np.searchsorted(self.reps, rep))
 
 
@@ -297,9 +300,9 @@ class GapEngine:
         """Every active rep with data in the window, sorted by email (vectorised over reps)."""
         state = self._month(month)
         reps = np.flatnonzero(self._active & state.has_data)
-        results = self._all(state)
-        previous = self._previous_focus(state, reps)
         with _collector_paused():
+            results = self._all(state)
+            previous = self._previous_focus(state, reps)
             return [
                 self._assemble(state, results, int(i), previous.get(int(i), []), today)
                 for i in reps
@@ -409,44 +412,59 @@ class GapEngine:
         n, k = len(reps), len(self.metrics)
         med, top, pct, est, cred = (np.full((n, k), np.nan) for _ in range(5))
         peer_count = np.zeros((n, k), dtype=int)
-        peer_size = np.zeros(n, dtype=int)
         keys = [state.pool_of[i] for i in reps]
-        for key in dict.fromkeys(keys):
-            rows = np.array([j for j, kk in enumerate(keys) if kk == key])
-            who = reps[rows]
-            pool = self._pool(state, key)
-            peer_size[rows] = pool.members.sum() - pool.members[who]
-            for m, metric in enumerate(self.metrics):
-                higher = metric.direction == "higher"
-                values = state.value[who, m]
-                member = pool.member_of[m][who]
-                ordered = pool.sorted_values[m]
-                own = np.searchsorted(ordered, values)
-                peer_count[rows, m] = len(ordered) - member
-                med[rows, m] = quantile_without(ordered, own, member, 0.5)
-                top[rows, m] = quantile_without(ordered, own, member, 0.75 if higher else 0.25)
-                pct[rows, m] = percentile_without(ordered, values, member, higher)
-                fit = pool.fits[m]
-                ok = state.den[who, m] > 0
-                if focus_only:
-                    ok &= (values - med[rows, m]) * (1 if higher else -1) < 0
-                if fit is None or not ok.any():
-                    continue
-                e, c = posterior(
-                    fit,
-                    state.num[who[ok], m],
-                    state.den[who[ok], m],
-                    pool.position[m][who[ok]],
-                    higher,
-                )
-                est[rows[ok], m], cred[rows[ok], m] = e, c
+        order = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+        pools = [self._pool(state, key) for key in order]
+        pool_of = np.array([order[key] for key in keys], dtype=int)
+        rows_of = [np.flatnonzero(pool_of == p) for p in range(len(pools))]
+
+        def gather(arrays: list[np.ndarray]) -> np.ndarray:
+            """Each rep's entry of its own pool's (R,) array."""
+            out = np.empty(n, dtype=arrays[0].dtype)
+            for rows, array in zip(rows_of, arrays, strict=True):
+                out[rows] = array[reps[rows]]
+            return out
+
+        peer_size = np.array([pool.members.sum() for pool in pools])[pool_of] - gather(
+            [pool.members for pool in pools]
+        )
+        for m, metric in enumerate(self.metrics):
+            higher = metric.direction == "higher"
+            values = state.value[reps, m]
+            position = gather([pool.position[m] for pool in pools])
+            figures = peer_figures(
+                [pool.sorted_values[m] for pool in pools], pool_of, values, position >= 0, higher
+            )
+            med[:, m], top[:, m], pct[:, m] = (
+                figures.median,
+                figures.top_quartile,
+                figures.percentile,
+            )
+            peer_count[:, m] = figures.count
+            # Pools with fewer than two members have no fit: their reps get no estimate.
+            fitted = [p for p, pool in enumerate(pools) if pool.fits[m] is not None]
+            fit_of = np.full(len(pools), -1)
+            fit_of[fitted] = np.arange(len(fitted))
+            ok = (state.den[reps, m] > 0) & (fit_of[pool_of] >= 0)
+            if focus_only:
+                ok &= (values - figures.median) * (1 if higher else -1) < 0
+            if not ok.any():
+                continue
+            est[ok, m], cred[ok, m] = posterior(
+                [pools[p].fits[m] for p in fitted],
+                fit_of[pool_of[ok]],
+                state.num[reps[ok], m],
+                state.den[reps[ok], m],
+                position[ok],
+                higher,
+            )
 
         value = state.value[reps]
         sign = np.array([1.0 if m.direction == "higher" else -1.0 for m in self.metrics])
         worse = (value - med) * sign < 0  # strictly worse than the raw peer median
         flagged = worse & (cred >= self.config.flag_threshold)
         impact = self._impact(state, reps, value, med)
-        focus = [self._focus(flagged[j], impact[j], cred[j]) for j in range(n)]
+        focus = self._focus(flagged, impact, cred)
         return _Results(
             reps, med, top, pct, peer_count, peer_size, est, cred, flagged, impact, focus
         )
@@ -505,18 +523,22 @@ class GapEngine:
         impact[:, outcome] = np.nan
         return np.where(np.isfinite(impact), impact, np.nan)
 
-    def _focus(self, flagged: np.ndarray, impact: np.ndarray, cred: np.ndarray) -> list[int]:
-        """Flagged coachable metrics: those with an impact first (largest first), then by
-        credibility; catalogue order breaks ties."""
-        candidates = [int(i) for i in np.flatnonzero(flagged) if self.metrics[i].kind != "outcome"]
-        candidates.sort(
-            key=lambda i: (
-                0 if np.isfinite(impact[i]) else 1,
-                -impact[i] if np.isfinite(impact[i]) else -cred[i],
-                i,
-            )
-        )
-        return candidates[: self.config.max_focus]
+    def _focus(self, flagged: np.ndarray, impact: np.ndarray, cred: np.ndarray) -> list[list[int]]:
+        """Per rep, the flagged coachable metrics, best first: those with an impact (largest
+        first), then those without (most credible first); catalogue order breaks ties."""
+        coachable = np.array([m.kind != "outcome" for m in self.metrics])
+        candidate = flagged & coachable
+        has_impact = np.isfinite(impact)
+        group = np.where(candidate, np.where(has_impact, 0, 1), 2)
+        score = np.where(has_impact, -impact, -np.nan_to_num(cred))
+        order = np.arange(len(self.metrics))
+        ranked = np.lexsort((np.broadcast_to(order, group.shape), score, group), axis=-1)
+        ranked = ranked[:, : self.config.max_focus]
+        keep = np.take_along_axis(candidate, ranked, axis=1)
+        return [
+            [int(i) for i, ok in zip(row, oks, strict=True) if ok]
+            for row, oks in zip(ranked.tolist(), keep.tolist(), strict=True)
+        ]
 
     def _previous_focus(self, state: _Month, reps: np.ndarray) -> dict[int, list[int]]:
         """The focus each rep had in the month before (computed the same way), when it had data."""

@@ -7,13 +7,15 @@ is expressed as a prior strength E (in units of n: the prior counts as much as E
 plugged in from a single estimate: it is averaged over a log-spaced grid, weighted by how well each
 E explains the peers' counts (a flat prior over log E). With few or homogeneous peers the data
 cannot rule out "everyone is alike", so that grid keeps a good deal of weight on strong pooling;
-that is what keeps noise from being flagged.
+that is what keeps noise from being flagged. A small broad component lets a rep who is clearly
+unlike their peers be judged on their own numbers.
 
 Month-to-month swings beyond pure count noise are measured on the peers (Pearson dispersion within
 each rep's months for the count models; the pooled within-rep variance for `normal`) and widen every
 rep's uncertainty accordingly (quasi-likelihood), so a volatile metric is not over-trusted.
 
-Everything is vectorised over reps; a `PoolFit` is computed once per (peer pool, month, metric).
+Everything fitted to "the peers" leaves the rep out. It is vectorised over reps; a `PoolFit` holds
+one peer pool's counts and whole-pool fit for one metric and month.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from analytics.catalogue import ShrinkageModel
 
@@ -36,7 +38,7 @@ BROAD_WEIGHT = 0.05
 NOISE_CONFIDENCE_LOW = 0.2
 # Up to this many members, each rep's peer fit is recomputed without them (exact leave-one-out);
 # beyond it the rep's own share of the pool's noise level and spread is negligible.
-EXACT_LIMIT = 150
+EXACT_LIMIT = 25
 
 
 @dataclass(frozen=True)
@@ -69,13 +71,19 @@ def fit_pool(
     k, n = _clip(model, np.asarray(k, float), np.asarray(n, float))
     noise_sum, noise_df = _noise(model, k_month, n_month)
     centre, scale, strength, log_like = _fit(
-        model, k, n, noise_sum, noise_df, np.ones((1, len(k)), dtype=bool)
+        model,
+        k[None, :],
+        n[None, :],
+        noise_sum[None, :],
+        noise_df[None, :],
+        np.ones((1, len(k)), dtype=bool),
     )
     return PoolFit(model, k, n, noise_sum, noise_df, centre[0], scale[0], strength[0], log_like[0])
 
 
 def posterior(
-    fit: PoolFit,
+    fits: list[PoolFit],
+    pool_of: np.ndarray,
     k: np.ndarray,
     n: np.ndarray,
     member_index: np.ndarray,
@@ -83,42 +91,55 @@ def posterior(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Shrunk estimate and credibility for reps with pooled counts (k, n > 0).
 
-    `member_index` is each rep's position among the pool's members, or -1 for a rep outside the
-    pool. The prior is fitted to the peers only: a member is left out of the fit (noise level,
-    centre and spread), exactly for pools up to EXACT_LIMIT members; above that, only their
-    counts and likelihood term are taken out (their share of the noise level is under 1/150).
-    The rep's prior is that peer distribution mixed with a small weight (`BROAD_WEIGHT`) of a
-    broad one centred on the same value: a rep may simply be unlike their peers, and then their
-    own numbers must speak for themselves instead of being shrunk back to the pack.
-    Credibility is the posterior probability that the rep's true value is worse than the median
-    true value of the peers. NaN where a rep has fewer than two peers.
+    Rep i is compared with the pool `fits[pool_of[i]]` (all fits are of one metric);
+    `member_index[i]` is its position among that pool's members, or -1 when it is not one. The
+    prior is fitted to the peers only: a member is left out of the fit (noise level, centre and
+    spread), exactly for pools up to EXACT_LIMIT members; above that, only their counts and
+    likelihood term are taken out (their share of the noise level is then small). The rep's
+    prior is that peer distribution mixed with a small weight (`BROAD_WEIGHT`) of a broad one
+    centred on the same value: a rep may simply be unlike their peers, and then their own
+    numbers must speak for themselves instead of being shrunk back to the pack. Credibility is
+    the posterior probability that the rep's true value is worse than the median true value of
+    the peers. NaN where a rep has fewer than two peers.
     """
-    k, n = _clip(fit.model, np.asarray(k, float), np.asarray(n, float))
-    rows = len(k)
-    members = len(fit.k)
-    centre = np.full(rows, fit.centre)
-    scale = np.full(rows, fit.scale)
-    strength = np.broadcast_to(fit.strength, (rows, len(GRID))).copy()
-    log_peers = np.broadcast_to(fit.log_like, (rows, len(GRID))).copy()
+    model = fits[0].model
+    k, n = _clip(model, np.asarray(k, float), np.asarray(n, float))
+    sizes = np.array([len(f.k) for f in fits])
+    members = sizes[pool_of]
+    centre = np.array([f.centre for f in fits])[pool_of]
+    scale = np.array([f.scale for f in fits])[pool_of]
+    strength = np.stack([f.strength for f in fits])[pool_of]
+    log_peers = np.stack([f.log_like for f in fits])[pool_of]
     inside = member_index >= 0
-    if inside.any():
-        idx = member_index[inside]
-        if members <= EXACT_LIMIT:
-            others = np.arange(members)[None, :] != idx[:, None]
-            (centre[inside], scale[inside], strength[inside], log_peers[inside]) = _fit(
-                fit.model, fit.k, fit.n, fit.noise_sum, fit.noise_df, others
-            )
-        else:
-            ks, ns = _scaled(fit.model, fit.k[idx], fit.n[idx], fit.scale)
-            own = _log_like(
-                fit.model, ks[:, None], ns[:, None], fit.centre, fit.strength, fit.scale
-            )
-            log_peers[inside] -= own
-            with np.errstate(divide="ignore", invalid="ignore"):
-                centre[inside] = (fit.k.sum() - fit.k[idx]) / (fit.n.sum() - fit.n[idx])
+    exact = inside & (members <= EXACT_LIMIT)
+    if exact.any():
+        centre[exact], scale[exact], strength[exact], log_peers[exact] = _fit_without(
+            fits, pool_of[exact], member_index[exact]
+        )
+    shortcut = inside & ~exact
+    if shortcut.any():
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        own = offsets[pool_of[shortcut]] + member_index[shortcut]
+        own_k = np.concatenate([f.k for f in fits])[own]
+        own_n = np.concatenate([f.n for f in fits])[own]
+        ks, ns = _scaled(model, own_k, own_n, scale[shortcut])
+        log_peers[shortcut] -= _log_like(
+            model,
+            ks[:, None],
+            ns[:, None],
+            centre[shortcut, None],
+            strength[shortcut],
+            scale[shortcut, None],
+        )
+        totals_k = np.array([f.k.sum() for f in fits])[pool_of[shortcut]]
+        totals_n = np.array([f.n.sum() for f in fits])[pool_of[shortcut]]
+        centre[shortcut] = (totals_k - own_k) / (totals_n - own_n)
     has_peers = (members - inside.astype(int) >= 2) & np.isfinite(centre) & (n > 0)
-    centre = _clip_centre(fit.model, np.where(has_peers, centre, fit.centre))
-    ks, ns = _scaled(fit.model, k, n, scale)
+    centre = _clip_centre(model, np.where(has_peers, centre, 0.5))
+    scale = np.where(has_peers, scale, 1.0)
+    log_peers = np.where(has_peers[:, None], log_peers, 0.0)
+    strength = np.where(has_peers[:, None], strength, 1.0)
+    ks, ns = _scaled(model, k, np.where(n > 0, n, 1.0), scale)
     kc, nc, cc, sc = ks[:, None], ns[:, None], centre[:, None], scale[:, None]
 
     # p(E | peers) over the grid, and the peers' typical true value: the fitted distribution's
@@ -127,17 +148,17 @@ def posterior(
     p_grid = _normalise(log_peers)
     p_grid[p_grid < _MIN_WEIGHT] = 0.0
     p_grid /= p_grid.sum(axis=1, keepdims=True)
-    medians = _prior_median(fit.model, cc, strength, p_grid > 0)
+    medians = _prior_median(model, cc, strength, p_grid > 0)
     peer_median = (p_grid * np.where(p_grid > 0, medians, 0.0)).sum(axis=1, keepdims=True)
 
     # Posterior weights of the components: prior weight × the rep's own marginal likelihood.
-    broad = _broad_strength(fit.model, cc, sc)
+    broad = _broad_strength(model, cc, sc)
     log_w = np.concatenate(
         [
             np.log1p(-BROAD_WEIGHT)
             + np.log(np.where(p_grid > 0, p_grid, 1.0))
-            + _masked_log_like(fit.model, kc, nc, cc, strength, sc, p_grid > 0),
-            np.log(BROAD_WEIGHT) + _log_like(fit.model, kc, nc, cc, broad, sc),
+            + _masked_log_like(model, kc, nc, cc, strength, sc, p_grid > 0),
+            np.log(BROAD_WEIGHT) + _log_like(model, kc, nc, cc, broad, sc),
         ],
         axis=1,
     )
@@ -145,7 +166,7 @@ def posterior(
     weight[weight < _MIN_WEIGHT] = 0.0
     weight /= weight.sum(axis=1, keepdims=True)
     mean, below = _posterior_terms(
-        fit.model,
+        model,
         kc,
         nc,
         cc,
@@ -158,6 +179,29 @@ def posterior(
     p_below = (weight * below).sum(axis=1)
     credibility = np.clip(p_below if higher_is_better else 1.0 - p_below, 0.0, 1.0)
     return np.where(has_peers, estimate, np.nan), np.where(has_peers, credibility, np.nan)
+
+
+def _fit_without(
+    fits: list[PoolFit], pool_of: np.ndarray, member_index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Exact leave-one-out fits: each row's pool refitted without that member.
+
+    The small pools' members are laid out in a padded (pools × largest pool) block so all rows
+    are fitted in one vectorised pass.
+    """
+    width = max(len(fits[p].k) for p in np.unique(pool_of))
+    block = {name: np.zeros((len(fits), width)) for name in ("k", "n", "noise_sum", "noise_df")}
+    present = np.zeros((len(fits), width), dtype=bool)
+    for p in np.unique(pool_of):
+        size = len(fits[p].k)
+        for name, values in block.items():
+            values[p, :size] = getattr(fits[p], name)
+        present[p, :size] = True
+    mask = present[pool_of] & (np.arange(width)[None, :] != member_index[:, None])
+    k, n, noise_sum, noise_df = (
+        block[name][pool_of] for name in ("k", "n", "noise_sum", "noise_df")
+    )
+    return _fit(fits[0].model, k, n, noise_sum, noise_df, mask)
 
 
 def _noise(
@@ -195,7 +239,7 @@ def _upper(df: np.ndarray) -> np.ndarray:
     noise gets flagged. Taking the upper end of what the data allow costs little with many months
     of data (about 13% at 100 degrees of freedom) and protects small peer groups.
     """
-    return stats.chi2.ppf(NOISE_CONFIDENCE_LOW, df)
+    return special.chdtri(df, 1.0 - NOISE_CONFIDENCE_LOW)  # the χ²(df) quantile, fast
 
 
 def _fit(
@@ -206,31 +250,39 @@ def _fit(
     noise_df: np.ndarray,
     mask: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Fit the peer distribution once per row of `mask` (which members are the peers).
+    """Fit the peer distribution once per row: row r's peers are the entries where `mask[r]`.
 
-    Returns per row: centre (pooled value), scale (φ or σ²), the strength grid, and the peers'
-    summed marginal log-likelihood over that grid.
+    All inputs are (rows, J). Returns per row: centre (pooled value), scale (φ or σ²), the
+    strength grid (scaled to the peers' median n), and the peers' summed marginal log-likelihood
+    over that grid.
     """
     w = mask.astype(float)
     count = w.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        centre = (w @ k) / (w @ n)
-        total, df = w @ noise_sum, w @ noise_df
+        centre = (w * k).sum(axis=1) / (w * n).sum(axis=1)
+        total, df = (w * noise_sum).sum(axis=1), (w * noise_df).sum(axis=1)
         noise = np.where(df > 0, total / _upper(np.maximum(df, 1.0)), np.nan)
         if model == "normal":
             # No peer has two months: count all the spread between peers as noise (cautious).
-            spread = (w * n * (k / n - centre[:, None]) ** 2).sum(axis=1) / (count - 1)
+            value = np.where(mask, k / np.where(mask, n, 1.0), 0.0)
+            spread = (w * n * (value - centre[:, None]) ** 2).sum(axis=1) / (count - 1)
             scale = np.where(df > 0, noise, spread)
             scale = np.maximum(scale, _EPS * np.maximum(centre * centre, 1.0))
         else:
             scale = np.where(df > 0, np.maximum(noise, 1.0), 1.0)
-    ks, ns = _scaled(model, k[None, :], n[None, :], scale[:, None])
-    median = np.nanmedian(np.where(mask, ns, np.nan), axis=1)
+    ks, ns = _scaled(model, k, n, scale[:, None])
+    # The median of each row's peers: sort with the others pushed to the end.
+    ordered = np.sort(np.where(mask, ns, np.inf), axis=1)
+    last = np.maximum(count.astype(int) - 1, 0)
+    median = (
+        np.take_along_axis(ordered, (last // 2)[:, None], axis=1)[:, 0]
+        + np.take_along_axis(ordered, ((last + 1) // 2)[:, None], axis=1)[:, 0]
+    ) / 2
     strength = GRID[None, :] * median[:, None]
     terms = _log_like(
         model,
         ks[:, :, None],
-        ns[:, :, None],
+        np.where(mask, ns, 1.0)[:, :, None],
         centre[:, None, None],
         strength[:, None, :],
         scale[:, None, None],
