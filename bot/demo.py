@@ -13,27 +13,17 @@ from analytics.simulate import demo_org
 from bot.demo_slack import play_slack
 from bot.gaps import load_gap_engine
 from bot.terminal import gap_panel
-from storage.csv_import import import_metrics, import_org
+from storage.csv_import import ORG_COLUMNS, import_metrics, import_org
 from storage.db import make_engine, session_scope, upgrade
 
 WORKSPACE = "demo"
-ORG_COLUMNS = [
-    "email",
-    "name",
-    "role",
-    "manager_email",
-    "segment",
-    "slack_user_id",
-    "timezone",
-    "start_date",
-]
 
 
 def write_demo_csvs(folder: Path, people: pd.DataFrame, metrics: pd.DataFrame) -> tuple[Path, Path]:
     """Write the org chart and metrics the way a CRM export would look."""
     folder.mkdir(parents=True, exist_ok=True)
     org_path, metrics_path = folder / "org.csv", folder / "metrics.csv"
-    org = people.reindex(columns=ORG_COLUMNS)
+    org = people.reindex(columns=list(ORG_COLUMNS))
     org.to_csv(org_path, index=False)
     counts = metrics.rename(columns={"rep": "rep_email"})
     counts = counts[["month", "rep_email", *[c for c in counts if c not in ("month", "rep_email")]]]

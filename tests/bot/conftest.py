@@ -38,6 +38,7 @@ ORG = [
     ("alex@example.com", "Alex Admin", "admin", None, None, "UALEX"),
     ("mark@example.com", "Mark Manager", "manager", "dana@example.com", None, "UMARK"),
     ("mia@example.com", "Mia Manager", "manager", "dana@example.com", None, "UMIA"),
+    ("dora@example.com", "Dora Director", "director", None, None, "UDORA"),  # another division
 ]
 REPS_OF_MARK = [f"rep{i}@example.com" for i in range(1, 6)]
 REPS_OF_MIA = [f"rep{i}@example.com" for i in range(6, 11)]

@@ -29,6 +29,7 @@ MATRIX = [
     ("UMARK", "<@UREP1|rep1>", True),  # manager → report
     ("UMARK", "<@UREP6|rep6>", False),  # manager → someone else's report
     ("UDANA", "<@UREP6|rep6>", True),  # director → everyone below
+    ("UDORA", "<@UREP6|rep6>", False),  # director → someone in another division
     ("UALEX", "<@UREP3|rep3>", True),  # admin → everyone
     ("UREP2", "rep1@example.com", False),  # plain email, not allowed
     ("UMARK", "rep2@example.com", True),  # plain email, allowed
