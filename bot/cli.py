@@ -168,7 +168,12 @@ def gaps(
     config = settings()
     cat = catalogue(config)
     with open_database(config) as engine:
-        gap_engine = load_gap_engine(engine, config.coach_workspace, cat)  # type: ignore[arg-type]
+        gap_engine = load_gap_engine(
+            engine,  # type: ignore[arg-type]
+            config.coach_workspace,
+            cat,
+            config.gap_config(),
+        )
     try:
         if all_reps:
             for report in gap_engine.reports(month):

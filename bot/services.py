@@ -37,7 +37,10 @@ class Services:
         with self._lock:
             cached = self._engines.get(workspace_id)
             if cached is None or cached[0] != version:
-                cached = (version, load_gap_engine(self.engine, workspace_id, self.catalogue))
+                engine = load_gap_engine(
+                    self.engine, workspace_id, self.catalogue, self.settings.gap_config()
+                )
+                cached = (version, engine)
                 self._engines[workspace_id] = cached
         return cached[1]
 

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from analytics.models import GapConfig
+
 DEFAULT_WORKSPACE = "default"
 
 
@@ -18,7 +20,9 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Every setting coach reads. Names are the environment variables, case-insensitive."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     database_url: str = Field("sqlite:///coach.db", alias="DATABASE_URL")
     slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
@@ -28,6 +32,9 @@ class Settings(BaseSettings):
     coach_timezone: str = Field("UTC", alias="COACH_TIMEZONE")
     coach_metrics_file: Path | None = Field(None, alias="COACH_METRICS_FILE")
     coach_workspace: str = Field(DEFAULT_WORKSPACE, alias="COACH_WORKSPACE")
+    coach_window_months: int = Field(3, ge=1, le=24, alias="COACH_WINDOW_MONTHS")
+    coach_flag_threshold: float = Field(0.8, gt=0.5, lt=1.0, alias="COACH_FLAG_THRESHOLD")
+    coach_max_focus: int = Field(2, ge=1, le=2, alias="COACH_MAX_FOCUS")
 
     @field_validator("coach_timezone")
     @classmethod
@@ -70,6 +77,14 @@ class Settings(BaseSettings):
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
         return value
+
+    def gap_config(self) -> GapConfig:
+        """The gap engine's settings: window, flag threshold, focus size."""
+        return GapConfig(
+            window_months=self.coach_window_months,
+            flag_threshold=self.coach_flag_threshold,
+            max_focus=self.coach_max_focus,
+        )
 
     def require(self, *names: str) -> None:
         """Raise ConfigError naming the first of `names` (env var names) that is unset."""

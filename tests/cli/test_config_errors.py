@@ -28,6 +28,9 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
         ({"SLACK_API_URL": "slack.com/api"}, "SLACK_API_URL"),
         ({"COACH_METRICS_FILE": "/nonexistent/metrics.yaml"}, "COACH_METRICS_FILE"),
         ({"DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/none"}, "DATABASE_URL"),
+        ({"COACH_WINDOW_MONTHS": "0"}, "COACH_WINDOW_MONTHS"),
+        ({"COACH_FLAG_THRESHOLD": "high"}, "COACH_FLAG_THRESHOLD"),
+        ({"COACH_MAX_FOCUS": "3"}, "COACH_MAX_FOCUS"),
     ],
 )
 def test_bad_setting_is_one_line_exit_2(env: dict[str, str], needle: str, tmp_path: Path) -> None:
