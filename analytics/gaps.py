@@ -22,6 +22,7 @@ import functools
 import gc
 import math
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -849,6 +850,11 @@ _TARGET_FIELDS = (
 )
 
 
+_pause_lock = threading.Lock()
+_pausers = 0
+_was_enabled = True
+
+
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while thousands of reports are built.
@@ -857,13 +863,20 @@ def _collector_paused() -> Iterator[None]:
     passes over the growing heap of new objects cost more than building them (measured: 1.8 s
     instead of 0.6 s for 5,000 reports). Reference counting still frees memory meanwhile.
     """
-    enabled = gc.isenabled()
-    gc.disable()
+    global _pausers, _was_enabled
+    # Counted under a lock: overlapping callers in a threaded server must not leave it disabled.
+    with _pause_lock:
+        if _pausers == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _pausers += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _pause_lock:
+            _pausers -= 1
+            if _pausers == 0 and _was_enabled:
+                gc.enable()
 
 
 def _json(values: np.ndarray) -> list[Any]:

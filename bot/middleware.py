@@ -43,6 +43,8 @@ def resolve_person(
     if not email:
         return None
     person = person_by_email(session, workspace_id, email)
+    if person is not None and person.slack_user_id not in (None, slack_user_id):
+        return None  # already bound to another Slack account: an email alone doesn't make you them
     if person is not None and person.slack_user_id is None:
         person.slack_user_id = slack_user_id
         session.commit()

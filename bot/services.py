@@ -24,7 +24,7 @@ class Services:
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.catalogue = catalogue or load_catalogue(settings.coach_metrics_file)
         self._engines: dict[str, tuple[int, GapEngine]] = {}
-        self._month_reports: dict[tuple[int, str], list[GapReport]] = {}
+        self._month_reports: tuple[tuple[GapEngine, str] | None, list[GapReport]] = (None, [])
         self._lock = threading.Lock()
 
     def gap_engine(self, workspace_id: str) -> GapEngine:
@@ -47,12 +47,14 @@ class Services:
     def peer_values(self, workspace_id: str, report: GapReport, metric_key: str) -> list[float]:
         """The values of `report`'s peers on one metric (for the anonymous team chart)."""
         engine = self.gap_engine(workspace_id)
-        key = (id(engine), report.month)
-        if key not in self._month_reports:
-            self._month_reports = {key: engine.reports(report.month)}  # keep one month
+        key = (engine, report.month)  # the engine itself: a reload after an import is a miss
+        with self._lock:
+            if self._month_reports[0] != key:
+                self._month_reports = (key, engine.reports(report.month))  # keep one month
+            reports = self._month_reports[1]
         segment = None if report.peer_group.widened else report.peer_group.segment
         values = []
-        for other in self._month_reports[key]:
+        for other in reports:
             if other.rep == report.rep or (segment is not None and other.segment != segment):
                 continue
             metric = next((m for m in other.metrics if m.key == metric_key), None)

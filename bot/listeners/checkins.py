@@ -11,6 +11,8 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from analytics.gaps import GapError
+from analytics.models import MetricGap
 from bot.blocks.checkin import CHECKIN_CALLBACK, STATUSES, checkin_modal
 from bot.blocks.plan import loading_modal, message_modal
 from bot.context import Actor
@@ -59,14 +61,7 @@ def open_checkin_modal(
             client.views_update(view_id=view_id, view=message_modal("Check-in", text))
             return
         focus = plan.focus[0]
-        metric = next(
-            (
-                m
-                for m in services.gap_engine(actor.workspace_id).report(rep.email).metrics
-                if m.key == focus.metric_key
-            ),
-            None,
-        )
+        metric = next((m for m in _metrics(services, rep) if m.key == focus.metric_key), None)
         current = ""
         if metric is not None and metric.value is not None:
             current = format_value(metric.model_dump(mode="json"), metric.value)
@@ -87,6 +82,15 @@ def open_from_button(
     """The "Log check-in" button."""
     ack()
     open_checkin_modal(client, context, body["trigger_id"], body["actions"][0]["value"])
+
+
+def _metrics(services: Services, rep: Person) -> list[MetricGap]:
+    """The rep's current metrics; none when there is no data for them now (the check-in still
+    works, only without a prefilled value)."""
+    try:
+        return services.gap_engine(rep.workspace_id).report(rep.email).metrics
+    except GapError:
+        return []
 
 
 def _state(values: dict[str, Any], block: str) -> dict[str, Any]:
@@ -121,7 +125,7 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
         metric = next(
             (
                 m.model_dump(mode="json")
-                for m in services.gap_engine(actor.workspace_id).report(rep.email).metrics
+                for m in _metrics(services, rep)
                 if plan.focus and m.key == plan.focus[0].metric_key
             ),
             {"key": "", "kind": "value"},

@@ -110,7 +110,7 @@ def _show_gaps(
         text=f"{target.name}: coaching focus for {payload['month']}",
         blocks=blocks,
     )
-    if not with_plan:
+    if not with_plan and context["actor"].role != "rep":  # peers' spread is for coaches
         _upload_charts(report, context, context.client)
 
 

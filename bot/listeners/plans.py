@@ -112,11 +112,18 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
     month = meta.get("month", "")
     with context["sessions"]() as session:
         rep = person_by_email(session, actor.workspace_id, meta.get("rep", ""))
-        if not may_plan(session, actor, rep) or month != coaching_month():
+        if not may_plan(session, actor, rep):
             ack(response_action="errors", errors={"focus": NOT_YOURS})
             return
+        if month != coaching_month():
+            ack(response_action="errors", errors={"focus": "The month changed: reopen the plan."})
+            return
         assert rep is not None
-        report = services.gap_engine(actor.workspace_id).report(rep.email)
+        try:
+            report = services.gap_engine(actor.workspace_id).report(rep.email)
+        except GapError as exc:
+            ack(response_action="errors", errors={"focus": str(exc)[:150]})
+            return
         form = parse_plan_form(view["state"]["values"], month, report)
         if isinstance(form, dict):
             ack(response_action="errors", errors=form)

@@ -160,3 +160,16 @@ def test_rate_limited_views_open_is_retried(bot: Bot) -> None:
     bot.command("plan <@UREP1|rep1>", "UMARK")
     bot.slack.wait_for("views.update", timeout=10)
     assert len(bot.slack.calls_to("views.open")) == 2
+
+
+def test_an_email_already_bound_to_another_account_is_not_enough(bot: Bot) -> None:
+    bot.slack.add_user("USPOOF", "rep1@example.com")  # a second account showing rep1's email
+    status, body = bot.command("me", "USPOOF")
+    assert json.loads(body)["text"] == NOT_SET_UP
+
+
+def test_a_rep_looking_up_themselves_gets_no_peer_chart(bot: Bot) -> None:
+    bot.command("gaps <@UREP1|rep1>", "UREP1")
+    bot.replies()
+    time.sleep(0.5)
+    assert bot.slack.calls_to("files.getUploadURLExternal") == []
