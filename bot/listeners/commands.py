@@ -173,18 +173,27 @@ def _mentioned_email(
         return person.email if person else ""
 
 
+def _opening(respond: Respond, open_modal: Callable[[], None]) -> None:
+    """Open a modal; if Slack refuses (e.g. the trigger expired), say so instead of nothing."""
+    try:
+        open_modal()
+    except SlackApiError as exc:
+        log.warning("opening a modal failed: %s", exc.response.get("error"))
+        respond(response_type="ephemeral", text="Slack didn't open the form in time: try again.")
+
+
 def plan(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
     """`/coach plan @rep`: the plan modal."""
     email = _mentioned_email("plan", args, context, respond, client)
     if email is not None:
-        open_plan_modal(client, context, context["trigger_id"], email)
+        _opening(respond, lambda: open_plan_modal(client, context, context["trigger_id"], email))
 
 
 def checkin(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
     """`/coach checkin @rep`: the check-in modal for the rep's current plan."""
     email = _mentioned_email("checkin", args, context, respond, client)
     if email is not None:
-        open_checkin_modal(client, context, context["trigger_id"], email)
+        _opening(respond, lambda: open_checkin_modal(client, context, context["trigger_id"], email))
 
 
 def team(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:

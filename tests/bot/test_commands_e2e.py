@@ -173,3 +173,10 @@ def test_a_rep_looking_up_themselves_gets_no_peer_chart(bot: Bot) -> None:
     bot.replies()
     time.sleep(0.5)
     assert bot.slack.calls_to("files.getUploadURLExternal") == []
+
+
+def test_a_modal_slack_refuses_to_open_is_reported(bot: Bot) -> None:
+    bot.slack.fail("views.open", error="expired_trigger_id", times=1)
+    bot.command("plan <@UREP1|rep1>", "UMARK")
+    [reply] = bot.replies()
+    assert "try again" in reply["text"]
