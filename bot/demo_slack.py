@@ -50,6 +50,16 @@ class _Player:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.read().decode()
 
+    def command(self, text: str, user_id: str) -> None:
+        """`/coach <text>` from `user_id`, as Slack sends it."""
+        body = slash_command_body(
+            text,
+            user_id=user_id,
+            response_url=self.slack.response_url(),
+            trigger_id=new_trigger_id(),
+        )
+        self.post(body)
+
     def show(self, who: str, what: str, payload: dict[str, Any]) -> None:
         self.step += 1
         slug = re.sub(r"[^a-z0-9]+", "_", what.lower()).strip("_")
@@ -91,42 +101,22 @@ def play_slack(
                 "the app on a local port, Slack stood in for locally.\n"
             )
             mention = f"<@{rep_id}|{rep_email.split('@')[0]}>"
-            player.post(
-                slash_command_body(
-                    f"gaps {mention}", user_id=manager, response_url=slack.response_url()
-                )
-            )
+            player.command(f"gaps {mention}", manager)
             [answer] = slack.wait_for("response_url", timeout=30)
             player.show(manager_name, "/coach gaps", answer.params)
 
-            player.post(
-                slash_command_body(
-                    f"plan {mention}",
-                    user_id=manager,
-                    response_url=slack.response_url(),
-                    trigger_id=new_trigger_id(),
-                )
-            )
+            player.command(f"plan {mention}", manager)
             [update] = slack.wait_for("views.update", timeout=30)
-            modal = update.params["view"]
-            modal = json.loads(modal) if isinstance(modal, str) else modal
+            modal = _view(update.params["view"])
             player.show(manager_name, "plan modal", modal)
             player.post(interaction_body(_submission(manager, modal, _plan_values(modal))))
             posts = slack.wait_for("chat.postMessage", count=2, timeout=30)
             player.show(manager_name, "plan DM", posts[0].params)
             player.show(rep_name, "plan DM", posts[1].params)
 
-            player.post(
-                slash_command_body(
-                    f"checkin {mention}",
-                    user_id=manager,
-                    response_url=slack.response_url(),
-                    trigger_id=new_trigger_id(),
-                )
-            )
+            player.command(f"checkin {mention}", manager)
             updates = slack.wait_for("views.update", count=2, timeout=30)
-            modal = updates[-1].params["view"]
-            modal = json.loads(modal) if isinstance(modal, str) else modal
+            modal = _view(updates[-1].params["view"])
             player.show(manager_name, "check-in modal", modal)
             values = _checkin_values(modal)
             published = len(slack.calls_to("views.publish"))
