@@ -13,7 +13,12 @@ from bot.settings import Settings
 from bot.slack_client import make_web_client
 
 
-def create_app(settings: Settings, engine: Engine, client: WebClient | None = None) -> App:
+def create_app(
+    settings: Settings,
+    engine: Engine,
+    client: WebClient | None = None,
+    services: Services | None = None,
+) -> App:
     """A Bolt app on `engine`, calling Slack through one configured WebClient."""
     settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     app = App(
@@ -22,7 +27,7 @@ def create_app(settings: Settings, engine: Engine, client: WebClient | None = No
         # Bolt's start-up auth.test would make constructing the app depend on Slack being up.
         token_verification_enabled=False,
     )
-    services = Services(settings, engine)
+    services = services or Services(settings, engine)
 
     def workspace_for(team_id: str | None) -> str:
         # Single-workspace mode: every request belongs to the configured workspace.

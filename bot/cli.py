@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -207,30 +208,156 @@ def serve(
     socket: Annotated[
         bool, typer.Option("--socket", help="Socket Mode (SLACK_APP_TOKEN).")
     ] = False,
+    scheduler: Annotated[
+        bool, typer.Option(help="Run the monthly cadence's scheduler in this process.")
+    ] = True,
 ) -> None:
     """Run the Slack app: HTTP on /slack/events (and /healthz), or Socket Mode."""
     from bot.app import create_app
+    from bot.cadence.jobs import Cadence
+    from bot.cadence.scheduler import cadence_scheduler
+    from bot.services import Services
 
     config = settings()
     config.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     if socket:
         config.require("SLACK_APP_TOKEN")
     with open_database(config, migrate=True) as engine:
-        bolt = create_app(config, engine)  # type: ignore[arg-type]
-        if socket:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            out.print("coach: connected in Socket Mode")
-            SocketModeHandler(bolt, config.slack_app_token).start()
-            return
-        from bot.server import make_http_server
-
-        server = make_http_server(bolt, engine, host, port)  # type: ignore[arg-type]
-        out.print(f"coach: listening on http://{host}:{server.server_port}/slack/events")
+        services = Services(config, engine, catalogue(config))  # type: ignore[arg-type]
+        bolt = create_app(config, engine, services=services)  # type: ignore[arg-type]
+        ticker = cadence_scheduler(
+            Cadence(services, bolt.client, config.coach_workspace),
+            config.coach_tick_seconds,
+            blocking=False,
+        )
+        if scheduler:
+            ticker.start()
         try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            server.shutdown()
+            if socket:
+                from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+                out.print("coach: connected in Socket Mode")
+                SocketModeHandler(bolt, config.slack_app_token).start()
+                return
+            from bot.server import make_http_server
+
+            server = make_http_server(bolt, engine, host, port)  # type: ignore[arg-type]
+            out.print(f"coach: listening on http://{host}:{server.server_port}/slack/events")
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                server.shutdown()
+        finally:
+            if ticker.running:
+                ticker.shutdown(wait=False)
+
+
+def _cadence(config: Settings, engine: object, with_slack: bool):  # type: ignore[no-untyped-def]
+    from bot.cadence.jobs import Cadence
+    from bot.services import Services
+    from bot.slack_client import make_web_client
+
+    services = Services(config, engine, catalogue(config))  # type: ignore[arg-type]
+    client = make_web_client(config) if with_slack else None
+    return Cadence(services, client, config.coach_workspace)
+
+
+@app.command("scheduler")
+def scheduler_cmd() -> None:
+    """Run only the cadence's scheduler (for deployments that keep it apart from `serve`)."""
+    from bot.cadence.scheduler import cadence_scheduler
+
+    config = settings()
+    config.require("SLACK_BOT_TOKEN")
+    with open_database(config) as engine:
+        out.print(f"coach: cadence scheduler ticking every {config.coach_tick_seconds} s")
+        ticker = cadence_scheduler(
+            _cadence(config, engine, True), config.coach_tick_seconds, blocking=True
+        )
+        with suppress(KeyboardInterrupt):
+            ticker.start()
+
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+@app.command("run")
+def run_cmd(
+    job: Annotated[str, typer.Argument(help="day-one, day-two or daily.")],
+    month: Annotated[
+        str | None, typer.Option(help="The coaching month (YYYY-MM) to send now, to everyone.")
+    ] = None,
+    day: Annotated[str | None, typer.Option(help="daily only: the day (YYYY-MM-DD).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be sent; send and record nothing.")
+    ] = False,
+) -> None:
+    """Run a cadence job by hand: what is due now in each person's time, or all of --month."""
+    from datetime import date
+
+    from bot.cadence.jobs import JOBS
+
+    if job not in JOBS:
+        fail(f"unknown job {job!r}: choose day-one, day-two or daily")
+    if job == "daily":
+        if month is not None:
+            fail("daily takes --day YYYY-MM-DD, not --month")
+        if day is not None:
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                fail(f"--day {day!r} is not a date (YYYY-MM-DD)")
+        period = day
+    else:
+        if day is not None:
+            fail(f"{job} takes --month YYYY-MM, not --day")
+        if month is not None and not _MONTH.match(month):
+            fail(f"--month {month!r} is not a month (YYYY-MM)")
+        period = month
+    config = settings()
+    if not dry_run:
+        config.require("SLACK_BOT_TOKEN")
+    if job == "daily" and not config.coach_daily_channel:
+        fail("COACH_DAILY_CHANNEL is not set: the daily progress post needs a channel", 2)
+    with open_database(config) as engine:
+        cadence = _cadence(config, engine, bool(config.slack_bot_token))
+        if dry_run:
+            _dry_run(cadence, cadence.plan(job, month=period))  # type: ignore[arg-type]
+            return
+        runs = cadence.run(job, month=period)  # type: ignore[arg-type]
+    if not runs:
+        out.print(f"{job}: nothing is due now (give --month to send a month now)")
+    failed = 0
+    for run in runs:
+        for problem in run.summary.problems:
+            err.print(problem, highlight=False, markup=False)
+        out.print(run.line(), highlight=False)
+        failed += run.summary.failed
+    if failed:
+        raise typer.Exit(1)
+
+
+def _dry_run(cadence, runs) -> None:  # type: ignore[no-untyped-def]
+    from bot.terminal import render_blocks
+
+    for run in runs:
+        sent = cadence.already_sent(run)
+        would = 0
+        for batch in run.batches:
+            out.print(f"[bold]→ {batch.who}[/]", highlight=False)
+            for message in batch.messages:
+                state = "already sent" if message.key in sent else "would send"
+                would += message.key not in sent
+                indent = "    " if message.threaded else "  "
+                out.print(f"{indent}[dim]{message.key} ({state})[/]", highlight=False)
+                out.print(render_blocks(message.blocks), highlight=False)
+        out.print(
+            f"{run.job} {run.period} (dry run): {would} would be sent, "
+            f"{len(sent)} already sent; nothing sent or recorded",
+            highlight=False,
+        )
+    if not runs:
+        out.print("nothing is due now (give --month to see a month)")
 
 
 def main() -> None:

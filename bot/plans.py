@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from analytics.models import GapReport
@@ -30,6 +30,25 @@ def coaching_month() -> str:
     return datetime.now(UTC).strftime("%Y-%m")
 
 
+def current_months() -> set[str]:
+    """The months it is somewhere on Earth right now (UTC−12 to UTC+14).
+
+    A Tokyo manager's December day-one thread arrives while it is still November in UTC: a
+    month named by a button or a modal is accepted while it is the month anywhere.
+    """
+    now = datetime.now(UTC)
+    return {
+        (now - timedelta(hours=12)).strftime("%Y-%m"),
+        (now + timedelta(hours=14)).strftime("%Y-%m"),
+    }
+
+
+def button_target(value: str) -> tuple[str, str]:
+    """A button's 'email|YYYY-MM' (day-one threads) or plain email: (email, coaching month)."""
+    email, _, month = value.partition("|")
+    return email, month if month in current_months() else coaching_month()
+
+
 def month_label(month: str) -> str:
     """'2026-11' → 'November 2026'."""
     year, number = (int(part) for part in month.split("-"))
@@ -40,6 +59,12 @@ def month_bounds(month: str) -> tuple[date, date]:
     """First and last day of a YYYY-MM month."""
     year, number = (int(part) for part in month.split("-"))
     return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])
+
+
+def same_day_in(month: str, day: date) -> date:
+    """`day`'s day of the month in `month`, kept inside it (the 31st becomes the 30th)."""
+    first, last = month_bounds(month)
+    return first.replace(day=min(day.day, last.day))
 
 
 def parse_target(text: str, metric: dict[str, Any]) -> float | None:

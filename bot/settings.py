@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import time, timedelta
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analytics.models import GapConfig
+from bot.cadence.schedule import Rules
 
 DEFAULT_WORKSPACE = "default"
 
@@ -35,6 +38,14 @@ class Settings(BaseSettings):
     coach_window_months: int = Field(3, ge=1, le=24, alias="COACH_WINDOW_MONTHS")
     coach_flag_threshold: float = Field(0.8, gt=0.5, lt=1.0, alias="COACH_FLAG_THRESHOLD")
     coach_max_focus: int = Field(2, ge=1, le=2, alias="COACH_MAX_FOCUS")
+    coach_send_time: str = Field("09:00", alias="COACH_SEND_TIME")
+    coach_day_one: Literal["first", "first-working-day"] = Field("first", alias="COACH_DAY_ONE")
+    coach_catch_up_hours: float = Field(12, ge=0, le=24, alias="COACH_CATCH_UP_HOURS")
+    coach_claim_timeout: int = Field(600, ge=1, alias="COACH_CLAIM_TIMEOUT")
+    coach_daily_channel: str | None = Field(None, alias="COACH_DAILY_CHANNEL")
+    coach_send_rate: float = Field(4, ge=0, alias="COACH_SEND_RATE")
+    coach_send_workers: int = Field(4, ge=1, le=32, alias="COACH_SEND_WORKERS")
+    coach_tick_seconds: int = Field(300, ge=10, le=3600, alias="COACH_TICK_SECONDS")
 
     @field_validator("coach_timezone")
     @classmethod
@@ -44,6 +55,15 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
         return value
+
+    @field_validator("coach_send_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        try:
+            parsed = time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a time of day (HH:MM, e.g. 09:00)") from None
+        return parsed.strftime("%H:%M")
 
     @field_validator("slack_api_url")
     @classmethod
@@ -84,6 +104,14 @@ class Settings(BaseSettings):
             window_months=self.coach_window_months,
             flag_threshold=self.coach_flag_threshold,
             max_focus=self.coach_max_focus,
+        )
+
+    def cadence_rules(self) -> Rules:
+        """When cadence messages go out: local send time, day-one rule, catch-up window."""
+        return Rules(
+            send_time=time.fromisoformat(self.coach_send_time),
+            day_one=self.coach_day_one,
+            catch_up=timedelta(hours=self.coach_catch_up_hours),
         )
 
     def require(self, *names: str) -> None:

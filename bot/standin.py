@@ -12,12 +12,16 @@ limits enforced), or failed on purpose with `.fail(...)`:
         [post] = slack.wait_for("chat.postMessage")
         assert post.params["channel"] == "U024BE7LH"
 
+`.slow(...)` carries a call out but holds its answer back, as when Slack has posted a message
+and the bot dies before hearing so.
+
 The other direction: `slash_command_body`, `interaction_body` and `event_body` build request bodies
 exactly as Slack sends them, and `sign_slack_request` signs them with the app's signing secret.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -44,6 +48,7 @@ DEFAULT_SCOPES = (
     "commands",
     "chat:write",
     "im:write",
+    "im:history",
     "users:read",
     "users:read.email",
     "files:write",
@@ -52,12 +57,16 @@ DEFAULT_SCOPES = (
 UPLOAD = "upload"  # the file bytes POSTed to an upload_url from files.getUploadURLExternal
 RESPONSE_URL = "response_url"  # a POST to a response_url made by `response_url()`
 
-# The scope each method needs; methods not listed need none.
+# The scope each method needs; methods not listed need none. Reading history is mapped to
+# im:history whatever the conversation: coach reads only its DMs (Slack wants channels:history,
+# groups:history or mpim:history for the others).
 _NEEDED_SCOPES = {
     "chat.postEphemeral": "chat:write",
     "chat.postMessage": "chat:write",
     "chat.update": "chat:write",
+    "conversations.history": "im:history",
     "conversations.open": "im:write",
+    "conversations.replies": "im:history",
     "files.completeUploadExternal": "files:write",
     "files.getUploadURLExternal": "files:write",
     "users.info": "users:read",
@@ -111,14 +120,35 @@ class Call:
 
 
 @dataclass
-class _Fault:
+class _Rule:
+    """Which calls a fault or a delay is for: the next `remaining` (None: all) matching `when`."""
+
     method: str
+    remaining: int | None
+    when: Callable[[Params], bool] | None
+
+    def take(self, method: str, params: Params) -> bool:
+        """Whether it applies to this call; if so, the call is counted off."""
+        if self.method != method or self.remaining == 0:
+            return False
+        if self.when is not None and not self.when(params):
+            return False
+        if self.remaining is not None:
+            self.remaining -= 1
+        return True
+
+
+@dataclass
+class _Fault(_Rule):
     status: int
     error: str | None
     retry_after: int | None
-    remaining: int | None  # None: every matching call
-    when: Callable[[Params], bool] | None
     disconnect: bool
+
+
+@dataclass
+class _Slow(_Rule):
+    seconds: float
 
 
 @dataclass
@@ -171,6 +201,9 @@ class SlackStandIn:
         self._used_triggers: set[str] = set()
         self._calls: list[Call] = []
         self._faults: list[_Fault] = []
+        self._slows: list[_Slow] = []
+        # Set to answer the calls `slow` holds back; stop() sets it for good, release() for now.
+        self._released = threading.Event()
         # One condition guards all state: handlers run on server threads, tests read and wait.
         self._lock = threading.Condition()
         self._ids = itertools.count(1)
@@ -183,7 +216,9 @@ class SlackStandIn:
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
+            "conversations.history": self._conversations_history,
             "conversations.open": self._conversations_open,
+            "conversations.replies": self._conversations_replies,
             "files.completeUploadExternal": self._files_complete_upload_external,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "users.info": self._users_info,
@@ -203,6 +238,7 @@ class SlackStandIn:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.standin = self
         self._server = server
+        self._released = threading.Event()
         # A short poll interval keeps stop() quick: shutdown waits for the loop to look up.
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="slack-standin"
@@ -212,7 +248,8 @@ class SlackStandIn:
         return self
 
     def stop(self) -> None:
-        """Stop serving and free the port."""
+        """Stop serving and free the port; calls held back by `slow` are answered at once."""
+        self._released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -271,8 +308,33 @@ class SlackStandIn:
             raise ValueError("a fault needs an HTTP status, a Slack error or disconnect=True")
         if status == 429 and retry_after is None:
             retry_after = 1  # Slack always says when to come back
+        fault = _Fault(method, times, when, status, error, retry_after, disconnect)
         with self._lock:
-            self._faults.append(_Fault(method, status, error, retry_after, times, when, disconnect))
+            self._faults.append(fault)
+
+    def slow(
+        self,
+        method: str,
+        seconds: float,
+        *,
+        when: Callable[[Params], bool] | None = None,
+        times: int | None = None,
+    ) -> None:
+        """Hold back the answer to the next `times` calls of `method` (all when None) `seconds`.
+
+        Unlike `fail`, the call is carried out and recorded at once: a message is posted before
+        the client hears so, and a client killed or timed out meanwhile never does. `when` and
+        `times` work as for `fail`; a faulted call is answered at once and does not count.
+        `release()` or `stop()` answers held-back calls straight away.
+        """
+        with self._lock:
+            self._slows.append(_Slow(method, times, when, seconds))
+
+    def release(self) -> None:
+        """Answer every call `slow` is holding back now; later calls are held back as before."""
+        with self._lock:
+            self._released.set()
+            self._released = threading.Event()
 
     def response_url(self) -> str:
         """A fresh response_url on the stand-in, for slash command and interaction bodies."""
@@ -290,6 +352,19 @@ class SlackStandIn:
         """The calls of one method (or UPLOAD / RESPONSE_URL), in order."""
         with self._lock:
             return [call for call in self._calls if call.method == method]
+
+    def posted(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """The messages posted (copies), oldest first; only one conversation's with `channel`.
+
+        A user id stands for the bot's DM with them: what that person received (none if no DM).
+        """
+        with self._lock:
+            if channel is None:
+                messages = self.messages.values()
+            else:
+                dm = self._ims.get((channel,), channel) if channel[:1] in ("U", "W") else channel
+                messages = [m for (c, _), m in self.messages.items() if c == dm]
+            return [dict(m) for m in sorted(messages, key=lambda m: float(m["ts"]))]
 
     def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
         """Wait until `method` has been called `count` times (work after an ack runs later)."""
@@ -318,7 +393,7 @@ class SlackStandIn:
             else:
                 request.send_error(404)
                 return
-            fault = self._take_fault(method, params or {})
+            fault = next((f for f in self._faults if f.take(method, params or {})), None)
             if fault is not None:
                 status, body, reply_headers = self._fault_reply(fault)
             elif kind == "api":
@@ -328,29 +403,25 @@ class SlackStandIn:
             else:
                 status, body, reply_headers = *self._respond(params), {}
             self._calls.append(Call(method, params or {}, headers, status, body, fault is not None))
+            slows = [] if fault else self._slows  # a faulted call is answered at once
+            slow = next((s for s in slows if s.take(method, params or {})), None)
+            released = self._released
             self._lock.notify_all()
         if body is None:
             return  # a dropped connection: close it without a word
+        if slow is not None:
+            released.wait(slow.seconds)
         data = json.dumps(body).encode() if isinstance(body, dict) else body.encode()
-        request.send_response(status)
-        content_type = "application/json" if isinstance(body, dict) else "text/plain"
-        request.send_header("Content-Type", f"{content_type}; charset=utf-8")
-        request.send_header("Content-Length", str(len(data)))
-        for name, value in reply_headers.items():
-            request.send_header(name, value)
-        request.end_headers()
-        request.wfile.write(data)
-
-    def _take_fault(self, method: str, params: Params) -> _Fault | None:
-        for fault in self._faults:
-            if fault.method != method or fault.remaining == 0:
-                continue
-            if fault.when is not None and not fault.when(params):
-                continue
-            if fault.remaining is not None:
-                fault.remaining -= 1
-            return fault
-        return None
+        # A client that gave up or died while the answer was held back is not worth a traceback.
+        with contextlib.suppress(ConnectionError):
+            request.send_response(status)
+            content_type = "application/json" if isinstance(body, dict) else "text/plain"
+            request.send_header("Content-Type", f"{content_type}; charset=utf-8")
+            request.send_header("Content-Length", str(len(data)))
+            for name, value in reply_headers.items():
+                request.send_header(name, value)
+            request.end_headers()
+            request.wfile.write(data)
 
     def _fault_reply(self, fault: _Fault) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
         if fault.disconnect:
@@ -495,6 +566,13 @@ class SlackStandIn:
         for name in ("blocks", "attachments", "thread_ts", "metadata"):
             if params.get(name):
                 message[name] = params[name]
+        if isinstance(message.get("metadata"), str):  # JSON-string metadata in a JSON body
+            try:
+                message["metadata"] = json.loads(message["metadata"])
+            except ValueError:
+                raise _SlackError("invalid_metadata_format") from None
+        if "metadata" in message and not isinstance(message["metadata"], dict):
+            raise _SlackError("invalid_metadata_format")
         return message
 
     def _chat_post_message(self, params: Params) -> dict[str, Any]:
@@ -504,6 +582,56 @@ class SlackStandIn:
         message = self._message(params, ts)
         self.messages[(channel, ts)] = message
         return {"channel": channel, "ts": ts, "message": message}
+
+    def _timeline(self, channel: str) -> list[dict[str, Any]]:
+        """A conversation's messages, replies included, oldest first."""
+        messages = [m for (c, _), m in self.messages.items() if c == channel]
+        return sorted(messages, key=lambda m: float(m["ts"]))
+
+    def _shown(
+        self, message: dict[str, Any], timeline: list[dict[str, Any]], params: Params
+    ) -> dict[str, Any]:
+        """A message as history and replies show it: metadata on request, a parent's replies."""
+        shown = dict(message)
+        if not _flag(params.get("include_all_metadata")):
+            shown.pop("metadata", None)
+        ts = message["ts"]
+        replies = [m for m in timeline if m.get("thread_ts") == ts and m["ts"] != ts]
+        if replies:
+            users = sorted({m["user"] for m in replies})
+            shown.update(
+                thread_ts=ts,
+                reply_count=len(replies),
+                reply_users=users,
+                reply_users_count=len(users),
+                latest_reply=replies[-1]["ts"],
+            )
+        return shown
+
+    def _conversations_history(self, params: Params) -> dict[str, Any]:
+        timeline = self._timeline(self._channel(params.get("channel")))
+        oldest, latest = float(params.get("oldest") or 0), float(params.get("latest") or "inf")
+        inclusive = _flag(params.get("inclusive"))
+
+        def listed(message: dict[str, Any]) -> bool:
+            ts = float(message["ts"])
+            within = oldest <= ts <= latest if inclusive else oldest < ts < latest
+            return within and message.get("thread_ts", message["ts"]) == message["ts"]
+
+        newest_first = [self._shown(m, timeline, params) for m in reversed(timeline) if listed(m)]
+        return _page(newest_first, params)
+
+    def _conversations_replies(self, params: Params) -> dict[str, Any]:
+        channel = self._channel(params.get("channel"))
+        ts = str(params.get("ts") or "")
+        if not ts:
+            raise _invalid_arguments(["missing required field: ts"])
+        if (channel, ts) not in self.messages:
+            raise _SlackError("thread_not_found")
+        timeline = self._timeline(channel)
+        thread = [self.messages[(channel, ts)]]
+        thread += [m for m in timeline if m.get("thread_ts") == ts and m["ts"] != ts]
+        return _page([self._shown(m, timeline, params) for m in thread], params)
 
     def _chat_post_ephemeral(self, params: Params) -> dict[str, Any]:
         self._channel(params.get("channel"))
@@ -645,6 +773,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.server.standin._serve(self)
 
+    def do_GET(self) -> None:
+        """Slack takes Web API calls as GET too; slack_sdk reads history that way."""
+        self.server.standin._serve(self)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet; `.calls` is the log."""
 
@@ -670,6 +802,30 @@ def _parse_params(raw: bytes, content_type: str, query: str) -> Params | None:
             with contextlib.suppress(ValueError):
                 params[name] = json.loads(value)
     return params
+
+
+def _flag(value: Any) -> bool:
+    """A boolean argument: True, or "true"/"1" as a form or query string sends it."""
+    return str(value).lower() in ("true", "1")
+
+
+def _page(messages: list[dict[str, Any]], params: Params) -> dict[str, Any]:
+    """`limit` (default 100) of `messages` from `cursor` on, with Slack's cursor to the rest."""
+    start = 0
+    if params.get("cursor"):
+        try:
+            ts = base64.b64decode(params["cursor"], validate=True).decode().removeprefix("next_ts:")
+            start = next(i for i, m in enumerate(messages) if m["ts"] == ts)
+        except (ValueError, StopIteration):
+            raise _SlackError("invalid_cursor") from None
+    end = start + int(params.get("limit") or 100)
+    more = end < len(messages)
+    cursor = base64.b64encode(f"next_ts:{messages[end]['ts']}".encode()).decode() if more else ""
+    return {
+        "messages": messages[start:end],
+        "has_more": more,
+        "response_metadata": {"next_cursor": cursor},
+    }
 
 
 def _token_of(headers: Mapping[str, str], params: Params) -> str | None:

@@ -125,3 +125,27 @@ def plans_of(session: Session, workspace_id: str, rep_id: int, limit: int = 12) 
             .limit(limit)
         )
     )
+
+
+def save_reflection(
+    session: Session,
+    *,
+    workspace_id: str,
+    rep_id: int,
+    month: str,
+    how_it_went: str,
+    went_well: str,
+    improve: str,
+) -> Reflection:
+    """Create or replace the rep's reflection for the coaching month."""
+    reflection = latest_reflection(session, workspace_id, rep_id, month)
+    if reflection is None:
+        reflection = Reflection(workspace_id=workspace_id, rep_id=rep_id, month=month)
+        session.add(reflection)
+    reflection.how_it_went, reflection.went_well, reflection.improve = (
+        how_it_went,
+        went_well,
+        improve,
+    )
+    session.flush()
+    return reflection

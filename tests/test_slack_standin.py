@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -344,3 +347,204 @@ def test_fail_needs_a_failure_and_wait_for_times_out(slack: SlackStandIn) -> Non
         slack.fail("chat.postMessage")
     with pytest.raises(AssertionError, match="chat.postMessage"):
         slack.wait_for("chat.postMessage", timeout=0.05)
+
+
+SENT = {"event_type": "plan_sent", "event_payload": {"rep": PRIYA, "month": "2024-12"}}
+
+
+def test_history_lists_top_level_messages_newest_first(slack: SlackStandIn) -> None:
+    client = client_for(slack)
+    first = client.chat_postMessage(channel=PRIYA, text="December plan", metadata=SENT)
+    client.chat_postMessage(channel=PRIYA, thread_ts=first["ts"], text="a reply")
+    second = client.chat_postMessage(channel=PRIYA, text="check-in")
+    client.chat_postMessage(channel=MARK, text="someone else's DM")
+    dm = first["channel"]
+
+    history = client.conversations_history(channel=dm)
+    assert [m["ts"] for m in history["messages"]] == [second["ts"], first["ts"]]
+    assert history["has_more"] is False
+    parent = history["messages"][1]
+    assert (parent["thread_ts"], parent["reply_count"], parent["reply_users"]) == (
+        first["ts"],
+        1,
+        [BOT_USER_ID],
+    )
+    assert "metadata" not in parent  # only when asked for
+    assert "metadata" in slack.messages[(dm, first["ts"])]
+
+    with_metadata = client.conversations_history(channel=PRIYA, include_all_metadata=True)
+    assert with_metadata["messages"][1]["metadata"] == SENT  # a user id reads their DM
+    raw = client.api_call(
+        "conversations.history",
+        http_verb="GET",
+        params={"channel": dm, "include_all_metadata": "true"},
+    )
+    assert raw["messages"][1]["metadata"] == SENT
+
+
+def test_history_respects_oldest_latest_limit_and_cursor(slack: SlackStandIn) -> None:
+    client = client_for(slack)
+    ts = [client.chat_postMessage(channel=PRIYA, text=f"m{i}")["ts"] for i in range(4)]
+
+    def listed(**params: Any) -> list[str]:
+        return [m["ts"] for m in client.conversations_history(channel=PRIYA, **params)["messages"]]
+
+    assert listed(oldest=ts[1], latest=ts[3]) == [ts[2]]
+    assert listed(oldest=ts[1], latest=ts[3], inclusive=True) == [ts[3], ts[2], ts[1]]
+    assert listed(oldest=ts[2]) == [ts[3]]
+
+    page = client.conversations_history(channel=PRIYA, limit=3)
+    assert ([m["ts"] for m in page["messages"]], page["has_more"]) == ([ts[3], ts[2], ts[1]], True)
+    cursor = page["response_metadata"]["next_cursor"]
+    rest = client.conversations_history(channel=PRIYA, limit=3, cursor=cursor)
+    assert ([m["ts"] for m in rest["messages"]], rest["has_more"]) == ([ts[0]], False)
+    with pytest.raises(SlackApiError) as raised:
+        client.conversations_history(channel=PRIYA, cursor="not a cursor")
+    assert raised.value.response["error"] == "invalid_cursor"
+    assert client.conversations_history(channel="C0QUIET01")["messages"] == []
+
+
+def test_replies_list_the_parent_then_its_replies(slack: SlackStandIn) -> None:
+    client = client_for(slack)
+    parent = client.chat_postMessage(channel=PRIYA, text="December 1:1s")
+    dm = parent["channel"]
+    replies = [
+        client.chat_postMessage(channel=dm, thread_ts=parent["ts"], text=t, metadata=SENT)["ts"]
+        for t in ("Priya", "Sam")
+    ]
+    client.chat_postMessage(channel=dm, text="not in the thread")
+
+    thread = client.conversations_replies(channel=dm, ts=parent["ts"])
+    assert [m["ts"] for m in thread["messages"]] == [parent["ts"], *replies]
+    assert thread["messages"][0]["latest_reply"] == replies[-1]
+    assert thread["has_more"] is False
+    assert "metadata" not in thread["messages"][1]
+    thread = client.conversations_replies(channel=PRIYA, ts=parent["ts"], include_all_metadata=True)
+    assert thread["messages"][1]["metadata"] == SENT
+    assert len(client.conversations_replies(channel=dm, ts=parent["ts"], limit=2)["messages"]) == 2
+
+    for params, error in [
+        ({"channel": dm, "ts": "1.000001"}, "thread_not_found"),
+        ({"channel": "C0OTHER01", "ts": parent["ts"]}, "thread_not_found"),
+        ({"channel": dm}, "invalid_arguments"),
+    ]:
+        with pytest.raises(SlackApiError) as raised:
+            client.api_call("conversations.replies", http_verb="GET", params=params)
+        assert raised.value.response["error"] == error
+
+
+def test_metadata_is_stored_as_a_dict_however_it_was_sent(slack: SlackStandIn) -> None:
+    client = client_for(slack)
+    as_form = {"channel": PRIYA, "text": "form", "metadata": json.dumps(SENT)}
+    as_json = {"channel": PRIYA, "text": "json", "metadata": json.dumps(SENT)}
+    client.api_call("chat.postMessage", data=as_form)
+    client.api_call("chat.postMessage", json=as_json)
+    assert [m["metadata"] for m in slack.posted(PRIYA)] == [SENT, SENT]
+
+    with pytest.raises(SlackApiError) as raised:
+        client.api_call("chat.postMessage", json={**as_json, "metadata": "{not json"})
+    assert raised.value.response["error"] == "invalid_metadata_format"
+
+
+def test_reading_a_dm_needs_im_history() -> None:
+    with SlackStandIn({"a@example.com": "U0A"}, scopes=["chat:write"]) as s:
+        client = client_for(s)
+        dm = client.chat_postMessage(channel="U0A", text="hi")["channel"]
+        for read in (
+            lambda: client.conversations_history(channel=dm),
+            lambda: client.conversations_replies(channel=dm, ts="1.000001"),
+        ):
+            with pytest.raises(SlackApiError) as raised:
+                read()
+            assert (raised.value.response["error"], raised.value.response["needed"]) == (
+                "missing_scope",
+                "im:history",
+            )
+
+
+def test_posted_reads_what_each_person_received(slack: SlackStandIn) -> None:
+    client = client_for(slack)
+    assert slack.posted() == [] and slack.posted(PRIYA) == []
+    first = client.chat_postMessage(channel=PRIYA, text="one")
+    client.chat_postMessage(channel=MARK, text="two")
+    client.chat_postMessage(channel=first["channel"], text="three")
+
+    assert [m["text"] for m in slack.posted()] == ["one", "two", "three"]
+    assert [m["text"] for m in slack.posted(PRIYA)] == ["one", "three"]
+    assert slack.posted(first["channel"]) == slack.posted(PRIYA)
+    assert slack.posted("U0NOBODY1") == []
+    slack.posted(PRIYA)[0]["text"] = "changed"  # a copy
+    assert slack.posted(PRIYA)[0]["text"] == "one"
+
+
+def test_a_fault_can_single_out_one_recipient(slack: SlackStandIn) -> None:
+    slack.add_user("U123", "gone@example.com")
+    slack.fail(
+        "chat.postMessage", error="user_not_found", when=lambda p: p.get("channel") == "U123"
+    )
+    client = client_for(slack)
+
+    with pytest.raises(SlackApiError) as raised:
+        client.chat_postMessage(channel="U123", text="hi")
+    assert raised.value.response["error"] == "user_not_found"
+    assert client.chat_postMessage(channel=MARK, text="hi")["ok"]
+    assert client.api_call("chat.postMessage", json={"channel": PRIYA, "text": "hi"})["ok"]
+    assert slack.posted("U123") == [] and len(slack.posted()) == 2
+
+
+def test_a_slow_answer_comes_after_the_message_is_posted(slack: SlackStandIn) -> None:
+    slack.slow("chat.postMessage", 5, times=1, when=lambda p: p.get("channel") == PRIYA)
+    client = client_for(slack, max_retries=0)
+    client.timeout = 0.3
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        client.chat_postMessage(channel=PRIYA, text="December plan")
+    assert time.monotonic() - started < 2
+    [call] = slack.calls_to("chat.postMessage")
+    assert (call.status, call.fault, call.response["ok"]) == (200, False, True)
+    assert [m["text"] for m in slack.posted(PRIYA)] == ["December plan"]  # posted all the same
+
+    assert client.chat_postMessage(channel=PRIYA, text="again")["ok"]  # times=1: used up
+
+
+def test_a_client_killed_while_waiting_leaves_the_message_posted(
+    slack: SlackStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slack.slow("chat.postMessage", 30)
+    script = (
+        "import sys; from slack_sdk import WebClient; "
+        "WebClient(base_url=sys.argv[1], token='xoxb-test').chat_postMessage("
+        "channel=sys.argv[2], text='December plan')"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script, slack.url, PRIYA])
+    try:
+        slack.wait_for("chat.postMessage", timeout=10)
+    finally:
+        process.kill()
+        process.wait()
+    slack.release()  # the answer goes to a dead client, quietly
+    assert [m["text"] for m in slack.posted(PRIYA)] == ["December plan"]
+    time.sleep(0.2)  # the server thread writes to the dead connection meanwhile
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_release_and_stop_answer_held_back_calls_at_once(slack: SlackStandIn) -> None:
+    slack.slow("auth.test", 30)
+    client = client_for(slack)
+    answers: list[bool] = []
+
+    def call() -> None:
+        answers.append(client.auth_test()["ok"])
+
+    for finish in (slack.release, slack.stop):
+        waiter = threading.Thread(target=call)
+        waiter.start()
+        slack.wait_for("auth.test", count=len(answers) + 1)
+        time.sleep(0.05)
+        assert waiter.is_alive()  # held back
+        started = time.monotonic()
+        finish()
+        waiter.join(timeout=2)
+        assert not waiter.is_alive() and time.monotonic() - started < 2
+    assert answers == [True, True]

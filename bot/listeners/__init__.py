@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners import checkins, commands, home, plans
+from bot.listeners import checkins, commands, home, plans, reflections
 
 
 def register(app: App) -> None:
@@ -13,3 +13,4 @@ def register(app: App) -> None:
     plans.register(app)
     checkins.register(app)
     home.register(app)
+    reflections.register(app)

@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import date
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from analytics.gaps import GapError
+from analytics.models import GapReport
 from bot.blocks.plan import PLAN_CALLBACK, loading_modal, message_modal, plan_modal
 from bot.blocks.plan_message import plan_message
+from bot.cadence.schedule import shift_month
 from bot.context import Actor
 from bot.listeners.home import republish
-from bot.plans import coaching_month, month_label, parse_plan_form, prefill
+from bot.plans import (
+    button_target,
+    coaching_month,
+    current_months,
+    month_label,
+    parse_plan_form,
+    prefill,
+    same_day_in,
+)
 from bot.services import Services
 from storage.models import Person, Plan
 from storage.org import can_view, person_by_email
-from storage.plans import get_plan, latest_reflection, save_plan
+from storage.plans import FocusInput, get_plan, latest_reflection, save_plan
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +38,9 @@ NOT_YOURS = "You can plan only for the reps you coach."
 
 
 def register(app: App) -> None:
-    """Attach the plan button and the modal's submission handler."""
+    """Attach the plan buttons and the modal's submission handler."""
     app.action("plan_open")(open_from_button)
+    app.action("plan_keep")(keep_last_focus)
     app.view(PLAN_CALLBACK)(submit)
 
 
@@ -45,7 +57,11 @@ def may_plan(session: Any, actor: Actor, rep: Person | None) -> bool:
 
 
 def open_plan_modal(
-    client: WebClient, context: BoltContext, trigger_id: str, rep_email: str
+    client: WebClient,
+    context: BoltContext,
+    trigger_id: str,
+    rep_email: str,
+    month: str | None = None,
 ) -> None:
     """Open a loading modal at once, then fill it (or say why not) with views.update."""
     view_id = client.views_open(trigger_id=trigger_id, view=loading_modal("Coaching plan"))["view"][
@@ -53,7 +69,7 @@ def open_plan_modal(
     ]
     actor: Actor = context["actor"]
     services: Services = context["services"]
-    month = coaching_month()
+    month = month or coaching_month()
     with context["sessions"]() as session:
         rep = person_by_email(session, actor.workspace_id, rep_email)
         if not may_plan(session, actor, rep):
@@ -101,7 +117,8 @@ def open_from_button(
 ) -> None:
     """The "Create plan" button on a gap summary or a day-one thread."""
     ack()
-    open_plan_modal(client, context, body["trigger_id"], body["actions"][0]["value"])
+    email, month = button_target(body["actions"][0]["value"])
+    open_plan_modal(client, context, body["trigger_id"], email, month)
 
 
 def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -115,7 +132,7 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
         if not may_plan(session, actor, rep):
             ack(response_action="errors", errors={"focus": NOT_YOURS})
             return
-        if month != coaching_month():
+        if month not in current_months():
             ack(response_action="errors", errors={"focus": "The month changed: reopen the plan."})
             return
         assert rep is not None
@@ -141,13 +158,27 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
         )
         session.commit()
         ack()
+        plan_id = plan.id
+    announce(client, context, plan_id, report)
+
+
+def announce(client: WebClient, context: BoltContext, plan_id: int, report: GapReport) -> None:
+    """DM a saved plan to its author and the rep, thread check-ins under the author's copy, and
+    refresh the homes it shows up in."""
+    actor: Actor = context["actor"]
+    services: Services = context["services"]
+    with context["sessions"]() as session:
+        plan = session.get(Plan, plan_id)
+        assert plan is not None
+        rep = session.get(Person, plan.rep_id)
+        assert rep is not None
         units = {m.key: m for m in report.metrics}
         saved = {
             "focus": [
                 {
                     "metric_key": f.metric_key,
-                    "kind": units[f.metric_key].kind,
-                    "unit": units[f.metric_key].unit,
+                    "kind": units[f.metric_key].kind if f.metric_key in units else "conversion",
+                    "unit": units[f.metric_key].unit if f.metric_key in units else None,
                     "baseline": f.baseline,
                     "peer_median": f.peer_median,
                     "target": f.target,
@@ -159,10 +190,10 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
             "checkin_dates": plan.checkin_dates,
         }
         recipients = [actor.slack_user_id, rep.slack_user_id]
-        plan_id, rep_id = plan.id, rep.id
+        rep_id, rep_name, month = rep.id, rep.name, plan.month
     labels = {m.key: m.label for m in services.catalogue.metrics}
     text, blocks = plan_message(
-        rep_name=rep.name,
+        rep_name=rep_name,
         author_name=actor.name,
         month_label=month_label(month),
         plan=saved,
@@ -182,3 +213,57 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
                     stored.dm_channel, stored.dm_ts = channel, posted["ts"]
                     session.commit()
     republish(client, context, rep_id)
+
+
+def keep_last_focus(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
+    """ "Keep last month's focus" on a day-one thread: carry last month's plan into this month,
+    with today's figures as the new baseline."""
+    ack()
+    actor: Actor = context["actor"]
+    services: Services = context["services"]
+    email, month = button_target(body["actions"][0]["value"])
+    with context["sessions"]() as session:
+        rep = person_by_email(session, actor.workspace_id, email)
+        if not may_plan(session, actor, rep):
+            respond(text=NOT_YOURS, replace_original=False)
+            return
+        assert rep is not None
+        last = get_plan(session, actor.workspace_id, rep.id, shift_month(month, -1))
+        if last is None or not last.focus:
+            respond(text=f"{rep.name} had no plan last month to keep.", replace_original=False)
+            return
+        try:
+            report = services.gap_engine(actor.workspace_id).report(rep.email)
+        except GapError as exc:
+            respond(text=str(exc), replace_original=False)
+            return
+        metrics = {m.key: m for m in report.metrics}
+        focus = [
+            FocusInput(
+                f.metric_key,
+                metrics[f.metric_key].value if f.metric_key in metrics else f.baseline,
+                metrics[f.metric_key].peer_median if f.metric_key in metrics else f.peer_median,
+                f.target,
+            )
+            for f in last.focus
+        ]
+        plan, _ = save_plan(
+            session,
+            workspace_id=actor.workspace_id,
+            rep_id=rep.id,
+            author_id=actor.person_id,
+            month=month,
+            focus=focus,
+            why=last.why,
+            actions=list(last.actions),
+            checkin_dates=[same_day_in(month, date.fromisoformat(d)) for d in last.checkin_dates],
+        )
+        session.commit()
+        plan_id, rep_name = plan.id, rep.name
+    respond(
+        text=f"Kept last month's focus for {rep_name} in {month_label(month)}: plan saved.",
+        replace_original=False,
+    )
+    announce(client, context, plan_id, report)

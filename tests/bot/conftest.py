@@ -14,11 +14,15 @@ from datetime import date
 from typing import Any
 
 import pytest
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from sqlalchemy import Engine
 
 from bot.app import create_app
+from bot.cadence.jobs import Cadence
 from bot.server import make_http_server
+from bot.services import Services
 from bot.settings import Settings
+from bot.slack_client import make_web_client
 from bot.standin import (
     SlackStandIn,
     interaction_body,
@@ -185,3 +189,36 @@ def wait_until(predicate: Any, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.02)
+
+
+def make_cadence(engine: Engine, slack: SlackStandIn, **env: Any) -> Cadence:
+    """A Cadence on `engine` calling the stand-in, with quick retries and no pacing."""
+    settings = Settings(
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_SIGNING_SECRET="secret",
+        SLACK_API_URL=slack.url,
+        DATABASE_URL=str(engine.url),
+        COACH_SEND_RATE=0,
+        **env,
+    )
+    client = make_web_client(settings, interval_calculator=FixedValueRetryIntervalCalculator(0.01))
+    return Cadence(Services(settings, engine), client, WORKSPACE)
+
+
+def metadata_keys(slack: SlackStandIn) -> list[str]:
+    """The exactly-once key of every message the stand-in holds, one entry per message."""
+    keys = []
+    for message in slack.messages.values():
+        metadata = message.get("metadata") or {}
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        key = (metadata.get("event_payload") or {}).get("key")
+        if key:
+            keys.append(key)
+    return keys
+
+
+@pytest.fixture
+def cadence(bot: Bot) -> Iterator[Cadence]:
+    """A Cadence on the served bot's database and stand-in (buttons are answered by the bot)."""
+    yield make_cadence(bot.engine, bot.slack)

@@ -1,0 +1,195 @@
+"""What the cadence's messages say, gathered once per run: the org, the plans, the gap reports."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from analytics.gaps import GapEngine, GapError
+from bot.cadence.schedule import shift_month
+from bot.plans import month_label
+from storage.models import Person, Plan
+
+
+@dataclass(frozen=True)
+class FocusOutcome:
+    """One focus metric of a plan: the figures it was chosen on, and where the rep is now."""
+
+    label: str
+    metric: dict[str, Any]  # key, kind, unit, direction: enough to format and compare values
+    baseline: float | None
+    now: float | None
+    peer_median: float | None
+    target: float | None
+
+    def _better(self, value: float | None, than: float | None, strict: bool) -> bool | None:
+        if value is None or than is None:
+            return None
+        gap = value - than if self.metric.get("direction", "higher") == "higher" else than - value
+        return gap > 0 if strict else gap >= 0
+
+    @property
+    def moved(self) -> bool | None:
+        """Moved toward the peer median since the plan was made (None without data)."""
+        return self._better(self.now, self.baseline, strict=True)
+
+    @property
+    def closed(self) -> bool | None:
+        """Reached the peer median, or the plan's target (None without data)."""
+        at_median = self._better(self.now, self.peer_median, strict=False)
+        at_target = self._better(self.now, self.target, strict=False)
+        if at_median is None and at_target is None:
+            return None
+        return bool(at_median) or bool(at_target)
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """A stored plan as the messages show it: what skill, why, how, check-ins, outcome."""
+
+    month: str
+    focus: list[FocusOutcome]
+    why: str
+    actions: list[str]
+    checkins: list[str]
+
+    @property
+    def closed(self) -> bool | None:
+        """Every focus metric closed (None when there is no data to tell)."""
+        verdicts = [f.closed for f in self.focus]
+        if not verdicts or any(v is None for v in verdicts):
+            return None
+        return all(verdicts)
+
+
+@dataclass(frozen=True)
+class RepBrief:
+    """Everything a day-one reply or a digest line says about one rep."""
+
+    person_id: int
+    email: str
+    name: str
+    manager_id: int | None
+    report: dict[str, Any] | None
+    problem: str | None  # why there is no report
+    last_plan: PlanView | None
+    plan: PlanView | None
+
+
+class Briefing:
+    """The org, the plans of a coaching month and the month before, and the gap reports the
+    messages quote, loaded once per run."""
+
+    def __init__(
+        self,
+        session: Session,
+        workspace_id: str,
+        engine: GapEngine,
+        labels: dict[str, str],
+        month: str,
+    ) -> None:
+        self.month, self.labels = month, labels
+        self.last_month = shift_month(month, -1)
+        self.people = list(
+            session.scalars(
+                select(Person).where(Person.workspace_id == workspace_id, Person.active.is_(True))
+            )
+        )
+        self.by_id = {p.id: p for p in self.people}
+        self.data_month, self.data_note = self._data_month(engine)
+        self.reports: dict[str, dict[str, Any]] = {}
+        if self.data_month is not None:
+            for report in engine.reports(self.data_month):
+                self.reports[report.rep] = report.model_dump(mode="json")
+        plans = session.scalars(
+            select(Plan)
+            .options(selectinload(Plan.focus), selectinload(Plan.checkins))
+            .where(Plan.workspace_id == workspace_id, Plan.month.in_([month, self.last_month]))
+        )
+        self.plans = {(p.rep_id, p.month): p for p in plans}
+
+    def _data_month(self, engine: GapEngine) -> tuple[str | None, str | None]:
+        """The month of numbers behind this coaching month: the one before it, else the latest."""
+        try:
+            latest = engine.latest_month()
+        except GapError as exc:
+            return None, str(exc)
+        if latest >= self.last_month:
+            return self.last_month, None
+        return latest, (
+            f"{month_label(self.last_month)}'s numbers are not imported yet: "
+            f"the figures are {month_label(latest)}'s."
+        )
+
+    def reps(self) -> list[Person]:
+        """Active reps, by name."""
+        return sorted((p for p in self.people if p.role == "rep"), key=lambda p: p.name)
+
+    def reps_by_manager(self) -> dict[int, list[Person]]:
+        """Active reps grouped by their direct manager."""
+        groups: dict[int, list[Person]] = defaultdict(list)
+        for rep in self.reps():
+            if rep.manager_id in self.by_id:
+                groups[rep.manager_id].append(rep)  # type: ignore[index]
+        return groups
+
+    def below(self, person_id: int) -> list[Person]:
+        """Everyone (active) below a person in the org chart."""
+        children: dict[int | None, list[Person]] = defaultdict(list)
+        for p in self.people:
+            children[p.manager_id].append(p)
+        found, stack, seen = [], list(children[person_id]), {person_id}
+        while stack:
+            p = stack.pop()
+            if p.id in seen:
+                continue
+            seen.add(p.id)
+            found.append(p)
+            stack.extend(children[p.id])
+        return found
+
+    def brief(self, rep: Person) -> RepBrief:
+        """One rep's brief: this month's suggestion and plan, last month's plan and outcome."""
+        report = self.reports.get(rep.email)
+        problem = None
+        if report is None:
+            problem = self.data_note if self.data_month is None else "no metrics in the window"
+        return RepBrief(
+            person_id=rep.id,
+            email=rep.email,
+            name=rep.name,
+            manager_id=rep.manager_id,
+            report=report,
+            problem=problem,
+            last_plan=self._view(self.plans.get((rep.id, self.last_month)), report),
+            plan=self._view(self.plans.get((rep.id, self.month)), report),
+        )
+
+    def _view(self, plan: Plan | None, report: dict[str, Any] | None) -> PlanView | None:
+        if plan is None:
+            return None
+        metrics = {m["key"]: m for m in (report or {}).get("metrics", [])}
+        focus = []
+        for f in plan.focus:
+            metric = metrics.get(f.metric_key, {"key": f.metric_key, "kind": "conversion"})
+            focus.append(
+                FocusOutcome(
+                    label=self.labels.get(f.metric_key, f.metric_key),
+                    metric=metric,
+                    baseline=f.baseline,
+                    now=metric.get("value"),
+                    peer_median=metric.get("peer_median", f.peer_median),
+                    target=f.target,
+                )
+            )
+        return PlanView(
+            month=plan.month,
+            focus=focus,
+            why=plan.why,
+            actions=list(plan.actions),
+            checkins=[f"{c.on_date:%b %-d} {c.status.replace('_', ' ')}" for c in plan.checkins],
+        )

@@ -1,0 +1,337 @@
+"""The cadence's jobs: who gets what for which period, and running them (scheduled or by hand).
+
+A scheduled tick and `coach run JOB` without `--month` send what is due now in each recipient's
+own time; `coach run JOB --month M` sends month M's messages to everyone now. Both go through the
+same exactly-once keys, so any mix of ticks, reruns and replicas sends each message once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import select
+
+from bot.blocks.cadence import (
+    daily_progress,
+    day_one_parent,
+    day_one_reply,
+    digest,
+    reflection_invite,
+)
+from bot.cadence.content import Briefing
+from bot.cadence.schedule import Kind, day_one, day_two, due_period, shift_month
+from bot.cadence.sender import Batch, Message, Pacer, Recipient, Sender, Summary
+from bot.plans import month_label
+from bot.services import Services
+from storage.deliveries import delivered
+from storage.models import MetricValue, Person
+
+log = logging.getLogger(__name__)
+
+JOBS: tuple[Kind, ...] = ("day-one", "day-two", "daily")
+ZONE_TTL = 24 * 3600.0
+
+
+@dataclass
+class Run:
+    """One job for one period: the batches it makes and, once run, what happened."""
+
+    job: Kind
+    period: str
+    batches: list[Batch]
+    summary: Summary = field(default_factory=Summary)
+
+    def line(self) -> str:
+        """The run's one-line summary."""
+        return self.summary.line(self.job, self.period)
+
+
+def _recipient(person: Person) -> Recipient:
+    return Recipient(
+        person.id, person.workspace_id, person.email, person.name, person.slack_user_id
+    )
+
+
+def _name(person: Person | None) -> str:
+    return person.name if person is not None else "No manager"
+
+
+class Cadence:
+    """Builds and sends the cadence's messages for one workspace."""
+
+    def __init__(self, services: Services, client: WebClient | None, workspace_id: str) -> None:
+        self.services, self.client, self.workspace_id = services, client, workspace_id
+        self.settings = services.settings
+        self.rules = self.settings.cadence_rules()
+        self.default_zone = ZoneInfo(self.settings.coach_timezone)
+        self._zones: dict[str, tuple[float, ZoneInfo | None]] = {}
+        self._zones_lock = threading.Lock()
+
+    # -- whose time is it ------------------------------------------------------------------------
+
+    def zone(self, person: Person) -> ZoneInfo:
+        """The person's time zone: the org chart's, else their Slack profile's, else the default."""
+        if person.timezone:
+            try:
+                return ZoneInfo(person.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                log.warning("%s: unknown time zone %r", person.email, person.timezone)
+        if person.slack_user_id and self.client is not None:
+            found = self._slack_zone(person.slack_user_id)
+            if found is not None:
+                return found
+        return self.default_zone
+
+    def _slack_zone(self, user_id: str) -> ZoneInfo | None:
+        with self._zones_lock:
+            cached = self._zones.get(user_id)
+        if cached is not None and time.monotonic() - cached[0] < ZONE_TTL:
+            return cached[1]
+        zone = None
+        try:
+            name = self.client.users_info(user=user_id)["user"].get("tz")  # type: ignore[union-attr]
+            zone = ZoneInfo(name) if name else None
+        except SlackApiError as exc:
+            log.info("users.info %s: %s", user_id, exc.response.get("error"))
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = None
+        with self._zones_lock:
+            self._zones[user_id] = (time.monotonic(), zone)
+        return zone
+
+    def _maybe_due(self, job: Kind, now: datetime) -> bool:
+        """Cheap pre-check: could `job` be due anywhere on Earth now? Saves Slack look-ups."""
+        if job == "daily":
+            return True
+        latest = (now + timedelta(hours=14)).date()
+        day = (now - timedelta(hours=12)).date() - timedelta(days=1)
+        while day <= latest:
+            month = day.strftime("%Y-%m")
+            scheduled = (
+                day_one(month, self.rules) if job == "day-one" else day_two(month, self.rules)
+            )
+            if scheduled == day:
+                return True
+            day += timedelta(days=1)
+        return False
+
+    def _due(
+        self, job: Kind, people: list[Person], month: str | None, now: datetime
+    ) -> dict[str, list[Person]]:
+        """People grouped by the period their `job` message is for: `month` for all, or
+        whatever is due in each one's local time."""
+        if month is not None:
+            return {month: people} if people else {}
+        if not self._maybe_due(job, now):
+            return {}
+        groups: dict[str, list[Person]] = {}
+        for person in people:
+            period = due_period(job, now, self.zone(person), self.rules)
+            if period is not None:
+                groups.setdefault(period, []).append(person)
+        return groups
+
+    # -- what to send ----------------------------------------------------------------------------
+
+    def _briefing(self, month: str) -> Briefing:
+        labels = {m.key: m.label for m in self.services.catalogue.metrics}
+        engine = self.services.gap_engine(self.workspace_id)
+        with self.services.sessions() as session:
+            return Briefing(session, self.workspace_id, engine, labels, month)
+
+    def _org(self) -> list[Person]:
+        with self.services.sessions() as session:
+            return list(
+                session.scalars(
+                    select(Person).where(
+                        Person.workspace_id == self.workspace_id, Person.active.is_(True)
+                    )
+                )
+            )
+
+    def plan(
+        self, job: Kind, *, month: str | None = None, now: datetime | None = None
+    ) -> list[Run]:
+        """The runs `job` makes now (or for `month`), with every message rendered."""
+        now = now or datetime.now(UTC)
+        if job == "daily":
+            return self._daily(month, now)
+        people = self._org()
+        by_id = {p.id: p for p in people}
+        if job == "day-one":
+            managers = {r.manager_id for r in people if r.role == "rep" and r.manager_id in by_id}
+            recipients = [p for p in people if p.id in managers or p.role == "rep"]
+        else:
+            recipients = [p for p in people if p.role == "director"]
+        runs = []
+        for period, due in sorted(self._due(job, recipients, month, now).items()):
+            briefing = self._briefing(period)
+            make = self._day_one if job == "day-one" else self._day_two
+            runs.append(Run(job, period, make(briefing, due)))
+        return runs
+
+    def _day_one(self, briefing: Briefing, due: list[Person]) -> list[Batch]:
+        month, label = briefing.month, month_label(briefing.month)
+        last_label = month_label(briefing.last_month)
+        teams = briefing.reps_by_manager()
+        batches = []
+        for person in due:
+            if person.role == "rep":
+                manager = briefing.by_id.get(person.manager_id or -1)
+                text, blocks = reflection_invite(
+                    person.name, manager.name if manager else None, month, label, last_label
+                )
+                key = f"reflection:{month}:rep:{person.id}"
+                message = Message(key, "reflection", month, text, blocks, rep_id=person.id)
+                batches.append(Batch([message], person=_recipient(person)))
+            if person.id in teams:
+                briefs = [briefing.brief(rep) for rep in teams[person.id]]
+                key = f"day-one:{month}:manager:{person.id}"
+                text, blocks = day_one_parent(
+                    person.name,
+                    label,
+                    len(briefs),
+                    sum(1 for b in briefs if b.last_plan is None),
+                    briefing.data_note,
+                )
+                messages = [Message(key, "day-one", month, text, blocks)]
+                for brief in briefs:
+                    text, blocks = day_one_reply(brief, month, label, last_label)
+                    messages.append(
+                        Message(
+                            f"{key}:rep:{brief.person_id}",
+                            "day-one",
+                            month,
+                            text,
+                            blocks,
+                            rep_id=brief.person_id,
+                            threaded=True,
+                        )
+                    )
+                batches.append(Batch(messages, person=_recipient(person)))
+        return batches
+
+    def _day_two(self, briefing: Briefing, due: list[Person]) -> list[Batch]:
+        month, label = briefing.month, month_label(briefing.month)
+        batches = []
+        for director in due:
+            below = briefing.below(director.id)
+            reps = sorted((p for p in below if p.role == "rep"), key=lambda p: p.name)
+            teams: dict[int, list[Person]] = {}
+            for rep in reps:
+                teams.setdefault(rep.manager_id or director.id, []).append(rep)
+            named = sorted(
+                (
+                    (_name(briefing.by_id.get(m)), [briefing.brief(r) for r in team])
+                    for m, team in teams.items()
+                ),
+                key=lambda item: item[0],
+            )
+            if not named:
+                continue
+            key = f"day-two:{month}:director:{director.id}"
+            parts = digest(
+                director.name, label, month_label(briefing.last_month), named, briefing.data_note
+            )
+            messages = [
+                Message(
+                    key if i == 0 else f"{key}:part:{i}",
+                    "day-two",
+                    month,
+                    text,
+                    blocks,
+                    threaded=i > 0,
+                )
+                for i, (text, blocks) in enumerate(parts)
+            ]
+            batches.append(Batch(messages, person=_recipient(director)))
+        return batches
+
+    def _daily(self, day: str | None, now: datetime) -> list[Run]:
+        channel = self.settings.coach_daily_channel
+        if not channel:
+            return []
+        if day is None:
+            day = due_period("daily", now, self.default_zone, self.rules)
+            if day is None:
+                return []
+        month = day[:7]
+        # A briefing for the month after: its "last month" is this month, judged on this
+        # month's numbers so far — how the coached metrics are moving.
+        briefing = self._briefing(shift_month(month, 1))
+        teams = []
+        with self.services.sessions() as session:
+            rows = session.execute(
+                select(Person.manager_id, MetricValue.name, MetricValue.value)
+                .join(Person, Person.id == MetricValue.person_id)
+                .where(MetricValue.workspace_id == self.workspace_id, MetricValue.month == month)
+            ).all()
+        totals: dict[int | None, dict[str, float]] = {}
+        for manager_id, name, value in rows:
+            team = totals.setdefault(manager_id, {})
+            team[name] = team.get(name, 0.0) + value
+        for manager_id, team in totals.items():
+            teams.append((_name(briefing.by_id.get(manager_id or -1)), team))
+        teams.sort(key=lambda item: item[0])
+        coached: dict[str, list[bool | None]] = {}
+        for rep in briefing.reps():
+            plan = briefing.brief(rep).last_plan
+            for f in plan.focus if plan else []:
+                coached.setdefault(f.label, []).append(f.moved)
+        focus = [
+            f"• {label}: {len(moves)} reps coached, {sum(1 for m in moves if m)} moving toward "
+            "the median"
+            for label, moves in sorted(coached.items())
+        ]
+        text, blocks = daily_progress(day, month_label(month), teams, focus)
+        key = f"daily:{day}:{channel}"
+        return [
+            Run("daily", day, [Batch([Message(key, "daily", day, text, blocks)], channel=channel)])
+        ]
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def sender(self) -> Sender:
+        """A sender with the configured pacing and claim timeout."""
+        assert self.client is not None
+        return Sender(
+            self.services.sessions,
+            self.client,
+            self.workspace_id,
+            stale_after=timedelta(seconds=self.settings.coach_claim_timeout),
+            pacer=Pacer(self.settings.coach_send_rate),
+            workers=self.settings.coach_send_workers,
+        )
+
+    def run(self, job: Kind, *, month: str | None = None, now: datetime | None = None) -> list[Run]:
+        """Plan and send `job`; each run's summary is filled in."""
+        runs = self.plan(job, month=month, now=now)
+        sender = self.sender()
+        for run in runs:
+            run.summary = sender.send(run.batches)
+            log.info("%s", run.line())
+        return runs
+
+    def already_sent(self, run: Run) -> set[str]:
+        """The keys of `run` recorded as sent (for dry runs)."""
+        keys = [m.key for b in run.batches for m in b.messages]
+        with self.services.sessions() as session:
+            rows = delivered(session, self.workspace_id, keys)
+        return {key for key, row in rows.items() if row.status == "sent"}
+
+    def tick(self, now: datetime | None = None) -> list[Run]:
+        """One scheduler tick: every job, for whatever is due now; failures are logged."""
+        runs: list[Run] = []
+        for job in JOBS:
+            try:
+                runs.extend(self.run(job, now=now))
+            except Exception:  # a tick must never kill the scheduler thread
+                log.exception("cadence %s failed", job)
+        return runs

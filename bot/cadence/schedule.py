@@ -1,0 +1,78 @@
+"""When cadence messages are due, in each recipient's own time (pure: no Slack, no database)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+Kind = Literal["day-one", "day-two", "daily"]
+DayOneRule = Literal["first", "first-working-day"]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The cadence's settings: the local send time, which day is day one, the catch-up window."""
+
+    send_time: time = time(9, 0)
+    day_one: DayOneRule = "first"
+    catch_up: timedelta = timedelta(hours=12)
+
+
+def parse_month(month: str) -> tuple[int, int]:
+    """'2026-12' → (2026, 12)."""
+    year, number = month.split("-")
+    return int(year), int(number)
+
+
+def shift_month(month: str, delta: int) -> str:
+    """The month `delta` months after (before, if negative) `month`."""
+    year, number = parse_month(month)
+    index = year * 12 + number - 1 + delta
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _next_working_day(day: date) -> date:
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def day_one(month: str, rules: Rules) -> date:
+    """Day one of a coaching month: the 1st, or the first working day (Monday–Friday)."""
+    year, number = parse_month(month)
+    first = date(year, number, 1)
+    return first if rules.day_one == "first" else _next_working_day(first)
+
+
+def day_two(month: str, rules: Rules) -> date:
+    """The day after day one (the next working day under the working-day rule)."""
+    after = day_one(month, rules) + timedelta(days=1)
+    return after if rules.day_one == "first" else _next_working_day(after)
+
+
+def scheduled_at(kind: Kind, period: str, zone: ZoneInfo, rules: Rules) -> datetime:
+    """The local moment a message of `kind` for `period` (a month, or a day for daily) is due."""
+    if kind == "daily":
+        day = date.fromisoformat(period)
+    else:
+        day = day_one(period, rules) if kind == "day-one" else day_two(period, rules)
+    return datetime.combine(day, rules.send_time, tzinfo=zone)
+
+
+def local_period(kind: Kind, now: datetime, zone: ZoneInfo) -> str:
+    """The period `now` falls in for someone in `zone`: their month, or their day for daily."""
+    local = now.astimezone(zone)
+    return local.date().isoformat() if kind == "daily" else local.strftime("%Y-%m")
+
+
+def due_period(kind: Kind, now: datetime, zone: ZoneInfo, rules: Rules) -> str | None:
+    """The period whose `kind` message is due now for someone in `zone`, if any.
+
+    Due from the local send time until the catch-up window closes: a bot that was down at 09:00
+    catches up the same day, and never sends November's nudges in December.
+    """
+    period = local_period(kind, now, zone)
+    start = scheduled_at(kind, period, zone, rules)
+    return period if start <= now < start + rules.catch_up else None

@@ -1,0 +1,35 @@
+"""APScheduler drives the cadence by ticking; the database decides who sends.
+
+APScheduler 3.x cannot share one job store between processes, so nothing about the cadence lives
+in it: every process ticks an in-memory scheduler, each tick asks what is due in each person's
+local time, and the exactly-once claims in the database decide which process sends. One replica
+or five behave the same.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.cadence.jobs import Cadence
+
+
+def cadence_scheduler(cadence: Cadence, tick_seconds: int, *, blocking: bool) -> BaseScheduler:
+    """A scheduler that ticks the cadence every `tick_seconds`, first right at start (so a
+    process that was down catches up at once); not started yet."""
+    scheduler: BaseScheduler = (
+        BlockingScheduler(timezone=UTC) if blocking else BackgroundScheduler(timezone=UTC)
+    )
+    scheduler.add_job(
+        cadence.tick,
+        IntervalTrigger(seconds=tick_seconds, timezone=UTC),
+        id="cadence-tick",
+        max_instances=1,  # a slow tick is never overlapped by the next one
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+    return scheduler

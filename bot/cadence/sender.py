@@ -1,0 +1,324 @@
+"""Sending cadence messages exactly once: claim, send, mark; paced; failures sorted and counted."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.deliveries import Claim, claim, mark_failed, mark_sent
+from storage.models import Person
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "this person can't get a DM from us": skip them for the period, go on.
+GONE = frozenset(
+    {
+        "user_not_found",
+        "users_not_found",
+        "account_inactive",
+        "user_disabled",
+        "cannot_dm_bot",
+        "channel_not_found",
+        "is_archived",
+        "messages_tab_disabled",
+        "not_in_channel",
+    }
+)
+METADATA_TYPE = "coach_delivery"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One scheduled message and its exactly-once key; `threaded` replies go under the batch's
+    first message."""
+
+    key: str
+    kind: str
+    period: str
+    text: str
+    blocks: list[dict[str, Any]]
+    rep_id: int | None = None
+    threaded: bool = False
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A person a message goes to, as the run found them in the org chart."""
+
+    person_id: int
+    workspace_id: str
+    email: str
+    name: str
+    slack_user_id: str | None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The messages for one conversation, sent in order: to a person's DM or to a channel."""
+
+    messages: list[Message]
+    person: Recipient | None = None
+    channel: str | None = None
+
+    @property
+    def who(self) -> str:
+        """How the summary names the recipient."""
+        return self.person.email if self.person is not None else f"#{self.channel}"
+
+
+@dataclass
+class Summary:
+    """What a run did, message by message."""
+
+    sent: int = 0
+    already: int = 0
+    skipped: int = 0
+    failed: int = 0
+    problems: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, outcome: str, count: int = 1, problem: str | None = None) -> None:
+        """Count `count` messages under `outcome`; a problem line is kept for the report."""
+        with self._lock:
+            setattr(self, outcome, getattr(self, outcome) + count)
+            if problem:
+                self.problems.append(problem)
+
+    def line(self, job: str, period: str) -> str:
+        """The one-line summary a run ends with."""
+        return (
+            f"{job} {period}: {self.sent} sent, {self.already} already sent, "
+            f"{self.skipped} skipped, {self.failed} failed"
+        )
+
+
+class Pacer:
+    """Keeps fan-out under Slack's posting limits: about one message per second per
+    conversation (short bursts allowed) and `rate` messages per second in all (0: no pacing)."""
+
+    def __init__(self, rate: float, per_channel: float = 1.0, burst: int = 3) -> None:
+        self.rate, self.per_channel, self.burst = rate, per_channel, burst
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._channels: dict[str, list[float]] = {}
+
+    def wait(self, channel: str) -> None:
+        """Block until a message may go to `channel`."""
+        if self.rate <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            recent = self._channels.setdefault(channel, [])
+            if len(recent) >= self.burst:  # the burst is spent: wait a second after its start
+                slot = max(slot, recent[-self.burst] + self.burst / self.per_channel)
+            self._next = slot + 1 / self.rate
+            recent.append(slot)
+            del recent[: -self.burst]
+        time.sleep(max(0.0, slot - time.monotonic()))
+
+
+class Sender:
+    """Delivers batches with a pool of workers; each message is claimed before it goes out."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        client: WebClient,
+        workspace_id: str,
+        *,
+        stale_after: timedelta,
+        pacer: Pacer,
+        workers: int = 4,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.sessions, self.client, self.workspace_id = sessions, client, workspace_id
+        self.stale_after, self.pacer, self.workers, self.clock = (
+            stale_after,
+            pacer,
+            workers,
+            clock,
+        )
+        # Unique per process and run: a claim is only ever finished by its owner.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def send(self, batches: list[Batch]) -> Summary:
+        """Send every batch; the summary counts each message once."""
+        summary = Summary()
+        if self.workers == 1 or len(batches) <= 1:
+            for batch in batches:
+                self._batch(batch, summary)
+        else:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="cadence") as pool:
+                for future in [pool.submit(self._batch, b, summary) for b in batches]:
+                    future.result()
+        return summary
+
+    def _batch(self, batch: Batch, summary: Summary) -> None:
+        with self.sessions() as session:
+            target = batch.channel or self._slack_id(session, batch.person)
+            if target is None:
+                summary.add(
+                    "skipped",
+                    len(batch.messages),
+                    f"skipped {batch.who}: no Slack account with that email",
+                )
+                return
+            parent: tuple[str, str] | None = None
+            for i, message in enumerate(batch.messages):
+                if message.threaded and parent is None:
+                    return  # counted with the parent that could not go
+                state, where = self._one(session, batch, target, message, parent)
+                rest = len(batch.messages) - i - 1
+                if state in ("skipped", "failed"):
+                    if i == 0 and rest:  # the thread's replies can't go without their parent
+                        summary.add(state, rest)
+                    summary.add(state, 1, f"{state} {batch.who} ({message.kind}): {where}")
+                    if i == 0:
+                        return
+                    continue
+                if state == "busy":
+                    summary.add("already")
+                    if i == 0:  # the process holding the parent sends its thread
+                        summary.add("already", rest)
+                        return
+                    continue
+                summary.add(state)
+                if i == 0 and where:
+                    channel, _, ts = where.partition(" ")
+                    parent = (channel, ts)
+
+    def _slack_id(self, session: Session, person: Recipient | None) -> str | None:
+        """The person's Slack id: from the org chart, else looked up once by email and kept."""
+        if person is None:
+            return None
+        if person.slack_user_id:
+            return person.slack_user_id
+        stored = session.get(Person, person.person_id)
+        if stored is not None and stored.slack_user_id:
+            return stored.slack_user_id
+        try:
+            user_id = self.client.users_lookupByEmail(email=person.email)["user"]["id"]
+        except SlackApiError as exc:
+            log.info("no Slack user for %s: %s", person.email, exc.response.get("error"))
+            return None
+        taken = session.query(Person.id).filter(
+            Person.workspace_id == person.workspace_id, Person.slack_user_id == user_id
+        )
+        if stored is not None and taken.first() is None:
+            stored.slack_user_id = user_id
+            session.commit()
+        return user_id
+
+    def _one(
+        self,
+        session: Session,
+        batch: Batch,
+        target: str,
+        message: Message,
+        parent: tuple[str, str] | None,
+    ) -> tuple[str, str]:
+        """Claim and send one message: (outcome, "channel ts" when sent, else the reason)."""
+        got: Claim = claim(
+            session,
+            workspace_id=self.workspace_id,
+            key=message.key,
+            kind=message.kind,
+            period=message.period,
+            owner=self.owner,
+            now=self.clock(),
+            stale_after=self.stale_after,
+            recipient_id=batch.person.person_id if batch.person is not None else None,
+            rep_id=message.rep_id,
+        )
+        if got.state == "sent":
+            return "already", f"{got.channel} {got.ts}"
+        if got.state == "skipped":
+            return "skipped", "could not be reached earlier in this period"
+        if got.state == "busy":
+            return "busy", ""
+        if got.stale and (found := self._find_sent(target, message.key, parent)) is not None:
+            mark_sent(
+                session,
+                got.delivery_id,
+                self.owner,
+                channel=found[0],
+                ts=found[1],
+                now=self.clock(),
+            )
+            return "already", " ".join(found)
+        self.pacer.wait(parent[0] if parent else target)
+        try:
+            answer = self.client.chat_postMessage(
+                channel=parent[0] if parent else target,
+                thread_ts=parent[1] if parent else None,
+                text=message.text,
+                blocks=message.blocks,
+                metadata={"event_type": METADATA_TYPE, "event_payload": {"key": message.key}},
+                unfurl_links=False,
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or exc.response.status_code)
+            skip = error in GONE
+            mark_failed(session, got.delivery_id, self.owner, error, skip=skip)
+            log.warning("%s to %s: %s", message.key, batch.who, error)
+            return ("skipped" if skip else "failed"), error
+        except (OSError, http.client.HTTPException) as exc:  # retries exhausted on the network
+            mark_failed(session, got.delivery_id, self.owner, repr(exc)[:500], skip=False)
+            log.warning("%s to %s: %r", message.key, batch.who, exc)
+            return "failed", type(exc).__name__
+        mark_sent(
+            session,
+            got.delivery_id,
+            self.owner,
+            channel=answer["channel"],
+            ts=answer["ts"],
+            now=self.clock(),
+        )
+        return "sent", f"{answer['channel']} {answer['ts']}"
+
+    def _find_sent(
+        self, target: str, key: str, parent: tuple[str, str] | None
+    ) -> tuple[str, str] | None:
+        """After taking over a dead process's claim: did its message go out before it died?
+
+        Slack keeps the key in the message's metadata, so the DM (or the thread) says. Without
+        the im:history scope the message is sent again: at least once rather than never.
+        """
+        try:
+            if parent is not None:
+                channel = parent[0]
+                found = self.client.conversations_replies(
+                    channel=channel, ts=parent[1], include_all_metadata=True, limit=1000
+                )
+            else:
+                channel = (
+                    target
+                    if not target.startswith(("U", "W"))
+                    else self.client.conversations_open(users=target)["channel"]["id"]
+                )
+                found = self.client.conversations_history(
+                    channel=channel, include_all_metadata=True, limit=200
+                )
+        except SlackApiError as exc:
+            log.warning("cannot check %s for %s: %s", target, key, exc.response.get("error"))
+            return None
+        for posted in found.get("messages") or []:
+            payload = (posted.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("key") == key:
+                return channel, posted["ts"]
+        return None
