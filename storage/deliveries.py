@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -57,6 +57,7 @@ def claim(
     stale_after: timedelta,
     recipient_id: int | None = None,
     rep_id: int | None = None,
+    payload: dict[str, Any] | None = None,
 ) -> Claim:
     """Claim `key` for `owner`; commits at once so other processes see the claim."""
     row = Delivery(
@@ -70,6 +71,7 @@ def claim(
         claimed_by=owner,
         claimed_at=now,
         attempts=1,
+        payload=payload,
     )
     session.add(row)
     try:
@@ -100,6 +102,7 @@ def claim(
             claimed_at=now,
             attempts=existing.attempts + 1,
             error=None,
+            payload=payload,
         )
     )
     session.commit()

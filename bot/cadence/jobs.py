@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,7 +32,7 @@ from bot.cadence.sender import Batch, Message, Pacer, Recipient, Sender, Summary
 from bot.plans import month_label
 from bot.services import Services
 from storage.deliveries import delivered
-from storage.models import MetricValue, Person
+from storage.models import Delivery, MetricValue, Person
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class Run:
     period: str
     batches: list[Batch]
     summary: Summary = field(default_factory=Summary)
+    # Messages settled by an earlier run (sent, or skipped for the period): counted, not rebuilt.
+    settled: Counter[str] = field(default_factory=Counter)
 
     def line(self) -> str:
         """The run's one-line summary."""
@@ -57,6 +60,37 @@ def _recipient(person: Person) -> Recipient:
     return Recipient(
         person.id, person.workspace_id, person.email, person.name, person.slack_user_id
     )
+
+
+def reflection_key(month: str, rep_id: int) -> str:
+    """The key of a rep's day-one invitation to reflect."""
+    return f"reflection:{month}:rep:{rep_id}"
+
+
+def thread_key(month: str, manager_id: int, rep_id: int | None = None) -> str:
+    """The key of a manager's day-one message, or of its reply about one rep."""
+    parent = f"day-one:{month}:manager:{manager_id}"
+    return parent if rep_id is None else f"{parent}:rep:{rep_id}"
+
+
+def digest_key(month: str, director_id: int, part: int = 0) -> str:
+    """The key of a director's day-two digest, or of its n-th threaded part."""
+    key = f"day-two:{month}:director:{director_id}"
+    return key if part == 0 else f"{key}:part:{part}"
+
+
+def _day_one_keys(month: str, person: Person, reps: list[int]) -> list[str]:
+    """Every key a person's day one uses: their invitation (reps), their thread (managers)."""
+    keys = [reflection_key(month, person.id)] if person.role == "rep" else []
+    if reps:
+        keys += [thread_key(month, person.id), *(thread_key(month, person.id, r) for r in reps)]
+    return keys
+
+
+def _day_two_keys(month: str, person: Person, settled: dict[str, tuple[str, int]]) -> list[str]:
+    """A digest's keys: the parent, and as many parts as the parent said it had when sent."""
+    parts = settled.get(digest_key(month, person.id), ("", 0))[1]
+    return [digest_key(month, person.id, i) for i in range(parts + 1)]
 
 
 def _name(person: Person | None) -> str:
@@ -172,10 +206,42 @@ class Cadence:
             recipients = [p for p in people if p.role == "director"]
         runs = []
         for period, due in sorted(self._due(job, recipients, month, now).items()):
-            briefing = self._briefing(period)
-            make = self._day_one if job == "day-one" else self._day_two
-            runs.append(Run(job, period, make(briefing, due)))
+            run = Run(job, period, [])
+            settled = self._settled(period)
+            if job == "day-one":
+                teams = {
+                    m: [r.id for r in people if r.role == "rep" and r.manager_id == m]
+                    for m in managers
+                }
+                keys = {p.id: _day_one_keys(period, p, teams.get(p.id, [])) for p in due}
+            else:
+                keys = {p.id: _day_two_keys(period, p, settled) for p in due}
+            pending = []
+            for person in due:
+                states = [settled[k][0] for k in keys[person.id] if k in settled]
+                if keys[person.id] and len(states) == len(keys[person.id]):
+                    run.settled.update(states)  # all settled: nothing to build or claim
+                else:
+                    pending.append(person)
+            if pending:
+                briefing = self._briefing(period)
+                make = self._day_one if job == "day-one" else self._day_two
+                run.batches = make(briefing, pending)
+            runs.append(run)
         return runs
+
+    def _settled(self, period: str) -> dict[str, tuple[str, int]]:
+        """Keys of `period` no run needs to touch again (sent, or skipped for the period), with
+        the number of threaded parts each said it had."""
+        with self.services.sessions() as session:
+            rows = session.execute(
+                select(Delivery.key, Delivery.status, Delivery.payload).where(
+                    Delivery.workspace_id == self.workspace_id,
+                    Delivery.period == period,
+                    Delivery.status.in_(("sent", "skipped")),
+                )
+            )
+            return {key: (status, (payload or {}).get("parts", 0)) for key, status, payload in rows}
 
     def _day_one(self, briefing: Briefing, due: list[Person]) -> list[Batch]:
         month, label = briefing.month, month_label(briefing.month)
@@ -188,12 +254,12 @@ class Cadence:
                 text, blocks = reflection_invite(
                     person.name, manager.name if manager else None, month, label, last_label
                 )
-                key = f"reflection:{month}:rep:{person.id}"
+                key = reflection_key(month, person.id)
                 message = Message(key, "reflection", month, text, blocks, rep_id=person.id)
                 batches.append(Batch([message], person=_recipient(person)))
             if person.id in teams:
                 briefs = [briefing.brief(rep) for rep in teams[person.id]]
-                key = f"day-one:{month}:manager:{person.id}"
+                key = thread_key(month, person.id)
                 text, blocks = day_one_parent(
                     person.name,
                     label,
@@ -206,7 +272,7 @@ class Cadence:
                     text, blocks = day_one_reply(brief, month, label, last_label)
                     messages.append(
                         Message(
-                            f"{key}:rep:{brief.person_id}",
+                            thread_key(month, person.id, brief.person_id),
                             "day-one",
                             month,
                             text,
@@ -236,18 +302,18 @@ class Cadence:
             )
             if not named:
                 continue
-            key = f"day-two:{month}:director:{director.id}"
             parts = digest(
                 director.name, label, month_label(briefing.last_month), named, briefing.data_note
             )
             messages = [
                 Message(
-                    key if i == 0 else f"{key}:part:{i}",
+                    digest_key(month, director.id, i),
                     "day-two",
                     month,
                     text,
                     blocks,
                     threaded=i > 0,
+                    payload={"parts": len(parts) - 1} if i == 0 else None,
                 )
                 for i, (text, blocks) in enumerate(parts)
             ]
@@ -316,6 +382,8 @@ class Cadence:
         sender = self.sender()
         for run in runs:
             run.summary = sender.send(run.batches)
+            run.summary.add("already", run.settled["sent"])
+            run.summary.add("skipped", run.settled["skipped"])
             log.info("%s", run.line())
         return runs
 

@@ -53,6 +53,7 @@ class Message:
     blocks: list[dict[str, Any]]
     rep_id: int | None = None
     threaded: bool = False
+    payload: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,7 @@ class Sender:
             stale_after=self.stale_after,
             recipient_id=batch.person.person_id if batch.person is not None else None,
             rep_id=message.rep_id,
+            payload=message.payload,
         )
         if got.state == "sent":
             return "already", f"{got.channel} {got.ts}"
