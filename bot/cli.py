@@ -353,7 +353,8 @@ def _dry_run(cadence, runs) -> None:  # type: ignore[no-untyped-def]
                 out.print(render_blocks(message.blocks), highlight=False)
         out.print(
             f"{run.job} {run.period} (dry run): {would} would be sent, "
-            f"{len(sent)} already sent; nothing sent or recorded",
+            f"{len(sent) + run.settled['sent']} already sent, {run.settled['skipped']} skipped "
+            "earlier; nothing sent or recorded",
             highlight=False,
         )
     if not runs:
@@ -364,8 +365,9 @@ def main() -> None:
     """Console-script entry point."""
     try:
         app()
-    except ConfigError as exc:
-        fail(str(exc), 2)
+    except ConfigError as exc:  # raised outside a command's own handling, e.g. by require()
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,200 @@
+"""`coach run` as operators run it: separate processes, killed mid-run, or racing each other."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.standin import SlackStandIn
+from storage.db import make_engine, upgrade
+from storage.models import Delivery
+from tests.bot.conftest import metadata_keys, seed
+
+COACH = [sys.executable, "-m", "bot.cli"]
+MONTH_RUN = ["run", "day-one", "--month", "2026-11"]
+ALL_KEYS = 22  # 2 managers × (1 + 5 replies) + 10 invitations
+
+
+@pytest.fixture
+def sqlite_db(sqlite_url: str) -> str:
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    seed(engine, ["2026-08", "2026-09", "2026-10"])
+    engine.dispose()
+    return sqlite_url
+
+
+def env_for(url: str, slack: SlackStandIn, **extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
+    return {
+        **base,
+        "DATABASE_URL": url,
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_API_URL": slack.url,
+        "COACH_SEND_RATE": "0",
+        "COLUMNS": "200",
+        **extra,
+    }
+
+
+def coach(
+    url: str, slack: SlackStandIn, *args: str, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COACH, *args],
+        env=env_for(url, slack, **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def deliveries(url: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        count = conn.scalar(select(func.count()).select_from(Delivery))
+    engine.dispose()
+    return count or 0
+
+
+def test_dry_run_prints_everything_and_sends_and_records_nothing(
+    sqlite_db: str, slack: SlackStandIn
+) -> None:
+    result = coach(sqlite_db, slack, *MONTH_RUN, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "→ mark@example.com" in result.stdout and "November 1:1s — 5 reps" in result.stdout
+    assert "day-one 2026-11 (dry run): 22 would be sent, 0 already sent" in result.stdout
+    assert slack.calls == [] and deliveries(sqlite_db) == 0
+
+
+def test_run_summary_rerun_and_exit_status(sqlite_db: str, slack: SlackStandIn) -> None:
+    slack.fail("chat.postMessage", status=500, when=lambda p: p.get("channel") == "UREP4")
+    first = coach(sqlite_db, slack, *MONTH_RUN)
+    assert first.returncode == 1  # something failed
+    assert "day-one 2026-11: 21 sent, 0 already sent, 0 skipped, 1 failed" in first.stdout
+    assert "failed rep4@example.com (reflection)" in first.stderr
+    slack._faults.clear()
+    second = coach(sqlite_db, slack, *MONTH_RUN)
+    assert second.returncode == 0, second.stderr
+    assert "day-one 2026-11: 1 sent, 21 already sent, 0 skipped, 0 failed" in second.stdout
+    dry = coach(sqlite_db, slack, *MONTH_RUN, "--dry-run")
+    assert "0 would be sent, 22 already sent, 0 skipped earlier" in dry.stdout
+    assert Counter(metadata_keys(slack)) == Counter({k: 1 for k in metadata_keys(slack)})
+    assert len(metadata_keys(slack)) == ALL_KEYS
+
+
+@pytest.mark.parametrize(
+    ("args", "needle", "code"),
+    [
+        (["run", "day-three"], "unknown job 'day-three'", 1),
+        (["run", "day-one", "--month", "2026-13"], "--month '2026-13' is not a month", 1),
+        (["run", "daily", "--month", "2026-11"], "daily takes --day", 1),
+        (["run", "daily", "--day", "2026-11-31"], "not a date", 1),
+        (["run", "daily"], "COACH_DAILY_CHANNEL is not set", 2),
+    ],
+)
+def test_bad_arguments_say_what_and_change_nothing(
+    sqlite_db: str, slack: SlackStandIn, args: list[str], needle: str, code: int
+) -> None:
+    result = coach(sqlite_db, slack, *args)
+    assert result.returncode == code
+    assert needle in result.stderr
+    assert slack.calls == [] and deliveries(sqlite_db) == 0
+
+
+def test_a_run_with_no_token_says_which_variable(sqlite_db: str, slack: SlackStandIn) -> None:
+    env = env_for(sqlite_db, slack)
+    env.pop("SLACK_BOT_TOKEN")
+    result = subprocess.run([*COACH, *MONTH_RUN], env=env, capture_output=True, text=True)
+    assert result.returncode == 2 and "SLACK_BOT_TOKEN" in result.stderr
+
+
+@pytest.mark.parametrize("killed_at", [1, 7, 8, 13])
+def test_kill_9_mid_send_then_rerun_sends_every_message_exactly_once(
+    sqlite_db: str, slack: SlackStandIn, killed_at: int
+) -> None:
+    """The process dies while Slack has posted a message but before it heard so: the worst
+    moment. The rerun takes the dead claim over, finds the message in Slack, and sends the rest.
+    (Call 1 is Mark's thread parent, 7 Mia's parent, 8 a reply in Mia's thread, 13 an invitation.)
+    """
+    calls = iter(range(1, 1000))
+    slack.slow("chat.postMessage", 60, when=lambda _p: next(calls) == killed_at)
+    process = subprocess.Popen(
+        [*COACH, *MONTH_RUN],
+        env=env_for(sqlite_db, slack, COACH_SEND_WORKERS="1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        slack.wait_for("chat.postMessage", count=killed_at, timeout=60)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    slack.release()
+    assert len(metadata_keys(slack)) == killed_at
+    time.sleep(1.2)  # the dead process's claim goes stale after COACH_CLAIM_TIMEOUT
+    rerun = coach(sqlite_db, slack, *MONTH_RUN, COACH_CLAIM_TIMEOUT="1")
+    assert rerun.returncode == 0, rerun.stderr
+    assert (
+        f"{ALL_KEYS - killed_at} sent, {killed_at} already sent, 0 skipped, 0 failed"
+        in rerun.stdout
+    )
+    keys = Counter(metadata_keys(slack))
+    assert len(keys) == ALL_KEYS and set(keys.values()) == {1}
+    # Thread replies are still under their manager's parent.
+    for message in slack.posted():
+        if (
+            ":rep:" in message["metadata"]["event_payload"]["key"]
+            and "day-one" in message["metadata"]["event_payload"]["key"]
+        ):
+            assert message.get("thread_ts")
+
+
+@pytest.fixture
+def pg_db(pg_url: str) -> Iterator[str]:
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    seed(engine, ["2026-08", "2026-09", "2026-10"])
+    engine.dispose()
+    yield pg_url
+
+
+def _sent(output: str) -> tuple[int, int]:
+    line = next(line for line in output.splitlines() if line.startswith("day-one 2026-11:"))
+    parts: dict[str, Any] = {}
+    for chunk in line.split(":", 1)[1].split(","):
+        number, _, what = chunk.strip().partition(" ")
+        parts[what] = int(number)
+    return parts["sent"], parts["already sent"]
+
+
+def test_two_processes_on_postgresql_send_every_message_exactly_once(
+    pg_db: str, slack: SlackStandIn
+) -> None:
+    slack.slow("chat.postMessage", 0.05)  # keep both runs in flight at the same time
+    env = env_for(pg_db, slack, COACH_SEND_WORKERS="2")
+    processes = [
+        subprocess.Popen(
+            [*COACH, *MONTH_RUN], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    for process, (_out, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err
+    sent = [_sent(out) for out, _ in outputs]
+    assert sum(s for s, _ in sent) == ALL_KEYS
+    assert all(s + a == ALL_KEYS for s, a in sent)
+    keys = Counter(metadata_keys(slack))
+    assert len(keys) == ALL_KEYS and set(keys.values()) == {1}
