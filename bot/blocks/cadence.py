@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bot.cadence.content import FocusOutcome, PlanView, RepBrief
@@ -159,7 +160,7 @@ def reflection_modal(
     return {
         "type": "modal",
         "callback_id": REFLECTION_CALLBACK,
-        "private_metadata": month,
+        "private_metadata": json.dumps({"month": month}),
         "title": {"type": "plain_text", "text": "Before your 1:1"},
         "submit": {"type": "plain_text", "text": "Save"},
         "close": {"type": "plain_text", "text": "Cancel"},

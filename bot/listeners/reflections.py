@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -44,7 +45,7 @@ def open_modal(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltC
 def submit(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
     """Validate inline and store the reflection under the person who wrote it."""
     actor: Actor = context["actor"]
-    month = view.get("private_metadata") or ""
+    month = json.loads(view.get("private_metadata") or "{}").get("month", "")
     values = view["state"]["values"]
     answers = {
         q: (values.get(q, {}).get("value", {}).get("value") or "").strip() for q in QUESTIONS

@@ -16,7 +16,7 @@ from bot.standin import TEAM_ID, new_trigger_id
 from storage.db import session_scope
 from storage.models import CheckIn, Person, Plan, Reflection
 from storage.plans import FocusInput, save_plan
-from tests.bot.conftest import Bot, blocks_text, metadata_keys, wait_until
+from tests.bot.conftest import Bot, blocks_text, make_cadence, metadata_keys, wait_until
 
 
 def set_zone(bot: Bot, email: str, zone: str) -> None:
@@ -239,3 +239,20 @@ def test_reps_reflect_in_a_modal_and_managers_see_it_when_planning(
         bot.command("plan rep1@example.com", "UMARK")
         [*_, filled] = bot.slack.wait_for("views.update")
         assert "Two big demos" in json.dumps(filled.params["view"])
+
+
+def test_daily_progress_posts_month_to_date_by_team_once_a_day(bot: Bot) -> None:
+    cadence = make_cadence(bot.engine, bot.slack, COACH_DAILY_CHANNEL="C0PROGRESS")
+    make_plan(bot, "rep1@example.com", "2026-10", "close_rate", 0.08, 0.33, 0.2)
+    with time_machine.travel("2026-10-15 08:59:00+00:00", tick=False):
+        assert cadence.tick() == []
+    with time_machine.travel("2026-10-15 09:10:00+00:00", tick=False):
+        [run] = cadence.tick()
+        assert (run.job, run.period, run.summary.sent) == ("daily", "2026-10-15", 1)
+        [again] = cadence.tick()
+        assert (again.summary.sent, again.summary.already) == (0, 1)
+    [post] = bot.slack.posted("C0PROGRESS")
+    text = blocks_text(post)
+    assert post["text"] == "Progress, 2026-10-15: October 2026 to date"
+    assert "*Mark Manager*: 2,000 leads → 600 connects → 300 discovery → 150 demos" in text
+    assert "Close rate: 1 reps coached, 1 moving toward the median" in text
