@@ -17,9 +17,12 @@ from rich.console import Console
 from sqlalchemy import Engine, select
 
 from bot.app import create_app
+from bot.cadence.jobs import Cadence
 from bot.plans import coaching_month, month_bounds
 from bot.server import make_http_server
+from bot.services import Services
 from bot.settings import Settings
+from bot.slack_client import make_web_client
 from bot.standin import (
     SlackStandIn,
     interaction_body,
@@ -127,9 +130,61 @@ def play_slack(
             homes = slack.wait_for("views.publish", count=published + 2, timeout=30)
             [*_, home] = [h for h in homes if h.params["user_id"] == rep_id]
             player.show(rep_name, "App Home", _view(home.params["view"]))
+            play_cadence(settings, engine, workspace, slack, player, rep_name)
         finally:
             server.shutdown()
             server.server_close()
+
+
+def play_cadence(
+    settings: Settings,
+    engine: Engine,
+    workspace: str,
+    slack: SlackStandIn,
+    player: _Player,
+    rep_name: str,
+) -> None:
+    """Day one and day two of this coaching month, as `coach run … --month` sends them."""
+    month = coaching_month()
+    cadence = Cadence(
+        Services(settings.model_copy(update={"coach_send_rate": 0}), engine),
+        make_web_client(settings),
+        workspace,
+    )
+    with session_scope(engine) as session:
+        names = {f"U{p.id:06d}": p.name for p in session.scalars(select(Person))}
+    console = player.console
+    for job in ("day-one", "day-two"):
+        before = len(slack.calls_to("chat.postMessage"))
+        [run] = cadence.run(job, month=month)  # type: ignore[arg-type]
+        console.print(f"\n[bold]coach run {job} --month {month}[/]: {run.line()}", highlight=False)
+        calls = slack.calls_to("chat.postMessage")[before:]
+        # Top-level DMs go to a user id; Slack answers with the DM channel replies then use.
+        users = {
+            c.response["channel"]: c.params["channel"]
+            for c in calls
+            if isinstance(c.response, dict) and c.params["channel"].startswith("U")
+        }
+        seen: set[str] = set()
+        for call in calls:
+            message = call.params
+            kind = message["metadata"]["event_payload"]["key"].split(":")[0]
+            shape = f"{kind} reply" if message.get("thread_ts") else kind
+            if shape == "day-one reply" and not message["text"].startswith(rep_name):
+                continue  # the reply about the rep played above stands for all of them
+            if shape in seen and shape != "day-one":
+                continue  # the rest look alike: every manager's thread opener is shown
+            seen.add(shape)
+            what = {"day-one": "day-one thread", "reflection": "invitation to reflect"}.get(
+                kind, "day-two digest"
+            )
+            who = names.get(users.get(message["channel"], message["channel"]), "?")
+            player.show(who, what + (" (a reply)" if message.get("thread_ts") else ""), message)
+        replies = sum(1 for c in calls if c.params.get("thread_ts"))
+        console.print(
+            f"[dim]{len(calls)} messages in all, {replies} of them thread replies (one per "
+            "rep); the ones not printed look alike.[/]"
+        )
 
 
 def _view(view: Any) -> dict[str, Any]:

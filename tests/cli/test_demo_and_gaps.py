@@ -27,6 +27,9 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.returncode == 0, result.stderr
     assert "Coaching focus for" in result.stdout
     assert "sees: /coach gaps" in result.stdout and "sees: plan DM" in result.stdout
+    for seen in ("day-one thread", "day-one thread (a reply)", "invitation to reflect", "digest"):
+        assert f"sees: {seen}" in result.stdout
+    assert "day-one 20" in result.stdout and "0 failed" in result.stdout
     return folder / "demo"
 
 
