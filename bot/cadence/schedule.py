@@ -73,6 +73,12 @@ def due_period(kind: Kind, now: datetime, zone: ZoneInfo, rules: Rules) -> str |
     Due from the local send time until the catch-up window closes: a bot that was down at 09:00
     catches up the same day, and never sends November's nudges in December.
     """
-    period = local_period(kind, now, zone)
-    start = scheduled_at(kind, period, zone, rules)
-    return period if start <= now < start + rules.catch_up else None
+    # Yesterday's period too: a daily post's window may run past local midnight.
+    for period in (
+        local_period(kind, now, zone),
+        local_period(kind, now - timedelta(days=1), zone),
+    ):
+        start = scheduled_at(kind, period, zone, rules)
+        if start <= now < start + rules.catch_up:
+            return period
+    return None
