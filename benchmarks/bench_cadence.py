@@ -32,7 +32,6 @@ from bot.cadence.jobs import Cadence  # noqa: E402
 from bot.demo import write_demo_csvs  # noqa: E402
 from bot.services import Services  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.slack_client import make_web_client  # noqa: E402
 from bot.standin import SlackStandIn  # noqa: E402
 from storage.csv_import import import_metrics, import_org  # noqa: E402
 from storage.db import make_engine, session_scope, upgrade  # noqa: E402
@@ -114,7 +113,7 @@ def main() -> None:
                 COACH_SEND_RATE=0,
                 COACH_SEND_WORKERS=args.workers,
             )
-            cadence = Cadence(Services(settings, engine), make_web_client(settings), "default")
+            cadence = Cadence(Services(settings, engine), "default")
             cpu, wall = time.process_time(), time.perf_counter()
             [run] = cadence.plan("day-one", month=MONTH)
             plan_cpu, plan_wall = time.process_time() - cpu, time.perf_counter() - wall

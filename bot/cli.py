@@ -214,22 +214,16 @@ def serve(
 ) -> None:
     """Run the Slack app: HTTP on /slack/events (and /healthz), or Socket Mode."""
     from bot.app import create_app
-    from bot.cadence.jobs import Cadence
     from bot.cadence.scheduler import cadence_scheduler
-    from bot.services import Services
 
     config = settings()
     config.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     if socket:
         config.require("SLACK_APP_TOKEN")
     with open_database(config, migrate=True) as engine:
-        services = Services(config, engine, catalogue(config))  # type: ignore[arg-type]
-        bolt = create_app(config, engine, services=services)  # type: ignore[arg-type]
-        ticker = cadence_scheduler(
-            Cadence(services, bolt.client, config.coach_workspace),
-            config.coach_tick_seconds,
-            blocking=False,
-        )
+        cadence = _cadence(config, engine)
+        bolt = create_app(config, engine, services=cadence.services)  # type: ignore[arg-type]
+        ticker = cadence_scheduler(cadence, config.coach_tick_seconds, blocking=False)
         if scheduler:
             ticker.start()
         try:
@@ -252,14 +246,13 @@ def serve(
                 ticker.shutdown(wait=False)
 
 
-def _cadence(config: Settings, engine: object, with_slack: bool):  # type: ignore[no-untyped-def]
+def _cadence(config: Settings, engine: object):  # type: ignore[no-untyped-def]
+    """The cadence of the configured workspace, with the app's services (warm gap engine)."""
     from bot.cadence.jobs import Cadence
     from bot.services import Services
-    from bot.slack_client import make_web_client
 
     services = Services(config, engine, catalogue(config))  # type: ignore[arg-type]
-    client = make_web_client(config) if with_slack else None
-    return Cadence(services, client, config.coach_workspace)
+    return Cadence(services, config.coach_workspace)
 
 
 @app.command("scheduler")
@@ -272,7 +265,7 @@ def scheduler_cmd() -> None:
     with open_database(config) as engine:
         out.print(f"coach: cadence scheduler ticking every {config.coach_tick_seconds} s")
         ticker = cadence_scheduler(
-            _cadence(config, engine, True), config.coach_tick_seconds, blocking=True
+            _cadence(config, engine), config.coach_tick_seconds, blocking=True
         )
         with suppress(KeyboardInterrupt):
             ticker.start()
@@ -320,7 +313,7 @@ def run_cmd(
     if job == "daily" and not config.coach_daily_channel:
         fail("COACH_DAILY_CHANNEL is not set: the daily progress post needs a channel", 2)
     with open_database(config) as engine:
-        cadence = _cadence(config, engine, bool(config.slack_bot_token))
+        cadence = _cadence(config, engine)
         if dry_run:
             _dry_run(cadence, cadence.plan(job, month=period))  # type: ignore[arg-type]
             return

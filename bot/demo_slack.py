@@ -22,7 +22,6 @@ from bot.plans import coaching_month, month_bounds
 from bot.server import make_http_server
 from bot.services import Services
 from bot.settings import Settings
-from bot.slack_client import make_web_client
 from bot.standin import (
     SlackStandIn,
     interaction_body,
@@ -147,9 +146,7 @@ def play_cadence(
     """Day one and day two of this coaching month, as `coach run … --month` sends them."""
     month = coaching_month()
     cadence = Cadence(
-        Services(settings.model_copy(update={"coach_send_rate": 0}), engine),
-        make_web_client(settings),
-        workspace,
+        Services(settings.model_copy(update={"coach_send_rate": 0}), engine), workspace
     )
     with session_scope(engine) as session:
         names = {f"U{p.id:06d}": p.name for p in session.scalars(select(Person))}

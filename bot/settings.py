@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analytics.models import GapConfig
@@ -40,8 +40,9 @@ class Settings(BaseSettings):
     coach_max_focus: int = Field(2, ge=1, le=2, alias="COACH_MAX_FOCUS")
     coach_send_time: str = Field("09:00", alias="COACH_SEND_TIME")
     coach_day_one: Literal["first", "first-working-day"] = Field("first", alias="COACH_DAY_ONE")
-    coach_catch_up_hours: float = Field(12, ge=0, le=24, alias="COACH_CATCH_UP_HOURS")
-    coach_claim_timeout: int = Field(600, ge=1, alias="COACH_CLAIM_TIMEOUT")
+    coach_catch_up_hours: float = Field(12, gt=0, le=24, alias="COACH_CATCH_UP_HOURS")
+    # Longer than any one Slack call may take with its retries, or a live send could be doubled.
+    coach_claim_timeout: int = Field(600, ge=120, alias="COACH_CLAIM_TIMEOUT")
     coach_daily_channel: str | None = Field(None, alias="COACH_DAILY_CHANNEL")
     coach_send_rate: float = Field(4, ge=0, alias="COACH_SEND_RATE")
     coach_send_workers: int = Field(4, ge=1, le=32, alias="COACH_SEND_WORKERS")
@@ -98,6 +99,15 @@ class Settings(BaseSettings):
             raise ValueError(f"no such file: {value}")
         return value
 
+    @model_validator(mode="after")
+    def _window_outlasts_tick(self) -> Settings:
+        if self.coach_catch_up_hours * 3600 < self.coach_tick_seconds:
+            raise ValueError(
+                "COACH_CATCH_UP_HOURS: the catch-up window must be at least COACH_TICK_SECONDS "
+                "long, or a tick could miss it"
+            )
+        return self
+
     def gap_config(self) -> GapConfig:
         """The gap engine's settings: window, flag threshold, focus size."""
         return GapConfig(
@@ -127,7 +137,9 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else "setting"
-        alias = Settings.model_fields[field].alias if field in Settings.model_fields else field
         message = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:  # a rule across settings names its variables itself
+            raise ConfigError(message) from None
+        field = str(error["loc"][0])
+        alias = Settings.model_fields[field].alias if field in Settings.model_fields else field
         raise ConfigError(f"{alias or field.upper()}: {message}") from None

@@ -43,6 +43,7 @@ def make_web_client(
     *,
     max_retries: int = DEFAULT_MAX_RETRIES,
     interval_calculator: RetryIntervalCalculator = default_interval_calculator,
+    resend: bool = True,
 ) -> WebClient:
     """A WebClient for `settings.slack_api_url`, with the bot token unless `token` is given.
 
@@ -51,17 +52,24 @@ def make_web_client(
     backoff with jitter by default; tests pass a tiny fixed interval). slack_sdk counts
     attempts per request across all handlers, so `max_retries` caps the retries of one call
     whatever mix of failures it meets.
+
+    With `resend=False` only 429s are retried (Slack did nothing with those): a message posted
+    just before a 5xx or a dropped connection must not be posted again blindly, so the caller
+    checks and retries itself (the cadence's sender does).
     """
     handlers: list[RetryHandler] = [
-        ConnectionErrorRetryHandler(
-            max_retry_count=max_retries, interval_calculator=interval_calculator
-        ),
         # Retry-After decides this handler's wait; the interval calculator is not used.
         RateLimitErrorRetryHandler(max_retry_count=max_retries),
-        AnyServerErrorRetryHandler(
-            max_retry_count=max_retries, interval_calculator=interval_calculator
-        ),
     ]
+    if resend:
+        handlers += [
+            ConnectionErrorRetryHandler(
+                max_retry_count=max_retries, interval_calculator=interval_calculator
+            ),
+            AnyServerErrorRetryHandler(
+                max_retry_count=max_retries, interval_calculator=interval_calculator
+            ),
+        ]
     return WebClient(
         token=token if token is not None else settings.slack_bot_token,
         base_url=settings.slack_api_url,

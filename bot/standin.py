@@ -49,6 +49,7 @@ DEFAULT_SCOPES = (
     "chat:write",
     "im:write",
     "im:history",
+    "channels:history",
     "users:read",
     "users:read.email",
     "files:write",
@@ -57,21 +58,21 @@ DEFAULT_SCOPES = (
 UPLOAD = "upload"  # the file bytes POSTed to an upload_url from files.getUploadURLExternal
 RESPONSE_URL = "response_url"  # a POST to a response_url made by `response_url()`
 
-# The scope each method needs; methods not listed need none. Reading history is mapped to
-# im:history whatever the conversation: coach reads only its DMs (Slack wants channels:history,
-# groups:history or mpim:history for the others).
+# The scope each method needs; methods not listed need none. Reading history needs the scope of
+# the kind of conversation read (see _HISTORY_SCOPES).
 _NEEDED_SCOPES = {
     "chat.postEphemeral": "chat:write",
     "chat.postMessage": "chat:write",
     "chat.update": "chat:write",
-    "conversations.history": "im:history",
     "conversations.open": "im:write",
-    "conversations.replies": "im:history",
     "files.completeUploadExternal": "files:write",
     "files.getUploadURLExternal": "files:write",
     "users.info": "users:read",
     "users.lookupByEmail": "users:read.email",
 }
+_HISTORY_METHODS = ("conversations.history", "conversations.replies")
+# By a conversation id's first letter: DMs, public channels, private channels and group DMs.
+_HISTORY_SCOPES = {"D": "im:history", "C": "channels:history", "G": "groups:history"}
 # Arguments a form-encoded call sends as JSON strings.
 _JSON_ARGUMENTS = ("attachments", "blocks", "files", "metadata", "view")
 # Block Kit limits: the characters of a text object, and the items of a list, per element type.
@@ -435,6 +436,9 @@ class SlackStandIn:
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         reply_headers = {"x-oauth-scopes": ",".join(sorted(self.scopes))}
         needed = _NEEDED_SCOPES.get(method)
+        if method in _HISTORY_METHODS and params:
+            channel = str(params.get("channel") or "")
+            needed = _HISTORY_SCOPES.get("D" if channel[:1] in ("U", "W") else channel[:1])
         if needed:
             reply_headers["x-accepted-oauth-scopes"] = needed
         try:

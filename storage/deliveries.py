@@ -27,8 +27,8 @@ class Claim:
     """The outcome of claiming a key.
 
     `mine`: this process now owns the key and must send (`stale` when it took over a claim left
-    by a process that may have sent before it died). `sent` / `skipped`: decided before. `busy`:
-    another live process holds it.
+    by a process that died, or a failed attempt: either may have posted before it stopped).
+    `sent` / `skipped`: decided before. `busy`: another live process holds it.
     """
 
     state: ClaimState
@@ -86,8 +86,8 @@ def claim(
     if existing.status in ("sent", "skipped"):
         return Claim(existing.status, existing.id, channel=existing.channel, ts=existing.ts)  # type: ignore[arg-type]
     claimed_at = _aware(existing.claimed_at)
-    stale = existing.status == "claimed"
-    if stale and claimed_at is not None and now - claimed_at < stale_after:
+    live = existing.status == "claimed" and claimed_at is not None
+    if live and now - claimed_at < stale_after:  # type: ignore[operator]
         return Claim("busy", existing.id)
     taken = session.execute(
         update(Delivery)
@@ -108,7 +108,7 @@ def claim(
     session.commit()
     if taken.rowcount != 1:
         return Claim("busy", existing.id)
-    return Claim("mine", existing.id, stale=stale, channel=existing.channel, ts=existing.ts)
+    return Claim("mine", existing.id, stale=True, channel=existing.channel, ts=existing.ts)
 
 
 def _finish(session: Session, delivery_id: int, owner: str, **values: object) -> None:

@@ -31,6 +31,7 @@ from bot.cadence.schedule import Kind, day_one, day_two, due_period, shift_month
 from bot.cadence.sender import Batch, Message, Pacer, Recipient, Sender, Summary
 from bot.plans import month_label
 from bot.services import Services
+from bot.slack_client import make_web_client
 from storage.deliveries import delivered
 from storage.models import Delivery, MetricValue, Person
 
@@ -98,11 +99,26 @@ def _name(person: Person | None) -> str:
 
 
 class Cadence:
-    """Builds and sends the cadence's messages for one workspace."""
+    """Builds and sends the cadence's messages for one workspace.
 
-    def __init__(self, services: Services, client: WebClient | None, workspace_id: str) -> None:
+    Without a `client`, one is made from the settings (none without a bot token: a dry run). A
+    client given must be made with `make_web_client(..., resend=False)`.
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        workspace_id: str,
+        client: WebClient | None = None,
+        *,
+        backoff: float = 0.5,
+    ) -> None:
+        settings = services.settings
+        if client is None and settings.slack_bot_token:
+            client = make_web_client(settings, resend=False)
         self.services, self.client, self.workspace_id = services, client, workspace_id
-        self.settings = services.settings
+        self.backoff = backoff
+        self.settings = settings
         self.rules = self.settings.cadence_rules()
         self.default_zone = ZoneInfo(self.settings.coach_timezone)
         self._zones: dict[str, tuple[float, ZoneInfo | None]] = {}
@@ -374,6 +390,7 @@ class Cadence:
             stale_after=timedelta(seconds=self.settings.coach_claim_timeout),
             pacer=Pacer(self.settings.coach_send_rate),
             workers=self.settings.coach_send_workers,
+            backoff=self.backoff,
         )
 
     def run(self, job: Kind, *, month: str | None = None, now: datetime | None = None) -> list[Run]:

@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 GONE = frozenset(
     {
         "user_not_found",
-        "users_not_found",
         "account_inactive",
         "user_disabled",
         "cannot_dm_bot",
@@ -87,6 +86,7 @@ class Summary:
 
     sent: int = 0
     already: int = 0
+    busy: int = 0  # claimed by another live process, which sends them
     skipped: int = 0
     failed: int = 0
     problems: list[str] = field(default_factory=list)
@@ -101,8 +101,9 @@ class Summary:
 
     def line(self, job: str, period: str) -> str:
         """The one-line summary a run ends with."""
+        busy = f", {self.busy} in progress elsewhere" if self.busy else ""
         return (
-            f"{job} {period}: {self.sent} sent, {self.already} already sent, "
+            f"{job} {period}: {self.sent} sent, {self.already} already sent{busy}, "
             f"{self.skipped} skipped, {self.failed} failed"
         )
 
@@ -134,7 +135,11 @@ class Pacer:
 
 
 class Sender:
-    """Delivers batches with a pool of workers; each message is claimed before it goes out."""
+    """Delivers batches with a pool of workers; each message is claimed before it goes out.
+
+    `client` must not resend on its own after a 5xx or a dropped connection (a message may have
+    been posted): the sender retries those itself, after checking the conversation first.
+    """
 
     def __init__(
         self,
@@ -145,15 +150,13 @@ class Sender:
         stale_after: timedelta,
         pacer: Pacer,
         workers: int = 4,
+        retries: int = 3,
+        backoff: float = 0.5,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.sessions, self.client, self.workspace_id = sessions, client, workspace_id
-        self.stale_after, self.pacer, self.workers, self.clock = (
-            stale_after,
-            pacer,
-            workers,
-            clock,
-        )
+        self.stale_after, self.pacer, self.workers = stale_after, pacer, workers
+        self.retries, self.backoff, self.clock = retries, backoff, clock
         # Unique per process and run: a claim is only ever finished by its owner.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -173,35 +176,38 @@ class Sender:
         with self.sessions() as session:
             target = batch.channel or self._slack_id(session, batch.person)
             if target is None:
-                summary.add(
-                    "skipped",
-                    len(batch.messages),
-                    f"skipped {batch.who}: no Slack account with that email",
-                )
+                reason = "no Slack account with that email"
+                self._skip_all(session, batch, batch.messages, reason)
+                summary.add("skipped", len(batch.messages), f"skipped {batch.who}: {reason}")
                 return
             parent: tuple[str, str] | None = None
             for i, message in enumerate(batch.messages):
-                if message.threaded and parent is None:
-                    return  # counted with the parent that could not go
                 state, where = self._one(session, batch, target, message, parent)
-                rest = len(batch.messages) - i - 1
+                replies = batch.messages[i + 1 :] if i == 0 else []
                 if state in ("skipped", "failed"):
-                    if i == 0 and rest:  # the thread's replies can't go without their parent
-                        summary.add(state, rest)
                     summary.add(state, 1, f"{state} {batch.who} ({message.kind}): {where}")
+                    if replies:  # a thread's replies can't go without their parent
+                        if state == "skipped":
+                            self._skip_all(session, batch, replies, where)
+                        summary.add(state, len(replies))
+                        return
+                elif state == "busy":
+                    summary.add("busy", 1 + len(replies))
+                    if replies:  # the process holding the parent sends its thread
+                        return
+                else:
+                    summary.add(state)
                     if i == 0:
-                        return
-                    continue
-                if state == "busy":
-                    summary.add("already")
-                    if i == 0:  # the process holding the parent sends its thread
-                        summary.add("already", rest)
-                        return
-                    continue
-                summary.add(state)
-                if i == 0 and where:
-                    channel, _, ts = where.partition(" ")
-                    parent = (channel, ts)
+                        channel, _, ts = where.partition(" ")
+                        parent = (channel, ts)
+
+    def _skip_all(self, session: Session, batch: Batch, messages: list[Message], why: str) -> None:
+        """Record messages that can't reach their recipient as skipped for the period, so later
+        ticks neither rebuild nor retry them."""
+        for message in messages:
+            got = self._claim(session, batch, message)
+            if got.state == "mine":
+                mark_failed(session, got.delivery_id, self.owner, why, skip=True)
 
     def _slack_id(self, session: Session, person: Recipient | None) -> str | None:
         """The person's Slack id: from the org chart, else looked up once by email and kept."""
@@ -225,16 +231,8 @@ class Sender:
             session.commit()
         return user_id
 
-    def _one(
-        self,
-        session: Session,
-        batch: Batch,
-        target: str,
-        message: Message,
-        parent: tuple[str, str] | None,
-    ) -> tuple[str, str]:
-        """Claim and send one message: (outcome, "channel ts" when sent, else the reason)."""
-        got: Claim = claim(
+    def _claim(self, session: Session, batch: Batch, message: Message) -> Claim:
+        return claim(
             session,
             workspace_id=self.workspace_id,
             key=message.key,
@@ -247,59 +245,75 @@ class Sender:
             rep_id=message.rep_id,
             payload=message.payload,
         )
+
+    def _one(
+        self,
+        session: Session,
+        batch: Batch,
+        target: str,
+        message: Message,
+        parent: tuple[str, str] | None,
+    ) -> tuple[str, str]:
+        """Claim and send one message: (outcome, "channel ts" when it is out, else the reason)."""
+        got = self._claim(session, batch, message)
         if got.state == "sent":
             return "already", f"{got.channel} {got.ts}"
         if got.state == "skipped":
             return "skipped", "could not be reached earlier in this period"
         if got.state == "busy":
             return "busy", ""
-        if got.stale and (found := self._find_sent(target, message.key, parent)) is not None:
-            mark_sent(
-                session,
-                got.delivery_id,
-                self.owner,
-                channel=found[0],
-                ts=found[1],
-                now=self.clock(),
-            )
-            return "already", " ".join(found)
-        self.pacer.wait(parent[0] if parent else target)
-        try:
-            answer = self.client.chat_postMessage(
-                channel=parent[0] if parent else target,
-                thread_ts=parent[1] if parent else None,
-                text=message.text,
-                blocks=message.blocks,
-                metadata={"event_type": METADATA_TYPE, "event_payload": {"key": message.key}},
-                unfurl_links=False,
-            )
-        except SlackApiError as exc:
-            error = str(exc.response.get("error") or exc.response.status_code)
-            skip = error in GONE
-            mark_failed(session, got.delivery_id, self.owner, error, skip=skip)
-            log.warning("%s to %s: %s", message.key, batch.who, error)
-            return ("skipped" if skip else "failed"), error
-        except (OSError, http.client.HTTPException) as exc:  # retries exhausted on the network
-            mark_failed(session, got.delivery_id, self.owner, repr(exc)[:500], skip=False)
-            log.warning("%s to %s: %r", message.key, batch.who, exc)
-            return "failed", type(exc).__name__
+        # A message that was claimed and then lost track of may be out already: look first.
+        check = got.stale
+        for attempt in range(self.retries + 1):
+            if check and (found := self._find_sent(target, message.key, parent)) is not None:
+                self._mark(session, got, found)
+                return ("already" if attempt == 0 else "sent"), " ".join(found)
+            # One pace per conversation: a thread's replies share their parent's DM.
+            self.pacer.wait(target)
+            try:
+                answer = self.client.chat_postMessage(
+                    channel=parent[0] if parent else target,
+                    thread_ts=parent[1] if parent else None,
+                    text=message.text,
+                    blocks=message.blocks,
+                    metadata={"event_type": METADATA_TYPE, "event_payload": {"key": message.key}},
+                    unfurl_links=False,
+                )
+            except SlackApiError as exc:
+                error = str(exc.response.get("error") or exc.response.status_code)
+                if exc.response.status_code >= 500 and attempt < self.retries:
+                    time.sleep(self.backoff * 2**attempt)
+                    check = True  # Slack may have posted before it failed
+                    continue
+                # People who left or can't be DMed are skipped; a broken channel is a failure.
+                skip = error in GONE and batch.person is not None
+                mark_failed(session, got.delivery_id, self.owner, error, skip=skip)
+                log.warning("%s to %s: %s", message.key, batch.who, error)
+                return ("skipped" if skip else "failed"), error
+            except (OSError, http.client.HTTPException) as exc:
+                if attempt < self.retries:
+                    time.sleep(self.backoff * 2**attempt)
+                    check = True
+                    continue
+                mark_failed(session, got.delivery_id, self.owner, repr(exc)[:500], skip=False)
+                log.warning("%s to %s: %r", message.key, batch.who, exc)
+                return "failed", type(exc).__name__
+            where = (answer["channel"], answer["ts"])
+            self._mark(session, got, where)
+            return "sent", " ".join(where)
+        raise AssertionError("unreachable: the last attempt returns")
+
+    def _mark(self, session: Session, got: Claim, where: tuple[str, str]) -> None:
         mark_sent(
-            session,
-            got.delivery_id,
-            self.owner,
-            channel=answer["channel"],
-            ts=answer["ts"],
-            now=self.clock(),
+            session, got.delivery_id, self.owner, channel=where[0], ts=where[1], now=self.clock()
         )
-        return "sent", f"{answer['channel']} {answer['ts']}"
 
     def _find_sent(
         self, target: str, key: str, parent: tuple[str, str] | None
     ) -> tuple[str, str] | None:
-        """After taking over a dead process's claim: did its message go out before it died?
-
-        Slack keeps the key in the message's metadata, so the DM (or the thread) says. Without
-        the im:history scope the message is sent again: at least once rather than never.
+        """Is a message with this key in the conversation already (posted by a process that
+        died, or by a call whose answer was lost)? Slack keeps the key in the message's metadata.
+        Without the history scope the message is sent again: at least once rather than never.
         """
         try:
             if parent is not None:
@@ -316,8 +330,8 @@ class Sender:
                 found = self.client.conversations_history(
                     channel=channel, include_all_metadata=True, limit=200
                 )
-        except SlackApiError as exc:
-            log.warning("cannot check %s for %s: %s", target, key, exc.response.get("error"))
+        except (SlackApiError, OSError, http.client.HTTPException) as exc:
+            log.warning("cannot check %s for %s: %s", target, key, exc)
             return None
         for posted in found.get("messages") or []:
             payload = (posted.get("metadata") or {}).get("event_payload") or {}

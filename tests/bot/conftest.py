@@ -201,8 +201,10 @@ def make_cadence(engine: Engine, slack: SlackStandIn, **env: Any) -> Cadence:
         COACH_SEND_RATE=0,
         **env,
     )
-    client = make_web_client(settings, interval_calculator=FixedValueRetryIntervalCalculator(0.01))
-    return Cadence(Services(settings, engine), client, WORKSPACE)
+    client = make_web_client(
+        settings, interval_calculator=FixedValueRetryIntervalCalculator(0.01), resend=False
+    )
+    return Cadence(Services(settings, engine), WORKSPACE, client, backoff=0.01)
 
 
 def metadata_keys(slack: SlackStandIn) -> list[str]:

@@ -6,13 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.standin import SlackStandIn
 from storage.db import make_engine, upgrade
@@ -56,6 +55,18 @@ def coach(
         text=True,
         timeout=120,
     )
+
+
+def age_claims(url: str) -> None:
+    """Make every open claim look an hour old, as if COACH_CLAIM_TIMEOUT had passed."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            update(Delivery)
+            .where(Delivery.status == "claimed")
+            .values(claimed_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+    engine.dispose()
 
 
 def deliveries(url: str) -> int:
@@ -118,13 +129,24 @@ def test_a_run_with_no_token_says_which_variable(sqlite_db: str, slack: SlackSta
     assert result.returncode == 2 and "SLACK_BOT_TOKEN" in result.stderr
 
 
-@pytest.mark.parametrize("killed_at", [1, 7, 8, 13])
+@pytest.mark.parametrize(
+    ("killed_at", "early", "final"),
+    [
+        # Call 1 is Mark's thread parent: his whole thread waits for its claim.
+        (1, "16 sent, 0 already sent, 6 in progress elsewhere", "5 sent, 17 already sent"),
+        (7, "10 sent, 6 already sent, 6 in progress elsewhere", "5 sent, 17 already sent"),
+        (8, "14 sent, 7 already sent, 1 in progress elsewhere", "0 sent, 22 already sent"),
+        (13, "9 sent, 12 already sent, 1 in progress elsewhere", "0 sent, 22 already sent"),
+    ],
+)
 def test_kill_9_mid_send_then_rerun_sends_every_message_exactly_once(
-    sqlite_db: str, slack: SlackStandIn, killed_at: int
+    sqlite_db: str, slack: SlackStandIn, killed_at: int, early: str, final: str
 ) -> None:
     """The process dies while Slack has posted a message but before it heard so: the worst
-    moment. The rerun takes the dead claim over, finds the message in Slack, and sends the rest.
-    (Call 1 is Mark's thread parent, 7 Mia's parent, 8 a reply in Mia's thread, 13 an invitation.)
+    moment. A rerun at once leaves the dead claim alone (it may still be live) and says so; once
+    the claim is stale, a rerun takes it over, finds the message in Slack, and sends the rest.
+    (Call 1 is Mark's thread parent, 7 Mia's, 8 the first reply in Mia's thread, 13 the first
+    invitation; one worker sends in that order.)
     """
     calls = iter(range(1, 1000))
     slack.slow("chat.postMessage", 60, when=lambda _p: next(calls) == killed_at)
@@ -143,22 +165,18 @@ def test_kill_9_mid_send_then_rerun_sends_every_message_exactly_once(
             process.kill()
     slack.release()
     assert len(metadata_keys(slack)) == killed_at
-    time.sleep(1.2)  # the dead process's claim goes stale after COACH_CLAIM_TIMEOUT
-    rerun = coach(sqlite_db, slack, *MONTH_RUN, COACH_CLAIM_TIMEOUT="1")
-    assert rerun.returncode == 0, rerun.stderr
-    assert (
-        f"{ALL_KEYS - killed_at} sent, {killed_at} already sent, 0 skipped, 0 failed"
-        in rerun.stdout
-    )
+    at_once = coach(sqlite_db, slack, *MONTH_RUN)
+    assert at_once.returncode == 0, at_once.stderr
+    assert f"day-one 2026-11: {early}, 0 skipped, 0 failed" in at_once.stdout
+    age_claims(sqlite_db)  # COACH_CLAIM_TIMEOUT later
+    later = coach(sqlite_db, slack, *MONTH_RUN)
+    assert later.returncode == 0, later.stderr
+    assert f"day-one 2026-11: {final}, 0 skipped, 0 failed" in later.stdout
     keys = Counter(metadata_keys(slack))
     assert len(keys) == ALL_KEYS and set(keys.values()) == {1}
-    # Thread replies are still under their manager's parent.
-    for message in slack.posted():
-        if (
-            ":rep:" in message["metadata"]["event_payload"]["key"]
-            and "day-one" in message["metadata"]["event_payload"]["key"]
-        ):
-            assert message.get("thread_ts")
+    for message in slack.posted():  # replies are still under their manager's parent
+        key = message["metadata"]["event_payload"]["key"]
+        assert bool(message.get("thread_ts")) == (key.startswith("day-one") and ":rep:" in key)
 
 
 @pytest.fixture
@@ -170,19 +188,20 @@ def pg_db(pg_url: str) -> Iterator[str]:
     yield pg_url
 
 
-def _sent(output: str) -> tuple[int, int]:
+def _counts(output: str) -> dict[str, int]:
     line = next(line for line in output.splitlines() if line.startswith("day-one 2026-11:"))
-    parts: dict[str, Any] = {}
+    counts = {}
     for chunk in line.split(":", 1)[1].split(","):
         number, _, what = chunk.strip().partition(" ")
-        parts[what] = int(number)
-    return parts["sent"], parts["already sent"]
+        counts[what] = int(number)
+    return counts
 
 
 def test_two_processes_on_postgresql_send_every_message_exactly_once(
     pg_db: str, slack: SlackStandIn
 ) -> None:
-    slack.slow("chat.postMessage", 0.05)  # keep both runs in flight at the same time
+    # Slow answers keep each run going for seconds, so the second starts while the first sends.
+    slack.slow("chat.postMessage", 0.25)
     env = env_for(pg_db, slack, COACH_SEND_WORKERS="2")
     processes = [
         subprocess.Popen(
@@ -193,8 +212,10 @@ def test_two_processes_on_postgresql_send_every_message_exactly_once(
     outputs = [p.communicate(timeout=120) for p in processes]
     for process, (_out, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, err
-    sent = [_sent(out) for out, _ in outputs]
-    assert sum(s for s, _ in sent) == ALL_KEYS
-    assert all(s + a == ALL_KEYS for s, a in sent)
+    counts = [_counts(out) for out, _ in outputs]
+    assert all(c["sent"] > 0 for c in counts)  # both really sent: they ran at the same time
+    assert sum(c["sent"] for c in counts) == ALL_KEYS
+    for c in counts:
+        assert c["sent"] + c["already sent"] + c.get("in progress elsewhere", 0) == ALL_KEYS
     keys = Counter(metadata_keys(slack))
     assert len(keys) == ALL_KEYS and set(keys.values()) == {1}
