@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,11 +32,22 @@ def person_by_email(session: Session, workspace_id: str, email: str) -> Person |
     )
 
 
+def active_people(session: Session, workspace_id: str) -> list[Person]:
+    """Everyone active in the workspace's org chart."""
+    return list(
+        session.scalars(
+            select(Person).where(Person.workspace_id == workspace_id, Person.active.is_(True))
+        )
+    )
+
+
 def reports_below(session: Session, workspace_id: str, manager_id: int) -> list[Person]:
     """Everyone below a person in the org chart (direct and indirect), active only."""
-    people = session.scalars(
-        select(Person).where(Person.workspace_id == workspace_id, Person.active.is_(True))
-    ).all()
+    return descendants(active_people(session, workspace_id), manager_id)
+
+
+def descendants(people: Iterable[Person], manager_id: int) -> list[Person]:
+    """Those of `people` below `manager_id` (direct and indirect), by name."""
     children: dict[int | None, list[Person]] = {}
     for person in people:
         children.setdefault(person.manager_id, []).append(person)

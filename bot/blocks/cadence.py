@@ -226,12 +226,15 @@ def digest(
     director_name: str,
     month_label: str,
     last_label: str,
-    teams: list[tuple[str, list[RepBrief]]],
+    teams: list[tuple[str, str, list[RepBrief]]],
     note: str | None,
-) -> list[tuple[str, Blocks]]:
+) -> list[tuple[str, str, Blocks]]:
     """The day-two digest: one message, or a summary with one threaded reply per manager (split
-    further when one team alone would pass Slack's block limit)."""
-    briefs = [b for _, team in teams for b in team]
+    further when one team alone would pass Slack's block limit).
+
+    `teams` are (id, manager's name, briefs); each message comes as (part, text, blocks), where
+    part is "" for the first and names the team (and the piece of it) for the replies."""
+    briefs = [b for _, _, team in teams for b in team]
     missing = sum(1 for b in briefs if b.plan is None)
     closed, known = cohort(briefs)
     text = f"{month_label.split()[0]} coaching review — {len(briefs)} reps, {missing} with no plan"
@@ -245,17 +248,18 @@ def digest(
     ]
     if note:
         head.append(_context(f":warning: {note}"))
-    parts = [digest_team(name, team, last_label) for name, team in teams]
+    parts = [digest_team(name, team, last_label) for _, name, team in teams]
     if len(head) + sum(len(p) + 1 for p in parts) <= DIGEST_BLOCKS:
         blocks = list(head)
         for part in parts:
             blocks.append({"type": "divider"})
             blocks.extend(part)
-        return [(text, blocks)]
-    messages = [(text, head + [_context("One reply per manager in the thread.")])]
-    for (name, _), part in zip(teams, parts, strict=True):
-        for start in range(0, len(part), DIGEST_BLOCKS):
-            messages.append((f"{name}'s team", part[start : start + DIGEST_BLOCKS]))
+        return [("", text, blocks)]
+    messages = [("", text, head + [_context("One reply per manager in the thread.")])]
+    for (team_id, name, _), part in zip(teams, parts, strict=True):
+        for piece, start in enumerate(range(0, len(part), DIGEST_BLOCKS)):
+            blocks = part[start : start + DIGEST_BLOCKS]
+            messages.append((f"{team_id}:{piece}", f"{name}'s team", blocks))
     return messages
 
 

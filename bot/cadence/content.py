@@ -13,6 +13,7 @@ from analytics.gaps import GapEngine, GapError
 from bot.cadence.schedule import shift_month
 from bot.plans import month_label
 from storage.models import Person, Plan
+from storage.org import active_people, descendants
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,20 @@ class RepBrief:
     person_id: int
     email: str
     name: str
-    manager_id: int | None
     report: dict[str, Any] | None
     problem: str | None  # why there is no report
     last_plan: PlanView | None
     plan: PlanView | None
+
+
+def reps_by_manager(people: list[Person]) -> dict[int, list[Person]]:
+    """The active reps among `people`, by name, grouped by their direct manager (when active)."""
+    ids = {p.id for p in people}
+    groups: dict[int, list[Person]] = defaultdict(list)
+    for rep in sorted((p for p in people if p.role == "rep"), key=lambda p: p.name):
+        if rep.manager_id in ids:
+            groups[rep.manager_id].append(rep)  # type: ignore[index]
+    return groups
 
 
 class Briefing:
@@ -94,11 +104,7 @@ class Briefing:
     ) -> None:
         self.month, self.labels = month, labels
         self.last_month = shift_month(month, -1)
-        self.people = list(
-            session.scalars(
-                select(Person).where(Person.workspace_id == workspace_id, Person.active.is_(True))
-            )
-        )
+        self.people = active_people(session, workspace_id)
         self.by_id = {p.id: p for p in self.people}
         self.data_month, self.data_note = self._data_month(engine)
         self.reports: dict[str, dict[str, Any]] = {}
@@ -129,28 +135,9 @@ class Briefing:
         """Active reps, by name."""
         return sorted((p for p in self.people if p.role == "rep"), key=lambda p: p.name)
 
-    def reps_by_manager(self) -> dict[int, list[Person]]:
-        """Active reps grouped by their direct manager."""
-        groups: dict[int, list[Person]] = defaultdict(list)
-        for rep in self.reps():
-            if rep.manager_id in self.by_id:
-                groups[rep.manager_id].append(rep)  # type: ignore[index]
-        return groups
-
     def below(self, person_id: int) -> list[Person]:
         """Everyone (active) below a person in the org chart."""
-        children: dict[int | None, list[Person]] = defaultdict(list)
-        for p in self.people:
-            children[p.manager_id].append(p)
-        found, stack, seen = [], list(children[person_id]), {person_id}
-        while stack:
-            p = stack.pop()
-            if p.id in seen:
-                continue
-            seen.add(p.id)
-            found.append(p)
-            stack.extend(children[p.id])
-        return found
+        return descendants(self.people, person_id)
 
     def brief(self, rep: Person) -> RepBrief:
         """One rep's brief: this month's suggestion and plan, last month's plan and outcome."""
@@ -162,7 +149,6 @@ class Briefing:
             person_id=rep.id,
             email=rep.email,
             name=rep.name,
-            manager_id=rep.manager_id,
             report=report,
             problem=problem,
             last_plan=self._view(self.plans.get((rep.id, self.last_month)), report),

@@ -26,7 +26,7 @@ from bot.blocks.cadence import (
     digest,
     reflection_invite,
 )
-from bot.cadence.content import Briefing
+from bot.cadence.content import Briefing, reps_by_manager
 from bot.cadence.schedule import Kind, day_one, day_two, due_period, shift_month
 from bot.cadence.sender import Batch, Message, Pacer, Recipient, Sender, Summary
 from bot.plans import month_label
@@ -34,6 +34,7 @@ from bot.services import Services
 from bot.slack_client import make_web_client
 from storage.deliveries import delivered
 from storage.models import Delivery, MetricValue, Person
+from storage.org import active_people
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,11 @@ def thread_key(month: str, manager_id: int, rep_id: int | None = None) -> str:
     return parent if rep_id is None else f"{parent}:rep:{rep_id}"
 
 
-def digest_key(month: str, director_id: int, part: int = 0) -> str:
-    """The key of a director's day-two digest, or of its n-th threaded part."""
+def digest_key(month: str, director_id: int, part: str = "") -> str:
+    """The key of a director's day-two digest, or of a threaded part (a manager's team, or a
+    piece of one): keyed by the team, so a retry after the org changed resends no team twice."""
     key = f"day-two:{month}:director:{director_id}"
-    return key if part == 0 else f"{key}:part:{part}"
+    return f"{key}:manager:{part}" if part else key
 
 
 def _day_one_keys(month: str, person: Person, reps: list[int]) -> list[str]:
@@ -88,10 +90,12 @@ def _day_one_keys(month: str, person: Person, reps: list[int]) -> list[str]:
     return keys
 
 
-def _day_two_keys(month: str, person: Person, settled: dict[str, tuple[str, int]]) -> list[str]:
-    """A digest's keys: the parent, and as many parts as the parent said it had when sent."""
-    parts = settled.get(digest_key(month, person.id), ("", 0))[1]
-    return [digest_key(month, person.id, i) for i in range(parts + 1)]
+def _day_two_keys(
+    month: str, person: Person, settled: dict[str, tuple[str, list[str]]]
+) -> list[str]:
+    """A digest's keys: the parent, and the parts the parent listed when it was sent."""
+    parts = settled.get(digest_key(month, person.id), ("", []))[1]
+    return [digest_key(month, person.id, part) for part in ["", *parts]]
 
 
 def _name(person: Person | None) -> str:
@@ -196,16 +200,6 @@ class Cadence:
         with self.services.sessions() as session:
             return Briefing(session, self.workspace_id, engine, labels, month)
 
-    def _org(self) -> list[Person]:
-        with self.services.sessions() as session:
-            return list(
-                session.scalars(
-                    select(Person).where(
-                        Person.workspace_id == self.workspace_id, Person.active.is_(True)
-                    )
-                )
-            )
-
     def plan(
         self, job: Kind, *, month: str | None = None, now: datetime | None = None
     ) -> list[Run]:
@@ -213,11 +207,11 @@ class Cadence:
         now = now or datetime.now(UTC)
         if job == "daily":
             return self._daily(month, now)
-        people = self._org()
-        by_id = {p.id: p for p in people}
+        with self.services.sessions() as session:
+            people = active_people(session, self.workspace_id)
+        teams = {m: [r.id for r in reps] for m, reps in reps_by_manager(people).items()}
         if job == "day-one":
-            managers = {r.manager_id for r in people if r.role == "rep" and r.manager_id in by_id}
-            recipients = [p for p in people if p.id in managers or p.role == "rep"]
+            recipients = [p for p in people if p.id in teams or p.role == "rep"]
         else:
             recipients = [p for p in people if p.role == "director"]
         runs = []
@@ -225,10 +219,6 @@ class Cadence:
             run = Run(job, period, [])
             settled = self._settled(period)
             if job == "day-one":
-                teams = {
-                    m: [r.id for r in people if r.role == "rep" and r.manager_id == m]
-                    for m in managers
-                }
                 keys = {p.id: _day_one_keys(period, p, teams.get(p.id, [])) for p in due}
             else:
                 keys = {p.id: _day_two_keys(period, p, settled) for p in due}
@@ -246,7 +236,7 @@ class Cadence:
             runs.append(run)
         return runs
 
-    def _settled(self, period: str) -> dict[str, tuple[str, int]]:
+    def _settled(self, period: str) -> dict[str, tuple[str, list[str]]]:
         """Keys of `period` no run needs to touch again (sent, or skipped for the period), with
         the number of threaded parts each said it had."""
         with self.services.sessions() as session:
@@ -257,12 +247,14 @@ class Cadence:
                     Delivery.status.in_(("sent", "skipped")),
                 )
             )
-            return {key: (status, (payload or {}).get("parts", 0)) for key, status, payload in rows}
+            return {
+                key: (status, (payload or {}).get("parts", [])) for key, status, payload in rows
+            }
 
     def _day_one(self, briefing: Briefing, due: list[Person]) -> list[Batch]:
         month, label = briefing.month, month_label(briefing.month)
         last_label = month_label(briefing.last_month)
-        teams = briefing.reps_by_manager()
+        teams = reps_by_manager(briefing.people)
         batches = []
         for person in due:
             if person.role == "rep":
@@ -306,32 +298,33 @@ class Cadence:
         for director in due:
             below = briefing.below(director.id)
             reps = sorted((p for p in below if p.role == "rep"), key=lambda p: p.name)
-            teams: dict[int, list[Person]] = {}
+            teams: dict[int | None, list[Person]] = {}
             for rep in reps:
-                teams.setdefault(rep.manager_id or director.id, []).append(rep)
+                teams.setdefault(rep.manager_id, []).append(rep)
             named = sorted(
                 (
-                    (_name(briefing.by_id.get(m)), [briefing.brief(r) for r in team])
+                    (str(m), _name(briefing.by_id.get(m or -1)), [briefing.brief(r) for r in team])
                     for m, team in teams.items()
                 ),
-                key=lambda item: item[0],
+                key=lambda item: item[1],
             )
             if not named:
                 continue
             parts = digest(
                 director.name, label, month_label(briefing.last_month), named, briefing.data_note
             )
+            listed = [part for part, _, _ in parts if part]
             messages = [
                 Message(
-                    digest_key(month, director.id, i),
+                    digest_key(month, director.id, part),
                     "day-two",
                     month,
                     text,
                     blocks,
-                    threaded=i > 0,
-                    payload={"parts": len(parts) - 1} if i == 0 else None,
+                    threaded=bool(part),
+                    payload=None if part else {"parts": listed},
                 )
-                for i, (text, blocks) in enumerate(parts)
+                for part, text, blocks in parts
             ]
             batches.append(Batch(messages, person=_recipient(director)))
         return batches

@@ -26,7 +26,6 @@ def brief(i: int, planned: bool) -> RepBrief:
         person_id=i,
         email=f"rep{i}@example.com",
         name=f"Rep Number {i}",
-        manager_id=i // 20,
         report=None,
         problem="no metrics in the window",
         last_plan=PlanView("2026-11", focus, "why", ["a"], []),
@@ -35,22 +34,24 @@ def brief(i: int, planned: bool) -> RepBrief:
 
 
 def test_a_small_division_is_one_digest_message() -> None:
-    teams = [("Mark Manager", [brief(i, i % 2 == 0) for i in range(5)])]
-    [(text, blocks)] = digest("Dana Director", "December 2026", "November 2026", teams, None)
+    teams = [("7", "Mark Manager", [brief(i, i % 2 == 0) for i in range(5)])]
+    [(part, text, blocks)] = digest("Dana Director", "December 2026", "November 2026", teams, None)
     check_message(blocks)
-    assert text == "December coaching review — 5 reps, 2 with no plan"
+    assert (part, text) == ("", "December coaching review — 5 reps, 2 with no plan")
 
 
 def test_a_large_division_splits_into_one_reply_per_manager_within_limits() -> None:
     teams = [
-        (f"Manager {m}", [brief(m * 60 + i, i % 3 == 0) for i in range(60)]) for m in range(12)
+        (str(m), f"Manager {m}", [brief(m * 60 + i, i % 3 == 0) for i in range(60)])
+        for m in range(12)
     ]
     messages = digest("Dana Director", "December 2026", "November 2026", teams, "note")
     assert len(messages) == 1 + 12 * 2  # a summary, then each 61-block team in two replies
-    for _, blocks in messages:
+    for _, _, blocks in messages:
         check_message(blocks)
+    assert [part for part, _, _ in messages[:3]] == ["", "0:0", "0:1"]  # keyed by team
     # Every rep is named once across the replies.
-    text = "".join(str(b) for _, blocks in messages[1:] for b in blocks)
+    text = "".join(str(b) for _, _, blocks in messages[1:] for b in blocks)
     assert all(text.count(f"*Rep Number {i}*") == 1 for i in range(720))
 
 
