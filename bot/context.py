@@ -16,3 +16,4 @@ class Actor(BaseModel):
     name: str
     role: str
     slack_user_id: str
+    zone: str  # IANA time zone: the org chart's, else COACH_TIMEZONE; decides "this month"

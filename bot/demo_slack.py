@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 
 from bot.app import create_app
 from bot.cadence.jobs import Cadence
-from bot.plans import coaching_month, month_bounds
+from bot.plans import month_bounds
 from bot.server import make_http_server
 from bot.services import Services
 from bot.settings import Settings
@@ -111,7 +111,8 @@ def play_slack(
             [update] = slack.wait_for("views.update", timeout=30)
             modal = _view(update.params["view"])
             player.show(manager_name, "plan modal", modal)
-            player.post(interaction_body(_submission(manager, modal, _plan_values(modal))))
+            month = json.loads(modal["private_metadata"])["month"]  # the manager's this month
+            player.post(interaction_body(_submission(manager, modal, _plan_values(modal, month))))
             posts = slack.wait_for("chat.postMessage", count=2, timeout=30)
             player.show(manager_name, "plan DM", posts[0].params)
             player.show(rep_name, "plan DM", posts[1].params)
@@ -129,7 +130,7 @@ def play_slack(
             homes = slack.wait_for("views.publish", count=published + 2, timeout=30)
             [*_, home] = [h for h in homes if h.params["user_id"] == rep_id]
             player.show(rep_name, "App Home", _view(home.params["view"]))
-            play_cadence(settings, engine, workspace, slack, player, rep_name)
+            play_cadence(settings, engine, workspace, slack, player, rep_name, month)
         finally:
             server.shutdown()
             server.server_close()
@@ -142,9 +143,9 @@ def play_cadence(
     slack: SlackStandIn,
     player: _Player,
     rep_name: str,
+    month: str,
 ) -> None:
     """Day one and day two of this coaching month, as `coach run … --month` sends them."""
-    month = coaching_month()
     cadence = Cadence(
         Services(settings.model_copy(update={"coach_send_rate": 0}), engine), workspace
     )
@@ -208,9 +209,9 @@ def _initial(modal: dict[str, Any], block_id: str) -> dict[str, Any]:
     return next(b for b in modal["blocks"] if b.get("block_id") == block_id)["element"]
 
 
-def _plan_values(modal: dict[str, Any]) -> dict[str, Any]:
+def _plan_values(modal: dict[str, Any], month: str) -> dict[str, Any]:
     """What the manager and rep agree on: the prefilled plan, a why, and two check-ins."""
-    first, _ = month_bounds(coaching_month())
+    first, _ = month_bounds(month)
     focus = _initial(modal, "focus").get("initial_options", [])[:2]
     values: dict[str, Any] = {
         "focus": {"value": {"selected_options": focus}},

@@ -81,6 +81,8 @@ def install_middleware(
                     name=person.name,
                     role=person.role,
                     slack_user_id=user_id,
+                    # The import accepts only IANA names, so the org chart's zone is a real one.
+                    zone=person.timezone or services.settings.coach_timezone,
                 )
             )
         if actor is None:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from analytics.models import GapReport
 from bot.wording import unit_of
@@ -25,9 +26,9 @@ class PlanForm:
     checkin_dates: list[date]
 
 
-def coaching_month() -> str:
-    """The month whose plans are being made: the current one (UTC)."""
-    return datetime.now(UTC).strftime("%Y-%m")
+def coaching_month(zone: str = "UTC") -> str:
+    """The month whose plans are being made: the current one where the person acting is."""
+    return datetime.now(ZoneInfo(zone)).strftime("%Y-%m")
 
 
 def current_months() -> set[str]:
@@ -43,10 +44,11 @@ def current_months() -> set[str]:
     }
 
 
-def button_target(value: str) -> tuple[str, str]:
-    """A button's 'email|YYYY-MM' (day-one threads) or plain email: (email, coaching month)."""
+def button_target(value: str) -> tuple[str, str | None]:
+    """A button's 'email|YYYY-MM' (day-one threads) or plain email: (email, the month it names
+    while that month is current somewhere, else None)."""
     email, _, month = value.partition("|")
-    return email, month if month in current_months() else coaching_month()
+    return email, month if month in current_months() else None
 
 
 def month_label(month: str) -> str:

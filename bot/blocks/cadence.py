@@ -165,7 +165,10 @@ def reflection_modal(
         "submit": {"type": "plain_text", "text": "Save"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            _context(f"For your {month_label} plan. Only you and your managers see this."),
+            _context(
+                f"For your {month_label} plan. You and the people you report to see it "
+                "(and coach's admins)."
+            ),
             question("how_it_went", f"How did {last_label} go?", "The month in a few lines"),
             question("went_well", "What went well?", "A deal, a call, a habit…"),
             question("improve", "What would you improve?", "One thing you'd do differently"),

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 JOBS: tuple[Kind, ...] = ("day-one", "day-two", "daily")
 ZONE_TTL = 24 * 3600.0
+RETRY_TTL = 600.0
 
 
 @dataclass
@@ -137,27 +138,35 @@ class Cadence:
                 return ZoneInfo(person.timezone)
             except (ZoneInfoNotFoundError, ValueError):
                 log.warning("%s: unknown time zone %r", person.email, person.timezone)
-        if person.slack_user_id and self.client is not None:
-            found = self._slack_zone(person.slack_user_id)
+        if self.client is not None:
+            found = self._slack_zone(person)
             if found is not None:
                 return found
         return self.default_zone
 
-    def _slack_zone(self, user_id: str) -> ZoneInfo | None:
+    def _slack_zone(self, person: Person) -> ZoneInfo | None:
+        """The zone of the person's Slack profile, by id or else by email; kept for a day, and a
+        failed look-up is asked again after a few minutes."""
+        key = person.slack_user_id or person.email
         with self._zones_lock:
-            cached = self._zones.get(user_id)
-        if cached is not None and time.monotonic() - cached[0] < ZONE_TTL:
+            cached = self._zones.get(key)
+        if cached is not None and time.monotonic() < cached[0]:
             return cached[1]
-        zone = None
+        assert self.client is not None
         try:
-            name = self.client.users_info(user=user_id)["user"].get("tz")  # type: ignore[union-attr]
-            zone = ZoneInfo(name) if name else None
+            user = (
+                self.client.users_info(user=person.slack_user_id)
+                if person.slack_user_id
+                else self.client.users_lookupByEmail(email=person.email)
+            )["user"]
+            zone, ttl = ZoneInfo(user["tz"]) if user.get("tz") else None, ZONE_TTL
         except SlackApiError as exc:
-            log.info("users.info %s: %s", user_id, exc.response.get("error"))
+            log.info("no Slack time zone for %s: %s", person.email, exc.response.get("error"))
+            zone, ttl = None, RETRY_TTL
         except (ZoneInfoNotFoundError, ValueError):
-            zone = None
+            zone, ttl = None, ZONE_TTL
         with self._zones_lock:
-            self._zones[user_id] = (time.monotonic(), zone)
+            self._zones[key] = (time.monotonic() + ttl, zone)
         return zone
 
     def _maybe_due(self, job: Kind, now: datetime) -> bool:
@@ -337,6 +346,12 @@ class Cadence:
             day = due_period("daily", now, self.default_zone, self.rules)
             if day is None:
                 return []
+        key = f"daily:{day}:{channel}"
+        settled = self._settled(day).get(key)
+        if settled is not None:  # posted (or given up on) already: nothing to build
+            run = Run("daily", day, [])
+            run.settled[settled[0]] += 1
+            return [run]
         month = day[:7]
         # A briefing for the month after: its "last month" is this month, judged on this
         # month's numbers so far — how the coached metrics are moving.
@@ -366,7 +381,6 @@ class Cadence:
             for label, moves in sorted(coached.items())
         ]
         text, blocks = daily_progress(day, month_label(month), teams, focus)
-        key = f"daily:{day}:{channel}"
         return [
             Run("daily", day, [Batch([Message(key, "daily", day, text, blocks)], channel=channel)])
         ]

@@ -48,7 +48,7 @@ def open_checkin_modal(
     view_id = client.views_open(trigger_id=trigger_id, view=loading_modal("Check-in"))["view"]["id"]
     actor: Actor = context["actor"]
     services: Services = context["services"]
-    month = coaching_month()
+    month = coaching_month(actor.zone)
     with context["sessions"]() as session:
         rep = person_by_email(session, actor.workspace_id, rep_email)
         if not may_check_in(session, actor, rep):

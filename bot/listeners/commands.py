@@ -102,7 +102,9 @@ def _show_gaps(
         blocks = [b for b in blocks if b["type"] != "actions"]
         labels = {m.key: m.label for m in services.catalogue.metrics}
         with context["sessions"]() as session:
-            plan = get_plan(session, target.workspace_id, target.id, coaching_month())
+            plan = get_plan(
+                session, target.workspace_id, target.id, coaching_month(context["actor"].zone)
+            )
             text = plan_summary(plan, labels) if plan else "No plan for this month yet."
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
     respond(
@@ -203,7 +205,7 @@ def team(args: list[str], context: BoltContext, respond: Respond, client: WebCli
     if actor.role == "rep":
         respond(response_type="ephemeral", text="`/coach team` is for managers and directors.")
         return
-    month = coaching_month()
+    month = coaching_month(actor.zone)
     labels = {m.key: m.label for m in services.catalogue.metrics}
     with context["sessions"]() as session:
         viewer = session.get(Person, actor.person_id)

@@ -39,7 +39,7 @@ def opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> No
 
 def home_view(session: Session, services: Services, person: Person) -> dict[str, Any]:
     """The home view for `person` in the current coaching month."""
-    month = coaching_month()
+    month = coaching_month(person.timezone or services.settings.coach_timezone)
     engine = services.gap_engine(person.workspace_id)
     labels = {m.key: m.label for m in services.catalogue.metrics}
     if person.role != "rep":

@@ -69,7 +69,7 @@ def open_plan_modal(
     ]
     actor: Actor = context["actor"]
     services: Services = context["services"]
-    month = month or coaching_month()
+    month = month or coaching_month(actor.zone)
     with context["sessions"]() as session:
         rep = person_by_email(session, actor.workspace_id, rep_email)
         if not may_plan(session, actor, rep):
@@ -230,6 +230,18 @@ def keep_last_focus(
             respond(text=NOT_YOURS, replace_original=False)
             return
         assert rep is not None
+        if month is None:
+            respond(
+                text="That month's 1:1s are over: this button has expired.", replace_original=False
+            )
+            return
+        if get_plan(session, actor.workspace_id, rep.id, month) is not None:
+            respond(
+                text=f"{rep.name} already has a plan for {month_label(month)}: "
+                "use *Create plan* to change it.",
+                replace_original=False,
+            )
+            return
         last = get_plan(session, actor.workspace_id, rep.id, shift_month(month, -1))
         if last is None or not last.focus:
             respond(text=f"{rep.name} had no plan last month to keep.", replace_original=False)

@@ -29,6 +29,10 @@ def open_modal(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltC
     ack()
     actor: Actor = context["actor"]
     month = body["actions"][0]["value"]
+    if actor.role != "rep":
+        text = "Reflections are for reps, before their monthly 1:1."
+        client.views_open(trigger_id=body["trigger_id"], view=message_modal("Reflection", text))
+        return
     if month not in current_months():
         text = "That 1:1 is over: this invitation has expired."
         client.views_open(trigger_id=body["trigger_id"], view=message_modal("Reflection", text))
@@ -53,6 +57,8 @@ def submit(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
     errors = {q: "A line or two, please." for q, text in answers.items() if not text}
     if month not in current_months():
         errors = {"how_it_went": "That 1:1 is over: this invitation has expired."}
+    if actor.role != "rep":
+        errors = {"how_it_went": "Reflections are for reps, before their monthly 1:1."}
     if errors:
         ack(response_action="errors", errors=errors)
         return

@@ -172,17 +172,29 @@ def test_buttons_on_a_day_one_reply_plan_this_month_or_keep_last_months_focus(
         click(bot, "UREP3", "plan_keep", "rep1@example.com|2026-11")
         [*_, refusal] = bot.slack.wait_for("response_url", count=2)
         assert refusal.params["text"] == "You can plan only for the reps you coach."
+        # A second click (or a plan made meanwhile) is not overwritten; an old button expired.
+        click(bot, "UMARK", "plan_keep", "rep1@example.com|2026-11")
+        [*_, twice] = bot.slack.wait_for("response_url", count=3)
+        assert twice.params["text"].startswith("Rep 1 already has a plan for November 2026")
+        click(bot, "UMARK", "plan_keep", "rep1@example.com|2026-08")
+        [*_, expired] = bot.slack.wait_for("response_url", count=4)
+        assert "this button has expired" in expired.params["text"]
+        plan_dms = [
+            c for c in bot.slack.calls_to("chat.postMessage") if "coaching plan" in c.params["text"]
+        ]
+        assert len(plan_dms) == 2  # Mark's and Rep 1's, once
     with time_machine.travel("2026-11-30 22:30:00+00:00", tick=True):
         click(bot, "UMARK", "plan_open", "rep2@example.com|2026-12")
         [update_call] = bot.slack.wait_for("views.update")
         view = update_call.params["view"]
         view = json.loads(view) if isinstance(view, str) else view
         assert json.loads(view["private_metadata"])["month"] == "2026-12"  # Mark's December
-        click(bot, "UMARK", "plan_open", "rep2@example.com|2026-08")  # a stale button: this month
+        # An old button, or /coach plan: the month it is where Mark is (Sydney: December).
+        click(bot, "UMARK", "plan_open", "rep2@example.com|2026-08")
         [*_, stale] = bot.slack.wait_for("views.update", count=2)
         view = stale.params["view"]
         view = json.loads(view) if isinstance(view, str) else view
-        assert json.loads(view["private_metadata"])["month"] == "2026-11"
+        assert json.loads(view["private_metadata"])["month"] == "2026-12"
 
 
 def test_reps_reflect_in_a_modal_and_managers_see_it_when_planning(
@@ -256,3 +268,14 @@ def test_daily_progress_posts_month_to_date_by_team_once_a_day(bot: Bot) -> None
     assert post["text"] == "Progress, 2026-10-15: October 2026 to date"
     assert "*Mark Manager*: 2,000 leads → 600 connects → 300 discovery → 150 demos" in text
     assert "Close rate: 1 reps coached, 1 moving toward the median" in text
+
+
+def test_a_daily_channel_the_bot_cannot_post_in_is_a_failure_not_a_skip(bot: Bot) -> None:
+    cadence = make_cadence(bot.engine, bot.slack, COACH_DAILY_CHANNEL="C0PROGRESS")
+    bot.slack.fail("chat.postMessage", error="not_in_channel", times=1)
+    with time_machine.travel("2026-10-15 09:10:00+00:00", tick=False):
+        [run] = cadence.tick()
+        assert (run.summary.failed, run.summary.skipped) == (1, 0)
+        [retry] = cadence.tick()  # the next tick tries again (after inviting the bot, say)
+    assert retry.summary.sent == 1
+    assert len(bot.slack.posted("C0PROGRESS")) == 1

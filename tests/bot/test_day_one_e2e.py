@@ -76,3 +76,43 @@ def test_slack_failures_skip_or_fail_one_person_and_the_rest_goes_on(
     bot.slack._faults.clear()
     [again] = cadence.run("day-one", month="2026-11")
     assert (again.summary.sent, again.summary.skipped, again.summary.already) == (1, 7, 14)
+
+
+def test_an_answer_lost_in_a_timeout_is_found_in_slack_not_sent_again(
+    bot: Bot, cadence: Cadence
+) -> None:
+    assert cadence.client is not None
+    cadence.client.timeout = 1  # Slack posts rep4's invitation but the answer never arrives
+    bot.slack.slow("chat.postMessage", 3, when=lambda p: p.get("channel") == "UREP4", times=1)
+    [run] = cadence.run("day-one", month="2026-11")
+    assert (run.summary.sent, run.summary.failed) == (22, 0)
+    keys = Counter(metadata_keys(bot.slack))
+    assert len(keys) == 22 and set(keys.values()) == {1}
+    assert bot.slack.calls_to("conversations.history")  # it looked before it would resend
+
+
+def test_someone_slack_does_not_know_is_skipped_once_for_the_month(
+    bot: Bot, cadence: Cadence
+) -> None:
+    bot.slack.fail("users.lookupByEmail", error="users_not_found")  # rep10 is not in Slack
+    with time_machine.travel("2026-11-01 09:05:00+00:00", tick=False):
+        [run] = cadence.tick()
+    assert (run.summary.sent, run.summary.skipped) == (21, 1)
+    assert any("rep10@example.com: no Slack account" in p for p in run.summary.problems)
+    lookups = len(bot.slack.calls_to("users.lookupByEmail"))
+    with time_machine.travel("2026-11-01 09:10:00+00:00", tick=False):
+        [again] = cadence.tick()
+    assert (again.summary.sent, again.summary.already, again.summary.skipped) == (0, 21, 1)
+    # Settled: no second look-up for the invitation, nothing rebuilt or claimed.
+    assert len(bot.slack.calls_to("users.lookupByEmail")) <= lookups + 1
+
+
+def test_a_person_found_by_email_gets_day_one_at_nine_in_their_slack_zone(
+    bot: Bot, cadence: Cadence
+) -> None:
+    bot.slack.add_user("UREP10", "rep10@example.com", tz="Asia/Tokyo")  # not in the org chart
+    with time_machine.travel("2026-11-01 00:10:00+00:00", tick=False):  # 09:10 in Tokyo
+        [run] = cadence.tick()
+    assert run.summary.sent == 1
+    [post] = bot.slack.calls_to("chat.postMessage")
+    assert post.params["channel"] == "UREP10"
