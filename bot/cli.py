@@ -26,8 +26,10 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 import_app = typer.Typer(
     help="Load the org chart and monthly metrics from CSV.", no_args_is_help=True
 )
+export_app = typer.Typer(help="Export coaching data for sales ops.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
 
 out = Console()
 err = Console(stderr=True)
@@ -119,7 +121,20 @@ def _run_import(kind: str, file: Path, migrate: bool) -> None:
             err.print(f"[bold red]{file}: nothing imported[/]", highlight=False)
             err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(1) from None
-    out.print(result.summary(), highlight=False)
+        out.print(result.summary(), highlight=False)
+        if kind == "metrics" and result.months:
+            from bot.archive import affected_months, update_outcomes
+
+            months = affected_months(result.months, config.coach_window_months)
+            judged = update_outcomes(
+                engine,  # type: ignore[arg-type]
+                config.coach_workspace,
+                catalogue(config),
+                config.gap_config(),
+                months,
+            )
+            if judged:
+                out.print(f"judged {judged:,} plan focus metrics on the new numbers")
 
 
 @import_app.command("org")
@@ -138,6 +153,60 @@ def import_metrics_cmd(
 ) -> None:
     """Import monthly funnel counts, one row per rep and month."""
     _run_import("metrics", file, migrate)
+
+
+@export_app.command("plans")
+def export_plans(
+    since: Annotated[str | None, typer.Option(help="The first month (YYYY-MM).")] = None,
+    format: Annotated[str, typer.Option(help="csv or json (one object per line).")] = "csv",
+) -> None:
+    """Every plan, one row each, with its focus metrics' outcomes."""
+    import csv
+
+    from bot.archive import export_rows
+    from storage.db import session_scope
+
+    if format not in ("csv", "json"):
+        fail(f"--format {format!r}: choose csv or json")
+    if since is not None and not _MONTH.match(since):
+        fail(f"--since {since!r} is not a month (YYYY-MM)")
+    config = settings()
+    with open_database(config) as engine, session_scope(engine) as session:  # type: ignore[arg-type]
+        rows = export_rows(session, config.coach_workspace, since)
+    if format == "json":
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    focus_columns = [
+        "metric",
+        "baseline",
+        "target",
+        "peer_median_then",
+        "value",
+        "estimate",
+        "peer_median_now",
+        "verdict",
+    ]
+    header = [
+        "month",
+        "rep_email",
+        "rep_name",
+        "manager_email",
+        "author_email",
+        "outcome",
+        "why",
+        "actions",
+        "checkins",
+        "last_checkin_status",
+    ]
+    writer.writerow(header + [f"focus{i}_{c}" for i in (1, 2) for c in focus_columns])
+    for row in rows:
+        cells = [row[c] if c != "actions" else " | ".join(row["actions"]) for c in header]
+        for i in range(2):
+            focus = row["focus"][i] if i < len(row["focus"]) else {}
+            cells += [focus.get(c) for c in focus_columns]
+        writer.writerow(["" if cell is None else cell for cell in cells])
 
 
 def catalogue(config: Settings):  # type: ignore[no-untyped-def]

@@ -69,6 +69,7 @@ class ImportResult(BaseModel):
     updated: int
     unchanged: int
     deactivated: int = 0
+    months: list[str] = []  # metrics: the months whose values changed
 
     def summary(self) -> str:
         """One line for people: `imported 120,000 rows: 118,000 new, 2,000 updated`."""

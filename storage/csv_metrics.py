@@ -100,6 +100,7 @@ def _import(
         progress(0, total)
     connection = session.connection()
     new = updated = 0
+    months: set[str] = set()
     for start in range(0, total, PROGRESS_EVERY):
         changed: list[tuple[Key, Values]] = []
         replaced: list[Key] = []
@@ -108,6 +109,7 @@ def _import(
             if before == wanted or (before is None and wanted.count(None) == len(wanted)):
                 continue
             changed.append((key, wanted))
+            months.add(key[1])
             if before is None:
                 new += 1
             else:
@@ -120,7 +122,13 @@ def _import(
     if new or updated:
         bump_data_version(workspace)
         session.flush()
-    return ImportResult(rows=total, new=new, updated=updated, unchanged=total - new - updated)
+    return ImportResult(
+        rows=total,
+        new=new,
+        updated=updated,
+        unchanged=total - new - updated,
+        months=sorted(months),
+    )
 
 
 def _check_keys(

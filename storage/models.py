@@ -208,3 +208,35 @@ class Delivery(Base):
     ts: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class PlanOutcome(Base):
+    """What became of one focus metric of a plan, judged on the plan's month's data.
+
+    One row per plan focus: a re-import of that month recomputes it in place.
+    """
+
+    __tablename__ = "plan_outcomes"
+    __table_args__ = (
+        Index("ix_plan_outcomes_workspace_id_metric_key", "workspace_id", "metric_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    focus_id: Mapped[int] = mapped_column(
+        ForeignKey("plan_focus.id", ondelete="CASCADE"), unique=True
+    )
+    metric_key: Mapped[str] = mapped_column(String(64))
+    month: Mapped[str] = mapped_column(String(7))
+    baseline: Mapped[float | None] = mapped_column(Float)
+    value: Mapped[float | None] = mapped_column(Float)
+    estimate: Mapped[float | None] = mapped_column(Float)
+    numerator: Mapped[float | None] = mapped_column(Float)
+    denominator: Mapped[float | None] = mapped_column(Float)
+    peer_median_then: Mapped[float | None] = mapped_column(Float)
+    peer_median_now: Mapped[float | None] = mapped_column(Float)
+    target: Mapped[float | None] = mapped_column(Float)
+    verdict: Mapped[str] = mapped_column(String(16))
+    p_better: Mapped[float | None] = mapped_column(Float)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -114,19 +114,6 @@ def add_checkin(
     return checkin, True
 
 
-def plans_of(session: Session, workspace_id: str, rep_id: int, limit: int = 12) -> list[Plan]:
-    """The rep's plans, newest month first."""
-    return list(
-        session.scalars(
-            select(Plan)
-            .options(selectinload(Plan.focus), selectinload(Plan.checkins))
-            .where(Plan.workspace_id == workspace_id, Plan.rep_id == rep_id)
-            .order_by(Plan.month.desc())
-            .limit(limit)
-        )
-    )
-
-
 def save_reflection(
     session: Session,
     *,

@@ -210,6 +210,21 @@ def _cohort_text(closed: int, known: int, last_label: str) -> str:
     return f"{closed} of {known} {last_label} plans closed their gap ({closed / known:.0%})"
 
 
+def _quarter_text(briefs: list[RepBrief]) -> str:
+    """' · last quarter 3 of 7 plans closed (43%) · 5 of 8 reps at quota', from the archive."""
+    closed = sum(b.quarter[0] for b in briefs)
+    judged = sum(b.quarter[1] for b in briefs)
+    text = (
+        f" · last quarter {closed} of {judged} plans closed ({closed / judged:.0%})"
+        if judged
+        else ""
+    )
+    quota = [b.at_quota for b in briefs if b.at_quota is not None]
+    if quota:
+        text += f" · {sum(quota)} of {len(quota)} reps at quota"
+    return text
+
+
 def digest_team(manager_name: str, briefs: list[RepBrief], last_label: str) -> Blocks:
     """One manager's part of the digest: reps without a plan first, then what, why and how."""
     missing = sum(1 for b in briefs if b.plan is None)
@@ -217,7 +232,7 @@ def digest_team(manager_name: str, briefs: list[RepBrief], last_label: str) -> B
     blocks: Blocks = [
         _section(
             f"*{manager_name}* — {len(briefs)} reps, {missing} without a plan · "
-            f"cohort: {_cohort_text(closed, known, last_label)}"
+            f"cohort: {_cohort_text(closed, known, last_label)}" + _quarter_text(briefs)
         )
     ]
     ordered = sorted(briefs, key=lambda b: (b.plan is not None, b.name))

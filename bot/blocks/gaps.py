@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.plans import month_label
 from bot.wording import format_value, metric_sentence
 
 MAX_SECTION = 3000
@@ -25,8 +26,26 @@ def trend_line(metric: dict[str, Any], trend: dict[str, Any]) -> str | None:
     return None
 
 
-def gap_blocks(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """The `/coach gaps` answer: focus metrics in a manager's words, then peers and warnings."""
+def lessons_text(lessons: dict[str, Any], label: str) -> str | None:
+    """What has worked for this gap in the org, and who overcame it lately (names only)."""
+    parts = []
+    if lessons.get("worked"):
+        tried = "; ".join(
+            f"“{w['action'][:140]}” (closed it {w['closed']} of {w['used']} times)"
+            for w in lessons["worked"]
+        )
+        parts.append(f":seedling: What has worked for {label} here: {tried}")
+    if lessons.get("overcame"):
+        who = ", ".join(f"{o['name']} ({month_label(o['month'])})" for o in lessons["overcame"])
+        parts.append(f":handshake: Closed this gap lately: {who} — a peer worth a coffee.")
+    return "\n".join(parts) or None
+
+
+def gap_blocks(
+    report: dict[str, Any], lessons: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The `/coach gaps` answer: focus metrics in a manager's words, then peers and warnings;
+    under each focus metric, what has worked for it in this org (`lessons`, by metric key)."""
     metrics = {m["key"]: m for m in report["metrics"]}
     peer = report["peer_group"]
     segment = peer["segment"] or "all reps"
@@ -63,6 +82,8 @@ def gap_blocks(report: dict[str, Any]) -> list[dict[str, Any]]:
         if m.get("suggestions"):
             lines.append(f":bulb: {m['suggestions'][0]}")
         blocks.append(_section("\n".join(lines)))
+        if lessons and key in lessons and (text := lessons_text(lessons[key], m["label"])):
+            blocks.append(_context(text))
     for warning in report["warnings"]:
         blocks.append(_context(f":warning: {warning}"))
     blocks.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.blocks.gaps import lessons_text
 from bot.wording import format_value
 
 PLAN_CALLBACK = "plan_submit"
@@ -70,6 +71,7 @@ def plan_modal(
     targets: list[str],
     checkin_dates: list[str],
     reflection: dict[str, str] | None,
+    lessons: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The plan modal, prefilled. `options` are metric dicts (key, label, value, peer_median…)."""
     by_key = {o["key"]: o for o in options}
@@ -98,6 +100,14 @@ def plan_modal(
                 "elements": [{"type": "mrkdwn", "text": f"_Rep's reflection_\n{text}"[:3000]}],
             }
         )
+
+    for key in chosen:
+        if lessons and key in lessons and key in by_key:
+            text = lessons_text(lessons[key], by_key[key]["label"])
+            if text:
+                blocks.append(
+                    {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+                )
 
     def option(o: dict[str, Any]) -> dict[str, Any]:
         figures = (

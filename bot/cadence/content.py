@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from analytics.gaps import GapEngine, GapError
 from bot.cadence.schedule import shift_month
 from bot.plans import month_label
-from storage.models import Person, Plan
+from storage.models import Person, Plan, PlanOutcome
 from storage.org import active_people, descendants
 
 
@@ -78,6 +78,9 @@ class RepBrief:
     problem: str | None  # why there is no report
     last_plan: PlanView | None
     plan: PlanView | None
+    # The archive's verdicts on the rep's plans of the last three months: (closed, judged).
+    quarter: tuple[int, int] = (0, 0)
+    at_quota: bool | None = None  # attainment over the data window, when there is a quota
 
 
 def reps_by_manager(people: list[Person]) -> dict[int, list[Person]]:
@@ -88,6 +91,13 @@ def reps_by_manager(people: list[Person]) -> dict[int, list[Person]]:
         if rep.manager_id in ids:
             groups[rep.manager_id].append(rep)  # type: ignore[index]
     return groups
+
+
+def _at_quota(report: dict[str, Any] | None) -> bool | None:
+    attainment = next(
+        (m["value"] for m in (report or {}).get("metrics", []) if m["key"] == "attainment"), None
+    )
+    return None if attainment is None else attainment >= 1.0
 
 
 class Briefing:
@@ -117,6 +127,27 @@ class Briefing:
             .where(Plan.workspace_id == workspace_id, Plan.month.in_([month, self.last_month]))
         )
         self.plans = {(p.rep_id, p.month): p for p in plans}
+        self.quarter = self._quarter(session, workspace_id)
+
+    def _quarter(self, session: Session, workspace_id: str) -> dict[int, tuple[int, int]]:
+        """Per rep, of their plans of the three months before this one that the archive has
+        judged: how many closed every focus metric, and how many had the data to tell."""
+        months = [shift_month(self.month, -i) for i in (3, 2, 1)]
+        verdicts: dict[tuple[int, int], list[str]] = defaultdict(list)
+        rows = session.execute(
+            select(Plan.rep_id, Plan.id, PlanOutcome.verdict)
+            .join(PlanOutcome, PlanOutcome.plan_id == Plan.id)
+            .where(Plan.workspace_id == workspace_id, Plan.month.in_(months))
+        )
+        for rep_id, plan_id, verdict in rows:
+            verdicts[(rep_id, plan_id)].append(verdict)
+        quarter: dict[int, tuple[int, int]] = {}
+        for (rep_id, _), found in verdicts.items():
+            if "not enough data" in found:
+                continue
+            closed, judged = quarter.get(rep_id, (0, 0))
+            quarter[rep_id] = (closed + all(v == "closed" for v in found), judged + 1)
+        return quarter
 
     def _data_month(self, engine: GapEngine) -> tuple[str | None, str | None]:
         """The month of numbers behind this coaching month: the one before it, else the latest."""
@@ -153,6 +184,8 @@ class Briefing:
             problem=problem,
             last_plan=self._view(self.plans.get((rep.id, self.last_month)), report),
             plan=self._view(self.plans.get((rep.id, self.month)), report),
+            quarter=self.quarter.get(rep.id, (0, 0)),
+            at_quota=_at_quota(report),
         )
 
     def _view(self, plan: Plan | None, report: dict[str, Any] | None) -> PlanView | None:

@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from analytics.gaps import GapError
 from analytics.models import GapReport
+from bot.archive import archive_view, lessons_for
 from bot.blocks.archive import archive_blocks
 from bot.blocks.gaps import gap_blocks
 from bot.blocks.team import team_blocks
@@ -26,7 +27,7 @@ from bot.services import Services
 from bot.team import team_rows
 from storage.models import Person
 from storage.org import can_view, person_by_email
-from storage.plans import get_plan, plans_of
+from storage.plans import get_plan
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,15 @@ def _show_gaps(
         respond(response_type="ephemeral", text=f"{target.name}: {exc}")
         return
     payload = report.model_dump(mode="json")
-    blocks = gap_blocks(payload)
+    with context["sessions"]() as session:
+        lessons = lessons_for(
+            session,
+            target.workspace_id,
+            report.focus,
+            target.id,
+            coaching_month(context["actor"].zone),
+        )
+    blocks = gap_blocks(payload, lessons)
     if with_plan:  # a rep's own view: no buttons, their plan and check-ins instead
         blocks = [b for b in blocks if b["type"] != "actions"]
         labels = {m.key: m.label for m in services.catalogue.metrics}
@@ -224,11 +233,9 @@ def archive(args: list[str], context: BoltContext, respond: Respond, client: Web
     if target is None:
         return
     services: Services = context["services"]
-    labels = {m.key: m.label for m in services.catalogue.metrics}
+    metrics = {m.key: m.model_dump(mode="json") for m in services.catalogue.metrics}
     with context["sessions"]() as session:
-        blocks = archive_blocks(
-            target.name, plans_of(session, target.workspace_id, target.id), labels
-        )
+        blocks = archive_blocks(target.name, archive_view(session, target), metrics)
     respond(response_type="ephemeral", text=f"{target.name}: coaching archive", blocks=blocks)
 
 

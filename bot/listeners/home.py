@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from analytics.gaps import GapError
+from bot.archive import lessons_for
 from bot.blocks.gaps import gap_blocks
 from bot.blocks.team import manager_home, rep_home
 from bot.plans import coaching_month, month_label, plan_summary
@@ -45,7 +46,9 @@ def home_view(session: Session, services: Services, person: Person) -> dict[str,
     if person.role != "rep":
         return manager_home(team_rows(session, person, month, engine, labels), month_label(month))
     try:
-        gaps = gap_blocks(engine.report(person.email).model_dump(mode="json"))
+        report = engine.report(person.email)
+        lessons = lessons_for(session, person.workspace_id, report.focus, person.id, month)
+        gaps = gap_blocks(report.model_dump(mode="json"), lessons)
     except GapError as exc:
         gaps = [{"type": "section", "text": {"type": "mrkdwn", "text": str(exc)[:3000]}}]
     plan = get_plan(session, person.workspace_id, person.id, month)

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from analytics.gaps import GapError
 from analytics.models import GapReport
+from bot.archive import lessons_for
 from bot.blocks.plan import PLAN_CALLBACK, loading_modal, message_modal, plan_modal
 from bot.blocks.plan_message import plan_message
 from bot.cadence.schedule import shift_month
@@ -101,6 +102,7 @@ def open_plan_modal(
             actions=start["actions"],
             targets=start["targets"],
             checkin_dates=existing.checkin_dates if existing else [],
+            lessons=lessons_for(session, actor.workspace_id, start["chosen"], rep.id, month),
             reflection=None
             if reflection is None
             else {

@@ -7,7 +7,6 @@ builder's output is parsed into them and validated.
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Any
 
 import pytest
@@ -25,7 +24,6 @@ from bot.blocks.plan_message import plan_message
 from bot.blocks.team import manager_home, rep_home, team_blocks
 from bot.plans import prefill
 from bot.team import TeamRow
-from storage.models import CheckIn, Plan, PlanFocus
 
 CATALOGUE = load_catalogue()
 LABELS = {m.key: m.label for m in CATALOGUE.metrics}
@@ -132,15 +130,29 @@ def test_team_message_and_home_for_large_teams(reps: int) -> None:
 
 
 def test_archive_of_many_months() -> None:
-    plans = []
-    for m in range(60):
-        plan = Plan(
-            month=f"{2020 + m // 12}-{m % 12 + 1:02d}", why="w" * 2000, actions=["a" * 300] * 5
-        )
-        plan.focus = [PlanFocus(metric_key="close_rate", position=0)]
-        plan.checkins = [CheckIn(on_date=date(2026, 1, 1), status="on_track")]
-        plans.append(plan)
-    check_message(archive_blocks("Priya", plans, LABELS))
+    focus = {
+        "metric": "close_rate",
+        "baseline": 0.18,
+        "target": 0.26,
+        "peer_median_then": 0.26,
+        "value": 0.2,
+        "estimate": 0.19,
+        "peer_median_now": 0.27,
+        "verdict": "improved",
+    }
+    plans = [
+        {
+            "month": f"{2020 + m // 12}-{m % 12 + 1:02d}",
+            "why": "w" * 2000,
+            "actions": ["a" * 300] * 5,
+            "focus": [focus, {**focus, "metric": "win_rate", "verdict": None}],
+            "checkins": ["2026-01-01 on track"] * 10,
+        }
+        for m in range(60)
+    ]
+    view = {"plans": plans, "persistent": {m.key: 60 for m in CATALOGUE.metrics}}
+    metrics = {m.key: m.model_dump(mode="json") for m in CATALOGUE.metrics}
+    check_message(archive_blocks("Priya", view, metrics))
 
 
 def test_simulated_large_org_gap_summaries() -> None:

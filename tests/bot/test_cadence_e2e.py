@@ -29,8 +29,17 @@ def person_id(bot: Bot, email: str) -> int:
         return session.scalar(select(Person.id).where(Person.email == email))  # type: ignore[return-value]
 
 
-def make_plan(bot: Bot, email: str, month: str, metric: str, baseline: float, median: float,
-              target: float, *, checkin: str | None = None) -> None:  # fmt: skip
+def make_plan(
+    bot: Bot,
+    email: str,
+    month: str,
+    metric: str,
+    baseline: float,
+    median: float,
+    target: float,
+    *,
+    checkin: str | None = None,
+) -> None:
     with session_scope(bot.engine) as session:
         plan, _ = save_plan(
             session,
@@ -44,8 +53,16 @@ def make_plan(bot: Bot, email: str, month: str, metric: str, baseline: float, me
             checkin_dates=[date.fromisoformat(f"{month}-10")],
         )
         if checkin:
-            session.add(CheckIn(workspace_id="default", plan_id=plan.id, on_date=date.fromisoformat(checkin),
-                                status="on_track", done_actions=[], notes=""))  # fmt: skip
+            session.add(
+                CheckIn(
+                    workspace_id="default",
+                    plan_id=plan.id,
+                    on_date=date.fromisoformat(checkin),
+                    status="on_track",
+                    done_actions=[],
+                    notes="",
+                )
+            )
 
 
 def click(
@@ -218,15 +235,22 @@ def test_reps_reflect_in_a_modal_and_managers_see_it_when_planning(
             state = {
                 q: {"value": {"type": "plain_text_input", "value": v}} for q, v in values.items()
             }
-            return bot.interact({
-                "type": "view_submission",
-                "team": {"id": TEAM_ID, "domain": "coach-test"},
-                "user": {"id": "UREP1", "team_id": TEAM_ID},
-                "api_app_id": "A0C0ACH01",
-                "trigger_id": new_trigger_id(),
-                "view": {"id": "V1", "type": "modal", "callback_id": modal["callback_id"],
-                         "private_metadata": modal["private_metadata"], "state": {"values": state}},
-            })  # fmt: skip
+            return bot.interact(
+                {
+                    "type": "view_submission",
+                    "team": {"id": TEAM_ID, "domain": "coach-test"},
+                    "user": {"id": "UREP1", "team_id": TEAM_ID},
+                    "api_app_id": "A0C0ACH01",
+                    "trigger_id": new_trigger_id(),
+                    "view": {
+                        "id": "V1",
+                        "type": "modal",
+                        "callback_id": modal["callback_id"],
+                        "private_metadata": modal["private_metadata"],
+                        "state": {"values": state},
+                    },
+                }
+            )
 
         status, body = submit(
             {"how_it_went": "Slow start", "went_well": "  ", "improve": "Closing"}

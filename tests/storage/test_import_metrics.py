@@ -83,7 +83,9 @@ def org(engine: Engine, tmp_path: Path) -> Engine:
 
 def test_imports_one_value_per_rep_month_and_count(org: Engine, tmp_path: Path) -> None:
     result = run_import(org, write(tmp_path, METRICS, "m.csv"))
-    assert result == ImportResult(rows=3, new=3, updated=0, unchanged=0)
+    assert result == ImportResult(
+        rows=3, new=3, updated=0, unchanged=0, months=["2026-09", "2026-10"]
+    )
     assert result.summary() == "imported 3 rows: 3 new, 0 updated"
     assert stored(org) == {
         ("priya@example.com", "2026-09"): {

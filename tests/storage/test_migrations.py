@@ -18,6 +18,7 @@ TABLES = {
     "checkins",
     "reflections",
     "deliveries",
+    "plan_outcomes",
 }
 
 
