@@ -1,0 +1,101 @@
+"""The archive over HTTP: outcomes in `/coach archive`, lessons in gap summaries and the plan
+modal, and the same rights as gaps."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from analytics.catalogue import load_catalogue
+from analytics.models import GapConfig
+from bot.archive import update_outcomes
+from storage.db import session_scope
+from storage.models import Person
+from storage.plans import FocusInput, save_plan
+from tests.bot.conftest import Bot, blocks_text
+
+
+@pytest.fixture(autouse=True)
+def november() -> Iterator[None]:
+    with time_machine.travel("2026-11-03 10:00:00+00:00", tick=True):
+        yield
+
+
+def history(bot: Bot) -> None:
+    """Rep 1 coached on closing three months without closing it; Rep 2 closed it in October."""
+    with session_scope(bot.engine) as session:
+        ids = dict(session.execute(select(Person.email, Person.id)).all())
+        for month in ("2026-08", "2026-09", "2026-10"):
+            save_plan(
+                session,
+                workspace_id="default",
+                rep_id=ids["rep1@example.com"],
+                author_id=ids["mark@example.com"],
+                month=month,
+                focus=[FocusInput("close_rate", 0.1, 0.33, 0.99)],
+                why="Deals die after the demo",
+                actions=["Role-play objections"],
+                checkin_dates=[date.fromisoformat(f"{month}-20")],
+            )
+        save_plan(
+            session,
+            workspace_id="default",
+            rep_id=ids["rep2@example.com"],
+            author_id=ids["mark@example.com"],
+            month="2026-10",
+            focus=[FocusInput("close_rate", 0.2, 0.33, 0.21)],
+            why="Close more",
+            actions=["Record 2 demos and review them"],
+            checkin_dates=[date(2026, 10, 20)],
+        )
+    months = ["2026-08", "2026-09", "2026-10"]
+    assert update_outcomes(bot.engine, "default", load_catalogue(), GapConfig(), months) == 4
+
+
+def test_gap_summary_says_what_worked_and_who_overcame_it(bot: Bot) -> None:
+    history(bot)
+    bot.command("gaps rep1@example.com", "UMARK")
+    [reply] = bot.replies()
+    text = blocks_text(reply)
+    assert (
+        "What has worked for Close rate here: “Record 2 demos and review them” (closed it 1 of 1 times)"
+        in text
+    )
+    assert "Closed this gap lately: Rep 2 (October 2026)" in text
+    assert "Role-play objections" not in text  # it never closed the gap
+
+
+def test_archive_shows_outcomes_and_calls_out_a_persistent_deficiency(bot: Bot) -> None:
+    history(bot)
+    bot.command("archive rep1@example.com", "UMARK")
+    [reply] = bot.replies()
+    text = blocks_text(reply)
+    assert "*Close rate* coached 3 months in a row without closing" in text
+    assert "October 2026" in text and "Close rate 10% →" in text and "target 99%" in text
+    assert any(f"*{v}*" in text for v in ("no change", "worse", "improved"))
+    bot.command("archive rep2@example.com", "UMARK")
+    [_, other] = bot.replies(2)
+    assert ":white_check_mark: *closed*" in blocks_text(other)
+
+
+def test_a_rep_cannot_read_another_reps_archive(bot: Bot) -> None:
+    history(bot)
+    bot.command("archive rep2@example.com", "UREP1")
+    [reply] = bot.replies()
+    assert reply["text"] == "You can only look up yourself and the reps you coach."
+
+
+def test_the_plan_modal_shows_what_has_worked(bot: Bot) -> None:
+    history(bot)
+    bot.command("plan rep1@example.com", "UMARK")
+    [update] = bot.slack.wait_for("views.update")
+    view = update.params["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert "Record 2 demos and review them" in json.dumps(
+        view
+    ) and "Rep 2 (October 2026)" in json.dumps(view)

@@ -1,0 +1,126 @@
+"""The archive from the command line: outcomes judged on import, `coach export plans`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from analytics.simulate import demo_org
+from bot.demo import write_demo_csvs
+from storage.db import make_engine, session_scope
+from storage.models import Person, PlanOutcome
+from storage.plans import FocusInput, save_plan
+
+COACH = [sys.executable, "-m", "bot.cli"]
+
+
+def coach(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
+    env.update({"DATABASE_URL": f"sqlite:///{db}", "COACH_WORKSPACE": "acme", "COLUMNS": "200"})
+    return subprocess.run([*COACH, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> tuple[Path, Path]:
+    """The demo org imported through the CLI, with October and September plans for Priya."""
+    people, metrics, _ = demo_org(end_month="2026-10")
+    org_csv, metrics_csv = write_demo_csvs(tmp_path, people, metrics)
+    db = tmp_path / "coach.db"
+    assert coach(db, "import", "org", str(org_csv), "--migrate").returncode == 0
+    first = coach(db, "import", "metrics", str(metrics_csv))
+    assert first.returncode == 0 and "judged" not in first.stdout  # no plans yet
+    engine = make_engine(f"sqlite:///{db}")
+    with session_scope(engine) as session:
+        ids = dict(session.execute(select(Person.email, Person.id)).all())
+        for month, target in (("2026-09", 0.99), ("2026-10", 0.01)):
+            save_plan(
+                session,
+                workspace_id="acme",
+                rep_id=ids["priya.shah@example.com"],
+                author_id=ids["marcus.bell@example.com"],
+                month=month,
+                focus=[FocusInput("discovery_rate", 0.1, 0.3, target)],
+                why="Discovery calls don't turn into demos",
+                actions=["Use the new discovery script", "Review two calls a week"],
+                checkin_dates=[date.fromisoformat(f"{month}-12")],
+            )
+    engine.dispose()
+    return db, metrics_csv
+
+
+def outcomes(db: Path) -> int:
+    engine = make_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        count = conn.scalar(select(func.count()).select_from(PlanOutcome)) or 0
+    engine.dispose()
+    return count
+
+
+def bumped(metrics_csv: Path, month: str) -> Path:
+    """A copy of the metrics file with one of `month`'s leads counts raised."""
+    lines = metrics_csv.read_text().splitlines()
+    column = lines[0].split(",").index("leads_prospected")
+    row = next(i for i, line in enumerate(lines) if line.startswith(month))
+    cells = lines[row].split(",")
+    cells[column] = str(int(float(cells[column])) + 7)
+    lines[row] = ",".join(cells)
+    path = metrics_csv.with_name(f"bumped-{month}.csv")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_an_import_judges_the_plans_its_months_touch_once(org: tuple[Path, Path]) -> None:
+    db, metrics_csv = org
+    october = coach(db, "import", "metrics", str(bumped(metrics_csv, "2026-10")))
+    assert october.returncode == 0, october.stderr
+    # October's plan only: September's is judged on the window ending in September.
+    assert "judged 1 plan focus metrics" in october.stdout
+    september = coach(db, "import", "metrics", str(bumped(metrics_csv, "2026-09")))
+    assert "judged 2 plan focus metrics" in september.stdout  # in both windows
+    assert outcomes(db) == 2  # recomputed in place, never added twice
+    unchanged = coach(db, "import", "metrics", str(bumped(metrics_csv, "2026-09")))
+    assert "judged" not in unchanged.stdout and outcomes(db) == 2
+
+
+def test_export_plans_as_csv_and_json(org: tuple[Path, Path]) -> None:
+    db, metrics_csv = org
+    assert coach(db, "import", "metrics", str(bumped(metrics_csv, "2026-09"))).returncode == 0
+    result = coach(db, "export", "plans")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["month"] for r in rows] == ["2026-09", "2026-10"]
+    october = rows[1]
+    assert october["rep_email"] == "priya.shah@example.com"
+    assert october["manager_email"] == "marcus.bell@example.com"
+    assert october["focus1_metric"] == "discovery_rate" and october["focus1_verdict"] == "closed"
+    assert october["outcome"] == "closed" and october["focus2_metric"] == ""
+    assert october["actions"] == "Use the new discovery script | Review two calls a week"
+    assert rows[0]["focus1_verdict"] in ("improved", "no change", "worse")  # target out of reach
+    lines = coach(
+        db, "export", "plans", "--since", "2026-10", "--format", "json"
+    ).stdout.splitlines()
+    [plan] = [json.loads(line) for line in lines]
+    assert plan["month"] == "2026-10" and plan["focus"][0]["target"] == 0.01
+    assert plan["focus"][0]["verdict"] == "closed" and plan["focus"][0]["value"] > 0.01
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--since", "2026-13"], "--since '2026-13' is not a month"),
+        (["--format", "xml"], "--format 'xml': choose csv or json"),
+    ],
+)
+def test_export_refuses_bad_options(org: tuple[Path, Path], args: list[str], needle: str) -> None:
+    db, _ = org
+    result = coach(db, "export", "plans", *args)
+    assert result.returncode == 1 and needle in result.stderr and result.stdout == ""
