@@ -117,7 +117,7 @@ class WorkedAction:
 
 
 def _normal(action: str) -> str:
-    return " ".join(action.lower().strip(" .;•-").split())
+    return " ".join(action.lower().split()).strip(" .,;:!?•-")
 
 
 def what_worked(records: Iterable[ActionRecord], limit: int = 3) -> list[WorkedAction]:

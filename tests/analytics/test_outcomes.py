@@ -568,14 +568,11 @@ def test_accepts_any_iterable() -> None:
     assert worked == [WorkedAction("Call back", 2, 3)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: _normal strips ' .;•-' before whitespace other than spaces, so "
-    "'Call back.\\n' keys as 'call back.' and does not merge with 'Call back'",
-)
 def test_trailing_punctuation_before_a_newline_merges() -> None:
     worked = what_worked([ActionRecord("Call back", True), ActionRecord("Call back.\n", True)])
     assert worked == [WorkedAction("Call back", 2, 2)]
+    variants = ["Call them", "Call them!", "Call them,", "Call them:", "Call them?\t"]
+    assert what_worked(ActionRecord(v, True) for v in variants) == [WorkedAction("Call them", 5, 5)]
 
 
 ACTION_WORDS = st.sampled_from(["call", "Call", "back", "demo", "Demo", "refer", ".", ";", "-"])
