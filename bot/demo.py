@@ -10,6 +10,7 @@ from rich.table import Table
 
 from analytics.catalogue import load_catalogue
 from analytics.simulate import demo_org
+from bot.demo_history import script_history
 from bot.demo_slack import play_slack
 from bot.gaps import load_gap_engine
 from bot.terminal import gap_panel
@@ -71,6 +72,7 @@ def run_demo(folder: Path, console: Console) -> None:
     console.print(summary)
     for report in reports:
         console.print(gap_panel(report))
+    script_history(make_engine(url), WORKSPACE, gap_engine, catalogue, planted, console)
     focus_reps = [r["rep"] for r in reports if r["focus"] and r["rep"] in planted]
     if focus_reps:
         play_slack(make_engine(url), WORKSPACE, folder, focus_reps[0], console)

@@ -130,6 +130,11 @@ def play_slack(
             homes = slack.wait_for("views.publish", count=published + 2, timeout=30)
             [*_, home] = [h for h in homes if h.params["user_id"] == rep_id]
             player.show(rep_name, "App Home", _view(home.params["view"]))
+
+            replies = len(slack.calls_to("response_url"))
+            player.command(f"archive {mention}", manager)
+            [*_, archive] = slack.wait_for("response_url", count=replies + 1, timeout=30)
+            player.show(manager_name, "/coach archive", archive.params)
             play_cadence(settings, engine, workspace, slack, player, rep_name, month)
         finally:
             server.shutdown()

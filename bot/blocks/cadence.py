@@ -41,15 +41,14 @@ def _button(action_id: str, text: str, value: str, primary: bool = False) -> dic
 
 def outcome_line(f: FocusOutcome) -> str:
     """'Win rate 18% → 22% (team median 26%, target 24%) — closed'."""
-    verdict = (
-        "no data yet"
-        if f.now is None
-        else "closed :white_check_mark:"
-        if f.closed
-        else "moving toward the median"
-        if f.moved
-        else "not moving yet"
-    )
+    if f.verdict is not None and f.verdict != "closed":
+        verdict = f.verdict  # the archive's word, once the month is judged
+    elif f.now is None:
+        verdict = "no data yet"
+    elif f.closed:
+        verdict = "closed :white_check_mark:"
+    else:
+        verdict = "moving toward the median" if f.moved else "not moving yet"
     target = f", target {format_value(f.metric, f.target)}" if f.target is not None else ""
     return (
         f"{f.label} {format_value(f.metric, f.baseline)} → {format_value(f.metric, f.now)} "

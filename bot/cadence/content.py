@@ -14,6 +14,7 @@ from bot.cadence.schedule import shift_month
 from bot.plans import month_label
 from storage.models import Person, Plan, PlanOutcome
 from storage.org import active_people, descendants
+from storage.outcomes import outcomes_by_focus
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class FocusOutcome:
     now: float | None
     peer_median: float | None
     target: float | None
+    verdict: str | None = None  # the archive's, once the plan's month is judged
 
     def _better(self, value: float | None, than: float | None, strict: bool) -> bool | None:
         if value is None or than is None:
@@ -40,7 +42,10 @@ class FocusOutcome:
 
     @property
     def closed(self) -> bool | None:
-        """Reached the peer median, or the plan's target (None without data)."""
+        """The archive's verdict once the month is judged; until then, whether the raw value
+        reached the peer median or the plan's target (None without data)."""
+        if self.verdict is not None:
+            return None if self.verdict == "not enough data" else self.verdict == "closed"
         at_median = self._better(self.now, self.peer_median, strict=False)
         at_target = self._better(self.now, self.target, strict=False)
         if at_median is None and at_target is None:
@@ -127,6 +132,8 @@ class Briefing:
             .where(Plan.workspace_id == workspace_id, Plan.month.in_([month, self.last_month]))
         )
         self.plans = {(p.rep_id, p.month): p for p in plans}
+        judged = outcomes_by_focus(session, [p.id for p in self.plans.values()])
+        self.verdicts = {focus_id: o.verdict for focus_id, o in judged.items()}
         self.quarter = self._quarter(session, workspace_id)
 
     def _quarter(self, session: Session, workspace_id: str) -> dict[int, tuple[int, int]]:
@@ -203,6 +210,7 @@ class Briefing:
                     now=metric.get("value"),
                     peer_median=metric.get("peer_median", f.peer_median),
                     target=f.target,
+                    verdict=self.verdicts.get(f.id),
                 )
             )
         return PlanView(

@@ -27,7 +27,9 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.returncode == 0, result.stderr
     assert "Coaching focus for" in result.stdout
     assert "sees: /coach gaps" in result.stdout and "sees: plan DM" in result.stdout
+    assert "The archive:" in result.stdout and "What has worked for" in result.stdout
     for seen in (
+        "/coach archive",
         "day-one thread",
         "day-one thread (a reply)",
         "invitation to reflect",
@@ -51,8 +53,8 @@ def test_demo_writes_csvs_database_and_slack_payloads(demo_dir: Path) -> None:
     assert (demo_dir / "org.csv").read_text().startswith("email,name,role,manager_email")
     assert (demo_dir / "metrics.csv").read_text().startswith("month,rep_email,")
     payloads = sorted(p.name for p in (demo_dir / "slack").glob("*.json"))
-    assert payloads[0] == "01_coach_gaps.json" and len(payloads) == 13
-    assert payloads[-1] == "13_day_two_digest.json"
+    assert payloads[0] == "01_coach_gaps.json" and len(payloads) == 14
+    assert payloads[-1] == "14_day_two_digest.json"
     for path in (demo_dir / "slack").glob("*.json"):
         json.loads(path.read_text())
 
