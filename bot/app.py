@@ -2,15 +2,65 @@
 
 from __future__ import annotations
 
-from slack_bolt import App
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from bot import listeners
+from bot.logs import fields
 from bot.middleware import install_middleware
 from bot.services import Services
 from bot.settings import Settings
 from bot.slack_client import make_web_client
+
+log = logging.getLogger(__name__)
+
+
+class CoachApp(App):
+    """Bolt's App, logging one line per request: what was asked and how long the answer took
+    (in both HTTP and Socket Mode, which both dispatch here)."""
+
+    workspace_for: Callable[[str | None], str]
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        """Handle a request as Bolt does, then log it."""
+        start = time.perf_counter()
+        outcome = "error"
+        try:
+            response = super().dispatch(req)
+            outcome = "ok" if response.status < 400 else str(response.status)
+            return response
+        finally:
+            kind, name = request_name(req.body)
+            log.info(
+                "request",
+                extra=fields(
+                    workspace=self.workspace_for(req.context.team_id),
+                    kind=kind,
+                    name=name,
+                    ms=round((time.perf_counter() - start) * 1000, 1),
+                    outcome=outcome,
+                ),
+            )
+
+
+def request_name(body: dict[str, Any]) -> tuple[str, str | None]:
+    """What a request asks, for the log: (kind, name) — a subcommand, an action or view id, an
+    event type. Nothing a user typed beyond the subcommand."""
+    if body.get("command"):
+        return "command", (str(body.get("text") or "help").split() or ["help"])[0][:32]
+    if body.get("type") == "block_actions":
+        return "action", (body.get("actions") or [{}])[0].get("action_id")
+    if body.get("type") in ("view_submission", "view_closed"):
+        return "view", (body.get("view") or {}).get("callback_id")
+    if body.get("event"):
+        return "event", body["event"].get("type")
+    return str(body.get("type") or "other"), None
 
 
 def create_app(
@@ -18,10 +68,10 @@ def create_app(
     engine: Engine,
     client: WebClient | None = None,
     services: Services | None = None,
-) -> App:
+) -> CoachApp:
     """A Bolt app on `engine`, calling Slack through one configured WebClient."""
     settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
-    app = App(
+    app = CoachApp(
         signing_secret=settings.slack_signing_secret,
         client=client or make_web_client(settings),
         # Bolt's start-up auth.test would make constructing the app depend on Slack being up.
@@ -33,6 +83,7 @@ def create_app(
         # Single-workspace mode: every request belongs to the configured workspace.
         return settings.coach_workspace
 
+    app.workspace_for = workspace_for
     install_middleware(app, workspace_for, services)
     listeners.register(app)
     return app

@@ -41,12 +41,18 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def settings() -> Settings:
-    """Load the settings or end the command with exit status 2."""
+def settings(logs: bool = False) -> Settings:
+    """Load the settings or end the command with exit status 2; `logs` switches on the
+    operators' log lines (servers and jobs)."""
     try:
-        return load_settings()
+        config = load_settings()
     except ConfigError as exc:
         fail(str(exc), 2)
+    if logs:
+        from bot.logs import configure_logging
+
+        configure_logging(config.coach_log_format, config.coach_log_level)
+    return config
 
 
 @contextmanager
@@ -285,7 +291,7 @@ def serve(
     from bot.app import create_app
     from bot.cadence.scheduler import cadence_scheduler
 
-    config = settings()
+    config = settings(logs=True)
     config.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     if socket:
         config.require("SLACK_APP_TOKEN")
@@ -329,7 +335,7 @@ def scheduler_cmd() -> None:
     """Run only the cadence's scheduler (for deployments that keep it apart from `serve`)."""
     from bot.cadence.scheduler import cadence_scheduler
 
-    config = settings()
+    config = settings(logs=True)
     config.require("SLACK_BOT_TOKEN")
     with open_database(config) as engine:
         out.print(f"coach: cadence scheduler ticking every {config.coach_tick_seconds} s")
@@ -376,7 +382,7 @@ def run_cmd(
         if month is not None and not _MONTH.match(month):
             fail(f"--month {month!r} is not a month (YYYY-MM)")
         period = month
-    config = settings()
+    config = settings(logs=True)
     if not dry_run:
         config.require("SLACK_BOT_TOKEN")
     if job == "daily" and not config.coach_daily_channel:

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     coach_send_rate: float = Field(4, ge=0, alias="COACH_SEND_RATE")
     coach_send_workers: int = Field(4, ge=1, le=32, alias="COACH_SEND_WORKERS")
     coach_tick_seconds: int = Field(300, ge=10, le=3600, alias="COACH_TICK_SECONDS")
+    coach_log_format: Literal["text", "json"] = Field("text", alias="COACH_LOG_FORMAT")
+    coach_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", alias="COACH_LOG_LEVEL"
+    )
 
     @field_validator("coach_timezone")
     @classmethod

@@ -29,6 +29,7 @@ from bot.blocks.cadence import (
 from bot.cadence.content import Briefing, reps_by_manager
 from bot.cadence.schedule import Kind, day_one, day_two, due_period, shift_month
 from bot.cadence.sender import Batch, Message, Pacer, Recipient, Sender, Summary
+from bot.logs import fields
 from bot.plans import month_label
 from bot.services import Services
 from bot.slack_client import make_web_client
@@ -402,13 +403,28 @@ class Cadence:
 
     def run(self, job: Kind, *, month: str | None = None, now: datetime | None = None) -> list[Run]:
         """Plan and send `job`; each run's summary is filled in."""
+        start = time.perf_counter()
         runs = self.plan(job, month=month, now=now)
         sender = self.sender()
         for run in runs:
             run.summary = sender.send(run.batches)
             run.summary.add("already", run.settled["sent"])
             run.summary.add("skipped", run.settled["skipped"])
-            log.info("%s", run.line())
+            s = run.summary
+            log.info(
+                "job run",
+                extra=fields(
+                    workspace=self.workspace_id,
+                    job=job,
+                    period=run.period,
+                    sent=s.sent,
+                    already=s.already,
+                    busy=s.busy,
+                    skipped=s.skipped,
+                    failed=s.failed,
+                    ms=round((time.perf_counter() - start) * 1000, 1),
+                ),
+            )
         return runs
 
     def already_sent(self, run: Run) -> set[str]:

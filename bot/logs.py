@@ -1,0 +1,59 @@
+"""Logging for operators: one line per request and per job run, as text or JSON.
+
+Lines carry the workspace, what was asked (a subcommand, an action or view id, a job) and how
+long it took — never tokens, signing secrets, message text or metric values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+FIELDS = "fields"  # the `extra` key structured values travel under
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and the record's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            **getattr(record, FIELDS, {}),
+        }
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger: message key=value …` for people reading a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in getattr(record, FIELDS, {}).items())
+        return super().format(record) + (f" {fields}" if fields else "")
+
+
+def configure_logging(fmt: str, level: str = "INFO") -> None:
+    """Send the app's logs to stderr in `fmt` (text or json)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Libraries' own request chatter would repeat what our one line per request says.
+    for name in ("slack_bolt", "slack_sdk", "apscheduler", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def fields(**values: Any) -> dict[str, Any]:
+    """`extra=` for a structured log line: `log.info("request", extra=fields(ms=12))`."""
+    return {FIELDS: {k: v for k, v in values.items() if v is not None}}
