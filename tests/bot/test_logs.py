@@ -12,7 +12,7 @@ import time_machine
 
 from bot.cadence.jobs import Cadence
 from bot.logs import JsonFormatter, configure_logging
-from tests.bot.conftest import SECRET, Bot
+from tests.bot.conftest import SECRET, Bot, wait_until
 
 
 @pytest.fixture
@@ -37,6 +37,8 @@ def lines(stream: io.StringIO) -> list[dict]:
 def test_one_line_per_request_without_what_was_typed(bot: Bot, json_logs: io.StringIO) -> None:
     bot.command("gaps rep1@example.com", "UMARK")
     bot.replies()
+    # The answer can come back before the server thread has written its line.
+    wait_until(lambda: any(x["msg"] == "request" for x in lines(json_logs)))
     [line] = [x for x in lines(json_logs) if x["msg"] == "request"]
     assert line["workspace"] == "default" and line["kind"] == "command" and line["name"] == "gaps"
     assert line["outcome"] == "ok" and line["ms"] > 0 and line["level"] == "info"
