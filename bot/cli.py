@@ -215,6 +215,57 @@ def export_plans(
         writer.writerow(["" if cell is None else cell for cell in cells])
 
 
+@app.command()
+def doctor(
+    lookups: Annotated[
+        int, typer.Option(help="People without a Slack id to look up by email.")
+    ] = 50,
+) -> None:
+    """Check configuration, database, the Slack token's scopes and the org chart's people."""
+    from bot.doctor import run_checks
+    from bot.slack_client import make_web_client
+    from storage.db import make_engine
+
+    config = settings()
+    engine = make_engine(config.database_url)
+    client = make_web_client(config) if config.slack_bot_token else None
+    problems = 0
+    try:
+        for check in run_checks(config, engine, client, lookups=lookups):
+            mark = "[green]✓[/]" if check.ok else "[bold red]✗[/]"
+            out.print(f"{mark} {check.name}: {check.detail}", highlight=False)
+            if not check.ok:
+                problems += 1
+                out.print(f"    fix: {check.fix}", highlight=False)
+    finally:
+        engine.dispose()
+    out.print("all good" if not problems else f"{problems} thing(s) to fix", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def forget(
+    email: Annotated[str, typer.Argument(help="The person's email.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Don't ask for confirmation.")] = False,
+) -> None:
+    """Delete a person's personal data (plans, check-ins, reflections, metrics) on request."""
+    from storage.db import session_scope
+    from storage.forget import forget_person
+
+    config = settings()
+    if not yes and not typer.confirm(
+        f"Delete every plan, check-in, reflection and metric of {email} for good?"
+    ):
+        fail("nothing deleted")
+    with open_database(config) as engine, session_scope(engine) as session:  # type: ignore[arg-type]
+        counts = forget_person(session, config.coach_workspace, email)
+    if counts is None:
+        fail(f"{email}: nobody in the org chart has that email; nothing deleted")
+    done = ", ".join(f"{n:,} {what}" for what, n in counts.items())
+    out.print(f"forgot {email}: deleted {done}; the org chart keeps an anonymous row")
+
+
 def catalogue(config: Settings):  # type: ignore[no-untyped-def]
     """The metric catalogue, from COACH_METRICS_FILE when set; a broken file exits 2."""
     from analytics.catalogue import CatalogueError, load_catalogue
