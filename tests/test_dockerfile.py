@@ -1,0 +1,95 @@
+"""The Dockerfile's steps, reproduced without Docker (which can't run here): build the wheelhouse
+from exactly the files the image copies, install it into a clean virtual environment with no
+index, and run the image's entrypoint until its health check answers."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def test_the_image_is_small_non_root_and_checks_its_health() -> None:
+    stages = re.findall(r"^FROM (\S+)", DOCKERFILE, re.M)
+    assert stages == ["python:3.11-slim", "python:3.11-slim"]  # wheels built apart from the image
+    final = DOCKERFILE.split("\nFROM ")[-1]
+    assert re.search(r"^USER (?!root)\S+", final, re.M)
+    assert "--no-cache-dir" in final and "rm -rf /wheels" in final
+    assert "HEALTHCHECK" in final and "/healthz" in final
+    assert re.search(r'^ENTRYPOINT \["coach"\]', final, re.M)
+    assert re.search(r'^CMD \["serve", "--port", "3000"\]', final, re.M)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_image_steps_in_a_clean_virtual_environment(tmp_path: Path) -> None:
+    # Stage one: only what the Dockerfile COPYs, then `pip wheel` as it runs it.
+    src = tmp_path / "src"
+    src.mkdir()
+    for line in re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE, re.M):
+        for name in line.split():
+            path = ROOT / name
+            if path.is_dir():
+                shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy(path, src / name)
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels), str(src)],
+        check=True,
+        timeout=600,
+    )
+    # Stage two: a clean environment, the wheelhouse only (no index: it must be complete).
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index"]
+    subprocess.run([*pip, *map(str, wheels.glob("*.whl"))], check=True, timeout=600)
+    data = tmp_path / "data"
+    data.mkdir()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{data / 'coach.db'}",
+            "SLACK_BOT_TOKEN": "xoxb-image",
+            "SLACK_SIGNING_SECRET": "secret",
+            "SLACK_API_URL": "http://127.0.0.1:9/api/",  # nothing is due: the tick calls no one
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    server = subprocess.Popen(
+        [str(venv / "bin" / "coach"), "serve", "--port", str(port)],
+        cwd=data,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=4) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(server.communicate()[0]) from None
+                time.sleep(0.2)
+        assert (data / "coach.db").exists()  # the entrypoint migrated before it listened
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
