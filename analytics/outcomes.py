@@ -26,6 +26,7 @@ from typing import Literal
 from scipy import special
 
 from analytics.catalogue import Direction, ShrinkageModel
+from analytics.gaps import parse_month
 
 Verdict = Literal["closed", "improved", "no change", "worse", "not enough data"]
 VERDICTS: tuple[Verdict, ...] = ("closed", "improved", "no change", "worse", "not enough data")
@@ -139,14 +140,19 @@ def what_worked(records: Iterable[ActionRecord], limit: int = 3) -> list[WorkedA
     return ranked[:limit]
 
 
-def persistent(history: list[tuple[list[str], set[str]]], at_least: int = 3) -> dict[str, int]:
-    """Metrics coached `at_least` plans in a row without closing, up to the latest plan.
+def persistent(history: list[tuple[str, list[str], set[str]]], at_least: int = 3) -> dict[str, int]:
+    """Metrics coached `at_least` months in a row without closing, up to the latest plan.
 
-    `history` is the rep's plans oldest first, each as (focus metric keys, keys it closed). A
-    metric's run ends when a plan closes it or leaves it out; the result maps each metric whose
-    latest run is long enough to that run's length.
+    `history` is the rep's judged plans oldest first, each as (month YYYY-MM, focus metric keys,
+    keys it closed). A metric's run ends when a plan closes it or leaves it out, or a month goes
+    by without a plan; the result maps each metric whose latest run is long enough to its length.
     """
     runs: dict[str, int] = {}
-    for focus, closed in history:
+    previous: int | None = None
+    for month, focus, closed in history:
+        number = parse_month(month)
+        if previous is not None and number != previous + 1:
+            runs = {}
+        previous = number
         runs = {key: runs.get(key, 0) + 1 for key in focus if key not in closed}
     return {key: n for key, n in runs.items() if n >= at_least}

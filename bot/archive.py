@@ -8,25 +8,45 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from analytics.catalogue import Catalogue
-from analytics.gaps import GapError
-from analytics.models import GapConfig
-from analytics.outcomes import ActionRecord, WorkedAction, judge, persistent, what_worked
+from analytics.catalogue import Catalogue, Metric
+from analytics.gaps import GapEngine, GapError
+from analytics.models import GapConfig, GapReport, MetricGap
+from analytics.outcomes import (
+    VERDICTS,
+    ActionRecord,
+    WorkedAction,
+    judge,
+    persistent,
+    what_worked,
+)
 from bot.cadence.schedule import shift_month
-from bot.gaps import load_gap_engine
+from bot.gaps import load_gap_engines
 from storage.db import session_scope
 from storage.models import Person, Plan, PlanFocus, PlanOutcome
 from storage.outcomes import (
-    OutcomeInput,
+    OutcomeFigures,
     metric_history,
     outcomes_by_focus,
     plans_of_months,
     save_outcome,
+    unjudged_months,
 )
 
-RECENT_MONTHS = 6
+RECENT_MONTHS = 6  # who overcame a gap: closed it this recently
+WORKED_MONTHS = 24  # what has worked: plans this recent
+
+
+def months_to_judge(
+    db: Engine, workspace_id: str, changed: Iterable[str], window: int
+) -> list[str]:
+    """After an import: the plan months the changed data months reach, and every month with a
+    plan not judged yet (saved after its month's import, or left by an interrupted run)."""
+    with session_scope(db) as session:
+        waiting = unjudged_months(session, workspace_id)
+    return sorted(set(affected_months(changed, window)) | set(waiting))
 
 
 def affected_months(changed: Iterable[str], window: int) -> list[str]:
@@ -36,61 +56,127 @@ def affected_months(changed: Iterable[str], window: int) -> list[str]:
 
 
 def update_outcomes(
-    db: Engine, workspace_id: str, catalogue: Catalogue, config: GapConfig, months: list[str]
+    db: Engine,
+    workspace_id: str,
+    catalogue: Catalogue,
+    config: GapConfig,
+    months: list[str] | None,
 ) -> int:
-    """Judge every plan of `months` on its month's data (months without data are left until it
-    arrives); returns how many focus metrics were judged. Recomputes in place."""
-    if not months:
+    """Judge every plan of `months` (None: of every month) on the numbers for its month, and
+    return how many focus metrics were judged. Months without numbers wait until they arrive;
+    each month is written in its own short transaction, in place.
+
+    Closing is judged as gaps are found — the rep's shrunk estimate over the window ending in the
+    plan's month against the peer median — while better or worse than the baseline is judged on
+    the plan's month alone (the baseline's window would otherwise be counted twice), and a rep
+    with no numbers in the plan's month has not enough data.
+    """
+    plan_months = _plan_months(db, workspace_id, months)
+    if not plan_months:
         return 0
-    engine = load_gap_engine(db, workspace_id, catalogue, config)
+    window, alone = load_gap_engines(
+        db, workspace_id, catalogue, config, config.model_copy(update={"window_months": 1})
+    )
     models = {m.key: m for m in catalogue.metrics}
-    judged = 0
     with session_scope(db) as session:
         people = select(Person.id, Person.email).where(Person.workspace_id == workspace_id)
         emails = {pid: email for pid, email in session.execute(people)}
-        by_month: dict[str, list[Plan]] = {}
-        for plan in plans_of_months(session, workspace_id, months):
-            by_month.setdefault(plan.month, []).append(plan)
-        for month, plans in sorted(by_month.items()):
+    judged = 0
+    for month in plan_months:
+        try:
+            pooled = {r.rep: r for r in window.reports(month)}
+            single = {r.rep: r for r in alone.reports(month)}
+        except GapError:
+            continue  # no numbers for that month yet
+        for attempt in (1, 2):
             try:
-                reports = {r.rep: r for r in engine.reports(month)}
-            except GapError:
-                continue  # no data for that month yet
-            for plan in plans:
-                report = reports.get(emails.get(plan.rep_id, ""))
-                metrics = {m.key: m for m in report.metrics} if report is not None else {}
-                for focus in plan.focus:
-                    metric, spec = metrics.get(focus.metric_key), models.get(focus.metric_key)
-                    if spec is None:
-                        continue  # a metric the catalogue no longer has
-                    outcome = judge(
-                        model=spec.model,
-                        direction=spec.direction,
-                        baseline=focus.baseline,
-                        value=metric.value if metric else None,
-                        estimate=metric.estimate if metric else None,
-                        numerator=metric.numerator if metric else None,
-                        denominator=metric.denominator if metric else None,
-                        peer_median=metric.peer_median if metric else None,
-                        target=focus.target,
-                        threshold=config.flag_threshold,
-                    )
-                    save_outcome(
+                with session_scope(db) as session:
+                    judged += _judge_month(
                         session,
-                        plan,
-                        focus,
-                        OutcomeInput(
-                            value=metric.value if metric else None,
-                            estimate=metric.estimate if metric else None,
-                            numerator=metric.numerator if metric else None,
-                            denominator=metric.denominator if metric else None,
-                            peer_median_now=metric.peer_median if metric else None,
-                            verdict=outcome.verdict,
-                            p_better=outcome.p_better,
-                        ),
+                        workspace_id,
+                        month,
+                        emails,
+                        models,
+                        config,
+                        (window, pooled),
+                        (alone, single),
                     )
-                    judged += 1
+                break
+            except IntegrityError:  # another import judged the same plan at the same moment
+                if attempt == 2:
+                    raise
     return judged
+
+
+def _plan_months(db: Engine, workspace_id: str, months: list[str] | None) -> list[str]:
+    query = select(Plan.month).distinct().where(Plan.workspace_id == workspace_id)
+    if months is not None:
+        query = query.where(Plan.month.in_(months))
+    with session_scope(db) as session:
+        return sorted(session.scalars(query))
+
+
+def _judge_month(
+    session: Session,
+    workspace_id: str,
+    month: str,
+    emails: dict[int, str],
+    models: dict[str, Metric],
+    config: GapConfig,
+    pooled: tuple[GapEngine, dict[str, GapReport]],
+    single: tuple[GapEngine, dict[str, GapReport]],
+) -> int:
+    judged = 0
+    plans = plans_of_months(session, workspace_id, [month])
+    existing = outcomes_by_focus(session, [p.id for p in plans])
+    for plan in plans:
+        email = emails.get(plan.rep_id, "")
+        window = _metrics(_report(*pooled, email, month))
+        alone = _metrics(_report(*single, email, month))
+        for focus in plan.focus:
+            spec = models.get(focus.metric_key)
+            if spec is None:
+                continue  # a metric the catalogue no longer has
+            now, month_only = window.get(focus.metric_key), alone.get(focus.metric_key)
+            figures = OutcomeFigures(
+                value=now.value if now and month_only else None,
+                estimate=now.estimate if now else None,
+                numerator=month_only.numerator if month_only else None,
+                denominator=month_only.denominator if month_only else None,
+                peer_median_now=now.peer_median if now else None,
+            )
+            outcome = judge(
+                model=spec.model,
+                direction=spec.direction,
+                baseline=focus.baseline,
+                value=figures.value,
+                estimate=figures.estimate,
+                numerator=figures.numerator,
+                denominator=figures.denominator,
+                peer_median=figures.peer_median_now,
+                target=focus.target,
+                threshold=config.flag_threshold,
+            )
+            save_outcome(session, plan, focus, existing.get(focus.id), figures, outcome)
+            judged += 1
+    return judged
+
+
+def _metrics(report: GapReport | None) -> dict[str, MetricGap]:
+    return {m.key: m for m in report.metrics} if report is not None else {}
+
+
+def _report(
+    engine: GapEngine, reports: dict[str, GapReport], email: str, month: str
+) -> GapReport | None:
+    """The rep's report for the month; one `reports()` leaves out (a rep who left since) is
+    asked for by name, so their month is still judged."""
+    if email in reports:
+        return reports[email]
+    try:
+        return engine.report(email, month)
+    except GapError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -113,14 +199,16 @@ class Lessons:
 def lessons_for(
     session: Session, workspace_id: str, metric_keys: list[str], rep_id: int, month: str
 ) -> dict[str, dict[str, Any]]:
-    """For each metric: the actions of plans that closed it in this org (most successful first)
-    and the active reps other than `rep_id` who closed it in the last six months, latest first."""
+    """For each metric: the actions of plans that closed it in this org over the last two years
+    (most successful first) and the active reps other than `rep_id` who closed it in the last six
+    months, latest first."""
     since = shift_month(month, -RECENT_MONTHS)
+    records = metric_history(
+        session, workspace_id, list(metric_keys), shift_month(month, -WORKED_MONTHS)
+    )
     found = {}
     for key in dict.fromkeys(metric_keys):
-        history = [
-            r for r in metric_history(session, workspace_id, key) if r.verdict != "not enough data"
-        ]
+        history = [r for r in records if r.metric_key == key and r.verdict != "not enough data"]
         worked = what_worked(
             ActionRecord(action, r.verdict == "closed") for r in history for action in r.actions
         )
@@ -151,8 +239,9 @@ def archive_view(session: Session, rep: Person, limit: int = 12) -> dict[str, An
     rows = []
     for plan in plans:
         focus = [_focus_row(f, outcomes.get(f.id)) for f in plan.focus]
-        closed = {f["metric"] for f in focus if f["verdict"] == "closed"}
-        history.append(([f.metric_key for f in plan.focus], closed))
+        if focus and all(f["verdict"] for f in focus):  # judged plans only
+            closed = {f["metric"] for f in focus if f["verdict"] == "closed"}
+            history.append((plan.month, [f["metric"] for f in focus], closed))
         rows.append(
             {
                 "month": plan.month,
@@ -222,5 +311,4 @@ def _plan_verdict(verdicts: list[str | None]) -> str | None:
     """A plan closed when every focus metric did; otherwise its least good verdict."""
     if not verdicts or any(v is None for v in verdicts):
         return None
-    order = ["closed", "improved", "no change", "worse", "not enough data"]
-    return max(verdicts, key=lambda v: order.index(v))  # type: ignore[arg-type]
+    return max(verdicts, key=lambda v: VERDICTS.index(v))  # type: ignore[arg-type]

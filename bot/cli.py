@@ -128,10 +128,15 @@ def _run_import(kind: str, file: Path, migrate: bool) -> None:
             err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(1) from None
         out.print(result.summary(), highlight=False)
-        if kind == "metrics" and result.months:
-            from bot.archive import affected_months, update_outcomes
+        if kind == "metrics":
+            from bot.archive import months_to_judge, update_outcomes
 
-            months = affected_months(result.months, config.coach_window_months)
+            months = months_to_judge(
+                engine,  # type: ignore[arg-type]
+                config.coach_workspace,
+                result.months,
+                config.coach_window_months,
+            )
             judged = update_outcomes(
                 engine,  # type: ignore[arg-type]
                 config.coach_workspace,
@@ -212,7 +217,37 @@ def export_plans(
         for i in range(2):
             focus = row["focus"][i] if i < len(row["focus"]) else {}
             cells += [focus.get(c) for c in focus_columns]
-        writer.writerow(["" if cell is None else cell for cell in cells])
+        writer.writerow([_cell(cell) for cell in cells])
+
+
+def _cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as typed, never runs as a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@app.command()
+def judge(
+    month: Annotated[str | None, typer.Option(help="Only this month's plans (YYYY-MM).")] = None,
+) -> None:
+    """Judge plans on the numbers imported so far (an import does this by itself)."""
+    from bot.archive import update_outcomes
+
+    if month is not None and not _MONTH.match(month):
+        fail(f"--month {month!r} is not a month (YYYY-MM)")
+    config = settings()
+    with open_database(config) as engine:
+        judged = update_outcomes(
+            engine,  # type: ignore[arg-type]
+            config.coach_workspace,
+            catalogue(config),
+            config.gap_config(),
+            [month] if month else None,
+        )
+    out.print(f"judged {judged:,} plan focus metrics")
 
 
 @app.command()

@@ -14,7 +14,14 @@ def load_gap_engine(
     engine: Engine, workspace_id: str, catalogue: Catalogue, config: GapConfig | None = None
 ) -> GapEngine:
     """Load the workspace's org chart and metrics and build a warm gap engine over them."""
+    return load_gap_engines(engine, workspace_id, catalogue, config or GapConfig())[0]
+
+
+def load_gap_engines(
+    engine: Engine, workspace_id: str, catalogue: Catalogue, *configs: GapConfig
+) -> list[GapEngine]:
+    """One engine per config over the same data, read from the database once."""
     with session_scope(engine) as session:
         people = people_frame(session, workspace_id)
     metrics = metrics_frame(engine, workspace_id)
-    return GapEngine(metrics, people, catalogue, config or GapConfig())
+    return [GapEngine(metrics, people, catalogue, config) for config in configs]

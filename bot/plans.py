@@ -117,11 +117,11 @@ def parse_plan_form(
             errors[block] = f"Give a number for {metric['label']}, e.g. 26% or 12,000."
             continue
         baseline = metric["value"]
-        worse = baseline is not None and (
-            target < baseline if metric["direction"] == "higher" else target > baseline
+        not_better = baseline is not None and (
+            target <= baseline if metric["direction"] == "higher" else target >= baseline
         )
-        if worse:
-            errors[block] = f"The target is worse than today's value for {metric['label']}."
+        if not_better:  # a target already met would close the gap with no change at all
+            errors[block] = f"Aim above today's value for {metric['label']}."
             continue
         focus.append(FocusInput(key, baseline, metric["peer_median"], target))
     first, last = month_bounds(month)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -11,20 +12,25 @@ from storage.models import Person, Plan, PlanFocus, PlanOutcome
 
 
 @dataclass(frozen=True)
-class OutcomeInput:
-    """The figures one focus metric is judged on, and the verdict."""
+class OutcomeFigures:
+    """The rep's figures for the plan's month that one focus metric is judged on."""
 
     value: float | None
     estimate: float | None
     numerator: float | None
     denominator: float | None
     peer_median_now: float | None
+
+
+class Verdict(Protocol):
+    """A judgement: its word and the probability behind it."""
+
     verdict: str
     p_better: float | None
 
 
 def plans_of_months(session: Session, workspace_id: str, months: list[str]) -> list[Plan]:
-    """The plans of these months, with their focus and outcomes' owners loaded."""
+    """The plans of these months, with their focus metrics loaded."""
     return list(
         session.scalars(
             select(Plan)
@@ -34,9 +40,15 @@ def plans_of_months(session: Session, workspace_id: str, months: list[str]) -> l
     )
 
 
-def save_outcome(session: Session, plan: Plan, focus: PlanFocus, result: OutcomeInput) -> None:
-    """Write the focus metric's outcome, replacing the one computed before."""
-    outcome = session.scalar(select(PlanOutcome).where(PlanOutcome.focus_id == focus.id))
+def save_outcome(
+    session: Session,
+    plan: Plan,
+    focus: PlanFocus,
+    outcome: PlanOutcome | None,
+    result: OutcomeFigures,
+    judged: Verdict,
+) -> None:
+    """Write the focus metric's outcome over `outcome`, the one computed before (if any)."""
     if outcome is None:
         outcome = PlanOutcome(workspace_id=plan.workspace_id, plan_id=plan.id, focus_id=focus.id)
         session.add(outcome)
@@ -46,7 +58,7 @@ def save_outcome(session: Session, plan: Plan, focus: PlanFocus, result: Outcome
     outcome.value, outcome.estimate = result.value, result.estimate
     outcome.numerator, outcome.denominator = result.numerator, result.denominator
     outcome.peer_median_now = result.peer_median_now
-    outcome.verdict, outcome.p_better = result.verdict, result.p_better
+    outcome.verdict, outcome.p_better = judged.verdict, judged.p_better
 
 
 def outcomes_by_focus(session: Session, plan_ids: list[int]) -> dict[int, PlanOutcome]:
@@ -59,8 +71,9 @@ def outcomes_by_focus(session: Session, plan_ids: list[int]) -> dict[int, PlanOu
 
 @dataclass(frozen=True)
 class MetricRecord:
-    """One judged plan on one metric: whose, when, what it did, and how it ended."""
+    """One judged plan on one metric: which, whose, when, what it did, and how it ended."""
 
+    metric_key: str
     rep_id: int
     rep_name: str
     rep_active: bool
@@ -69,13 +82,42 @@ class MetricRecord:
     verdict: str
 
 
-def metric_history(session: Session, workspace_id: str, metric_key: str) -> list[MetricRecord]:
-    """Every judged plan of the workspace that worked on `metric_key`, oldest first."""
+def metric_history(
+    session: Session, workspace_id: str, metric_keys: list[str], since: str
+) -> list[MetricRecord]:
+    """The workspace's judged plans on these metrics from month `since` on, oldest first (one
+    query, on the (workspace, metric) index)."""
     rows = session.execute(
-        select(Person.id, Person.name, Person.active, Plan.month, Plan.actions, PlanOutcome.verdict)
+        select(
+            PlanOutcome.metric_key,
+            Person.id,
+            Person.name,
+            Person.active,
+            Plan.month,
+            Plan.actions,
+            PlanOutcome.verdict,
+        )
         .join(Plan, Plan.id == PlanOutcome.plan_id)
         .join(Person, Person.id == Plan.rep_id)
-        .where(PlanOutcome.workspace_id == workspace_id, PlanOutcome.metric_key == metric_key)
+        .where(
+            PlanOutcome.workspace_id == workspace_id,
+            PlanOutcome.metric_key.in_(metric_keys),
+            PlanOutcome.month >= since,
+        )
         .order_by(Plan.month)
     )
     return [MetricRecord(*row) for row in rows]
+
+
+def unjudged_months(session: Session, workspace_id: str) -> list[str]:
+    """Months with a plan focus metric that has no outcome yet."""
+    return list(
+        session.scalars(
+            select(Plan.month)
+            .distinct()
+            .join(PlanFocus, PlanFocus.plan_id == Plan.id)
+            .outerjoin(PlanOutcome, PlanOutcome.focus_id == PlanFocus.id)
+            .where(Plan.workspace_id == workspace_id, PlanOutcome.id.is_(None))
+            .order_by(Plan.month)
+        )
+    )

@@ -16,9 +16,9 @@ from analytics.outcomes import (
     WorkedAction,
     judge,
     p_better,
-    persistent,
     what_worked,
 )
+from analytics.outcomes import persistent as persistent_by_month
 
 MODELS = ("beta_binomial", "gamma_poisson", "normal")
 DIRECTIONS = ("higher", "lower")
@@ -607,6 +607,27 @@ def test_what_worked_properties(recs, limit) -> None:
 # ---------------------------------------------------------------------------------------------
 # persistent
 # ---------------------------------------------------------------------------------------------
+
+
+def persistent(history: list[tuple[list[str], set[str]]], at_least: int = 3) -> dict[str, int]:
+    """`persistent` over plans in consecutive months from January 2025."""
+    dated = [(f"{2025 + i // 12}-{i % 12 + 1:02d}", f, c) for i, (f, c) in enumerate(history)]
+    return persistent_by_month(dated, at_least=at_least)
+
+
+def test_a_month_without_a_plan_breaks_the_run() -> None:
+    assert (
+        persistent_by_month(
+            [
+                ("2026-01", ["close_rate"], set()),
+                ("2026-02", ["close_rate"], set()),
+                ("2026-09", ["close_rate"], set()),
+            ]
+        )
+        == {}
+    )
+    across_new_year = [(m, ["close_rate"], set()) for m in ("2025-11", "2025-12", "2026-01")]
+    assert persistent_by_month(across_new_year) == {"close_rate": 3}
 
 
 def test_empty_history() -> None:

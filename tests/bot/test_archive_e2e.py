@@ -99,3 +99,17 @@ def test_the_plan_modal_shows_what_has_worked(bot: Bot) -> None:
     assert "Record 2 demos and review them" in json.dumps(
         view
     ) and "Rep 2 (October 2026)" in json.dumps(view)
+
+
+def test_a_rep_sees_who_overcame_it_by_name_only(bot: Bot) -> None:
+    history(bot)
+    bot.command("me", "UREP1")
+    [reply] = bot.replies()
+    blocks = reply["blocks"] if isinstance(reply["blocks"], list) else json.loads(reply["blocks"])
+    texts = [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"]]
+    [lessons] = [t for t in texts if "Closed this gap lately" in t]
+    overcame = lessons.split("Closed this gap lately")[1]
+    assert "Rep 2 (October 2026)" in overcame and "%" not in overcame  # a name, no figures
+    bot.command("gaps rep2@example.com", "UREP1")  # and still no look at Rep 2 themselves
+    [_, refusal] = bot.replies(2)
+    assert refusal["text"] == "You can only look up yourself and the reps you coach."

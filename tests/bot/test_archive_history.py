@@ -14,7 +14,14 @@ from analytics.catalogue import load_catalogue
 from analytics.gaps import GapEngine
 from analytics.models import GapConfig, MetricGap
 from analytics.simulate import demo_org
-from bot.archive import affected_months, archive_view, export_rows, lessons_for, update_outcomes
+from bot.archive import (
+    affected_months,
+    archive_view,
+    export_rows,
+    lessons_for,
+    months_to_judge,
+    update_outcomes,
+)
 from bot.demo import write_demo_csvs
 from bot.gaps import load_gap_engine
 from storage.csv_import import import_metrics, import_org
@@ -39,8 +46,9 @@ def demo(sqlite_engine: Engine, tmp_path: Path) -> tuple[Engine, Path]:
     return sqlite_engine, metrics_csv
 
 
-def gaps(db: Engine) -> GapEngine:
-    return load_gap_engine(db, WS, CATALOGUE, CONFIG)
+def gaps(db: Engine, window: int = CONFIG.window_months) -> GapEngine:
+    """Closing is judged on the usual window; better or worse on the plan's month alone."""
+    return load_gap_engine(db, WS, CATALOGUE, CONFIG.model_copy(update={"window_months": window}))
 
 
 def ids(db: Engine) -> dict[str, int]:
@@ -56,7 +64,7 @@ def pick(
     want: Callable[[MetricGap], bool],
     taken: set[str],
     keys: tuple[str, ...] = RATES,
-    min_n: float = 40,
+    min_n: float = 15,
 ) -> tuple[str, MetricGap]:
     """A rep (not yet used) and one of their rate metrics in `month` that satisfies `want`."""
     for report in engine.reports(month):
@@ -76,9 +84,7 @@ def pick(
 
 
 def below(m: MetricGap) -> bool:
-    return (
-        m.estimate is not None and m.peer_median is not None and m.estimate < m.peer_median * 0.97
-    )
+    return m.estimate is not None and m.peer_median is not None and m.estimate < m.peer_median
 
 
 def plan(
@@ -136,13 +142,13 @@ def test_every_kind_of_outcome_as_specified(demo: tuple[Engine, Path]) -> None:
     plan(db, by_target, month, m2.key, m2.value * 0.9, m2.value)  # type: ignore[operator]
     plan(db, better, month, m3.key, m3.value * 0.5, 0.99)  # type: ignore[operator]
     plan(db, worse, month, m4.key, min(0.99, m4.value * 1.6), 0.99)  # type: ignore[operator]
-    plan(db, same, month, m5.key, m5.value, 0.99)
+    alone = next(m for m in gaps(db, 1).report(same, month).metrics if m.key == m5.key)
+    plan(db, same, month, m5.key, alone.value, 0.99)  # September just like the baseline
     plan(db, no_data, month, m6.key, m6.value, 0.99)
-    with session_scope(db) as session:  # the rep's numbers for the whole window vanish
+    with session_scope(db) as session:  # September's row is missing; July's and August's stay
         session.execute(
             delete(MetricValue).where(
-                MetricValue.person_id == ids(db)[no_data],
-                MetricValue.month.in_(["2026-07", "2026-08", "2026-09"]),
+                MetricValue.person_id == ids(db)[no_data], MetricValue.month == month
             )
         )
     assert judge_all(db) == 6
@@ -254,6 +260,10 @@ def test_persistent_deficiency_and_reimport_recomputes_without_duplicates(
         view = archive_view(session, rep)
         assert all(v != "closed" for p in view["plans"] for v in [p["focus"][0]["verdict"]])
         assert view["persistent"] == {"discovery_rate": 4}
+    plan(db, priya, "2026-11", "discovery_rate", 0.1, 0.99)  # this month's: not judged yet
+    with session_scope(db) as session:
+        rep = session.scalar(select(Person).where(Person.email == priya))
+        assert archive_view(session, rep)["persistent"] == {"discovery_rate": 4}  # type: ignore[arg-type]
         before = session.scalar(select(func.count()).select_from(PlanOutcome))
         old = session.scalar(select(PlanOutcome.value).where(PlanOutcome.month == "2026-09"))
     # September's numbers are corrected and imported again: the outcomes move, none is added.
@@ -277,5 +287,30 @@ def test_persistent_deficiency_and_reimport_recomputes_without_duplicates(
     assert new != old
     with session_scope(db) as session:
         rows = export_rows(session, WS, "2026-07")
-    assert [r["month"] for r in rows] == ["2026-07", "2026-08", "2026-09"]
+    assert [r["month"] for r in rows] == ["2026-07", "2026-08", "2026-09", "2026-11"]
+    assert rows[-1]["outcome"] is None and rows[-1]["focus"][0]["verdict"] is None  # not yet
     assert rows[0]["focus"][0]["verdict"] in ("no change", "worse", "improved")
+
+
+def test_an_edited_plan_is_judged_again_and_a_rep_who_left_keeps_their_outcome(
+    demo: tuple[Engine, Path],
+) -> None:
+    db, _ = demo
+    engine = gaps(db)
+    email, metric = pick(engine, "2026-09", lambda m: True, set())
+    plan(db, email, "2026-09", metric.key, metric.value, metric.value)  # target met: closed
+    judge_all(db)
+    assert verdicts(db)[(email, "2026-09")] == "closed"
+    plan(db, email, "2026-09", metric.key, metric.value, 0.99, ["Another approach"])  # edited
+    assert (email, "2026-09") not in verdicts(db)  # the old verdict went with the old plan
+    months = months_to_judge(db, WS, [], CONFIG.window_months)  # what any import judges
+    assert months == ["2026-09"]
+    update_outcomes(db, WS, CATALOGUE, CONFIG, months)
+    assert (email, "2026-09") in verdicts(db)
+    with session_scope(db) as session:
+        person = session.scalar(select(Person).where(Person.email == email))
+        assert person is not None
+        person.active = False
+    before = verdicts(db)[(email, "2026-09")]
+    judge_all(db)
+    assert verdicts(db)[(email, "2026-09")] == before  # not "not enough data"

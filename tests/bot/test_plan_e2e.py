@@ -119,7 +119,7 @@ def test_happy_path_saves_once_and_dms_both(bot: Bot) -> None:
     ("values", "block", "needle"),
     [
         (state(["close_rate"], ["lots"]), "target_1", "Give a number"),
-        (state(["close_rate"], ["5%"]), "target_1", "worse than today"),
+        (state(["close_rate"], ["5%"]), "target_1", "Aim above today"),
         (state(["close_rate", "win_rate", "demo_rate"], ["30%"]), "focus", "At most two"),
         (
             state(["close_rate"], ["30%"], checkins=("2026-12-03", None)),

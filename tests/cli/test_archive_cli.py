@@ -80,6 +80,9 @@ def bumped(metrics_csv: Path, month: str) -> Path:
 
 def test_an_import_judges_the_plans_its_months_touch_once(org: tuple[Path, Path]) -> None:
     db, metrics_csv = org
+    # The plans were saved after their months' numbers came in: any import judges them.
+    waiting = coach(db, "import", "metrics", str(metrics_csv))
+    assert "0 new, 0 updated" in waiting.stdout and "judged 2 plan focus metrics" in waiting.stdout
     october = coach(db, "import", "metrics", str(bumped(metrics_csv, "2026-10")))
     assert october.returncode == 0, october.stderr
     # October's plan only: September's is judged on the window ending in September.
