@@ -31,7 +31,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -104,7 +104,8 @@ class Call:
     """One request the stand-in received and what it answered.
 
     `headers` have lower-case names. `response` is the JSON body sent back (text for uploads and
-    response URLs, None when an injected fault dropped the connection).
+    response URLs, None when an injected fault dropped the connection). `path` is the URL path
+    it came to and `at` when it arrived (`time.time()`), for latency measurements.
     """
 
     method: str
@@ -113,6 +114,8 @@ class Call:
     status: int
     response: dict[str, Any] | str | None
     fault: bool = False
+    path: str = ""
+    at: float = field(default_factory=time.time)
 
     @property
     def token(self) -> str | None:
@@ -403,7 +406,10 @@ class SlackStandIn:
                 status, body, reply_headers = *self._upload(rest, raw), {}
             else:
                 status, body, reply_headers = *self._respond(params), {}
-            self._calls.append(Call(method, params or {}, headers, status, body, fault is not None))
+            faulted = fault is not None
+            self._calls.append(
+                Call(method, params or {}, headers, status, body, faulted, split.path)
+            )
             slows = [] if fault else self._slows  # a faulted call is answered at once
             slow = next((s for s in slows if s.take(method, params or {})), None)
             released = self._released

@@ -1,0 +1,256 @@
+"""Load: `/coach gaps` from many clients against several `coach serve` replicas on PostgreSQL.
+
+    .venv/bin/python benchmarks/bench_load.py [--replicas 4] [--clients 20] [--seconds 60]
+        [--reps 5000] [--admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+
+Creates a scratch PostgreSQL database, imports an org of `--reps` reps × 24 months through the
+real CSV import, starts `--replicas` `coach serve` processes (scheduler off) and as many bare Bolt
+apps that only ack `/coach` (the framework's floor), and has `--clients` threads send signed
+`/coach gaps` slash commands — a manager asking about one of their reps — round-robin for
+`--seconds` against each set in turn. Prints, for both, the time to Slack's HTTP answer (the ack)
+and, for coach, the time until the answer's blocks reach the response_url (the Slack stand-in in
+this process timestamps it); errors; and each replica's resident memory afterwards.
+Goal (issue 7): p95 within 3× the floor and under 100 ms; no errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_cadence import build_org  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from analytics.catalogue import load_catalogue  # noqa: E402
+from bot.demo import write_demo_csvs  # noqa: E402
+from bot.standin import SlackStandIn, sign_slack_request, slash_command_body  # noqa: E402
+from storage.csv_import import import_metrics, import_org  # noqa: E402
+from storage.db import make_engine, session_scope, upgrade  # noqa: E402
+
+SECRET = "load-signing-secret"
+FLOOR_APP = """
+import sys
+from wsgiref.simple_server import make_server, WSGIServer, WSGIRequestHandler
+from socketserver import ThreadingMixIn
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+class Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+import os
+from slack_sdk import WebClient
+client = WebClient(token="xoxb-floor", base_url=os.environ["SLACK_API_URL"])
+app = App(signing_secret=sys.argv[2], client=client, token_verification_enabled=False)
+app.command("/coach")(lambda ack: ack())
+make_server("127.0.0.1", int(sys.argv[1]), SlackRequestHandler(app), Server, Quiet).serve_forever()
+"""
+
+
+def free_ports(n: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def wait_healthy(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (OSError, urllib.error.HTTPError) as exc:
+            if isinstance(exc, urllib.error.HTTPError):
+                return  # it answers: the floor app has no /healthz
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return "no answers"
+    ordered = sorted(values)
+    p = {q: ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))] for q in (50, 95, 99)}
+    return f"p50 {p[50]:6.1f} ms  p95 {p[95]:6.1f} ms  p99 {p[99]:6.1f} ms"
+
+
+def load(
+    urls: list[str],
+    pairs: list[tuple[str, str]],
+    slack: SlackStandIn,
+    clients: int,
+    seconds: float,
+) -> tuple[list[float], dict[str, float], int, int]:
+    """Send signed `/coach gaps` from `clients` threads for `seconds`: (ack ms, {response_url:
+    sent at}, requests, errors)."""
+    acks: list[float] = []
+    sent: dict[str, float] = {}
+    counts = {"requests": 0, "errors": 0}
+    lock = threading.Lock()
+    targets = itertools.cycle(urls)
+    deadline = time.monotonic() + seconds
+
+    def client(seed: int) -> None:
+        rng = random.Random(seed)
+        while time.monotonic() < deadline:
+            manager, rep = rng.choice(pairs)
+            response_url = f"{slack.base}/commands/T0/{uuid.uuid4().hex}"
+            body = slash_command_body(f"gaps {rep}", user_id=manager, response_url=response_url)
+            headers = {**sign_slack_request(body, SECRET)}
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            with lock:
+                url = next(targets)
+            request = urllib.request.Request(url + "/slack/events", data=body, headers=headers)
+            start = time.time()
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    response.read()
+                    ok = response.status == 200
+            except (OSError, urllib.error.HTTPError):
+                ok = False
+            elapsed = (time.time() - start) * 1000
+            with lock:
+                counts["requests"] += 1
+                if ok:
+                    acks.append(elapsed)
+                    sent[response_url] = start
+                else:
+                    counts["errors"] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return acks, sent, counts["requests"], counts["errors"]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replicas", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--reps", type=int, default=5000)
+    parser.add_argument(
+        "--admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
+    args = parser.parse_args()
+    print(f"load benchmark · {os.cpu_count()} CPUs · Python {sys.version.split()[0]}")
+
+    name = f"coach_load_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            org, metrics = build_org(args.reps, args.reps // 10)
+            org_csv, metrics_csv = write_demo_csvs(Path(tmp), org, metrics)
+            upgrade(url)
+            engine = make_engine(url)
+            with session_scope(engine) as session:
+                import_org(session, "default", org_csv)
+                import_metrics(session, "default", metrics_csv, load_catalogue().columns)
+            engine.dispose()
+        managers = dict(zip(org["email"], org["slack_user_id"], strict=True))
+        reps = org[org["role"] == "rep"]
+        pairs = [
+            (managers[m], r) for r, m in zip(reps["email"], reps["manager_email"], strict=True)
+        ]
+        print(f"org: {args.reps:,} reps × 24 months on PostgreSQL; {args.clients} clients")
+
+        with SlackStandIn(managers) as slack:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
+            env.update(
+                {
+                    "DATABASE_URL": url,
+                    "SLACK_BOT_TOKEN": "xoxb-load",
+                    "SLACK_SIGNING_SECRET": SECRET,
+                    "SLACK_API_URL": slack.url,
+                    "COACH_LOG_LEVEL": "WARNING",
+                }
+            )
+            ports = free_ports(args.replicas * 2)
+            coach = [f"http://127.0.0.1:{p}" for p in ports[: args.replicas]]
+            floor = [f"http://127.0.0.1:{p}" for p in ports[args.replicas :]]
+            python = str(Path(sys.executable))
+            for port in ports[: args.replicas]:
+                command = [python, "-m", "bot.cli", "serve", "--port", str(port), "--no-scheduler"]
+                processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
+            for port in ports[args.replicas :]:
+                command = [python, "-c", FLOOR_APP, str(port), SECRET]
+                processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
+            for base in coach:
+                wait_healthy(base + "/healthz")
+            for base in floor:
+                wait_healthy(base + "/slack/events")
+            # Warm every replica's gap engine once, as a replica that has served a while is.
+            load(coach, pairs, slack, args.replicas * 2, 5)
+            slack_calls = len(slack.calls_to("response_url"))
+
+            acks, sent, requests, errors = load(coach, pairs, slack, args.clients, args.seconds)
+            time.sleep(2)  # answers still on their way
+            answers = [
+                (call.at - sent[slack.base + call.path]) * 1000
+                for call in slack.calls_to("response_url")[slack_calls:]
+                if slack.base + call.path in sent
+            ]
+            rss = [rss_mb(p.pid) for p in processes[: args.replicas]]
+            floor_acks, _, floor_requests, floor_errors = load(
+                floor, pairs, slack, args.clients, args.seconds
+            )
+        print(
+            f"coach, {args.replicas} replicas: {requests:,} requests in {args.seconds:.0f} s "
+            f"({requests / args.seconds:,.0f}/s), {errors} errors"
+        )
+        print(f"  to the ack          {percentiles(acks)}")
+        print(f"  to the answer       {percentiles(answers)}  ({len(answers):,} answers)")
+        print(
+            f"bare Bolt (only acks), {args.replicas} replicas: {floor_requests:,} requests "
+            f"({floor_requests / args.seconds:,.0f}/s), {floor_errors} errors"
+        )
+        print(f"  to the ack          {percentiles(floor_acks)}")
+        print(f"resident memory per coach replica: {', '.join(f'{m:.0f} MB' for m in rss)}")
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
