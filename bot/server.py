@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 refuses connections as soon as a burst of slash
+    # commands arrives together; the kernel caps this at its own somaxconn.
+    request_queue_size = 128
 
 
 class _QuietHandler(WSGIRequestHandler):

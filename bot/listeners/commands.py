@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -30,6 +31,8 @@ from storage.org import can_view, person_by_email
 from storage.plans import get_plan
 
 log = logging.getLogger(__name__)
+# Team charts are drawn and uploaded here, after the answer: two at a time per process.
+CHARTS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="charts")
 
 HELP = """*coach* — metrics-driven coaching. Examples:
 • `/coach gaps @priya` — where Priya trails her peers, credibly, and what to try
@@ -122,7 +125,8 @@ def _show_gaps(
         blocks=blocks,
     )
     if not with_plan and context["actor"].role != "rep":  # peers' spread is for coaches
-        _upload_charts(report, context, context.client)
+        # Drawn off the listener pool, so a burst of lookups is answered before charts are drawn.
+        CHARTS.submit(_upload_charts, report, context, context.client)
 
 
 def _upload_charts(report: GapReport, context: BoltContext, client: WebClient) -> None:
