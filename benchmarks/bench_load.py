@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -125,12 +126,15 @@ def load(
                 url = next(targets)
             request = urllib.request.Request(url + "/slack/events", data=body, headers=headers)
             start = time.time()
+            reason = None
             try:
                 with urllib.request.urlopen(request, timeout=10) as response:
                     response.read()
-                    ok = response.status == 200
-            except (OSError, urllib.error.HTTPError):
-                ok = False
+            except urllib.error.HTTPError as exc:
+                reason = f"HTTP {exc.code}"
+            except OSError as exc:
+                reason = type(exc).__name__
+            ok = reason is None
             elapsed = (time.time() - start) * 1000
             with lock:
                 counts["requests"] += 1
@@ -139,6 +143,7 @@ def load(
                     sent[response_url] = start
                 else:
                     counts["errors"] += 1
+                    reasons[reason] += 1  # type: ignore[index]
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for t in threads:
@@ -146,6 +151,9 @@ def load(
     for t in threads:
         t.join()
     return acks, sent, counts["requests"], counts["errors"]
+
+
+reasons: Counter[str] = Counter()  # why requests failed, over every run
 
 
 def rss_mb(pid: int) -> float:
@@ -235,6 +243,8 @@ def main() -> None:
             f"({requests / args.seconds:,.0f}/s), {errors} errors"
         )
         print(f"  to the ack          {percentiles(acks)}")
+        if reasons:
+            print(f"  errors: {', '.join(f'{n} × {r}' for r, n in reasons.most_common())}")
         print(f"  to the answer       {percentiles(answers)}  ({len(answers):,} answers)")
         print(
             f"bare Bolt (only acks), {args.replicas} replicas: {floor_requests:,} requests "
