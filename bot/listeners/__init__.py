@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners import checkins, commands, home, plans, reflections
+from bot.listeners import checkins, commands, errors, home, plans, reflections
 
 
 def register(app: App) -> None:
@@ -14,3 +14,4 @@ def register(app: App) -> None:
     checkins.register(app)
     home.register(app)
     reflections.register(app)
+    errors.register(app)

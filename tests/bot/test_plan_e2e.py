@@ -71,6 +71,7 @@ def submit(bot: Bot, viewer: str, modal: dict[str, Any], values: dict[str, Any])
             "type": "modal",
             "callback_id": modal["callback_id"],
             "private_metadata": modal["private_metadata"],
+            "blocks": modal.get("blocks", []),  # Slack sends the view's blocks back too
             "state": {"values": values},
         },
     }
