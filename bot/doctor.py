@@ -12,20 +12,9 @@ from sqlalchemy import Engine, func, select
 
 from bot.cadence.schedule import shift_month
 from bot.settings import Settings
+from bot.slack_client import REQUIRED_SCOPES
 from storage.db import current_revision, head_revision, is_reachable
 from storage.models import MetricValue, Person
-
-# The bot scopes manifest.yml asks for (a test keeps the two in step).
-REQUIRED_SCOPES = (
-    "commands",
-    "chat:write",
-    "im:write",
-    "im:history",
-    "channels:history",
-    "users:read",
-    "users:read.email",
-    "files:write",
-)
 
 
 @dataclass(frozen=True)

@@ -38,22 +38,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
+from bot.slack_client import REQUIRED_SCOPES
+
 TEAM_ID = "T0C0ACH01"
 TEAM_DOMAIN = "coach-test"
 APP_ID = "A0C0ACH01"
 BOT_USER_ID = "U0C0ACHBT"
 BOT_ID = "B0C0ACH01"
-# The bot scopes manifest.yml asks for.
-DEFAULT_SCOPES = (
-    "commands",
-    "chat:write",
-    "im:write",
-    "im:history",
-    "channels:history",
-    "users:read",
-    "users:read.email",
-    "files:write",
-)
+# A token with every scope manifest.yml asks for.
+DEFAULT_SCOPES = REQUIRED_SCOPES
 # Method names under which calls that are not Web API methods are recorded.
 UPLOAD = "upload"  # the file bytes POSTed to an upload_url from files.getUploadURLExternal
 RESPONSE_URL = "response_url"  # a POST to a response_url made by `response_url()`

@@ -13,9 +13,9 @@ import time_machine
 import yaml
 from sqlalchemy import Engine, func, select
 
-from bot.doctor import REQUIRED_SCOPES, run_checks
+from bot.doctor import run_checks
 from bot.settings import Settings
-from bot.slack_client import make_web_client
+from bot.slack_client import REQUIRED_SCOPES, make_web_client
 from bot.standin import DEFAULT_SCOPES, SlackStandIn
 from storage.db import make_engine, session_scope, upgrade
 from storage.forget import forget_person
@@ -82,50 +82,30 @@ def history(engine: Engine) -> dict[str, int]:
     seed(engine, ["2026-09", "2026-10"])
     with session_scope(engine) as session:
         ids = dict(session.execute(select(Person.email, Person.id)).all())
-        plan, _ = save_plan(
-            session,
-            workspace_id="default",
-            rep_id=ids["rep1@example.com"],
-            author_id=ids["mark@example.com"],
-            month="2026-10",
-            focus=[FocusInput("close_rate", 0.1, 0.3, 0.2)],
-            why="w",
-            actions=["a"],
-            checkin_dates=[date(2026, 10, 9)],
-        )
-        add_checkin(
-            session,
-            plan=plan,
-            author_id=ids["rep1@example.com"],
-            on_date=date(2026, 10, 9),
-            done_actions=[],
-            metric_value=None,
-            status="on_track",
-            notes="n",
-            request_key=None,
-        )
-        other, _ = save_plan(
-            session,
-            workspace_id="default",
-            rep_id=ids["rep2@example.com"],
-            author_id=ids["mark@example.com"],
-            month="2026-10",
-            focus=[FocusInput("close_rate", 0.1, 0.3, 0.2)],
-            why="w",
-            actions=["a"],
-            checkin_dates=[date(2026, 10, 9)],
-        )
-        add_checkin(
-            session,
-            plan=other,
-            author_id=ids["rep1@example.com"],
-            on_date=date(2026, 10, 9),
-            done_actions=[],
-            metric_value=None,
-            status="on_track",
-            notes="peer help",
-            request_key=None,
-        )
+        # Rep 1's own plan with their check-in, and a check-in Rep 1 logged on Rep 2's plan.
+        for rep, notes in (("rep1@example.com", "n"), ("rep2@example.com", "peer help")):
+            plan, _ = save_plan(
+                session,
+                workspace_id="default",
+                rep_id=ids[rep],
+                author_id=ids["mark@example.com"],
+                month="2026-10",
+                focus=[FocusInput("close_rate", 0.1, 0.3, 0.2)],
+                why="w",
+                actions=["a"],
+                checkin_dates=[date(2026, 10, 9)],
+            )
+            add_checkin(
+                session,
+                plan=plan,
+                author_id=ids["rep1@example.com"],
+                on_date=date(2026, 10, 9),
+                done_actions=[],
+                metric_value=None,
+                status="on_track",
+                notes=notes,
+                request_key=None,
+            )
         save_reflection(
             session,
             workspace_id="default",
