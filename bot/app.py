@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from bot import listeners
+from bot.listeners.commands import SUBCOMMANDS
 from bot.logs import fields
 from bot.middleware import install_middleware
 from bot.services import Services
@@ -53,7 +54,8 @@ def request_name(body: dict[str, Any]) -> tuple[str, str | None]:
     """What a request asks, for the log: (kind, name) — a subcommand, an action or view id, an
     event type. Nothing a user typed beyond the subcommand."""
     if body.get("command"):
-        return "command", (str(body.get("text") or "help").split() or ["help"])[0][:32]
+        word = (str(body.get("text") or "help").split() or ["help"])[0].lower()
+        return "command", word if word in SUBCOMMANDS else "other"
     if body.get("type") == "block_actions":
         return "action", (body.get("actions") or [{}])[0].get("action_id")
     if body.get("type") in ("view_submission", "view_closed"):

@@ -41,8 +41,12 @@ def run_checks(
         "set them in the environment or .env (README, Configuration)" if missing else None,
     )
     if not is_reachable(db):
-        yield Check("database", False, f"cannot connect to {db.url.render_as_string()}",
-                    "check DATABASE_URL and that the server is up")  # fmt: skip
+        yield Check(
+            "database",
+            False,
+            f"cannot connect to {db.url.render_as_string()}",
+            "check DATABASE_URL and that the server is up",
+        )
         return
     revision, head = current_revision(db), head_revision()
     yield Check(
@@ -83,8 +87,20 @@ def run_checks(
     try:
         answer = client.auth_test()
     except SlackApiError as exc:
-        yield Check("slack token", False, f"auth.test answered {exc.response.get('error')}",
-                    "copy the Bot User OAuth Token (xoxb-…) into SLACK_BOT_TOKEN")  # fmt: skip
+        yield Check(
+            "slack token",
+            False,
+            f"auth.test answered {exc.response.get('error')}",
+            "copy the Bot User OAuth Token (xoxb-…) into SLACK_BOT_TOKEN",
+        )
+        return
+    except OSError as exc:
+        yield Check(
+            "slack",
+            False,
+            f"cannot reach {settings.slack_api_url}: {exc}",
+            "check the network, a proxy, or SLACK_API_URL",
+        )
         return
     granted = {s.strip() for s in (answer.headers.get("x-oauth-scopes") or "").split(",") if s}
     lacking = [s for s in REQUIRED_SCOPES if s not in granted]
@@ -97,12 +113,18 @@ def run_checks(
     )
     unlinked = [email for email, slack_id in people if not slack_id]
     unknown = []
+    checked = 0
     for email in unlinked[:lookups]:
         try:
             client.users_lookupByEmail(email=email)
-        except SlackApiError:
+        except SlackApiError as exc:
+            if exc.response.get("error") != "users_not_found":
+                break  # rate-limited or refused: the rest stays unchecked, not "unknown"
             unknown.append(email)
-    unchecked = max(0, len(unlinked) - lookups)
+        except OSError:
+            break
+        checked += 1
+    unchecked = len(unlinked) - checked
     found = len(unlinked) - unchecked - len(unknown)
     shown = ", ".join(unknown[:10]) + (
         f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""

@@ -130,7 +130,15 @@ def _show_gaps(
 
 
 def _upload_charts(report: GapReport, context: BoltContext, client: WebClient) -> None:
-    """After the answer: a team chart per focus metric, in the viewer's DM with the bot."""
+    """After the answer: a team chart per focus metric, in the viewer's DM with the bot. Runs in
+    the chart pool, where nothing reports an exception: so it is logged here."""
+    try:
+        _charts(report, context, client)
+    except Exception:
+        log.exception("team charts for %s failed", report.rep)
+
+
+def _charts(report: GapReport, context: BoltContext, client: WebClient) -> None:
     if not report.focus:
         return
     actor: Actor = context["actor"]

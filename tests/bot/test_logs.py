@@ -74,3 +74,13 @@ def test_configure_logging_picks_the_format(capsys: pytest.CaptureFixture[str]) 
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+def test_a_command_that_is_no_subcommand_is_logged_as_other(
+    bot: Bot, json_logs: io.StringIO
+) -> None:
+    bot.command("priya@example.com", "UMARK")  # typed without a subcommand
+    bot.replies()
+    wait_until(lambda: any(x["msg"] == "request" for x in lines(json_logs)))
+    [line] = [x for x in lines(json_logs) if x["msg"] == "request"]
+    assert line["name"] == "other" and "priya" not in json_logs.getvalue()

@@ -65,7 +65,9 @@ def test_doctor_says_what_to_fix(sqlite_engine: Engine) -> None:
     ok, detail, fix = found["slack token"]
     assert not ok and "missing scopes: im:write, im:history" in detail and "reinstall" in fix  # type: ignore[operator]
     ok, detail, fix = found["people in slack"]
-    assert not ok and "not in Slack: rep10@example.com" in detail
+    assert ok and detail.endswith(
+        "1 not checked"
+    )  # no users:read.email: unknown, not "not in Slack"
 
 
 def test_doctor_on_an_empty_database_exits_1_and_says_migrate(sqlite_url: str) -> None:
@@ -194,3 +196,20 @@ def test_forget_on_postgresql(request: pytest.FixtureRequest, url_fixture: str) 
     with session_scope(engine) as session:
         assert forget_person(session, "default", "rep1@example.com") is not None
     engine.dispose()
+
+
+def test_doctor_tells_rate_limits_from_unknown_people(
+    sqlite_engine: Engine, slack: SlackStandIn
+) -> None:
+    seed(sqlite_engine, ["2026-08", "2026-09", "2026-10"])
+    slack.fail("users.lookupByEmail", error="ratelimited")
+    ok, detail, _ = checks(sqlite_engine, slack)["people in slack"]
+    assert ok and detail == "14 linked by Slack id, 0 found by email, 1 not checked"
+
+
+def test_doctor_names_people_slack_does_not_know(sqlite_engine: Engine) -> None:
+    seed(sqlite_engine, ["2026-08", "2026-09", "2026-10"])
+    with SlackStandIn({"dana@example.com": "UDANA"}) as slack:
+        ok, detail, fix = checks(sqlite_engine, slack)["people in slack"]
+    assert not ok and detail.endswith("not in Slack: rep10@example.com")
+    assert fix is not None and "emails in the org chart" in fix
