@@ -25,6 +25,7 @@ bench: $(BIN)/coach
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_gaps.py
 	$(BIN)/python benchmarks/bench_cadence.py
+	$(BIN)/python benchmarks/bench_load.py
 
 clean:
 	rm -rf $(VENV) demo coach.db *.egg-info .pytest_cache .ruff_cache .hypothesis
