@@ -201,7 +201,7 @@ def test_two_processes_on_postgresql_send_every_message_exactly_once(
     pg_db: str, slack: SlackStandIn
 ) -> None:
     # Slow answers keep each run going for seconds, so the second starts while the first sends.
-    slack.slow("chat.postMessage", 0.25)
+    slack.slow("chat.postMessage", 0.5)
     env = env_for(pg_db, slack, COACH_SEND_WORKERS="2")
     processes = [
         subprocess.Popen(
