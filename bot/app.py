@@ -8,16 +8,18 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from bot import listeners
+from bot.installs import installation_store, state_store
 from bot.listeners.commands import SUBCOMMANDS
 from bot.logs import fields
 from bot.middleware import install_middleware
 from bot.services import Services
 from bot.settings import Settings
-from bot.slack_client import make_web_client
+from bot.slack_client import REQUIRED_SCOPES, make_web_client
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +73,44 @@ def create_app(
     client: WebClient | None = None,
     services: Services | None = None,
 ) -> CoachApp:
-    """A Bolt app on `engine`, calling Slack through one configured WebClient."""
+    """A Bolt app on `engine`, calling Slack through one configured WebClient.
+
+    With a bot token it serves one workspace. In multi-workspace mode it serves every workspace
+    that installed it: Bolt's OAuth flow on /slack/install and /slack/oauth_redirect stores each
+    installation, each request is authorised with its own workspace's bot token, and its data
+    is the rows under its team id.
+    """
     settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
-    app = CoachApp(
-        signing_secret=settings.slack_signing_secret,
-        client=client or make_web_client(settings),
-        # Bolt's start-up auth.test would make constructing the app depend on Slack being up.
-        token_verification_enabled=False,
-    )
+    client = client or make_web_client(settings)
+    if settings.multi_workspace:
+        app = CoachApp(
+            signing_secret=settings.slack_signing_secret,
+            client=client,  # per request, Bolt copies its base URL and retries with the token
+            oauth_settings=OAuthSettings(
+                client_id=settings.slack_client_id,
+                client_secret=settings.slack_client_secret,
+                scopes=list(REQUIRED_SCOPES),
+                installation_store=installation_store(settings, engine),
+                state_store=state_store(settings, engine),
+            ),
+            installation_store_bot_only=True,
+        )
+        # An uninstall deletes the workspace's tokens, so the cadence stops writing to it.
+        app.enable_token_revocation_listeners()
+    else:
+        app = CoachApp(
+            signing_secret=settings.slack_signing_secret,
+            client=client,
+            # Bolt's start-up auth.test would make constructing the app depend on Slack being up.
+            token_verification_enabled=False,
+        )
     services = services or Services(settings, engine)
 
     def workspace_for(team_id: str | None) -> str:
-        # Single-workspace mode: every request belongs to the configured workspace.
+        # Many workspaces: a workspace's rows are keyed by its team id; Bolt has already refused
+        # teams without an installation. One workspace: everything is the configured one.
+        if settings.multi_workspace:
+            return team_id or ""
         return settings.coach_workspace
 
     app.workspace_for = workspace_for

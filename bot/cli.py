@@ -55,6 +55,15 @@ def settings(logs: bool = False) -> Settings:
     return config
 
 
+def workspace(config: Settings) -> str:
+    """The workspace a data command works on (COACH_WORKSPACE); unset in multi-workspace mode,
+    the command ends with exit status 2 before touching anything."""
+    try:
+        return config.workspace()
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
 @contextmanager
 def open_database(config: Settings, migrate: bool = False) -> Iterator[object]:
     """An engine on DATABASE_URL, checked reachable and at the latest schema."""
@@ -108,6 +117,7 @@ def _run_import(kind: str, file: Path, migrate: bool) -> None:
     from storage.db import session_scope
 
     config = settings()
+    ws = workspace(config)
     columns = catalogue(config).columns if kind == "metrics" else None
     if not file.is_file():
         fail(f"{file}: no such file")
@@ -118,11 +128,9 @@ def _run_import(kind: str, file: Path, migrate: bool) -> None:
         try:
             with session_scope(engine) as session:  # type: ignore[arg-type]
                 if kind == "org":
-                    result = import_org(session, config.coach_workspace, file, progress=cb)
+                    result = import_org(session, ws, file, progress=cb)
                 else:
-                    result = import_metrics(
-                        session, config.coach_workspace, file, columns, progress=cb
-                    )
+                    result = import_metrics(session, ws, file, columns, progress=cb)
         except CsvImportError as exc:
             err.print(f"[bold red]{file}: nothing imported[/]", highlight=False)
             err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
@@ -133,13 +141,13 @@ def _run_import(kind: str, file: Path, migrate: bool) -> None:
 
             months = months_to_judge(
                 engine,  # type: ignore[arg-type]
-                config.coach_workspace,
+                ws,
                 result.months,
                 config.coach_window_months,
             )
             judged = update_outcomes(
                 engine,  # type: ignore[arg-type]
-                config.coach_workspace,
+                ws,
                 catalogue(config),
                 config.gap_config(),
                 months,
@@ -183,7 +191,7 @@ def export_plans(
         fail(f"--since {since!r} is not a month (YYYY-MM)")
     config = settings()
     with open_database(config) as engine, session_scope(engine) as session:  # type: ignore[arg-type]
-        rows = export_rows(session, config.coach_workspace, since)
+        rows = export_rows(session, workspace(config), since)
     if format == "json":
         for row in rows:
             typer.echo(json.dumps(row, ensure_ascii=False))
@@ -242,7 +250,7 @@ def judge(
     with open_database(config) as engine:
         judged = update_outcomes(
             engine,  # type: ignore[arg-type]
-            config.coach_workspace,
+            workspace(config),
             catalogue(config),
             config.gap_config(),
             [month] if month else None,
@@ -258,17 +266,15 @@ def doctor(
 ) -> None:
     """Check configuration, database, the Slack token's scopes and the org chart's people."""
     from bot.doctor import run_checks
-    from bot.slack_client import make_web_client
     from storage.db import make_engine
 
     config = settings()
     engine = make_engine(config.database_url)
-    client = make_web_client(config) if config.slack_bot_token else None
     problems = 0
     try:
-        for check in run_checks(config, engine, client, lookups=lookups):
+        for check in run_checks(config, engine, lookups=lookups):
             mark = "[green]✓[/]" if check.ok else "[bold red]✗[/]"
-            out.print(f"{mark} {check.name}: {check.detail}", highlight=False)
+            out.print(f"{mark} {check.name}: {check.detail}", highlight=False, soft_wrap=True)
             if not check.ok:
                 problems += 1
                 out.print(f"    fix: {check.fix}", highlight=False)
@@ -277,6 +283,34 @@ def doctor(
     out.print("all good" if not problems else f"{problems} thing(s) to fix", highlight=False)
     if problems:
         raise typer.Exit(1)
+
+
+@app.command("workspaces")
+def workspaces_cmd() -> None:
+    """List the workspaces coach serves: their ids (COACH_WORKSPACE), names and people."""
+    from sqlalchemy import func, select
+
+    from bot.installs import installed_workspaces
+    from storage.models import Person
+
+    config = settings()
+    with open_database(config) as engine:
+        served = installed_workspaces(config, engine)  # type: ignore[arg-type]
+        with engine.connect() as conn:  # type: ignore[attr-defined]
+            people = dict(
+                conn.execute(  # type: ignore[arg-type]
+                    select(Person.workspace_id, func.count())
+                    .where(Person.active.is_(True))
+                    .group_by(Person.workspace_id)
+                ).all()
+            )
+    if not served:
+        out.print("no workspace has installed coach yet: open https://YOUR-HOST/slack/install")
+        return
+    for w in served:
+        since = f", installed {w.installed_at:%Y-%m-%d}" if w.installed_at else ""
+        name = f" {w.name}" if w.name else ""
+        out.print(f"{w.id}{name}: {people.get(w.id, 0):,} active people{since}", highlight=False)
 
 
 @app.command()
@@ -289,12 +323,13 @@ def forget(
     from storage.forget import forget_person
 
     config = settings()
+    ws = workspace(config)
     if not yes and not typer.confirm(
         f"Delete every plan, check-in, reflection and metric of {email} for good?"
     ):
         fail("nothing deleted")
     with open_database(config) as engine, session_scope(engine) as session:  # type: ignore[arg-type]
-        counts = forget_person(session, config.coach_workspace, email)
+        counts = forget_person(session, ws, email)
     if counts is None:
         fail(f"{email}: nobody in the org chart has that email; nothing deleted")
     done = ", ".join(f"{n:,} {what}" for what, n in counts.items())
@@ -332,7 +367,7 @@ def gaps(
     with open_database(config) as engine:
         gap_engine = load_gap_engine(
             engine,  # type: ignore[arg-type]
-            config.coach_workspace,
+            workspace(config),
             cat,
             config.gap_config(),
         )
@@ -408,12 +443,12 @@ def serve(
 
 
 def _cadence(config: Settings, engine: object):  # type: ignore[no-untyped-def]
-    """The cadence of the configured workspace, with the app's services (warm gap engine)."""
-    from bot.cadence.jobs import Cadence
+    """The cadence of every workspace served, with the app's services (warm gap engines)."""
+    from bot.cadence.workspaces import EveryWorkspace
     from bot.services import Services
 
     services = Services(config, engine, catalogue(config))  # type: ignore[arg-type]
-    return Cadence(services, config.coach_workspace)
+    return EveryWorkspace(services, engine)  # type: ignore[arg-type]
 
 
 @app.command("scheduler")
@@ -474,18 +509,23 @@ def run_cmd(
     if job == "daily" and not config.coach_daily_channel:
         fail("COACH_DAILY_CHANNEL is not set: the daily progress post needs a channel", 2)
     with open_database(config) as engine:
-        cadence = _cadence(config, engine)
+        every = _cadence(config, engine)
+        cadences = every.cadences()
+        if not cadences:
+            fail("no workspace to send to: none has installed coach yet (see `coach workspaces`)")
         if dry_run:
-            _dry_run(cadence, cadence.plan(job, month=period))  # type: ignore[arg-type]
+            for cadence in cadences:
+                _dry_run(cadence, cadence.plan(job, month=period))  # type: ignore[arg-type]
             return
-        runs = cadence.run(job, month=period)  # type: ignore[arg-type]
+        runs = every.run(job, month=period)  # type: ignore[arg-type]
     if not runs:
         out.print(f"{job}: nothing is due now (give --month to send a month now)")
     failed = 0
-    for run in runs:
+    for ws, run in runs:
         for problem in run.summary.problems:
             err.print(problem, highlight=False, markup=False)
-        out.print(run.line(), highlight=False)
+        prefix = f"{ws}: " if config.multi_workspace else ""
+        out.print(prefix + run.line(), highlight=False)
         failed += run.summary.failed
     if failed:
         raise typer.Exit(1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -11,8 +11,9 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine, func, select
 
 from bot.cadence.schedule import shift_month
+from bot.installs import Workspace, workspaces_for
 from bot.settings import Settings
-from bot.slack_client import REQUIRED_SCOPES
+from bot.slack_client import REQUIRED_SCOPES, make_web_client
 from storage.db import current_revision, head_revision, is_reachable
 from storage.models import MetricValue, Person
 
@@ -28,16 +29,26 @@ class Check:
 
 
 def run_checks(
-    settings: Settings, db: Engine, client: WebClient | None, *, lookups: int = 50
+    settings: Settings,
+    db: Engine,
+    connect: Callable[[Workspace], WebClient | None] | None = None,
+    *,
+    lookups: int = 50,
 ) -> Iterator[Check]:
-    """Every check, in the order an operator would fix them; stops where later ones can't run."""
-    missing = [
-        n for n in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET") if not getattr(settings, n.lower())
-    ]
+    """Every check, in the order an operator would fix them; stops where later ones can't run.
+
+    The org chart, the numbers and Slack are checked for each workspace served (in
+    multi-workspace mode, each installation, or COACH_WORKSPACE alone when set); `connect`
+    makes a workspace's Web API client (by default from its token; None skips Slack).
+    """
+    # Multi-workspace mode has its three OAuth settings, or the settings wouldn't have loaded.
+    needed = ("SLACK_BOT_TOKEN",) * (not settings.multi_workspace) + ("SLACK_SIGNING_SECRET",)
+    missing = [n for n in needed if not getattr(settings, n.lower())]
+    mode = "many workspaces (OAuth installs)" if settings.multi_workspace else "one workspace"
     yield Check(
         "configuration",
         not missing,
-        "settings read" + (f"; {', '.join(missing)} not set" if missing else ""),
+        f"settings read, {mode}" + (f"; {', '.join(missing)} not set" if missing else ""),
         "set them in the environment or .env (README, Configuration)" if missing else None,
     )
     if not is_reachable(db):
@@ -57,7 +68,30 @@ def run_checks(
     )
     if revision != head:
         return
-    ws = settings.coach_workspace
+    served = workspaces_for(settings, db)
+    if settings.multi_workspace:
+        names = ", ".join(f"{w.id} ({w.name})" for w in served)
+        yield Check(
+            "installations",
+            bool(served),
+            f"{len(served)} workspace(s): {names}" if served else "no installation to check",
+            None if served else "open https://YOUR-HOST/slack/install as a workspace admin",
+        )
+    if connect is None:
+
+        def connect(workspace: Workspace) -> WebClient | None:
+            return make_web_client(settings, workspace.token) if workspace.token else None
+
+    for workspace in served:
+        yield from _workspace_checks(settings, db, workspace, connect(workspace), lookups)
+
+
+def _workspace_checks(
+    settings: Settings, db: Engine, workspace: Workspace, client: WebClient | None, lookups: int
+) -> Iterator[Check]:
+    """One workspace's org chart, numbers, token and people."""
+    ws = workspace.id
+    where = f" [{ws}]" if settings.multi_workspace else ""
     with db.connect() as conn:
         people = conn.execute(
             select(Person.email, Person.slack_user_id).where(
@@ -67,20 +101,21 @@ def run_checks(
         latest = conn.scalar(
             select(func.max(MetricValue.month)).where(MetricValue.workspace_id == ws)
         )
+    how = "COACH_WORKSPACE=" + ws + " " if settings.multi_workspace else ""
     yield Check(
-        "org chart",
+        "org chart" + where,
         bool(people),
         f"{len(people):,} active people in workspace {ws!r}",
-        None if people else "run `coach import org FILE` (or set COACH_WORKSPACE)",
+        None if people else f"run `{how}coach import org FILE` (or set COACH_WORKSPACE)",
     )
     last_month = shift_month(datetime.now(UTC).strftime("%Y-%m"), -1)
     yield Check(
-        "metrics",
+        "metrics" + where,
         latest is not None and latest >= last_month,
         f"latest month with numbers: {latest or 'none'}",
         None
         if latest is not None and latest >= last_month
-        else f"import {last_month}'s numbers: `coach import metrics FILE`",
+        else f"import {last_month}'s numbers: `{how}coach import metrics FILE`",
     )
     if client is None:
         return
@@ -88,15 +123,17 @@ def run_checks(
         answer = client.auth_test()
     except SlackApiError as exc:
         yield Check(
-            "slack token",
+            "slack token" + where,
             False,
             f"auth.test answered {exc.response.get('error')}",
-            "copy the Bot User OAuth Token (xoxb-…) into SLACK_BOT_TOKEN",
+            "reinstall coach into the workspace (/slack/install)"
+            if settings.multi_workspace
+            else "copy the Bot User OAuth Token (xoxb-…) into SLACK_BOT_TOKEN",
         )
         return
     except OSError as exc:
         yield Check(
-            "slack",
+            "slack" + where,
             False,
             f"cannot reach {settings.slack_api_url}: {exc}",
             "check the network, a proxy, or SLACK_API_URL",
@@ -105,7 +142,7 @@ def run_checks(
     granted = {s.strip() for s in (answer.headers.get("x-oauth-scopes") or "").split(",") if s}
     lacking = [s for s in REQUIRED_SCOPES if s not in granted]
     yield Check(
-        "slack token",
+        "slack token" + where,
         not lacking,
         f"bot {answer.get('user')} in {answer.get('team')}"
         + (f"; missing scopes: {', '.join(lacking)}" if lacking else "; all scopes granted"),
@@ -130,7 +167,7 @@ def run_checks(
         f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
     )
     yield Check(
-        "people in slack",
+        "people in slack" + where,
         not unknown,
         f"{len(people) - len(unlinked):,} linked by Slack id, {found:,} found by email"
         + (f", {unchecked:,} not checked" if unchecked else "")

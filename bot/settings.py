@@ -14,6 +14,7 @@ from analytics.models import GapConfig
 from bot.cadence.schedule import Rules
 
 DEFAULT_WORKSPACE = "default"
+OAUTH_SETTINGS = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_STATE_SECRET")
 
 
 class ConfigError(Exception):
@@ -31,6 +32,10 @@ class Settings(BaseSettings):
     slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")
+    # Multi-workspace mode: all three set instead of SLACK_BOT_TOKEN (see `multi_workspace`).
+    slack_client_id: str | None = Field(None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: str | None = Field(None, alias="SLACK_CLIENT_SECRET")
+    slack_state_secret: str | None = Field(None, alias="SLACK_STATE_SECRET")
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
     coach_timezone: str = Field("UTC", alias="COACH_TIMEZONE")
     coach_metrics_file: Path | None = Field(None, alias="COACH_METRICS_FILE")
@@ -112,6 +117,45 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _one_install_mode(self) -> Settings:
+        trio = [name for name in OAUTH_SETTINGS if getattr(self, name.lower())]
+        if trio and len(trio) < len(OAUTH_SETTINGS):
+            missing = ", ".join(n for n in OAUTH_SETTINGS if n not in trio)
+            raise ValueError(
+                f"{missing}: multi-workspace installs need SLACK_CLIENT_ID, SLACK_CLIENT_SECRET "
+                "and SLACK_STATE_SECRET together"
+            )
+        if trio and self.coach_daily_channel:
+            raise ValueError(
+                "COACH_DAILY_CHANNEL: a channel id belongs to one workspace; the daily progress "
+                "post isn't available in multi-workspace mode yet, so unset it"
+            )
+        if trio and self.slack_bot_token:
+            raise ValueError(
+                "SLACK_BOT_TOKEN: unset it in multi-workspace mode (SLACK_CLIENT_ID …): each "
+                "workspace's token comes from its installation"
+            )
+        return self
+
+    @property
+    def multi_workspace(self) -> bool:
+        """Installed into many workspaces by OAuth, rather than one by SLACK_BOT_TOKEN."""
+        return self.slack_client_id is not None
+
+    def workspace(self) -> str:
+        """The workspace a command line's data command works on: COACH_WORKSPACE.
+
+        In multi-workspace mode it is a Slack team id and must be given; one workspace's data
+        must never land in another's by default.
+        """
+        if self.multi_workspace and "coach_workspace" not in self.model_fields_set:
+            raise ConfigError(
+                "COACH_WORKSPACE is not set: in multi-workspace mode, set it to the Slack team "
+                "id (T…) this command is for; `coach workspaces` lists them"
+            )
+        return self.coach_workspace
+
     def gap_config(self) -> GapConfig:
         """The gap engine's settings: window, flag threshold, focus size."""
         return GapConfig(
@@ -129,8 +173,13 @@ class Settings(BaseSettings):
         )
 
     def require(self, *names: str) -> None:
-        """Raise ConfigError naming the first of `names` (env var names) that is unset."""
+        """Raise ConfigError naming the first of `names` (env var names) that is unset.
+
+        SLACK_BOT_TOKEN is satisfied by multi-workspace mode: tokens come from installations.
+        """
         for name in names:
+            if name == "SLACK_BOT_TOKEN" and self.multi_workspace:
+                continue
             if not getattr(self, name.lower()):
                 raise ConfigError(f"{name} is not set: a command you ran needs it")
 

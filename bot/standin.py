@@ -15,6 +15,10 @@ limits enforced), or failed on purpose with `.fail(...)`:
 `.slow(...)` carries a call out but holds its answer back, as when Slack has posted a message
 and the bot dies before hearing so.
 
+Several workspaces: `add_team` makes another team and returns a one-time OAuth code, which
+`oauth.v2.access` exchanges for that team's own bot token. A call is answered as the team of its
+token (any token not issued that way belongs to the default team): people, DMs, `auth.test`.
+
 The other direction: `slash_command_body`, `interaction_body` and `event_body` build request bodies
 exactly as Slack sends them, and `sign_slack_request` signs them with the app's signing secret.
 """
@@ -154,6 +158,14 @@ class _User:
     email: str
     name: str
     tz: str | None
+    team: str = TEAM_ID
+
+
+@dataclass
+class _Team:
+    id: str
+    name: str
+    domain: str
 
 
 class _SlackError(Exception):
@@ -186,8 +198,15 @@ class SlackStandIn:
         *,
         scopes: Iterable[str] = DEFAULT_SCOPES,
         token: str | None = None,
+        client_id: str = "1111.2222",
+        client_secret: str = "app-client-secret",
     ) -> None:
         self.scopes = set(scopes)
+        self.client_id, self.client_secret = client_id, client_secret
+        self._teams = {TEAM_ID: _Team(TEAM_ID, "Coach Test", TEAM_DOMAIN)}
+        self._codes: dict[str, tuple[str, str]] = {}  # OAuth code → (team id, installer id)
+        self._bot_tokens: dict[str, str] = {}  # bot token → team id, issued by oauth.v2.access
+        self._caller = TEAM_ID  # the team of the call being answered (under the lock)
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.views: dict[str, dict[str, Any]] = {}
         self.home_tabs: dict[str, dict[str, Any]] = {}
@@ -276,11 +295,34 @@ class SlackStandIn:
     # -- set-up ------------------------------------------------------------------------------------
 
     def add_user(
-        self, user_id: str, email: str, *, name: str | None = None, tz: str | None = None
+        self,
+        user_id: str,
+        email: str,
+        *,
+        name: str | None = None,
+        tz: str | None = None,
+        team: str = TEAM_ID,
     ) -> None:
-        """Put a person in the workspace; `tz` (IANA) is their Slack profile's time zone."""
+        """Put a person in a workspace (the default team unless `team`); `tz` (IANA) is their
+        Slack profile's time zone."""
         with self._lock:
-            self._users[user_id] = _User(user_id, email, name or email.split("@")[0], tz)
+            if team not in self._teams:
+                raise KeyError(f"no team {team}: add_team first")
+            self._users[user_id] = _User(user_id, email, name or email.split("@")[0], tz, team)
+
+    def add_team(self, team_id: str, name: str, *, installer: str) -> str:
+        """Make a workspace (if new) whose admin `installer` approves an install; returns the
+        one-time code Slack would hand the app's redirect URL."""
+        with self._lock:
+            self._teams.setdefault(team_id, _Team(team_id, name, name.lower().replace(" ", "-")))
+            code = secrets.token_hex(8)
+            self._codes[code] = (team_id, installer)
+            return code
+
+    def team_of(self, token: str | None) -> str:
+        """The team a token acts in."""
+        with self._lock:
+            return self._bot_tokens.get(token or "", TEAM_ID)
 
     def fail(
         self,
@@ -443,14 +485,18 @@ class SlackStandIn:
         try:
             if params is None:
                 raise _SlackError("invalid_json")
+            if method == "oauth.v2.access":  # the app's own credentials, not a token
+                return 200, {"ok": True, **self._oauth_v2_access(params, headers)}, {}
             token = _token_of(headers, params)
             handler = self._methods.get(method)
             if handler is None:
                 raise _SlackError("unknown_method")
             if not token:
                 raise _SlackError("not_authed")
-            if self._token is not None and token != self._token:
+            issued = self._bot_tokens.get(token)
+            if issued is None and self._token is not None and token != self._token:
                 raise _SlackError("invalid_auth")
+            self._caller = issued or TEAM_ID
             if needed and needed not in self.scopes:
                 provided = ",".join(sorted(self.scopes))
                 raise _SlackError("missing_scope", needed=needed, provided=provided)
@@ -486,7 +532,7 @@ class SlackStandIn:
 
     def _user(self, user_id: Any, error: str = "user_not_found") -> _User:
         user = self._users.get(str(user_id or ""))
-        if user is None:
+        if user is None or user.team != self._caller:  # other workspaces' people are unknown
             raise _SlackError(error)
         return user
 
@@ -511,7 +557,7 @@ class SlackStandIn:
         profile = {"email": user.email, "real_name": user.name, "display_name": user.name}
         result: dict[str, Any] = {
             "id": user.id,
-            "team_id": TEAM_ID,
+            "team_id": user.team,
             "name": user.name,
             "real_name": user.name,
             "deleted": False,
@@ -525,11 +571,12 @@ class SlackStandIn:
         return result
 
     def _auth_test(self, params: Params) -> dict[str, Any]:
+        team = self._teams[self._caller]
         return {
-            "url": f"https://{TEAM_DOMAIN}.slack.com/",
-            "team": "Coach Test",
+            "url": f"https://{team.domain}.slack.com/",
+            "team": team.name,
             "user": "coach",
-            "team_id": TEAM_ID,
+            "team_id": team.id,
             "user_id": BOT_USER_ID,
             "bot_id": BOT_ID,
             "is_enterprise_install": False,
@@ -538,9 +585,38 @@ class SlackStandIn:
     def _users_lookup_by_email(self, params: Params) -> dict[str, Any]:
         email = str(params.get("email", "")).lower()
         for user in self._users.values():
-            if user.email.lower() == email:
+            if user.email.lower() == email and user.team == self._caller:
                 return {"user": self._user_object(user)}
         raise _SlackError("users_not_found")
+
+    def _oauth_v2_access(self, params: Params, headers: Mapping[str, str]) -> dict[str, Any]:
+        """Exchange a one-time code for its team's bot token; the app authenticates with its
+        client id and secret (HTTP Basic, as slack_sdk sends them, or form fields)."""
+        client_id, secret = params.get("client_id"), params.get("client_secret")
+        auth = headers.get("authorization", "")
+        if auth.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        if client_id != self.client_id:
+            raise _SlackError("invalid_client_id")
+        if secret != self.client_secret:
+            raise _SlackError("bad_client_secret")
+        grant = self._codes.pop(str(params.get("code") or ""), None)
+        if grant is None:
+            raise _SlackError("invalid_code")
+        team = self._teams[grant[0]]
+        token = f"xoxb-{team.id}-{secrets.token_hex(6)}"
+        self._bot_tokens[token] = team.id
+        return {
+            "app_id": APP_ID,
+            "authed_user": {"id": grant[1]},
+            "scope": ",".join(sorted(self.scopes)),
+            "token_type": "bot",
+            "access_token": token,
+            "bot_user_id": BOT_USER_ID,
+            "team": {"id": team.id, "name": team.name},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
 
     def _users_info(self, params: Params) -> dict[str, Any]:
         return {"user": self._user_object(self._user(params.get("user")))}
@@ -562,7 +638,7 @@ class SlackStandIn:
             "user": BOT_USER_ID,
             "bot_id": BOT_ID,
             "app_id": APP_ID,
-            "team": TEAM_ID,
+            "team": self._caller,
             "ts": ts,
             "text": params.get("text") or "",
         }
@@ -658,7 +734,8 @@ class SlackStandIn:
         ts = str(params.get("message_ts", ""))
         if (channel, ts) not in self.messages:
             raise _SlackError("message_not_found")
-        link = f"https://{TEAM_DOMAIN}.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        domain = self._teams[self._caller].domain
+        link = f"https://{domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}"
         return {"channel": channel, "permalink": link}
 
     def _exchange_trigger(self, params: Params) -> None:
@@ -677,7 +754,7 @@ class SlackStandIn:
             "external_id": "",
             **view,
             "id": view_id,
-            "team_id": TEAM_ID,
+            "team_id": self._caller,
             "state": {"values": {}},
             "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
             "root_view_id": view_id,

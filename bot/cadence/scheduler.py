@@ -9,16 +9,21 @@ or five behave the same.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.cadence.jobs import Cadence
+
+class Ticking(Protocol):
+    """A cadence (one workspace's, or every workspace's) that sends what is due on `tick`."""
+
+    def tick(self) -> object: ...
 
 
-def cadence_scheduler(cadence: Cadence, tick_seconds: int, *, blocking: bool) -> BaseScheduler:
+def cadence_scheduler(cadence: Ticking, tick_seconds: int, *, blocking: bool) -> BaseScheduler:
     """A scheduler that ticks the cadence every `tick_seconds`, first right at start (so a
     process that was down catches up at once); not started yet."""
     scheduler: BaseScheduler = (

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 
 from bot.doctor import run_checks
 from bot.settings import Settings
-from bot.slack_client import REQUIRED_SCOPES, make_web_client
+from bot.slack_client import REQUIRED_SCOPES
 from bot.standin import DEFAULT_SCOPES, SlackStandIn
 from storage.db import make_engine, session_scope, upgrade
 from storage.forget import forget_person
@@ -41,7 +41,7 @@ def checks(engine: Engine, slack: SlackStandIn) -> dict[str, tuple[bool, str, st
         DATABASE_URL=str(engine.url),
     )
     with time_machine.travel("2026-11-10 12:00:00+00:00"):
-        found = run_checks(settings, engine, make_web_client(settings))
+        found = run_checks(settings, engine)
         return {c.name: (c.ok, c.detail, c.fix) for c in found}
 
 

@@ -1,0 +1,62 @@
+"""The cadence of every workspace coach serves, each with its own bot token."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from bot.cadence.jobs import Cadence, Run
+from bot.cadence.schedule import Kind
+from bot.installs import Workspace, workspaces_for
+from bot.services import Services
+from bot.slack_client import make_web_client
+
+log = logging.getLogger(__name__)
+
+
+class EveryWorkspace:
+    """One `Cadence` per served workspace, the list read afresh on every tick and run so that a
+    new installation gets its messages and an uninstalled one gets none.
+
+    Each workspace's cadence keeps its caches (Slack time zones) while its token is unchanged.
+    """
+
+    def __init__(self, services: Services, engine: Engine, *, backoff: float = 0.5) -> None:
+        self.services, self.engine, self.backoff = services, engine, backoff
+        self._cadences: dict[str, tuple[str | None, Cadence]] = {}
+
+    def cadences(self) -> list[Cadence]:
+        """The cadence of each workspace served now."""
+        served = workspaces_for(self.services.settings, self.engine)
+        fresh = {w.id: self._cadence(w) for w in served}
+        self._cadences = {w.id: (w.token, fresh[w.id]) for w in served}
+        return list(fresh.values())
+
+    def _cadence(self, workspace: Workspace) -> Cadence:
+        known = self._cadences.get(workspace.id)
+        if known is not None and known[0] == workspace.token:
+            return known[1]
+        client = (
+            make_web_client(self.services.settings, workspace.token, resend=False)
+            if workspace.token
+            else None  # no token: only a dry run can plan for it
+        )
+        return Cadence(self.services, workspace.id, client, backoff=self.backoff)
+
+    def run(self, job: Kind, *, month: str | None = None) -> list[tuple[str, Run]]:
+        """`Cadence.run` in each workspace, as (workspace id, run)."""
+        return [(c.workspace_id, run) for c in self.cadences() for run in c.run(job, month=month)]
+
+    def tick(self, now: datetime | None = None) -> list[Run]:
+        """One scheduler tick in every workspace; one workspace failing doesn't stop the rest."""
+        runs: list[Run] = []
+        try:
+            cadences = self.cadences()
+        except Exception:  # e.g. the database is away: the next tick tries again
+            log.exception("cadence: could not list the workspaces")
+            return runs
+        for cadence in cadences:
+            runs.extend(cadence.tick(now))
+        return runs
