@@ -92,8 +92,8 @@ def create_app(
                 scopes=list(REQUIRED_SCOPES),
                 installation_store=installation_store(settings, engine),
                 state_store=state_store(settings, engine),
+                installation_store_bot_only=True,  # coach acts as its bot only
             ),
-            installation_store_bot_only=True,
         )
         # An uninstall deletes the workspace's tokens, so the cadence stops writing to it.
         app.enable_token_revocation_listeners()

@@ -24,6 +24,7 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.slack_client import make_web_client
 from bot.standin import (
+    TEAM_ID,
     SlackStandIn,
     interaction_body,
     sign_slack_request,
@@ -67,9 +68,11 @@ class Bot:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
 
-    def command(self, text: str, user_id: str) -> tuple[int, str]:
-        """Send `/coach <text>` from `user_id`."""
-        body = slash_command_body(text, user_id=user_id, response_url=self.slack.response_url())
+    def command(self, text: str, user_id: str, team_id: str = TEAM_ID) -> tuple[int, str]:
+        """Send `/coach <text>` from `user_id` (of workspace `team_id`)."""
+        body = slash_command_body(
+            text, user_id=user_id, response_url=self.slack.response_url(), team_id=team_id
+        )
         return self.post(body)
 
     def interact(self, payload: dict[str, Any]) -> tuple[int, str]:
@@ -82,53 +85,68 @@ class Bot:
         return [call.params for call in calls]
 
 
-def seed(engine: Engine, months: list[str]) -> None:
-    """Write the small org and plausible monthly counts straight into the database."""
+def seed(
+    engine: Engine,
+    months: list[str],
+    *,
+    workspace: str = WORKSPACE,
+    team: str = "",
+    weak: int = 1,
+) -> None:
+    """Write the small org and plausible monthly counts straight into the database.
+
+    `team` goes into every Slack id after its "U" (another workspace's people have other ids);
+    rep number `weak` closes badly.
+    """
+
+    def slack_id(default: str | None) -> str | None:
+        return None if default is None else f"U{team}{default[1:]}"
+
     with session_scope(engine) as session:
-        session.add(Workspace(id=WORKSPACE, data_version=1))
+        session.add(Workspace(id=workspace, data_version=1))
         people: dict[str, Person] = {}
-        for email, name, role, manager, segment, slack_id in ORG:
+        for email, name, role, manager, segment, default_id in ORG:
             people[email] = Person(
-                workspace_id=WORKSPACE,
+                workspace_id=workspace,
                 email=email,
                 name=name,
                 role=role,
                 manager=people.get(manager) if manager else None,
                 segment=segment,
-                slack_user_id=slack_id,
+                slack_user_id=slack_id(default_id),
             )
         for i, email in enumerate(REPS_OF_MARK + REPS_OF_MIA, 1):
             manager = people["mark@example.com" if i <= 5 else "mia@example.com"]
             people[email] = Person(
-                workspace_id=WORKSPACE,
+                workspace_id=workspace,
                 email=email,
                 name=f"Rep {i}",
                 role="rep",
                 manager=manager,
                 segment=None,
                 # rep10 has no Slack id yet: resolved by email on first sight.
-                slack_user_id=f"UREP{i}" if i < 10 else None,
+                slack_user_id=slack_id(f"UREP{i}") if i < 10 else None,
                 start_date=date(2024, 1, 1),
             )
         session.add_all(people.values())
         session.flush()
         for i, email in enumerate(REPS_OF_MARK + REPS_OF_MIA, 1):
-            weak = i == 1  # rep1 closes badly: a planted gap
+            closes_badly = i == weak  # a planted gap
             for j, month in enumerate(months):
-                wins = 3 if weak else 7 + (i * 7 + j * 3) % 6
+                wins = 3 if closes_badly else 7 + (i * 7 + j * 3) % 6
                 counts = {
                     "leads_prospected": 400,
                     "connects": 120,
                     "discovery_calls": 60,
                     "demos": 30,
                     "wins": wins,
-                    "losses": 12 if weak else 6,
+                    "losses": 12 if closes_badly else 6,
                     "revenue": wins * 5000.0,
                     "quota": 60000.0,
                 }
                 session.add_all(
                     MetricValue(
-                        workspace_id=WORKSPACE,
+                        workspace_id=workspace,
                         person_id=people[email].id,
                         month=month,
                         name=name,
@@ -149,14 +167,17 @@ def slack() -> Iterator[SlackStandIn]:
 
 
 @contextmanager
-def serve_bot(engine: Engine, slack: SlackStandIn) -> Iterator[Bot]:
-    """The app served over HTTP on a free local port, talking to `slack`."""
-    settings = Settings(
-        SLACK_BOT_TOKEN="xoxb-test",
-        SLACK_SIGNING_SECRET=SECRET,
-        SLACK_API_URL=slack.url,
-        DATABASE_URL=str(engine.url),
-    )
+def serve_bot(engine: Engine, slack: SlackStandIn, **env: Any) -> Iterator[Bot]:
+    """The app served over HTTP on a free local port, talking to `slack`; `env` overrides
+    settings (None unsets one)."""
+    values = {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.url,
+        "DATABASE_URL": str(engine.url),
+        **env,
+    }
+    settings = Settings(**{k: v for k, v in values.items() if v is not None})
     server = make_http_server(create_app(settings, engine), engine, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
