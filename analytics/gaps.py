@@ -297,6 +297,14 @@ class GapEngine:
         previous = self._previous_focus(state, np.array([position]))
         return self._assemble(state, results, position, previous.get(position, []), today)
 
+    def warm(self, month: str | None = None) -> None:
+        """Evaluate every rep for `month` (default: the latest with data) once, with the month
+        before's focus, so that each later `report` of it is a look-up and an assembly."""
+        state = self._month(month)
+        with _collector_paused():
+            self._all(state)
+            self._previous_focus(state, np.flatnonzero(state.has_data))
+
     def reports(self, month: str | None = None, today: date | None = None) -> list[GapReport]:
         """Every active rep with data in the window, sorted by email (vectorised over reps)."""
         state = self._month(month)

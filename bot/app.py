@@ -83,17 +83,21 @@ def create_app(
     settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     client = client or make_web_client(settings)
     if settings.multi_workspace:
+        oauth = OAuthSettings(
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret,
+            scopes=list(REQUIRED_SCOPES),
+            installation_store=installation_store(settings, engine),
+            state_store=state_store(settings, engine),
+            installation_store_bot_only=True,  # coach acts as its bot only
+        )
+        # Bolt would call auth.test on every request to learn the bot's ids; the installation
+        # is still looked up each time (an uninstall takes effect at once), only that is cached.
+        oauth.authorize.cache_enabled = True
         app = CoachApp(
             signing_secret=settings.slack_signing_secret,
             client=client,  # per request, Bolt copies its base URL and retries with the token
-            oauth_settings=OAuthSettings(
-                client_id=settings.slack_client_id,
-                client_secret=settings.slack_client_secret,
-                scopes=list(REQUIRED_SCOPES),
-                installation_store=installation_store(settings, engine),
-                state_store=state_store(settings, engine),
-                installation_store_bot_only=True,  # coach acts as its bot only
-            ),
+            oauth_settings=oauth,
         )
         # An uninstall deletes the workspace's tokens, so the cadence stops writing to it.
         app.enable_token_revocation_listeners()

@@ -416,6 +416,8 @@ def serve(
     config.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
     if socket:
         config.require("SLACK_APP_TOKEN")
+        if config.multi_workspace:
+            fail("--socket serves one workspace: installs into many need HTTP mode", 2)
     with open_database(config, migrate=True) as engine:
         cadence = _cadence(config, engine)
         bolt = create_app(config, engine, services=cadence.services)  # type: ignore[arg-type]

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import suppress
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from analytics.catalogue import Catalogue, load_catalogue
-from analytics.gaps import GapEngine
+from analytics.gaps import GapEngine, GapError
 from analytics.models import GapReport
 from bot.gaps import load_gap_engine
 from bot.settings import Settings
 from storage.org import data_version
+
+log = logging.getLogger(__name__)
+
+# How long a request waits for the gap engine of a fresh import before it answers from the
+# engine it has: a big org takes seconds to load, and Slack gives a request 3.
+FRESH_WAIT = 1.0
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    version: int
+    engine: GapEngine
 
 
 class Services:
@@ -23,26 +41,69 @@ class Services:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.catalogue = catalogue or load_catalogue(settings.coach_metrics_file)
-        self._engines: dict[str, tuple[int, GapEngine]] = {}
+        self._engines: dict[str, _Loaded] = {}
+        self._loading: dict[tuple[str, int], Future[_Loaded]] = {}
+        # One load at a time: two would only share the same cores, and double the memory.
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gap-engine")
         self._month_reports: tuple[tuple[GapEngine, str] | None, list[GapReport]] = (None, [])
         self._lock = threading.Lock()
 
     def gap_engine(self, workspace_id: str) -> GapEngine:
-        """A warm gap engine for the workspace, reloaded only after an import changed the data."""
+        """A warm gap engine for the workspace's latest import.
+
+        After an import, the new engine loads in the background; a request waits up to
+        FRESH_WAIT for it and is otherwise answered from the previous one (only the very first
+        load is waited for in full).
+        """
         with self.sessions() as session:
             version = data_version(session, workspace_id)
         cached = self._engines.get(workspace_id)
-        if cached is not None and cached[0] == version:
-            return cached[1]
+        if cached is not None and cached.version == version:
+            return cached.engine
+        future = self._load(workspace_id, version)
+        if cached is None:
+            return future.result().engine
+        try:
+            return future.result(timeout=FRESH_WAIT).engine
+        except FutureTimeout:
+            return cached.engine
+
+    def warm(self, workspace_id: str) -> None:
+        """Load and warm the workspace's gap engine now (at start-up, before taking traffic)."""
+        self.gap_engine(workspace_id)
+
+    def _load(self, workspace_id: str, version: int) -> Future[_Loaded]:
         with self._lock:
-            cached = self._engines.get(workspace_id)
-            if cached is None or cached[0] != version:
-                engine = load_gap_engine(
-                    self.engine, workspace_id, self.catalogue, self.settings.gap_config()
-                )
-                cached = (version, engine)
-                self._engines[workspace_id] = cached
-        return cached[1]
+            key = (workspace_id, version)
+            future = self._loading.get(key)
+            if future is None:
+                future = self._loader.submit(self._build, workspace_id, version)
+                self._loading[key] = future
+            return future
+
+    def _build(self, workspace_id: str, version: int) -> _Loaded:
+        start = time.perf_counter()
+        try:
+            engine = load_gap_engine(
+                self.engine, workspace_id, self.catalogue, self.settings.gap_config()
+            )
+            with suppress(GapError):  # no numbers yet: nothing to warm, requests will say so
+                engine.warm()
+            loaded = _Loaded(version, engine)
+            with self._lock:
+                current = self._engines.get(workspace_id)
+                if current is None or current.version < version:
+                    self._engines[workspace_id] = loaded
+            log.info(
+                "gap engine loaded for %s (data version %s) in %.1f s",
+                workspace_id,
+                version,
+                time.perf_counter() - start,
+            )
+            return loaded
+        finally:
+            with self._lock:  # a failed load is tried again by the next request
+                self._loading.pop((workspace_id, version), None)
 
     def peer_values(self, workspace_id: str, report: GapReport, metric_key: str) -> list[float]:
         """The values of `report`'s peers on one metric (for the anonymous team chart)."""

@@ -42,10 +42,14 @@ def lessons_text(lessons: dict[str, Any], label: str) -> str | None:
 
 
 def gap_blocks(
-    report: dict[str, Any], lessons: dict[str, dict[str, Any]] | None = None
+    report: dict[str, Any],
+    lessons: dict[str, dict[str, Any]] | None = None,
+    *,
+    chart: bool = False,
 ) -> list[dict[str, Any]]:
     """The `/coach gaps` answer: focus metrics in a manager's words, then peers and warnings;
-    under each focus metric, what has worked for it in this org (`lessons`, by metric key)."""
+    under each focus metric, what has worked for it in this org (`lessons`, by metric key).
+    With `chart` (a coach is asking) and a focus, a button draws the peers' spread."""
     metrics = {m["key"]: m for m in report["metrics"]}
     peer = report["peer_group"]
     segment = peer["segment"] or "all reps"
@@ -103,7 +107,19 @@ def gap_blocks(
                     "text": {"type": "plain_text", "text": "Archive"},
                     "value": report["rep"],
                 },
-            ],
+            ]
+            + (
+                [
+                    {
+                        "type": "button",
+                        "action_id": "chart_show",
+                        "text": {"type": "plain_text", "text": "Team chart"},
+                        "value": report["rep"],
+                    }
+                ]
+                if chart and report["focus"]
+                else []
+            ),
         }
     )
     return blocks

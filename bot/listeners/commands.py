@@ -51,6 +51,7 @@ def register(app: App) -> None:
     """Attach the /coach command."""
     app.command("/coach")(coach_command)
     app.action("archive_show")(archive_button)
+    app.action("chart_show")(chart_button)
 
 
 def coach_command(
@@ -109,7 +110,8 @@ def _show_gaps(
             target.id,
             coaching_month(context["actor"].zone),
         )
-    blocks = gap_blocks(payload, lessons)
+    # Peers' spread is for coaches; a rep sees their own numbers and the medians only.
+    blocks = gap_blocks(payload, lessons, chart=context["actor"].role != "rep")
     if with_plan:  # a rep's own view: no buttons, their plan and check-ins instead
         blocks = [b for b in blocks if b["type"] != "actions"]
         labels = {m.key: m.label for m in services.catalogue.metrics}
@@ -124,21 +126,47 @@ def _show_gaps(
         text=f"{target.name}: coaching focus for {payload['month']}",
         blocks=blocks,
     )
-    if not with_plan and context["actor"].role != "rep":  # peers' spread is for coaches
-        # Drawn off the listener pool, so a burst of lookups is answered before charts are drawn.
-        CHARTS.submit(_upload_charts, report, context, context.client)
 
 
-def _upload_charts(report: GapReport, context: BoltContext, client: WebClient) -> None:
-    """After the answer: a team chart per focus metric, in the viewer's DM with the bot. Runs in
-    the chart pool, where nothing reports an exception: so it is logged here."""
+def chart_button(
+    ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
+) -> None:
+    """The "Team chart" button under a gap summary: one chart per focus metric, in the viewer's
+    DM with coach. Drawn on demand, in the chart pool, since a chart costs far more than the
+    answer it illustrates."""
+    ack()
+    if context["actor"].role == "rep":
+        respond(response_type="ephemeral", text=NOT_YOURS, replace_original=False)
+        return
+    target = _target("chart", [body["actions"][0]["value"]], context, respond, client)
+    if target is None:
+        return
+    services: Services = context["services"]
     try:
-        _charts(report, context, client)
+        report = services.gap_engine(target.workspace_id).report(target.email)
+    except GapError as exc:
+        respond(response_type="ephemeral", text=f"{target.name}: {exc}", replace_original=False)
+        return
+    CHARTS.submit(_upload_charts, report, context, context.client, respond)
+
+
+def _upload_charts(
+    report: GapReport, context: BoltContext, client: WebClient, respond: Respond
+) -> None:
+    """A team chart per focus metric, in the viewer's DM with the bot. Runs in the chart pool,
+    where nothing reports an exception: so it is logged here."""
+    try:
+        _charts(report, context, client, respond)
     except Exception:
         log.exception("team charts for %s failed", report.rep)
+        respond(
+            response_type="ephemeral",
+            text="The team chart couldn't be drawn: try again in a moment.",
+            replace_original=False,
+        )
 
 
-def _charts(report: GapReport, context: BoltContext, client: WebClient) -> None:
+def _charts(report: GapReport, context: BoltContext, client: WebClient, respond: Respond) -> None:
     if not report.focus:
         return
     actor: Actor = context["actor"]
@@ -160,6 +188,18 @@ def _charts(report: GapReport, context: BoltContext, client: WebClient) -> None:
             )
     except SlackApiError as exc:  # e.g. files:write not granted: the text answer stands alone
         log.info("team chart upload skipped: %s", exc.response.get("error"))
+        respond(
+            response_type="ephemeral",
+            text=f"Slack refused the chart upload ({exc.response.get('error')}): ask your "
+            "Slack admin to grant coach the files:write scope.",
+            replace_original=False,
+        )
+        return
+    respond(
+        response_type="ephemeral",
+        text=f"The team chart for {report.name} is in your DM with coach.",
+        replace_original=False,
+    )
 
 
 def gaps(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:

@@ -112,28 +112,56 @@ def test_healthz(bot: Bot) -> None:
         assert response.status == 200
 
 
-def test_gaps_uploads_a_team_chart_to_the_viewers_dm(bot: Bot) -> None:
+def click_chart(bot: Bot, user: str, rep: str = "rep1@example.com") -> tuple[int, str]:
+    """Press "Team chart" under a gap summary."""
+    return bot.interact(
+        {
+            "type": "block_actions",
+            "team": {"id": "T0C0ACH01"},
+            "user": {"id": user, "team_id": "T0C0ACH01"},
+            "api_app_id": "A0C0ACH01",
+            "trigger_id": "1.2.3",
+            "response_url": bot.slack.response_url(),
+            "actions": [{"action_id": "chart_show", "value": rep, "type": "button"}],
+        }
+    )
+
+
+def test_team_chart_is_drawn_on_demand_in_the_viewers_dm(bot: Bot) -> None:
     bot.command("gaps <@UREP1|rep1>", "UMARK")
-    bot.replies()
-    bot.slack.wait_for("files.completeUploadExternal")
-    [chart] = bot.slack.files.values()  # rep1 has one focus metric: close rate
-    assert chart["content"].startswith(b"\x89PNG\r\n\x1a\n")
-    assert chart["name"] == "close_rate.png"
-    assert chart["channels"] == [
-        bot.slack.calls_to("conversations.open")[0].response["channel"]["id"]
-    ]
+    [answer] = bot.replies()
+    assert '"chart_show"' in blocks_text(answer)
+    time.sleep(0.3)
+    assert bot.slack.calls_to("files.getUploadURLExternal") == []  # nothing drawn unasked
+    status, _ = click_chart(bot, "UMARK")
+    assert status == 200
+    done = bot.replies(2)[1]
+    assert done["text"] == "The team chart for Rep 1 is in your DM with coach."
+    charts = list(bot.slack.files.values())  # one per focus metric, the close rate first
+    assert charts[0]["name"] == "close_rate.png" and len(charts) == 2
+    dm = bot.slack.calls_to("conversations.open")[0].response["channel"]["id"]
+    for chart in charts:
+        assert chart["content"].startswith(b"\x89PNG\r\n\x1a\n")
+        assert chart["channels"] == [dm]
     assert bot.slack.calls_to("conversations.open")[0].params["users"] == "UMARK"
 
 
-def test_without_files_write_the_answer_still_comes(slack, sqlite_engine) -> None:  # noqa: ANN001
+def test_team_chart_keeps_the_gaps_rights(bot: Bot) -> None:
+    click_chart(bot, "UMIA")  # rep1 reports to Mark
+    assert bot.replies()[0]["text"] == NOT_YOURS
+    click_chart(bot, "UREP2")
+    assert bot.replies(2)[1]["text"] == NOT_YOURS
+    assert bot.slack.calls_to("files.getUploadURLExternal") == []
+
+
+def test_without_files_write_the_chart_button_says_why(slack, sqlite_engine) -> None:  # noqa: ANN001
     slack.scopes.discard("files:write")
 
     seed(sqlite_engine, ["2026-08", "2026-09", "2026-10"])
     with serve_bot(sqlite_engine, slack) as bot:
-        bot.command("gaps <@UREP1|rep1>", "UMARK")
+        click_chart(bot, "UMARK")
         [reply] = bot.replies()
-        assert "Create plan" in blocks_text(reply)
-        slack.wait_for("files.getUploadURLExternal")
+        assert "files:write" in reply["text"]
         assert slack.calls_to("files.completeUploadExternal") == []
 
 
@@ -168,11 +196,10 @@ def test_an_email_already_bound_to_another_account_is_not_enough(bot: Bot) -> No
     assert json.loads(body)["text"] == NOT_SET_UP
 
 
-def test_a_rep_looking_up_themselves_gets_no_peer_chart(bot: Bot) -> None:
+def test_a_rep_looking_up_themselves_gets_no_chart_button(bot: Bot) -> None:
     bot.command("gaps <@UREP1|rep1>", "UREP1")
-    bot.replies()
-    time.sleep(0.5)
-    assert bot.slack.calls_to("files.getUploadURLExternal") == []
+    [reply] = bot.replies()
+    assert "Closes" in blocks_text(reply) and "chart_show" not in blocks_text(reply)
 
 
 def test_a_modal_slack_refuses_to_open_is_reported(bot: Bot) -> None:

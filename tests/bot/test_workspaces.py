@@ -116,17 +116,32 @@ def test_each_workspace_sees_only_its_own_data(two: Bot) -> None:
     assert "Closes 10% of demos" in acme_rep1
     assert "No credible gap this month" in bravo_rep1
     assert "Closes 10% of demos" in bravo_rep2
-    # Every Web API call of a request was made with its own workspace's token, the team
-    # charts' uploads after the answer included (one per focus metric: two for each rep).
-    slack.wait_for("files.completeUploadExternal", 4)
+    # Team charts: drawn from the workspace's own peers, uploaded with its own token.
+    for team, viewer, rep, count in ((ACME, "UAMARK", "rep1", 4), (BRAVO, "UBMARK", "rep2", 5)):
+        bot.interact(
+            {
+                "type": "block_actions",
+                "team": {"id": team},
+                "user": {"id": viewer, "team_id": team},
+                "api_app_id": "A0C0ACH01",
+                "trigger_id": "1.2.3",
+                "response_url": slack.response_url(),
+                "actions": [
+                    {"action_id": "chart_show", "value": f"{rep}@example.com", "type": "button"}
+                ],
+            }
+        )
+        assert "in your DM" in bot.replies(count)[-1]["text"]
+    # Every Web API call was made with its own workspace's token…
     tokens = {c.token for c in slack.calls if c.token}
     assert {slack.team_of(t) for t in tokens} == {ACME, BRAVO}
     opened = slack.calls_to("conversations.open")
-    assert len(opened) == 2  # one DM per answer with a chart
+    assert [c.params["users"] for c in opened] == ["UAMARK", "UBMARK"]
     for call in opened:
-        users = str(call.params.get("users", ""))
         assert call.response["ok"]  # type: ignore[index]
-        assert slack.team_of(call.token) == (ACME if users.startswith("UA") else BRAVO)
+        assert slack.team_of(call.token) == (ACME if call.params["users"] == "UAMARK" else BRAVO)
+    # …and Bolt learnt each bot's ids once, not on every request.
+    assert len(slack.calls_to("auth.test")) == 2 * 2  # once at install, once when first used
 
 
 def test_no_crossing_between_workspaces(two: Bot) -> None:
