@@ -18,7 +18,7 @@ RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
 USER coach
 WORKDIR /data
 EXPOSE 3000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
     CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:3000/healthz', timeout=4).status != 200)"
 # `coach serve` migrates the database before it listens.
 ENTRYPOINT ["coach"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -421,6 +422,7 @@ def serve(
     with open_database(config, migrate=True) as engine:
         cadence = _cadence(config, engine)
         bolt = create_app(config, engine, services=cadence.services)  # type: ignore[arg-type]
+        warmed = _warm(config, cadence.services, engine)
         ticker = cadence_scheduler(cadence, config.coach_tick_seconds, blocking=False)
         if scheduler:
             ticker.start()
@@ -433,7 +435,7 @@ def serve(
                 return
             from bot.server import make_http_server
 
-            server = make_http_server(bolt, engine, host, port)  # type: ignore[arg-type]
+            server = make_http_server(bolt, engine, host, port, ready=warmed.is_set)  # type: ignore[arg-type]
             out.print(f"coach: listening on http://{host}:{server.server_port}/slack/events")
             try:
                 server.serve_forever()
@@ -442,6 +444,28 @@ def serve(
         finally:
             if ticker.running:
                 ticker.shutdown(wait=False)
+
+
+def _warm(config: Settings, services: object, engine: object) -> threading.Event:
+    """Load every served workspace's gap engine in the background; the event is set when done
+    (until then /healthz answers 503, so a load balancer sends no traffic to a cold replica)."""
+    import logging
+
+    from bot.installs import installed_workspaces
+
+    done = threading.Event()
+
+    def warm() -> None:
+        try:
+            for workspace in installed_workspaces(config, engine):  # type: ignore[arg-type]
+                services.warm(workspace.id)  # type: ignore[attr-defined]
+        except Exception:  # a cold engine still loads on the first request
+            logging.getLogger("bot.cli").exception("warming the gap engines failed")
+        finally:
+            done.set()
+
+    threading.Thread(target=warm, name="warm-up", daemon=True).start()
+    return done
 
 
 def _cadence(config: Settings, engine: object):  # type: ignore[no-untyped-def]

@@ -29,27 +29,39 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
 
-def wsgi_app(app: App, engine: Engine) -> Callable[..., Iterable[bytes]]:
-    """Bolt's WSGI handler with a /healthz route in front of it."""
+def wsgi_app(
+    app: App, engine: Engine, ready: Callable[[], bool] = lambda: True
+) -> Callable[..., Iterable[bytes]]:
+    """Bolt's WSGI handler (events, and the OAuth install pages when enabled) with a /healthz
+    route in front of it: 200 once `ready` (the gap engines are warm) and while the database
+    answers, else 503."""
     slack = SlackRequestHandler(app, path="/slack/events")
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
-            healthy = is_reachable(engine)
-            status = "200 OK" if healthy else "503 Service Unavailable"
+            problem = (
+                b"warming up\n"
+                if not ready()
+                else None
+                if is_reachable(engine)
+                else b"database unreachable\n"
+            )
+            status = "503 Service Unavailable" if problem else "200 OK"
             start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
-            return [b"ok\n" if healthy else b"database unreachable\n"]
+            return [problem or b"ok\n"]
         return slack(environ, start_response)
 
     return application
 
 
-def make_http_server(app: App, engine: Engine, host: str, port: int) -> WSGIServer:
+def make_http_server(
+    app: App, engine: Engine, host: str, port: int, ready: Callable[[], bool] = lambda: True
+) -> WSGIServer:
     """A threaded HTTP server for the app; port 0 picks a free one."""
     return make_server(
         host,
         port,
-        wsgi_app(app, engine),
+        wsgi_app(app, engine, ready),
         server_class=_ThreadingWSGIServer,
         handler_class=_QuietHandler,
     )

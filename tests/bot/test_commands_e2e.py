@@ -183,6 +183,26 @@ def test_healthz_is_503_when_the_database_is_unreachable(bot: Bot) -> None:
         server.server_close()
 
 
+def test_healthz_is_503_while_warming_up(sqlite_engine) -> None:  # noqa: ANN001
+    import urllib.error
+    import urllib.request
+
+    warm = threading.Event()
+    server = make_http_server(None, sqlite_engine, "127.0.0.1", 0, ready=warm.is_set)  # type: ignore[arg-type]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/healthz"
+    try:
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(url, timeout=10)
+        assert info.value.code == 503 and info.value.read() == b"warming up\n"
+        warm.set()
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_rate_limited_views_open_is_retried(bot: Bot) -> None:
     bot.slack.fail("views.open", status=429, retry_after=1, times=1)
     bot.command("plan <@UREP1|rep1>", "UMARK")
