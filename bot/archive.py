@@ -25,8 +25,10 @@ from analytics.outcomes import (
 from bot.cadence.schedule import shift_month
 from bot.gaps import load_gap_engines
 from storage.db import session_scope
+from storage.directory import Member
 from storage.models import Person, Plan, PlanFocus, PlanOutcome
 from storage.outcomes import (
+    MetricRecord,
     OutcomeFigures,
     metric_history,
     outcomes_by_focus,
@@ -202,10 +204,22 @@ def lessons_for(
     """For each metric: the actions of plans that closed it in this org over the last two years
     (most successful first) and the active reps other than `rep_id` who closed it in the last six
     months, latest first."""
+    records = lesson_records(session, workspace_id, list(metric_keys), month)
+    return lessons_from(records, metric_keys, rep_id, month)
+
+
+def lesson_records(
+    session: Session, workspace_id: str, metric_keys: list[str], month: str
+) -> list[MetricRecord]:
+    """The judged plans `lessons_from` needs for `month`: two years of them, on these metrics."""
+    return metric_history(session, workspace_id, metric_keys, shift_month(month, -WORKED_MONTHS))
+
+
+def lessons_from(
+    records: list[MetricRecord], metric_keys: list[str], rep_id: int, month: str
+) -> dict[str, dict[str, Any]]:
+    """`lessons_for` on records already read (they may cover more metrics than asked)."""
     since = shift_month(month, -RECENT_MONTHS)
-    records = metric_history(
-        session, workspace_id, list(metric_keys), shift_month(month, -WORKED_MONTHS)
-    )
     found = {}
     for key in dict.fromkeys(metric_keys):
         history = [r for r in records if r.metric_key == key and r.verdict != "not enough data"]
@@ -222,7 +236,7 @@ def lessons_for(
     return found
 
 
-def archive_view(session: Session, rep: Person, limit: int = 12) -> dict[str, Any]:
+def archive_view(session: Session, rep: Person | Member, limit: int = 12) -> dict[str, Any]:
     """A rep's plans newest first, each focus metric with its outcome, and the deficiencies
     coached three months or more without closing."""
     plans = list(

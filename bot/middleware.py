@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.context import Actor
 from bot.services import Services
+from storage.directory import Member
 from storage.models import Person
 from storage.org import person_by_email, person_by_slack_id
 
@@ -51,6 +52,24 @@ def resolve_person(
     return person
 
 
+def resolve_member(
+    services: Services, client: WebClient, workspace_id: str, slack_user_id: str
+) -> Member | None:
+    """`resolve_person` from the in-memory org chart; the database (and Slack) only for a Slack
+    id the snapshot doesn't know yet."""
+    directory = services.directory(workspace_id)
+    member = directory.by_slack_id(slack_user_id)
+    if member is not None:
+        return member
+    with services.sessions() as session:
+        person = resolve_person(session, client, workspace_id, slack_user_id)
+        if person is None:
+            return None
+        member = Member.of(person)
+    directory.bound(member)
+    return member
+
+
 def install_middleware(
     app: App, workspace_for: Callable[[str | None], str], services: Services
 ) -> None:
@@ -69,24 +88,19 @@ def install_middleware(
         if user_id is None:  # e.g. url_verification or events without a user
             next()
             return None
-        with sessions() as session:
-            person = resolve_person(session, client, workspace_id, user_id)
-            actor = (
-                None
-                if person is None
-                else Actor(
-                    person_id=person.id,
-                    workspace_id=workspace_id,
-                    email=person.email,
-                    name=person.name,
-                    role=person.role,
-                    slack_user_id=user_id,
-                    # The import accepts only IANA names, so the org chart's zone is a real one.
-                    zone=person.timezone or services.settings.coach_timezone,
-                )
-            )
-        if actor is None:
+        person = resolve_member(services, client, workspace_id, user_id)
+        if person is None:
             return _refuse(body, client, user_id)
+        actor = Actor(
+            person_id=person.id,
+            workspace_id=workspace_id,
+            email=person.email,
+            name=person.name,
+            role=person.role,
+            slack_user_id=user_id,
+            # The import accepts only IANA names, so the org chart's zone is a real one.
+            zone=person.timezone or services.settings.coach_timezone,
+        )
         context["actor"] = actor
         next()
         return None

@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
@@ -16,15 +17,23 @@ from sqlalchemy.orm import sessionmaker
 from analytics.catalogue import Catalogue, load_catalogue
 from analytics.gaps import GapEngine, GapError
 from analytics.models import GapReport
+from bot.archive import lesson_records, lessons_from
 from bot.gaps import load_gap_engine
 from bot.settings import Settings
+from storage.directory import Directory, load_directory
 from storage.org import data_version
+from storage.outcomes import MetricRecord
 
 log = logging.getLogger(__name__)
 
 # How long a request waits for the gap engine of a fresh import before it answers from the
 # engine it has: a big org takes seconds to load, and Slack gives a request 3.
 FRESH_WAIT = 1.0
+# How long a process trusts the data version it last read: an import is seen this much later at
+# most, and a burst of requests costs one query instead of one each.
+VERSION_SECONDS = 1.0
+# How long "what has worked" lists are kept: they change when plans are judged, monthly.
+LESSONS_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,48 @@ class Services:
         # One load at a time: two would only share the same cores, and double the memory.
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gap-engine")
         self._month_reports: tuple[tuple[GapEngine, str] | None, list[GapReport]] = (None, [])
+        self._versions: dict[str, tuple[float, int]] = {}
+        self._directories: dict[str, tuple[int, Directory]] = {}
+        self._lessons: dict[tuple[str, str, tuple[str, ...]], tuple[float, list[MetricRecord]]] = {}
         self._lock = threading.Lock()
+
+    def version(self, workspace_id: str) -> int:
+        """The workspace's data version, read at most once per VERSION_SECONDS."""
+        now = time.monotonic()
+        known = self._versions.get(workspace_id)
+        if known is not None and now < known[0]:
+            return known[1]
+        with self.sessions() as session:
+            version = data_version(session, workspace_id)
+        self._versions[workspace_id] = (now + VERSION_SECONDS, version)
+        return version
+
+    def directory(self, workspace_id: str) -> Directory:
+        """The workspace's org chart in memory, reloaded after an import."""
+        version = self.version(workspace_id)
+        known = self._directories.get(workspace_id)
+        if known is not None and known[0] == version:
+            return known[1]
+        with self.sessions() as session:
+            directory = load_directory(session, workspace_id)
+        self._directories[workspace_id] = (version, directory)
+        return directory
+
+    def lessons(
+        self, workspace_id: str, metric_keys: list[str], rep_id: int, month: str
+    ) -> dict[str, dict[str, Any]]:
+        """`bot.archive.lessons_for`, from judged plans kept for LESSONS_SECONDS."""
+        key = (workspace_id, month, tuple(sorted(set(metric_keys))))
+        now = time.monotonic()
+        known = self._lessons.get(key)
+        if known is None or now >= known[0]:
+            with self.sessions() as session:
+                records = lesson_records(session, workspace_id, list(key[2]), month)
+            with self._lock:
+                if len(self._lessons) > 1024:  # months × focus pairs: a bound, not a limit
+                    self._lessons.clear()
+                self._lessons[key] = known = (now + LESSONS_SECONDS, records)
+        return lessons_from(known[1], metric_keys, rep_id, month)
 
     def gap_engine(self, workspace_id: str) -> GapEngine:
         """A warm gap engine for the workspace's latest import.
@@ -55,8 +105,7 @@ class Services:
         FRESH_WAIT for it and is otherwise answered from the previous one (only the very first
         load is waited for in full).
         """
-        with self.sessions() as session:
-            version = data_version(session, workspace_id)
+        version = self.version(workspace_id)
         cached = self._engines.get(workspace_id)
         if cached is not None and cached.version == version:
             return cached.engine

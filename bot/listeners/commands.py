@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from analytics.gaps import GapError
 from analytics.models import GapReport
-from bot.archive import archive_view, lessons_for
+from bot.archive import archive_view
 from bot.blocks.archive import archive_blocks
 from bot.blocks.gaps import gap_blocks
 from bot.blocks.team import team_blocks
@@ -22,12 +22,12 @@ from bot.context import Actor
 from bot.listeners.checkins import open_checkin_modal
 from bot.listeners.plans import open_plan_modal
 from bot.mentions import parse_mention
-from bot.middleware import resolve_person
+from bot.middleware import resolve_member, resolve_person
 from bot.plans import coaching_month, month_label, plan_summary
 from bot.services import Services
 from bot.team import team_rows
+from storage.directory import Member
 from storage.models import Person
-from storage.org import can_view, person_by_email
 from storage.plans import get_plan
 
 log = logging.getLogger(__name__)
@@ -71,20 +71,21 @@ def coach_command(
 
 def _target(
     sub: str, args: list[str], context: BoltContext, respond: Respond, client: WebClient
-) -> Person | None:
+) -> Member | None:
     """The person a subcommand is about, if the actor may see them; else answer and None."""
     actor: Actor = context["actor"]
+    services: Services = context["services"]
     mention = parse_mention(args[0]) if args else None
     if mention is None:
         respond(response_type="ephemeral", text=WHO.format(sub=sub))
         return None
-    with context["sessions"]() as session:
-        if mention.user_id:
-            target = resolve_person(session, client, actor.workspace_id, mention.user_id)
-        else:
-            target = person_by_email(session, actor.workspace_id, mention.email or "")
-        viewer = session.get(Person, actor.person_id)
-        allowed = target is not None and viewer is not None and can_view(session, viewer, target)
+    directory = services.directory(actor.workspace_id)
+    if mention.user_id:
+        target = resolve_member(services, client, actor.workspace_id, mention.user_id)
+    else:
+        target = directory.by_email(mention.email or "")
+    viewer = directory.get(actor.person_id)
+    allowed = target is not None and viewer is not None and directory.can_view(viewer, target)
     if not allowed:
         # The same answer whether the person exists or not: a refusal reveals nothing.
         respond(response_type="ephemeral", text=NOT_YOURS)
@@ -93,7 +94,7 @@ def _target(
 
 
 def _show_gaps(
-    target: Person, context: BoltContext, respond: Respond, with_plan: bool = False
+    target: Member | Person, context: BoltContext, respond: Respond, with_plan: bool = False
 ) -> None:
     services: Services = context["services"]
     try:
@@ -102,14 +103,9 @@ def _show_gaps(
         respond(response_type="ephemeral", text=f"{target.name}: {exc}")
         return
     payload = report.model_dump(mode="json")
-    with context["sessions"]() as session:
-        lessons = lessons_for(
-            session,
-            target.workspace_id,
-            report.focus,
-            target.id,
-            coaching_month(context["actor"].zone),
-        )
+    lessons = services.lessons(
+        target.workspace_id, report.focus, target.id, coaching_month(context["actor"].zone)
+    )
     # Peers' spread is for coaches; a rep sees their own numbers and the medians only.
     blocks = gap_blocks(payload, lessons, chart=context["actor"].role != "rep")
     if with_plan:  # a rep's own view: no buttons, their plan and check-ins instead
