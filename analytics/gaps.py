@@ -302,7 +302,7 @@ class GapEngine:
         before's focus, so that each later `report` of it is a look-up and an assembly."""
         state = self._month(month)
         with _collector_paused():
-            self._all(state)
+            self._table(state, self._all(state))
             self._previous_focus(state, np.flatnonzero(state.has_data))
 
     def reports(self, month: str | None = None, today: date | None = None) -> list[GapReport]:

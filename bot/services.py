@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -143,6 +144,12 @@ class Services:
                 current = self._engines.get(workspace_id)
                 if current is None or current.version < version:
                     self._engines[workspace_id] = loaded
+            # A warm engine is millions of long-lived Python objects; left to the cyclic
+            # collector, each full pass over them stalls every request for a second. Collect
+            # once (the replaced engine too), then freeze what's alive out of later passes.
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
             log.info(
                 "gap engine loaded for %s (data version %s) in %.1f s",
                 workspace_id,
