@@ -16,6 +16,7 @@ Goal (issue 7): p95 within 3× the floor and under 100 ms; no errors.
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import os
 import random
@@ -28,10 +29,14 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import pandas as pd  # noqa: E402
 from bench_cadence import build_org  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
@@ -146,10 +151,16 @@ def load(
                     reasons[reason] += 1  # type: ignore[index]
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    # This process plays Slack and the clients: a full collection over the calls it has
+    # recorded would pause them all and be counted against the replicas.
+    gc.disable()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        gc.enable()
     return acks, sent, counts["requests"], counts["errors"]
 
 
@@ -163,6 +174,77 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+@dataclass
+class Cluster:
+    """`coach serve` replicas on a scratch PostgreSQL database holding a simulated org."""
+
+    url: str  # the database
+    coach: list[str]  # each replica's base URL
+    processes: list[subprocess.Popen[bytes]]
+    pairs: list[tuple[str, str]]  # (manager's Slack id, one of their reps' email)
+    env: dict[str, str]
+
+
+@contextmanager
+def coach_cluster(
+    admin_url: str,
+    replicas: int,
+    slack: SlackStandIn,
+    org: pd.DataFrame,
+    metrics: pd.DataFrame,
+) -> Iterator[Cluster]:
+    """Import `org` and `metrics` into a scratch database, start `replicas` `coach serve`
+    processes (scheduler off) and wait until each is warm; everything is torn down after."""
+    name = f"coach_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            org_csv, metrics_csv = write_demo_csvs(Path(tmp), org, metrics)
+            upgrade(url)
+            engine = make_engine(url)
+            with session_scope(engine) as session:
+                import_org(session, "default", org_csv)
+                import_metrics(session, "default", metrics_csv, load_catalogue().columns)
+            engine.dispose()
+        managers = dict(zip(org["email"], org["slack_user_id"], strict=True))
+        rep_rows = org[org["role"] == "rep"]
+        pairs = [
+            (managers[m], r)
+            for r, m in zip(rep_rows["email"], rep_rows["manager_email"], strict=True)
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
+        env.update(
+            {
+                "DATABASE_URL": url,
+                "SLACK_BOT_TOKEN": "xoxb-load",
+                "SLACK_SIGNING_SECRET": SECRET,
+                "SLACK_API_URL": slack.url,
+                "COACH_LOG_LEVEL": "ERROR",
+            }
+        )
+        ports = free_ports(replicas)
+        python = str(Path(sys.executable))
+        for port in ports:
+            command = [python, "-m", "bot.cli", "serve", "--port", str(port), "--no-scheduler"]
+            processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
+        coach = [f"http://127.0.0.1:{p}" for p in ports]
+        for base in coach:
+            wait_healthy(base + "/healthz")  # 200 once the replica's gap engine is warm
+        yield Cluster(url, coach, processes, pairs, env)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=4)
@@ -174,57 +256,28 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(f"load benchmark · {os.cpu_count()} CPUs · Python {sys.version.split()[0]}")
-
-    name = f"coach_load_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            org, metrics = build_org(args.reps, args.reps // 10)
-            org_csv, metrics_csv = write_demo_csvs(Path(tmp), org, metrics)
-            upgrade(url)
-            engine = make_engine(url)
-            with session_scope(engine) as session:
-                import_org(session, "default", org_csv)
-                import_metrics(session, "default", metrics_csv, load_catalogue().columns)
-            engine.dispose()
-        managers = dict(zip(org["email"], org["slack_user_id"], strict=True))
-        reps = org[org["role"] == "rep"]
-        pairs = [
-            (managers[m], r) for r, m in zip(reps["email"], reps["manager_email"], strict=True)
-        ]
+    org, metrics = build_org(args.reps, args.reps // 10)
+    managers = dict(zip(org["email"], org["slack_user_id"], strict=True))
+    floor_processes: list[subprocess.Popen[bytes]] = []
+    with (
+        SlackStandIn(managers) as slack,
+        coach_cluster(args.admin_url, args.replicas, slack, org, metrics) as cluster,
+    ):
         print(f"org: {args.reps:,} reps × 24 months on PostgreSQL; {args.clients} clients")
-
-        with SlackStandIn(managers) as slack:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
-            env.update(
-                {
-                    "DATABASE_URL": url,
-                    "SLACK_BOT_TOKEN": "xoxb-load",
-                    "SLACK_SIGNING_SECRET": SECRET,
-                    "SLACK_API_URL": slack.url,
-                    "COACH_LOG_LEVEL": "WARNING",
-                }
-            )
-            ports = free_ports(args.replicas * 2)
-            coach = [f"http://127.0.0.1:{p}" for p in ports[: args.replicas]]
-            floor = [f"http://127.0.0.1:{p}" for p in ports[args.replicas :]]
+        try:
+            ports = free_ports(args.replicas)
+            floor = [f"http://127.0.0.1:{p}" for p in ports]
             python = str(Path(sys.executable))
-            for port in ports[: args.replicas]:
-                command = [python, "-m", "bot.cli", "serve", "--port", str(port), "--no-scheduler"]
-                processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
-            for port in ports[args.replicas :]:
+            for port in ports:
                 command = [python, "-c", FLOOR_APP, str(port), SECRET]
-                processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
-            for base in coach:
-                wait_healthy(base + "/healthz")
+                floor_processes.append(
+                    subprocess.Popen(command, env=cluster.env, stdout=subprocess.DEVNULL)
+                )
             for base in floor:
                 wait_healthy(base + "/slack/events")
-            # /healthz is 200 once a replica's gap engine is warm; a short run warms the rest
-            # (connection pools, imports), as on a replica that has served a while.
+            coach, pairs = cluster.coach, cluster.pairs
+            # A short run warms what /healthz doesn't (connection pools, lazy imports), as on a
+            # replica that has served a while.
             load(coach, pairs, slack, args.replicas * 2, 3)
             slack_calls = len(slack.calls_to("response_url"))
 
@@ -235,32 +288,28 @@ def main() -> None:
                 for call in slack.calls_to("response_url")[slack_calls:]
                 if slack.base + call.path in sent
             ]
-            rss = [rss_mb(p.pid) for p in processes[: args.replicas]]
+            rss = [rss_mb(p.pid) for p in cluster.processes]
             floor_acks, _, floor_requests, floor_errors = load(
                 floor, pairs, slack, args.clients, args.seconds
             )
-        print(
-            f"coach, {args.replicas} replicas: {requests:,} requests in {args.seconds:.0f} s "
-            f"({requests / args.seconds:,.0f}/s), {errors} errors"
-        )
-        print(f"  to the ack          {percentiles(acks)}")
-        if reasons:
-            print(f"  errors: {', '.join(f'{n} × {r}' for r, n in reasons.most_common())}")
-        print(f"  to the answer       {percentiles(answers)}  ({len(answers):,} answers)")
-        print(
-            f"bare Bolt (only acks), {args.replicas} replicas: {floor_requests:,} requests "
-            f"({floor_requests / args.seconds:,.0f}/s), {floor_errors} errors"
-        )
-        print(f"  to the ack          {percentiles(floor_acks)}")
-        print(f"resident memory per coach replica: {', '.join(f'{m:.0f} MB' for m in rss)}")
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        finally:
+            for process in floor_processes:
+                process.terminate()
+                process.wait(timeout=30)
+    print(
+        f"coach, {args.replicas} replicas: {requests:,} requests in {args.seconds:.0f} s "
+        f"({requests / args.seconds:,.0f}/s), {errors} errors"
+    )
+    print(f"  to the ack          {percentiles(acks)}")
+    if reasons:
+        print(f"  errors: {', '.join(f'{n} × {r}' for r, n in reasons.most_common())}")
+    print(f"  to the answer       {percentiles(answers)}  ({len(answers):,} answers)")
+    print(
+        f"bare Bolt (only acks), {args.replicas} replicas: {floor_requests:,} requests "
+        f"({floor_requests / args.seconds:,.0f}/s), {floor_errors} errors"
+    )
+    print(f"  to the ack          {percentiles(floor_acks)}")
+    print(f"resident memory per coach replica: {', '.join(f'{m:.0f} MB' for m in rss)}")
 
 
 if __name__ == "__main__":

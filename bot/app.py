@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -22,6 +23,7 @@ from bot.settings import Settings
 from bot.slack_client import REQUIRED_SCOPES, make_web_client
 
 log = logging.getLogger(__name__)
+LISTENER_THREADS = 24
 
 
 class CoachApp(App):
@@ -67,6 +69,13 @@ def request_name(body: dict[str, Any]) -> tuple[str, str | None]:
     return str(body.get("type") or "other"), None
 
 
+def _listener_pool() -> ThreadPoolExecutor:
+    """Bolt's listener threads. A listener acks at once, then waits on Slack (response_url,
+    views.update) far more than it computes; with Bolt's default of 5, a few slow answers from
+    Slack left no thread free to ack the next request within Slack's 3 seconds."""
+    return ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
+
+
 def create_app(
     settings: Settings,
     engine: Engine,
@@ -98,6 +107,7 @@ def create_app(
             signing_secret=settings.slack_signing_secret,
             client=client,  # per request, Bolt copies its base URL and retries with the token
             oauth_settings=oauth,
+            listener_executor=_listener_pool(),
         )
         # An uninstall deletes the workspace's tokens, so the cadence stops writing to it.
         app.enable_token_revocation_listeners()
@@ -107,6 +117,7 @@ def create_app(
             client=client,
             # Bolt's start-up auth.test would make constructing the app depend on Slack being up.
             token_verification_enabled=False,
+            listener_executor=_listener_pool(),
         )
     services = services or Services(settings, engine)
 
