@@ -210,6 +210,13 @@ def coach_cluster(
                 import_org(session, "default", org_csv)
                 import_metrics(session, "default", metrics_csv, load_catalogue().columns)
             engine.dispose()
+        # Let PostgreSQL settle after the bulk import, as an operator would (and as autovacuum
+        # and the next checkpoint would, in the middle of the measurement otherwise).
+        settle = create_engine(url, isolation_level="AUTOCOMMIT")
+        with settle.connect() as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+            conn.execute(text("CHECKPOINT"))
+        settle.dispose()
         managers = dict(zip(org["email"], org["slack_user_id"], strict=True))
         rep_rows = org[org["role"] == "rep"]
         pairs = [

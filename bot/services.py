@@ -6,11 +6,12 @@ import gc
 import logging
 import threading
 import time
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
@@ -26,6 +27,8 @@ from storage.org import data_version
 from storage.outcomes import MetricRecord
 
 log = logging.getLogger(__name__)
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 # How long a request waits for the gap engine of a fresh import before it answers from the
 # engine it has: a big org takes seconds to load, and Slack gives a request 3.
@@ -35,6 +38,38 @@ FRESH_WAIT = 1.0
 VERSION_SECONDS = 1.0
 # How long "what has worked" lists are kept: they change when plans are judged, monthly.
 LESSONS_SECONDS = 60.0
+
+
+class Refreshed(Generic[K, V]):
+    """Values read afresh at most every `seconds` per key. When one is due, one request reads
+    it while the others carry on with the value as it was: a slow or absent database then holds
+    up that one request, not every request at once."""
+
+    def __init__(
+        self, seconds: float, limit: int = 1024, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.seconds, self.limit, self.clock = seconds, limit, clock
+        self._values: dict[K, tuple[float, V]] = {}
+        self._reading: set[K] = set()
+        self._lock = threading.Lock()
+
+    def get(self, key: K, read: Callable[[], V]) -> V:
+        """The value for `key`, from `read()` when due (its errors propagate)."""
+        with self._lock:
+            known = self._values.get(key)
+            if known is not None and (self.clock() < known[0] or key in self._reading):
+                return known[1]
+            self._reading.add(key)
+        try:
+            value = read()
+        finally:
+            with self._lock:
+                self._reading.discard(key)
+        with self._lock:
+            if len(self._values) >= self.limit:  # a bound on memory, not a working limit
+                self._values.clear()
+            self._values[key] = (self.clock() + self.seconds, value)
+        return value
 
 
 @dataclass(frozen=True)
@@ -56,21 +91,21 @@ class Services:
         # One load at a time: two would only share the same cores, and double the memory.
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gap-engine")
         self._month_reports: tuple[tuple[GapEngine, str] | None, list[GapReport]] = (None, [])
-        self._versions: dict[str, tuple[float, int]] = {}
+        self._versions: Refreshed[str, int] = Refreshed(VERSION_SECONDS)
         self._directories: dict[str, tuple[int, Directory]] = {}
-        self._lessons: dict[tuple[str, str, tuple[str, ...]], tuple[float, list[MetricRecord]]] = {}
+        self._directory_locks: dict[str, threading.Lock] = {}
+        self._lessons: Refreshed[tuple[str, str, tuple[str, ...]], list[MetricRecord]] = Refreshed(
+            LESSONS_SECONDS
+        )
         self._lock = threading.Lock()
 
     def version(self, workspace_id: str) -> int:
         """The workspace's data version, read at most once per VERSION_SECONDS."""
-        now = time.monotonic()
-        known = self._versions.get(workspace_id)
-        if known is not None and now < known[0]:
-            return known[1]
+        return self._versions.get(workspace_id, lambda: self._read_version(workspace_id))
+
+    def _read_version(self, workspace_id: str) -> int:
         with self.sessions() as session:
-            version = data_version(session, workspace_id)
-        self._versions[workspace_id] = (now + VERSION_SECONDS, version)
-        return version
+            return data_version(session, workspace_id)
 
     def directory(self, workspace_id: str) -> Directory:
         """The workspace's org chart in memory, reloaded after an import."""
@@ -78,26 +113,31 @@ class Services:
         known = self._directories.get(workspace_id)
         if known is not None and known[0] == version:
             return known[1]
-        with self.sessions() as session:
-            directory = load_directory(session, workspace_id)
-        self._directories[workspace_id] = (version, directory)
-        return directory
+        lock = self._directory_locks.setdefault(workspace_id, threading.Lock())
+        if not lock.acquire(blocking=known is None):
+            return known[1]  # type: ignore[index]  # another request reads the new one
+        try:
+            known = self._directories.get(workspace_id)
+            if known is None or known[0] != version:
+                with self.sessions() as session:
+                    known = (version, load_directory(session, workspace_id))
+                self._directories[workspace_id] = known
+            return known[1]
+        finally:
+            lock.release()
 
     def lessons(
         self, workspace_id: str, metric_keys: list[str], rep_id: int, month: str
     ) -> dict[str, dict[str, Any]]:
         """`bot.archive.lessons_for`, from judged plans kept for LESSONS_SECONDS."""
-        key = (workspace_id, month, tuple(sorted(set(metric_keys))))
-        now = time.monotonic()
-        known = self._lessons.get(key)
-        if known is None or now >= known[0]:
+        keys = sorted(set(metric_keys))
+
+        def read() -> list[MetricRecord]:
             with self.sessions() as session:
-                records = lesson_records(session, workspace_id, list(key[2]), month)
-            with self._lock:
-                if len(self._lessons) > 1024:  # months × focus pairs: a bound, not a limit
-                    self._lessons.clear()
-                self._lessons[key] = known = (now + LESSONS_SECONDS, records)
-        return lessons_from(known[1], metric_keys, rep_id, month)
+                return lesson_records(session, workspace_id, keys, month)
+
+        records = self._lessons.get((workspace_id, month, tuple(keys)), read)
+        return lessons_from(records, metric_keys, rep_id, month)
 
     def gap_engine(self, workspace_id: str) -> GapEngine:
         """A warm gap engine for the workspace's latest import.
