@@ -82,16 +82,20 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def wait_healthy(url: str, timeout: float = 120) -> None:
+def wait_healthy(url: str, timeout: float = 300, *, any_answer: bool = False) -> None:
+    """Wait until `url` answers 200 (coach's /healthz: warm and connected), or, with
+    `any_answer`, anything at all (the floor app has no /healthz)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
-        except (OSError, urllib.error.HTTPError) as exc:
-            if isinstance(exc, urllib.error.HTTPError):
-                return  # it answers: the floor app has no /healthz
-            time.sleep(0.2)
+        except urllib.error.HTTPError:
+            if any_answer:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
     raise RuntimeError(f"{url} did not come up")
 
 
@@ -118,6 +122,7 @@ def load(
     lock = threading.Lock()
     targets = itertools.cycle(urls)
     deadline = time.monotonic() + seconds
+    began = time.time()
 
     def client(seed: int) -> None:
         rng = random.Random(seed)
@@ -149,6 +154,7 @@ def load(
                 else:
                     counts["errors"] += 1
                     reasons[reason] += 1  # type: ignore[index]
+                    failed_at.append(start - began)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     # This process plays Slack and the clients: a full collection over the calls it has
@@ -165,6 +171,7 @@ def load(
 
 
 reasons: Counter[str] = Counter()  # why requests failed, over every run
+failed_at: list[float] = []  # when, in seconds from the start of its run
 
 
 def rss_mb(pid: int) -> float:
@@ -230,7 +237,7 @@ def coach_cluster(
                 "SLACK_BOT_TOKEN": "xoxb-load",
                 "SLACK_SIGNING_SECRET": SECRET,
                 "SLACK_API_URL": slack.url,
-                "COACH_LOG_LEVEL": "ERROR",
+                "COACH_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             }
         )
         ports = free_ports(replicas)
@@ -281,7 +288,7 @@ def main() -> None:
                     subprocess.Popen(command, env=cluster.env, stdout=subprocess.DEVNULL)
                 )
             for base in floor:
-                wait_healthy(base + "/slack/events")
+                wait_healthy(base + "/slack/events", any_answer=True)
             coach, pairs = cluster.coach, cluster.pairs
             # A short run warms what /healthz doesn't (connection pools, lazy imports), as on a
             # replica that has served a while.
@@ -310,6 +317,8 @@ def main() -> None:
     print(f"  to the ack          {percentiles(acks)}")
     if reasons:
         print(f"  errors: {', '.join(f'{n} × {r}' for r, n in reasons.most_common())}")
+        seconds = Counter(int(t) for t in failed_at)
+        print(f"  errors by second of their run: {dict(sorted(seconds.items()))}")
     print(f"  to the answer       {percentiles(answers)}  ({len(answers):,} answers)")
     print(
         f"bare Bolt (only acks), {args.replicas} replicas: {floor_requests:,} requests "
