@@ -29,7 +29,11 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # Slack drops a request it hasn't had an answer to in 3 s: a connection that can't be made
+    # or had from the pool within 2 s is an outage to answer politely, not a wait to sit out.
+    return create_engine(
+        url, pool_pre_ping=True, pool_timeout=2, connect_args={"connect_timeout": 2}
+    )
 
 
 def alembic_config(url: str) -> Config:

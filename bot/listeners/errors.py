@@ -12,6 +12,7 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse, Respond
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.blocks.plan import message_modal
 
@@ -29,8 +30,9 @@ def register(app: App) -> None:
 
 
 def unreachable(error: Exception) -> bool:
-    """The database could not be reached (not a bug in a query: those must stay loud)."""
-    return isinstance(error, OperationalError | InterfaceError) or (
+    """The database could not be reached, or not in time (not a bug in a query: those must
+    stay loud)."""
+    return isinstance(error, OperationalError | InterfaceError | PoolTimeout) or (
         isinstance(error, DBAPIError) and error.connection_invalidated
     )
 

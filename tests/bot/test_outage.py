@@ -86,3 +86,13 @@ def test_an_outage_is_answered_politely_loses_nothing_and_heals(pg_bot: tuple[Bo
     status, body = submit(bot, "UMARK", modal, values)
     assert (status, body) == (200, "")
     assert plans(bot.engine) == 1
+
+
+def test_a_pool_that_cannot_hand_out_a_connection_in_time_is_an_outage() -> None:
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from bot.listeners.errors import unreachable
+
+    assert unreachable(PoolTimeout("QueuePool limit reached"))
+    assert not unreachable(IntegrityError("INSERT", {}, Exception("duplicate key")))
