@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-faults clean
 
 $(BIN)/coach: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ bench: $(BIN)/coach
 	$(BIN)/python benchmarks/bench_gaps.py
 	$(BIN)/python benchmarks/bench_cadence.py
 	$(BIN)/python benchmarks/bench_load.py
+
+# Stops and starts this machine's PostgreSQL server in the middle: not part of `make bench`.
+bench-faults: $(BIN)/coach
+	$(BIN)/python benchmarks/bench_faults.py
 
 clean:
 	rm -rf $(VENV) demo coach.db *.egg-info .pytest_cache .ruff_cache .hypothesis

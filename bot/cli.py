@@ -415,9 +415,6 @@ def serve(
 
     config = settings(logs=True)
     config.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
-    # Hand the interpreter over every millisecond rather than every 5: an ack waiting behind
-    # an answer being computed gets its turn sooner.
-    sys.setswitchinterval(0.001)
     if socket:
         config.require("SLACK_APP_TOKEN")
         if config.multi_workspace:

@@ -20,6 +20,7 @@ from bot.blocks.team import team_blocks
 from bot.charts import team_chart
 from bot.context import Actor
 from bot.listeners.checkins import open_checkin_modal
+from bot.listeners.errors import database_down
 from bot.listeners.plans import open_plan_modal
 from bot.mentions import parse_mention
 from bot.middleware import resolve_member, resolve_person
@@ -33,6 +34,8 @@ from storage.plans import get_plan
 log = logging.getLogger(__name__)
 # Team charts are drawn and uploaded here, after the answer: two at a time per process.
 CHARTS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="charts")
+# Slash-command answers, after the ack.
+ANSWERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="answers")
 
 HELP = """*coach* — metrics-driven coaching. Examples:
 • `/coach gaps @priya` — where Priya trails her peers, credibly, and what to try
@@ -66,7 +69,27 @@ def coach_command(
         respond(response_type="ephemeral", text=HELP)
         return
     context["trigger_id"] = command.get("trigger_id")
-    handler(args, context, respond, client)
+    if sub in ("plan", "checkin"):  # a modal opens on the trigger, which expires in 3 s
+        handler(args, context, respond, client)
+        return
+    # Answered off Bolt's listener threads: those only ack, so a burst of slow answers (or a
+    # slow Slack taking them) can't keep the next request from being acked within 3 s.
+    ANSWERS.submit(_answer, handler, args, context, respond, client, command)
+
+
+def _answer(
+    handler: Callable[[list[str], BoltContext, Respond, WebClient], None],
+    args: list[str],
+    context: BoltContext,
+    respond: Respond,
+    client: WebClient,
+    body: dict[str, Any],
+) -> None:
+    """Run a subcommand in the answer pool; what it raises goes where a listener's would."""
+    try:
+        handler(args, context, respond, client)
+    except Exception as error:
+        database_down(error, body, respond, None)
 
 
 def _target(
