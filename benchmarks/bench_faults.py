@@ -37,13 +37,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_cadence import build_org  # noqa: E402
-from bench_load import SECRET, coach_cluster, load  # noqa: E402
+from bench_load import SECRET, AnsweredStandIn, coach_cluster, load  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from bot.blocks.plan import PLAN_CALLBACK  # noqa: E402
 from bot.listeners.errors import DATABASE_DOWN  # noqa: E402
 from bot.standin import (  # noqa: E402
-    SlackStandIn,
     interaction_body,
     new_trigger_id,
     sign_slack_request,
@@ -134,7 +133,7 @@ def main() -> None:
     org, metrics = build_org(args.reps, args.reps // 10)
     managers = dict(zip(org["email"], org["slack_user_id"], strict=True))
     with (
-        SlackStandIn(managers) as slack,
+        AnsweredStandIn(managers) as slack,
         coach_cluster(args.admin_url, args.replicas, slack, org, metrics) as cluster,
     ):
         print(
@@ -164,17 +163,22 @@ def main() -> None:
             while time.monotonic() < deadline:
                 manager, rep = pairs[(i * 7919) % len(pairs)]
                 i += args.clients
-                response_url = f"{slack.base}/commands/T0/{uuid.uuid4().hex}"
-                body = slash_command_body(f"gaps {rep}", user_id=manager, response_url=response_url)
+                path = f"/commands/T0/{uuid.uuid4().hex}"
+                done = slack.waiting[path] = threading.Event()
+                body = slash_command_body(
+                    f"gaps {rep}", user_id=manager, response_url=slack.base + path
+                )
                 with lock:
                     url = next(replicas)
                 start = time.time()
                 status, _ = post(url, body)
                 if status == 200:
                     with lock:
-                        answers[response_url] = (start, url)
+                        answers[slack.base + path] = (start, url)
+                    done.wait(30)  # a person waits for the answer before asking again
                 else:
                     outcomes.add(phase(start), f"error: {status}")
+                slack.waiting.pop(path, None)
 
         def submitter() -> None:
             while time.monotonic() < deadline:

@@ -7,9 +7,11 @@ Creates a scratch PostgreSQL database, imports an org of `--reps` reps × 24 mon
 real CSV import, starts `--replicas` `coach serve` processes (scheduler off) and as many bare Bolt
 apps that only ack `/coach` (the framework's floor), and has `--clients` threads send signed
 `/coach gaps` slash commands — a manager asking about one of their reps — round-robin for
-`--seconds` against each set in turn. Prints, for both, the time to Slack's HTTP answer (the ack)
-and, for coach, the time until the answer's blocks reach the response_url (the Slack stand-in in
-this process timestamps it); errors; and each replica's resident memory afterwards.
+`--seconds` against each set in turn. Each client waits, as a person does, for coach's answer —
+the blocks posted to the response_url, on the Slack stand-in in this process — before its next
+command (for the floor app, which answers nothing more, for the ack). Prints, for both, the time
+to Slack's HTTP answer (the ack), and for coach the time to the answer; errors (no ack, or no
+answer within 30 s); and each replica's resident memory afterwards.
 Goal (issue 7): p95 within 3× the floor and under 100 ms; no errors.
 """
 
@@ -33,6 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -107,17 +110,35 @@ def percentiles(values: list[float]) -> str:
     return f"p50 {p[50]:6.1f} ms  p95 {p[95]:6.1f} ms  p99 {p[99]:6.1f} ms"
 
 
+class AnsweredStandIn(SlackStandIn):
+    """The stand-in, telling waiting clients when their response_url has been answered."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.waiting: dict[str, threading.Event] = {}
+
+    def _serve(self, request: Any) -> None:
+        super()._serve(request)
+        event = self.waiting.get(request.path)
+        if event is not None:
+            event.set()
+
+
 def load(
     urls: list[str],
     pairs: list[tuple[str, str]],
-    slack: SlackStandIn,
+    slack: AnsweredStandIn,
     clients: int,
     seconds: float,
-) -> tuple[list[float], dict[str, float], int, int]:
-    """Send signed `/coach gaps` from `clients` threads for `seconds`: (ack ms, {response_url:
-    sent at}, requests, errors)."""
+    *,
+    answers: bool = True,
+) -> tuple[list[float], list[float], int, int]:
+    """Send signed `/coach gaps` from `clients` threads for `seconds`: (ack ms, answer ms,
+    requests, errors). Each client sends its next command once it has its answer — the blocks
+    at the response_url, as a person waits for them — or, without `answers`, once it has the
+    ack (the floor app answers nothing else)."""
     acks: list[float] = []
-    sent: dict[str, float] = {}
+    answered: list[float] = []
     counts = {"requests": 0, "errors": 0}
     lock = threading.Lock()
     targets = itertools.cycle(urls)
@@ -128,7 +149,9 @@ def load(
         rng = random.Random(seed)
         while time.monotonic() < deadline:
             manager, rep = rng.choice(pairs)
-            response_url = f"{slack.base}/commands/T0/{uuid.uuid4().hex}"
+            path = f"/commands/T0/{uuid.uuid4().hex}"
+            response_url = slack.base + path
+            done = slack.waiting[path] = threading.Event()
             body = slash_command_body(f"gaps {rep}", user_id=manager, response_url=response_url)
             headers = {**sign_slack_request(body, SECRET)}
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -144,13 +167,16 @@ def load(
                 reason = f"HTTP {exc.code}"
             except OSError as exc:
                 reason = type(exc).__name__
-            ok = reason is None
             elapsed = (time.time() - start) * 1000
+            if reason is None and answers and not done.wait(30):
+                reason = "no answer within 30 s"
+            slack.waiting.pop(path, None)
             with lock:
                 counts["requests"] += 1
-                if ok:
+                if reason is None:
                     acks.append(elapsed)
-                    sent[response_url] = start
+                    if answers:
+                        answered.append((time.time() - start) * 1000)
                 else:
                     counts["errors"] += 1
                     reasons[reason] += 1  # type: ignore[index]
@@ -167,7 +193,7 @@ def load(
             t.join()
     finally:
         gc.enable()
-    return acks, sent, counts["requests"], counts["errors"]
+    return acks, answered, counts["requests"], counts["errors"]
 
 
 reasons: Counter[str] = Counter()  # why requests failed, over every run
@@ -274,7 +300,7 @@ def main() -> None:
     managers = dict(zip(org["email"], org["slack_user_id"], strict=True))
     floor_processes: list[subprocess.Popen[bytes]] = []
     with (
-        SlackStandIn(managers) as slack,
+        AnsweredStandIn(managers) as slack,
         coach_cluster(args.admin_url, args.replicas, slack, org, metrics) as cluster,
     ):
         print(f"org: {args.reps:,} reps × 24 months on PostgreSQL; {args.clients} clients")
@@ -293,18 +319,10 @@ def main() -> None:
             # A short run warms what /healthz doesn't (connection pools, lazy imports), as on a
             # replica that has served a while.
             load(coach, pairs, slack, args.replicas * 2, 3)
-            slack_calls = len(slack.calls_to("response_url"))
-
-            acks, sent, requests, errors = load(coach, pairs, slack, args.clients, args.seconds)
-            time.sleep(2)  # answers still on their way
-            answers = [
-                (call.at - sent[slack.base + call.path]) * 1000
-                for call in slack.calls_to("response_url")[slack_calls:]
-                if slack.base + call.path in sent
-            ]
+            acks, answers, requests, errors = load(coach, pairs, slack, args.clients, args.seconds)
             rss = [rss_mb(p.pid) for p in cluster.processes]
             floor_acks, _, floor_requests, floor_errors = load(
-                floor, pairs, slack, args.clients, args.seconds
+                floor, pairs, slack, args.clients, args.seconds, answers=False
             )
         finally:
             for process in floor_processes:
