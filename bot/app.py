@@ -24,6 +24,10 @@ from bot.slack_client import REQUIRED_SCOPES, make_web_client
 
 log = logging.getLogger(__name__)
 LISTENER_THREADS = 8
+NO_INSTALLATION = (
+    "coach can't find its installation for this workspace right now. Try again in a minute; "
+    "if it keeps happening, ask your Slack admin to reinstall coach."
+)
 
 
 class CoachApp(App):
@@ -109,6 +113,9 @@ def create_app(
             client=client,  # per request, Bolt copies its base URL and retries with the token
             oauth_settings=oauth,
             listener_executor=_listener_pool(),
+            # Bolt says this when it finds no installation, and also when its look-up failed
+            # (it swallows the error, e.g. the database being away): the wording covers both.
+            user_facing_authorize_error_message=NO_INSTALLATION,
         )
         # An uninstall deletes the workspace's tokens, so the cadence stops writing to it.
         app.enable_token_revocation_listeners()

@@ -456,11 +456,15 @@ def _warm(config: Settings, services: object, engine: object) -> threading.Event
     done = threading.Event()
 
     def warm() -> None:
+        log = logging.getLogger("bot.cli")
         try:
             for workspace in installed_workspaces(config, engine):  # type: ignore[arg-type]
-                services.warm(workspace.id)  # type: ignore[attr-defined]
-        except Exception:  # a cold engine still loads on the first request
-            logging.getLogger("bot.cli").exception("warming the gap engines failed")
+                try:
+                    services.warm(workspace.id)  # type: ignore[attr-defined]
+                except Exception:  # a cold engine still loads on its first request
+                    log.exception("warming the gap engine of %s failed", workspace.id)
+        except Exception:
+            log.exception("listing the workspaces to warm failed")
         finally:
             done.set()
 
@@ -468,13 +472,14 @@ def _warm(config: Settings, services: object, engine: object) -> threading.Event
     return done
 
 
-def _cadence(config: Settings, engine: object):  # type: ignore[no-untyped-def]
-    """The cadence of every workspace served, with the app's services (warm gap engines)."""
+def _cadence(config: Settings, engine: object, only_set: bool = False):  # type: ignore[no-untyped-def]
+    """The cadence of every workspace served (or only COACH_WORKSPACE, when set and
+    `only_set`), with the app's services (warm gap engines)."""
     from bot.cadence.workspaces import EveryWorkspace
     from bot.services import Services
 
     services = Services(config, engine, catalogue(config))  # type: ignore[arg-type]
-    return EveryWorkspace(services, engine)  # type: ignore[arg-type]
+    return EveryWorkspace(services, engine, only_set=only_set)  # type: ignore[arg-type]
 
 
 @app.command("scheduler")
@@ -535,7 +540,7 @@ def run_cmd(
     if job == "daily" and not config.coach_daily_channel:
         fail("COACH_DAILY_CHANNEL is not set: the daily progress post needs a channel", 2)
     with open_database(config) as engine:
-        every = _cadence(config, engine)
+        every = _cadence(config, engine, only_set=True)
         cadences = every.cadences()
         if not cadences:
             fail("no workspace to send to: none has installed coach yet (see `coach workspaces`)")

@@ -59,7 +59,8 @@ class SignedStateStore(SQLAlchemyOAuthStateStore):
     def consume(self, state: str) -> bool:
         """Whether `state` was signed here and is still unused (it is used up now)."""
         nonce, _, signature = state.rpartition(".")
-        if not nonce or not hmac.compare_digest(signature, self._sign(nonce)):
+        # Bytes: compare_digest refuses non-ASCII text, and a state is whatever a browser sent.
+        if not nonce or not hmac.compare_digest(signature.encode(), self._sign(nonce).encode()):
             return False
         return super().consume(nonce)
 
@@ -83,15 +84,15 @@ def installed_workspaces(settings: Settings, engine: Engine) -> list[Workspace]:
     store = installation_store(settings, engine)
     bots = store.bots
     with engine.connect() as conn:
-        teams = conn.scalars(
-            select(bots.c.team_id)
+        teams = conn.execute(
+            select(bots.c.enterprise_id, bots.c.team_id)
             .where(bots.c.client_id == store.client_id, bots.c.team_id.is_not(None))
-            .group_by(bots.c.team_id)
+            .group_by(bots.c.enterprise_id, bots.c.team_id)
             .order_by(func.min(bots.c.installed_at))
         ).all()
     found = []
-    for team in teams:
-        bot = store.find_bot(enterprise_id=None, team_id=team)
+    for enterprise, team in teams:  # a workspace of an Enterprise Grid has both
+        bot = store.find_bot(enterprise_id=enterprise, team_id=team)
         if bot is not None and bot.bot_token:
             installed = datetime.fromtimestamp(bot.installed_at, UTC)
             found.append(Workspace(team, bot.team_name, bot.bot_token, installed))

@@ -94,9 +94,10 @@ class Services:
         self._versions: Refreshed[str, int] = Refreshed(VERSION_SECONDS)
         self._directories: dict[str, tuple[int, Directory]] = {}
         self._directory_locks: dict[str, threading.Lock] = {}
-        self._lessons: Refreshed[tuple[str, str, tuple[str, ...]], list[MetricRecord]] = Refreshed(
-            LESSONS_SECONDS
+        self._lessons: Refreshed[tuple[str, int, str, tuple[str, ...]], list[MetricRecord]] = (
+            Refreshed(LESSONS_SECONDS)
         )
+        self._reports_lock = threading.Lock()
         self._lock = threading.Lock()
 
     def version(self, workspace_id: str) -> int:
@@ -136,7 +137,9 @@ class Services:
             with self.sessions() as session:
                 return lesson_records(session, workspace_id, keys, month)
 
-        records = self._lessons.get((workspace_id, month, tuple(keys)), read)
+        # Keyed by the data version too: after `coach forget` nobody is named a minute longer.
+        version = self.version(workspace_id)
+        records = self._lessons.get((workspace_id, version, month, tuple(keys)), read)
         return lessons_from(records, metric_keys, rep_id, month)
 
     def gap_engine(self, workspace_id: str) -> GapEngine:
@@ -205,7 +208,7 @@ class Services:
         """The values of `report`'s peers on one metric (for the anonymous team chart)."""
         engine = self.gap_engine(workspace_id)
         key = (engine, report.month)  # the engine itself: a reload after an import is a miss
-        with self._lock:
+        with self._reports_lock:  # not self._lock: engine loads mustn't wait on a chart
             if self._month_reports[0] != key:
                 self._month_reports = (key, engine.reports(report.month))  # keep one month
             reports = self._month_reports[1]

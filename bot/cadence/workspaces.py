@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from bot.cadence.jobs import Cadence, Run
 from bot.cadence.schedule import Kind
-from bot.installs import Workspace, workspaces_for
+from bot.installs import Workspace, installed_workspaces, workspaces_for
 from bot.services import Services
 from bot.slack_client import make_web_client
 
@@ -23,13 +23,19 @@ class EveryWorkspace:
     Each workspace's cadence keeps its caches (Slack time zones) while its token is unchanged.
     """
 
-    def __init__(self, services: Services, engine: Engine, *, backoff: float = 0.5) -> None:
+    def __init__(
+        self, services: Services, engine: Engine, *, backoff: float = 0.5, only_set: bool = False
+    ) -> None:
         self.services, self.engine, self.backoff = services, engine, backoff
+        # `coach run` honours COACH_WORKSPACE; a server's scheduler serves every workspace,
+        # whatever an operator left in .env for the command line.
+        self.only_set = only_set
         self._cadences: dict[str, tuple[str | None, Cadence]] = {}
 
     def cadences(self) -> list[Cadence]:
         """The cadence of each workspace served now."""
-        served = workspaces_for(self.services.settings, self.engine)
+        pick = workspaces_for if self.only_set else installed_workspaces
+        served = pick(self.services.settings, self.engine)
         fresh = {w.id: self._cadence(w) for w in served}
         self._cadences = {w.id: (w.token, fresh[w.id]) for w in served}
         return list(fresh.values())

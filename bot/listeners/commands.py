@@ -178,11 +178,14 @@ def _upload_charts(
         _charts(report, context, client, respond)
     except Exception:
         log.exception("team charts for %s failed", report.rep)
-        respond(
-            response_type="ephemeral",
-            text="The team chart couldn't be drawn: try again in a moment.",
-            replace_original=False,
-        )
+        try:
+            respond(
+                response_type="ephemeral",
+                text="The team chart couldn't be drawn: try again in a moment.",
+                replace_original=False,
+            )
+        except Exception:  # nothing else reports what happens in this pool
+            log.exception("could not say the team chart failed")
 
 
 def _charts(report: GapReport, context: BoltContext, client: WebClient, respond: Respond) -> None:
@@ -206,11 +209,14 @@ def _charts(report: GapReport, context: BoltContext, client: WebClient, respond:
                 title=f"{report.name}: {metric.label} vs peers ({report.month})",
             )
     except SlackApiError as exc:  # e.g. files:write not granted: the text answer stands alone
-        log.info("team chart upload skipped: %s", exc.response.get("error"))
+        error = exc.response.get("error")
+        log.info("team chart upload skipped: %s", error)
         respond(
             response_type="ephemeral",
-            text=f"Slack refused the chart upload ({exc.response.get('error')}): ask your "
-            "Slack admin to grant coach the files:write scope.",
+            text="Slack refused the chart upload: ask your Slack admin to grant coach the "
+            "files:write scope."
+            if error == "missing_scope"
+            else f"Slack refused the chart upload ({error}): try again in a moment.",
             replace_original=False,
         )
         return

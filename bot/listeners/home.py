@@ -71,12 +71,15 @@ def publish_home(client: WebClient, session: Session, services: Services, person
 
 
 def republish(client: WebClient, context: BoltContext, *person_ids: int) -> None:
-    """Refresh the homes a plan or check-in change shows up in: the rep's and their managers'."""
+    """Refresh the homes a plan or check-in change shows up in at once: the rep's and their
+    manager's. Directors' homes (a hundred reps and more each) are rebuilt when they open them
+    (`app_home_opened`): rebuilding every director above on every save cost a second or more per
+    save under load."""
     with context["sessions"]() as session:
         seen: set[int] = set()
         for person_id in person_ids:
             person = session.get(Person, person_id)
-            while person is not None and person.id not in seen:
-                seen.add(person.id)
-                publish_home(client, session, context["services"], person)
-                person = person.manager
+            for who in (person, person.manager if person is not None else None):
+                if who is not None and who.id not in seen:
+                    seen.add(who.id)
+                    publish_home(client, session, context["services"], who)

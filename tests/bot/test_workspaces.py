@@ -154,7 +154,7 @@ def test_no_crossing_between_workspaces(two: Bot) -> None:
     assert status == 200 and "not set up in coach" in json.loads(body)["text"]
     # A workspace that never installed coach: Bolt asks to install before any listener runs.
     status, _ = bot.command("me", "UAREP3", team_id="TNOBODY01")
-    assert status == 200 and "reinstall this app" in bot.replies(2)[-1]["text"]
+    assert status == 200 and "reinstall coach" in bot.replies(2)[-1]["text"]
     with bot.engine.connect() as conn:
         bound = conn.execute(
             select(Person.workspace_id, func.count())
@@ -184,6 +184,14 @@ def test_cadence_runs_each_workspace_with_its_own_token(two: Bot) -> None:
     # The same keys in both workspaces, each claimed in its own: a second run sends nothing.
     again = every.run("day-one", month="2026-11")
     assert sum(run.summary.sent for _, run in again) == 0
+
+
+def test_the_command_lines_workspace_narrows_coach_run_not_the_scheduler(two: Bot) -> None:
+    services = Services(settings_for(two, COACH_WORKSPACE=ACME), two.engine)
+    scheduler = EveryWorkspace(services, two.engine)
+    run = EveryWorkspace(services, two.engine, only_set=True)
+    assert sorted(c.workspace_id for c in scheduler.cadences()) == [ACME, BRAVO]
+    assert [c.workspace_id for c in run.cadences()] == [ACME]
 
 
 def test_uninstall_stops_the_cadence_for_that_workspace(two: Bot) -> None:
@@ -226,6 +234,7 @@ def test_state_signature_is_checked_before_the_database(engine: Engine) -> None:
     other = SignedStateStore("another deployment's secret", engine)
     state = store.issue()
     assert not other.consume(state)
+    assert not store.consume(state.rsplit(".", 1)[0] + ".é")  # whatever a browser sends
     assert store.consume(state)
     assert not store.consume(state)
 
