@@ -14,6 +14,11 @@ Prints how requests were answered before, during and after the outage — a real
 polite "can't reach its database" answer, or an error (no answer, HTTP 404/5xx, a timeout) — how
 long after the server was back each replica answered for real again, and whether every plan
 submission that got a success reply is in the database (none may be lost).
+
+Then it kills (`kill -9`) a `coach run day-one` for the whole org `--kill-after` seconds in — as a
+replica dying mid-send looks to the database — reruns it at once and again once the dead run's
+claims are stale (COACH_CLAIM_TIMEOUT=120), and counts the messages Slack holds per key: each
+must be there exactly once.
 """
 
 from __future__ import annotations
@@ -117,6 +122,50 @@ def plan_submission(manager: str, rep: str, tag: str) -> bytes:
     return interaction_body(payload)
 
 
+def posted_keys(slack: AnsweredStandIn) -> Counter[str]:
+    """How many times each cadence key was posted (from the messages' metadata)."""
+    keys: Counter[str] = Counter()
+    for message in list(slack.messages.values()):
+        metadata = message.get("metadata") or {}
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        key = (metadata.get("event_payload") or {}).get("key")
+        if key:
+            keys[key] += 1
+    return keys
+
+
+def kill_mid_day_one(env: dict[str, str], slack: AnsweredStandIn, after: float) -> str:
+    """`kill -9` a `coach run day-one` (a replica's scheduler, as far as the database can
+    tell) `after` seconds in; rerun at once, and again once its claims are stale."""
+    month = datetime.now(UTC).strftime("%Y-%m")
+    run_env = {**env, "COACH_SEND_RATE": "0", "COACH_CLAIM_TIMEOUT": "120"}
+    command = [sys.executable, "-m", "bot.cli", "run", "day-one", "--month", month]
+    victim = subprocess.Popen(command, env=run_env, stdout=subprocess.DEVNULL)
+    time.sleep(after)
+    victim.kill()
+    victim.wait()
+    killed_at = time.monotonic()
+    before = sum(posted_keys(slack).values())
+
+    def rerun() -> str:
+        done = subprocess.run(command, env=run_env, capture_output=True, text=True)
+        return f"exit {done.returncode}: " + done.stdout.strip().splitlines()[-1]
+
+    at_once = rerun()
+    time.sleep(max(0.0, killed_at + 125 - time.monotonic()))
+    later = rerun()
+    keys = posted_keys(slack)
+    doubles = sum(n - 1 for n in keys.values() if n > 1)
+    return (
+        f"day one killed after {after:.0f} s with {before:,} messages posted\n"
+        f"  rerun at once:               {at_once}\n"
+        f"  rerun after the claim timeout: {later}\n"
+        f"  messages in Slack: {sum(keys.values()):,} for {len(keys):,} keys; "
+        f"posted twice: {doubles}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=4)
@@ -125,6 +174,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--down", type=float, default=5)
     parser.add_argument("--reps", type=int, default=5000)
+    parser.add_argument(
+        "--kill-after",
+        type=float,
+        default=20,  # loading 5,000 reps' engine takes about 10 s of it; then it sends
+        help="then: kill -9 a `coach run day-one` after this many seconds (0: skip)",
+    )
     parser.add_argument(
         "--admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
@@ -238,6 +293,7 @@ def main() -> None:
                 conn.scalars(text("SELECT why FROM plans WHERE why LIKE 'fault-bench %'")).all()
             )
         engine.dispose()
+        killed = kill_mid_day_one(cluster.env, slack, args.kill_after) if args.kill_after else None
 
     print(f"PostgreSQL stopped and started again: {marks['up'] - marks['down']:.1f} s")
     for name in ("before", "during", "after", "submit before", "submit during", "submit after"):
@@ -250,6 +306,8 @@ def main() -> None:
         + ", ".join(f"{s:.1f} s" for s in sorted(back))
         + (f"; {missing} replica(s) never" if missing else "")
     )
+    if killed is not None:
+        print(killed)
     lost = [tag for tag in saved if tag not in stored]
     print(
         f"  plan submissions with a success reply: {len(saved):,}; in the database: "
