@@ -150,7 +150,8 @@ def kill_mid_day_one(env: dict[str, str], slack: AnsweredStandIn, after: float) 
 
     def rerun() -> str:
         done = subprocess.run(command, env=run_env, capture_output=True, text=True)
-        return f"exit {done.returncode}: " + done.stdout.strip().splitlines()[-1]
+        said = " ".join(done.stdout.split())  # rich wraps lines at 80 columns off a terminal
+        return f"exit {done.returncode}: " + said[said.rfind("day-one ") :]
 
     at_once = rerun()
     time.sleep(max(0.0, killed_at + 125 - time.monotonic()))
@@ -311,7 +312,8 @@ def main() -> None:
     lost = [tag for tag in saved if tag not in stored]
     print(
         f"  plan submissions with a success reply: {len(saved):,}; in the database: "
-        f"{len(saved) - len(lost):,}; lost: {len(lost)}"
+        f"{len(saved) - len(lost):,}; lost: {len(lost)}; saved without a success reply: "
+        f"{len(stored - set(saved))}"
     )
 
 
