@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import Person
+from storage.org import plain_rights
 
 
 @dataclass(frozen=True)
@@ -78,14 +79,11 @@ class Directory:
     def can_view(self, viewer: Member, target: Member) -> bool:
         """`storage.org.can_view` on the snapshot: a rep sees themselves, a manager their
         reports, a director everyone below, an admin all (active people only)."""
-        if viewer.workspace_id != target.workspace_id or viewer.id not in self._by_id:
+        if viewer.id not in self._by_id:  # not (or no longer) active
             return False
-        if viewer.id == target.id or viewer.role == "admin":
-            return True
-        if viewer.role == "rep":
-            return False
-        if viewer.role == "manager":
-            return target.manager_id == viewer.id
+        plain = plain_rights(viewer, target)
+        if plain is not None:
+            return plain
         # A director: walk up from the target through active managers; a loop (which imports
         # reject) ends the walk.
         seen: set[int] = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -64,16 +65,28 @@ def descendants(people: Iterable[Person], manager_id: int) -> list[Person]:
     return sorted(below, key=lambda p: p.name)
 
 
-def can_view(session: Session, viewer: Person, target: Person) -> bool:
-    """A rep sees themselves, a manager their reports, a director everyone below, an admin all."""
-    if viewer.workspace_id != target.workspace_id or not viewer.active:
+def plain_rights(viewer: Any, target: Any) -> bool | None:
+    """Who may see whom without looking below the viewer: a rep themselves, a manager their
+    reports, an admin everyone, nobody another workspace. None for a director (everyone below
+    them): the caller walks the org chart. Takes a `Person` or a directory `Member`."""
+    if viewer.workspace_id != target.workspace_id:
         return False
     if viewer.id == target.id or viewer.role == "admin":
         return True
     if viewer.role == "rep":
         return False
     if viewer.role == "manager":
-        return target.manager_id == viewer.id
+        return bool(target.manager_id == viewer.id)
+    return None
+
+
+def can_view(session: Session, viewer: Person, target: Person) -> bool:
+    """A rep sees themselves, a manager their reports, a director everyone below, an admin all."""
+    if not viewer.active:
+        return False
+    plain = plain_rights(viewer, target)
+    if plain is not None:
+        return plain
     return any(p.id == target.id for p in reports_below(session, viewer.workspace_id, viewer.id))
 
 
