@@ -29,10 +29,10 @@ import pandas as pd  # noqa: E402
 from analytics.catalogue import load_catalogue  # noqa: E402
 from analytics.simulate import simulate_org  # noqa: E402
 from bot.cadence.jobs import Cadence  # noqa: E402
-from bot.demo import write_demo_csvs  # noqa: E402
-from bot.services import Services  # noqa: E402
+from bot.coaching.services import Services  # noqa: E402
+from bot.demo.run import write_demo_csvs  # noqa: E402
+from bot.demo.standin import SlackStandIn  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.standin import SlackStandIn  # noqa: E402
 from storage.csv_import import import_metrics, import_org  # noqa: E402
 from storage.db import make_engine, session_scope, upgrade  # noqa: E402
 

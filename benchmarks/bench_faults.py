@@ -45,14 +45,14 @@ from bench_cadence import build_org  # noqa: E402
 from bench_load import SECRET, AnsweredStandIn, coach_cluster, load  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from bot.blocks.plan import PLAN_CALLBACK  # noqa: E402
-from bot.listeners.errors import DATABASE_DOWN  # noqa: E402
-from bot.standin import (  # noqa: E402
+from bot.demo.standin import (  # noqa: E402
     interaction_body,
     new_trigger_id,
     sign_slack_request,
     slash_command_body,
 )
+from bot.slack.blocks.plan import PLAN_CALLBACK  # noqa: E402
+from bot.slack.listeners.errors import DATABASE_DOWN  # noqa: E402
 
 CLUSTER = sorted(os.listdir("/etc/postgresql"))[-1] if os.path.isdir("/etc/postgresql") else "15"
 
@@ -140,7 +140,7 @@ def kill_mid_day_one(env: dict[str, str], slack: AnsweredStandIn, after: float) 
     tell) `after` seconds in; rerun at once, and again once its claims are stale."""
     month = datetime.now(UTC).strftime("%Y-%m")
     run_env = {**env, "COACH_SEND_RATE": "0", "COACH_CLAIM_TIMEOUT": "120"}
-    command = [sys.executable, "-m", "bot.cli", "run", "day-one", "--month", month]
+    command = [sys.executable, "-m", "bot.cli.main", "run", "day-one", "--month", month]
     victim = subprocess.Popen(command, env=run_env, stdout=subprocess.DEVNULL)
     time.sleep(after)
     victim.kill()

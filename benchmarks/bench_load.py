@@ -44,8 +44,8 @@ from bench_cadence import build_org  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from analytics.catalogue import load_catalogue  # noqa: E402
-from bot.demo import write_demo_csvs  # noqa: E402
-from bot.standin import SlackStandIn, sign_slack_request, slash_command_body  # noqa: E402
+from bot.demo.run import write_demo_csvs  # noqa: E402
+from bot.demo.standin import SlackStandIn, sign_slack_request, slash_command_body  # noqa: E402
 from storage.csv_import import import_metrics, import_org  # noqa: E402
 from storage.db import make_engine, session_scope, upgrade  # noqa: E402
 
@@ -269,7 +269,7 @@ def coach_cluster(
         ports = free_ports(replicas)
         python = str(Path(sys.executable))
         for port in ports:
-            command = [python, "-m", "bot.cli", "serve", "--port", str(port), "--no-scheduler"]
+            command = [python, "-m", "bot.cli.main", "serve", "--port", str(port), "--no-scheduler"]
             processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
         coach = [f"http://127.0.0.1:{p}" for p in ports]
         for base in coach:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
-from bot.standin import DEFAULT_SCOPES
+from bot.demo.standin import DEFAULT_SCOPES
 
 ROOT = Path(__file__).resolve().parents[1]
 # Slack's published manifest schemas live beside the repository, in ../shared/slack.

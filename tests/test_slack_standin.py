@@ -20,9 +20,7 @@ from slack_sdk.http_retry import builtin_handlers
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.signature import SignatureVerifier
 
-from bot.settings import Settings
-from bot.slack_client import DEFAULT_MAX_RETRIES, make_web_client
-from bot.standin import (
+from bot.demo.standin import (
     BOT_ID,
     BOT_USER_ID,
     RESPONSE_URL,
@@ -34,6 +32,8 @@ from bot.standin import (
     sign_slack_request,
     slash_command_body,
 )
+from bot.settings import Settings
+from bot.slack.client import DEFAULT_MAX_RETRIES, make_web_client
 
 PRIYA = "U024BE7LH"
 MARK = "U0MARK001"

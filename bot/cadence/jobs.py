@@ -19,20 +19,20 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
-from bot.blocks.cadence import (
+from bot.cadence.schedule import Kind, day_one, day_two, due_period
+from bot.cadence.sender import Batch, Message, Pacer, Recipient, Sender, Summary
+from bot.coaching.briefing import Briefing, reps_by_manager
+from bot.coaching.months import month_label, shift_month
+from bot.coaching.services import Services
+from bot.logs import fields
+from bot.slack.blocks.cadence import (
     daily_progress,
     day_one_parent,
     day_one_reply,
     digest,
     reflection_invite,
 )
-from bot.cadence.content import Briefing, reps_by_manager
-from bot.cadence.schedule import Kind, day_one, day_two, due_period, shift_month
-from bot.cadence.sender import Batch, Message, Pacer, Recipient, Sender, Summary
-from bot.logs import fields
-from bot.plans import month_label
-from bot.services import Services
-from bot.slack_client import make_web_client
+from bot.slack.client import make_web_client
 from storage.deliveries import delivered
 from storage.models import Delivery, MetricValue, Person
 from storage.org import active_people

@@ -7,6 +7,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from bot.coaching.months import parse_month
+
 Kind = Literal["day-one", "day-two", "daily"]
 DayOneRule = Literal["first", "first-working-day"]
 
@@ -18,19 +20,6 @@ class Rules:
     send_time: time = time(9, 0)
     day_one: DayOneRule = "first"
     catch_up: timedelta = timedelta(hours=12)
-
-
-def parse_month(month: str) -> tuple[int, int]:
-    """'2026-12' → (2026, 12)."""
-    year, number = month.split("-")
-    return int(year), int(number)
-
-
-def shift_month(month: str, delta: int) -> str:
-    """The month `delta` months after (before, if negative) `month`."""
-    year, number = parse_month(month)
-    index = year * 12 + number - 1 + delta
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def _next_working_day(day: date) -> date:

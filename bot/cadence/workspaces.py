@@ -9,9 +9,9 @@ from sqlalchemy import Engine
 
 from bot.cadence.jobs import Cadence, Run
 from bot.cadence.schedule import Kind
-from bot.installs import Workspace, installed_workspaces, workspaces_for
-from bot.services import Services
-from bot.slack_client import make_web_client
+from bot.coaching.services import Services
+from bot.slack.client import make_web_client
+from bot.slack.installs import Workspace, installed_workspaces, workspaces_for
 
 log = logging.getLogger(__name__)
 

@@ -17,19 +17,19 @@ import pytest
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from sqlalchemy import Engine
 
-from bot.app import create_app
 from bot.cadence.jobs import Cadence
-from bot.server import make_http_server
-from bot.services import Services
-from bot.settings import Settings
-from bot.slack_client import make_web_client
-from bot.standin import (
+from bot.coaching.services import Services
+from bot.demo.standin import (
     TEAM_ID,
     SlackStandIn,
     interaction_body,
     sign_slack_request,
     slash_command_body,
 )
+from bot.settings import Settings
+from bot.slack.app import create_app
+from bot.slack.client import make_web_client
+from bot.slack.server import make_http_server
 from storage.db import session_scope
 from storage.models import MetricValue, Person, Workspace
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from analytics.catalogue import load_catalogue
 from analytics.models import GapConfig
-from bot.archive import update_outcomes
+from bot.coaching.archive import update_outcomes
 from storage.db import session_scope
 from storage.models import Person
 from storage.plans import FocusInput, save_plan

@@ -14,7 +14,7 @@ from analytics.catalogue import load_catalogue
 from analytics.gaps import GapEngine
 from analytics.models import GapConfig, MetricGap
 from analytics.simulate import demo_org
-from bot.archive import (
+from bot.coaching.archive import (
     affected_months,
     archive_view,
     export_rows,
@@ -22,8 +22,8 @@ from bot.archive import (
     months_to_judge,
     update_outcomes,
 )
-from bot.demo import write_demo_csvs
-from bot.gaps import load_gap_engine
+from bot.coaching.gaps import load_gap_engine
+from bot.demo.run import write_demo_csvs
 from storage.csv_import import import_metrics, import_org
 from storage.db import session_scope
 from storage.models import MetricValue, Person, Plan, PlanOutcome

@@ -16,14 +16,14 @@ from slack_sdk.models.views import View
 from analytics.catalogue import load_catalogue
 from analytics.gaps import GapConfig, GapEngine
 from analytics.simulate import demo_org, simulate_org
-from bot.blocks.archive import archive_blocks
-from bot.blocks.checkin import checkin_modal
-from bot.blocks.gaps import gap_blocks
-from bot.blocks.plan import loading_modal, message_modal, plan_modal
-from bot.blocks.plan_message import plan_message
-from bot.blocks.team import manager_home, rep_home, team_blocks
-from bot.plans import prefill
-from bot.team import TeamRow
+from bot.coaching.plans import prefill
+from bot.coaching.team import TeamRow
+from bot.slack.blocks.archive import archive_blocks
+from bot.slack.blocks.checkin import checkin_modal
+from bot.slack.blocks.gaps import gap_blocks
+from bot.slack.blocks.plan import loading_modal, message_modal, plan_modal
+from bot.slack.blocks.plan_message import plan_message
+from bot.slack.blocks.team import manager_home, rep_home, team_blocks
 
 CATALOGUE = load_catalogue()
 LABELS = {m.key: m.label for m in CATALOGUE.metrics}

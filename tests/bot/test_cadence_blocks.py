@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.blocks.cadence import (
+from bot.coaching.briefing import FocusOutcome, PlanView, RepBrief
+from bot.slack.blocks.cadence import (
     daily_progress,
     day_one_parent,
     day_one_reply,
@@ -12,7 +13,6 @@ from bot.blocks.cadence import (
     reflection_invite,
     reflection_modal,
 )
-from bot.cadence.content import FocusOutcome, PlanView, RepBrief
 from tests.bot.test_block_limits import check_message, check_view
 
 METRIC = {"key": "close_rate", "kind": "conversion", "direction": "higher", "unit": None}

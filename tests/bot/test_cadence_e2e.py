@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from bot.cadence.jobs import Cadence
 from bot.cadence.scheduler import cadence_scheduler
-from bot.standin import TEAM_ID, new_trigger_id
+from bot.demo.standin import TEAM_ID, new_trigger_id
 from storage.db import session_scope
 from storage.models import CheckIn, Person, Plan, Reflection
 from storage.plans import FocusInput, save_plan

@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.standin import SlackStandIn
+from bot.demo.standin import SlackStandIn
 from storage.db import make_engine, upgrade
 from storage.models import Delivery
 from tests.bot.conftest import metadata_keys, seed
 
-COACH = [sys.executable, "-m", "bot.cli"]
+COACH = [sys.executable, "-m", "bot.cli.main"]
 MONTH_RUN = ["run", "day-one", "--month", "2026-11"]
 ALL_KEYS = 22  # 2 managers × (1 + 5 replies) + 10 invitations
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.standin import interaction_body
+from bot.demo.standin import interaction_body
 from storage.db import session_scope
 from storage.models import CheckIn
 from tests.bot.conftest import Bot

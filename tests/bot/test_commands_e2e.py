@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from bot.listeners.commands import NOT_YOURS
-from bot.middleware import NOT_SET_UP
-from bot.server import make_http_server
+from bot.slack.listeners.commands import NOT_YOURS
+from bot.slack.middleware import NOT_SET_UP
+from bot.slack.server import make_http_server
 from storage.db import session_scope
 from storage.models import Person
 from tests.bot.conftest import (

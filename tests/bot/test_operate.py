@@ -13,17 +13,17 @@ import time_machine
 import yaml
 from sqlalchemy import Engine, func, select
 
-from bot.doctor import run_checks
+from bot.cli.doctor import run_checks
+from bot.demo.standin import DEFAULT_SCOPES, SlackStandIn
 from bot.settings import Settings
-from bot.slack_client import REQUIRED_SCOPES
-from bot.standin import DEFAULT_SCOPES, SlackStandIn
+from bot.slack.client import REQUIRED_SCOPES
 from storage.db import make_engine, session_scope, upgrade
 from storage.forget import forget_person
 from storage.models import CheckIn, Delivery, MetricValue, Person, Plan, Reflection, Workspace
 from storage.plans import FocusInput, add_checkin, save_plan, save_reflection
 from tests.bot.conftest import seed
 
-COACH = [sys.executable, "-m", "bot.cli"]
+COACH = [sys.executable, "-m", "bot.cli.main"]
 MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
 
 

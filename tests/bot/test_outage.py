@@ -11,8 +11,8 @@ import pytest
 import time_machine
 from sqlalchemy import Engine, create_engine, func, select, text
 
-from bot.listeners.errors import DATABASE_DOWN
-from bot.standin import SlackStandIn
+from bot.demo.standin import SlackStandIn
+from bot.slack.listeners.errors import DATABASE_DOWN
 from storage.db import make_engine, session_scope, upgrade
 from storage.models import Plan
 from tests.bot.conftest import Bot, seed, serve_bot
@@ -92,7 +92,7 @@ def test_a_pool_that_cannot_hand_out_a_connection_in_time_is_an_outage() -> None
     from sqlalchemy.exc import IntegrityError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    from bot.listeners.errors import unreachable
+    from bot.slack.listeners.errors import unreachable
 
     assert unreachable(PoolTimeout("QueuePool limit reached"))
     assert not unreachable(IntegrityError("INSERT", {}, Exception("duplicate key")))

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from bot.standin import TEAM_ID, new_trigger_id
+from bot.demo.standin import TEAM_ID, new_trigger_id
 from storage.db import session_scope
 from storage.models import Plan, PlanFocus
 from tests.bot.conftest import Bot, wait_until

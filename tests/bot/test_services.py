@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from bot.services import Refreshed
+from bot.coaching.services import Refreshed
 
 
 class Clock:

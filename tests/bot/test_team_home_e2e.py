@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.standin import event_body
+from bot.demo.standin import event_body
 from tests.bot.conftest import Bot, blocks_text
 from tests.bot.test_plan_e2e import november, open_modal, state, submit  # noqa: F401
 

@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from bot.cadence.workspaces import EveryWorkspace
-from bot.installs import SignedStateStore, installed_workspaces
-from bot.services import Services
+from bot.coaching.services import Services
+from bot.demo.standin import SlackStandIn, event_body
 from bot.settings import ConfigError, Settings
-from bot.standin import SlackStandIn, event_body
+from bot.slack.installs import SignedStateStore, installed_workspaces
 from storage.models import Person
 from tests.bot.conftest import (
     ORG,
@@ -266,7 +266,7 @@ def test_command_line_needs_the_workspace_named(two: Bot, tmp_path) -> None:  # 
         "DATABASE_URL": str(two.engine.url.render_as_string(hide_password=False)),
         **{k: v for k, v in OAUTH.items() if v is not None},
     }
-    coach = [sys.executable, "-m", "bot.cli"]
+    coach = [sys.executable, "-m", "bot.cli.main"]
     csv = tmp_path / "org.csv"
     csv.write_text("email,name,role,manager_email\nnew@example.com,New Rep,rep,\n")
     refused = subprocess.run(

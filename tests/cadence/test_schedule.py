@@ -20,10 +20,9 @@ from bot.cadence.schedule import (
     day_two,
     due_period,
     local_period,
-    parse_month,
     scheduled_at,
-    shift_month,
 )
+from bot.coaching.months import parse_month, shift_month
 
 FIRST = Rules()
 WORKING = Rules(day_one="first-working-day")

@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import func, select
 
 from analytics.simulate import demo_org
-from bot.demo import write_demo_csvs
+from bot.demo.run import write_demo_csvs
 from storage.db import make_engine, session_scope
 from storage.models import Person, PlanOutcome
 from storage.plans import FocusInput, save_plan
 
-COACH = [sys.executable, "-m", "bot.cli"]
+COACH = [sys.executable, "-m", "bot.cli.main"]
 
 
 def coach(db: Path, *args: str) -> subprocess.CompletedProcess[str]:

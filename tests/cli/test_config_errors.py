@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-COACH = [sys.executable, "-m", "bot.cli"]
+COACH = [sys.executable, "-m", "bot.cli.main"]
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

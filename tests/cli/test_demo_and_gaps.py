@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-COACH = [sys.executable, "-m", "bot.cli"]
+COACH = [sys.executable, "-m", "bot.cli.main"]
 
 
 @pytest.fixture(scope="module")

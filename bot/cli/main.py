@@ -1,0 +1,598 @@
+"""The `coach` command line: one entry point for people and operators."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    help="coach: metrics-driven sales coaching in Slack.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+import_app = typer.Typer(
+    help="Load the org chart and monthly metrics from CSV.", no_args_is_help=True
+)
+export_app = typer.Typer(help="Export coaching data for sales ops.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one line to stderr and exit with `code`."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings(logs: bool = False) -> Settings:
+    """Load the settings or end the command with exit status 2; `logs` switches on the
+    operators' log lines (servers and jobs)."""
+    try:
+        config = load_settings()
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    if logs:
+        from bot.logs import configure_logging
+
+        configure_logging(config.coach_log_format, config.coach_log_level)
+    return config
+
+
+def workspace(config: Settings) -> str:
+    """The workspace a data command works on (COACH_WORKSPACE); unset in multi-workspace mode,
+    the command ends with exit status 2 before touching anything."""
+    try:
+        return config.workspace()
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+
+@contextmanager
+def open_database(config: Settings, migrate: bool = False) -> Iterator[object]:
+    """An engine on DATABASE_URL, checked reachable and at the latest schema."""
+    from storage.db import current_revision, head_revision, is_reachable, make_engine, upgrade
+
+    engine = make_engine(config.database_url)
+    try:
+        if not is_reachable(engine):
+            fail(f"DATABASE_URL: cannot connect to {engine.url.render_as_string()}", 2)
+        if migrate:
+            upgrade(config.database_url)
+        elif current_revision(engine) != head_revision():
+            fail("DATABASE_URL: the database schema is not up to date; run `coach db upgrade`", 2)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[object]:
+    """A progress callback that shows a bar only once a file takes more than a moment."""
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    task = bar.add_task(label, total=None, visible=False)
+    with bar:
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, visible=total > 5_000)
+
+        yield update
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the latest schema."""
+    config = settings()
+    with open_database(config, migrate=True) as engine:
+        from storage.db import current_revision
+
+        out.print(f"database at revision {current_revision(engine)}")  # type: ignore[arg-type]
+
+
+def _run_import(kind: str, file: Path, migrate: bool) -> None:
+    from storage.csv_import import CsvImportError, import_metrics, import_org
+    from storage.db import session_scope
+
+    config = settings()
+    ws = workspace(config)
+    columns = catalogue(config).columns if kind == "metrics" else None
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    with (
+        open_database(config, migrate=migrate) as engine,
+        progress_bar(f"{kind} {file.name}") as cb,
+    ):
+        try:
+            with session_scope(engine) as session:  # type: ignore[arg-type]
+                if kind == "org":
+                    result = import_org(session, ws, file, progress=cb)
+                else:
+                    result = import_metrics(session, ws, file, columns, progress=cb)
+        except CsvImportError as exc:
+            err.print(f"[bold red]{file}: nothing imported[/]", highlight=False)
+            err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        out.print(result.summary(), highlight=False)
+        if kind == "metrics":
+            from bot.coaching.archive import months_to_judge, update_outcomes
+
+            months = months_to_judge(
+                engine,  # type: ignore[arg-type]
+                ws,
+                result.months,
+                config.coach_window_months,
+            )
+            judged = update_outcomes(
+                engine,  # type: ignore[arg-type]
+                ws,
+                catalogue(config),
+                config.gap_config(),
+                months,
+            )
+            if judged:
+                out.print(f"judged {judged:,} plan focus metrics on the new numbers")
+
+
+@import_app.command("org")
+def import_org_cmd(
+    file: Annotated[Path, typer.Argument(help="Org chart CSV.")],
+    migrate: Annotated[bool, typer.Option(help="Upgrade the database first.")] = False,
+) -> None:
+    """Import the org chart (email, name, role, manager_email, segment, …)."""
+    _run_import("org", file, migrate)
+
+
+@import_app.command("metrics")
+def import_metrics_cmd(
+    file: Annotated[Path, typer.Argument(help="Monthly funnel counts CSV.")],
+    migrate: Annotated[bool, typer.Option(help="Upgrade the database first.")] = False,
+) -> None:
+    """Import monthly funnel counts, one row per rep and month."""
+    _run_import("metrics", file, migrate)
+
+
+@export_app.command("plans")
+def export_plans(
+    since: Annotated[str | None, typer.Option(help="The first month (YYYY-MM).")] = None,
+    format: Annotated[str, typer.Option(help="csv or json (one object per line).")] = "csv",
+) -> None:
+    """Every plan, one row each, with its focus metrics' outcomes."""
+    import csv
+
+    from bot.coaching.archive import export_rows
+    from storage.db import session_scope
+
+    if format not in ("csv", "json"):
+        fail(f"--format {format!r}: choose csv or json")
+    if since is not None and not _MONTH.match(since):
+        fail(f"--since {since!r} is not a month (YYYY-MM)")
+    config = settings()
+    with open_database(config) as engine, session_scope(engine) as session:  # type: ignore[arg-type]
+        rows = export_rows(session, workspace(config), since)
+    if format == "json":
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    focus_columns = [
+        "metric",
+        "baseline",
+        "target",
+        "peer_median_then",
+        "value",
+        "estimate",
+        "peer_median_now",
+        "verdict",
+    ]
+    header = [
+        "month",
+        "rep_email",
+        "rep_name",
+        "manager_email",
+        "author_email",
+        "outcome",
+        "why",
+        "actions",
+        "checkins",
+        "last_checkin_status",
+    ]
+    writer.writerow(header + [f"focus{i}_{c}" for i in (1, 2) for c in focus_columns])
+    for row in rows:
+        cells = [row[c] if c != "actions" else " | ".join(row["actions"]) for c in header]
+        for i in range(2):
+            focus = row["focus"][i] if i < len(row["focus"]) else {}
+            cells += [focus.get(c) for c in focus_columns]
+        writer.writerow([_cell(cell) for cell in cells])
+
+
+def _cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as typed, never runs as a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@app.command()
+def judge(
+    month: Annotated[str | None, typer.Option(help="Only this month's plans (YYYY-MM).")] = None,
+) -> None:
+    """Judge plans on the numbers imported so far (an import does this by itself)."""
+    from bot.coaching.archive import update_outcomes
+
+    if month is not None and not _MONTH.match(month):
+        fail(f"--month {month!r} is not a month (YYYY-MM)")
+    config = settings()
+    with open_database(config) as engine:
+        judged = update_outcomes(
+            engine,  # type: ignore[arg-type]
+            workspace(config),
+            catalogue(config),
+            config.gap_config(),
+            [month] if month else None,
+        )
+    out.print(f"judged {judged:,} plan focus metrics")
+
+
+@app.command()
+def doctor(
+    lookups: Annotated[
+        int, typer.Option(help="People without a Slack id to look up by email.")
+    ] = 50,
+) -> None:
+    """Check configuration, database, the Slack token's scopes and the org chart's people."""
+    from bot.cli.doctor import run_checks
+    from storage.db import make_engine
+
+    config = settings()
+    engine = make_engine(config.database_url)
+    problems = 0
+    try:
+        for check in run_checks(config, engine, lookups=lookups):
+            mark = "[green]✓[/]" if check.ok else "[bold red]✗[/]"
+            out.print(f"{mark} {check.name}: {check.detail}", highlight=False, soft_wrap=True)
+            if not check.ok:
+                problems += 1
+                out.print(f"    fix: {check.fix}", highlight=False)
+    finally:
+        engine.dispose()
+    out.print("all good" if not problems else f"{problems} thing(s) to fix", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command("workspaces")
+def workspaces_cmd() -> None:
+    """List the workspaces coach serves: their ids (COACH_WORKSPACE), names and people."""
+    from sqlalchemy import func, select
+
+    from bot.slack.installs import installed_workspaces
+    from storage.models import Person
+
+    config = settings()
+    with open_database(config) as engine:
+        served = installed_workspaces(config, engine)  # type: ignore[arg-type]
+        with engine.connect() as conn:  # type: ignore[attr-defined]
+            people = dict(
+                conn.execute(  # type: ignore[arg-type]
+                    select(Person.workspace_id, func.count())
+                    .where(Person.active.is_(True))
+                    .group_by(Person.workspace_id)
+                ).all()
+            )
+    if not served:
+        out.print("no workspace has installed coach yet: open https://YOUR-HOST/slack/install")
+        return
+    for w in served:
+        since = f", installed {w.installed_at:%Y-%m-%d}" if w.installed_at else ""
+        name = f" {w.name}" if w.name else ""
+        out.print(f"{w.id}{name}: {people.get(w.id, 0):,} active people{since}", highlight=False)
+
+
+@app.command()
+def forget(
+    email: Annotated[str, typer.Argument(help="The person's email.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Don't ask for confirmation.")] = False,
+) -> None:
+    """Delete a person's personal data (plans, check-ins, reflections, metrics) on request."""
+    from storage.db import session_scope
+    from storage.forget import forget_person
+
+    config = settings()
+    ws = workspace(config)
+    if not yes and not typer.confirm(
+        f"Delete every plan, check-in, reflection and metric of {email} for good?"
+    ):
+        fail("nothing deleted")
+    with open_database(config) as engine, session_scope(engine) as session:  # type: ignore[arg-type]
+        counts = forget_person(session, ws, email)
+    if counts is None:
+        fail(f"{email}: nobody in the org chart has that email; nothing deleted")
+    done = ", ".join(f"{n:,} {what}" for what, n in counts.items())
+    out.print(f"forgot {email}: deleted {done}; the org chart keeps an anonymous row")
+
+
+def catalogue(config: Settings):  # type: ignore[no-untyped-def]
+    """The metric catalogue, from COACH_METRICS_FILE when set; a broken file exits 2."""
+    from analytics.catalogue import CatalogueError, load_catalogue
+
+    try:
+        return load_catalogue(config.coach_metrics_file)
+    except CatalogueError as exc:
+        fail(f"COACH_METRICS_FILE: {exc}", 2)
+
+
+@app.command()
+def gaps(
+    email: Annotated[str | None, typer.Argument(help="The rep's email.")] = None,
+    month: Annotated[str | None, typer.Option(help="YYYY-MM; default: latest with data.")] = None,
+    all_reps: Annotated[bool, typer.Option("--all", help="Every active rep.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON (one object per line).")] = False,
+) -> None:
+    """A rep's peer-relative gaps: where they fall behind their peers, credibly."""
+    from analytics.gaps import GapError
+    from bot.cli.terminal import gap_panel
+    from bot.coaching.gaps import load_gap_engine
+
+    if all_reps == (email is not None):
+        fail("give either a rep's EMAIL or --all")
+    if all_reps and not as_json:
+        fail("--all prints JSON lines: add --json")
+    config = settings()
+    cat = catalogue(config)
+    with open_database(config) as engine:
+        gap_engine = load_gap_engine(
+            engine,  # type: ignore[arg-type]
+            workspace(config),
+            cat,
+            config.gap_config(),
+        )
+    try:
+        if all_reps:
+            for report in gap_engine.reports(month):
+                typer.echo(report.model_dump_json())
+            return
+        report = gap_engine.report(email, month)  # type: ignore[arg-type]
+    except GapError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+    else:
+        out.print(gap_panel(report.model_dump(mode="json")))
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
+    socket: Annotated[
+        bool, typer.Option("--socket", help="Socket Mode (SLACK_APP_TOKEN).")
+    ] = False,
+    scheduler: Annotated[
+        bool, typer.Option(help="Run the monthly cadence's scheduler in this process.")
+    ] = True,
+) -> None:
+    """Run the Slack app: HTTP on /slack/events (and /healthz), or Socket Mode."""
+    from bot.cadence.scheduler import cadence_scheduler
+    from bot.slack.app import create_app
+
+    config = settings(logs=True)
+    config.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    if socket:
+        config.require("SLACK_APP_TOKEN")
+        if config.multi_workspace:
+            fail("--socket serves one workspace: installs into many need HTTP mode", 2)
+    with open_database(config, migrate=True) as engine:
+        cadence = _cadence(config, engine)
+        bolt = create_app(config, engine, services=cadence.services)  # type: ignore[arg-type]
+        warmed = _warm(config, cadence.services, engine)
+        ticker = cadence_scheduler(cadence, config.coach_tick_seconds, blocking=False)
+        if scheduler:
+            ticker.start()
+        try:
+            if socket:
+                from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+                out.print("coach: connected in Socket Mode")
+                SocketModeHandler(bolt, config.slack_app_token).start()
+                return
+            from bot.slack.server import make_http_server
+
+            server = make_http_server(bolt, engine, host, port, ready=warmed.is_set)  # type: ignore[arg-type]
+            out.print(f"coach: listening on http://{host}:{server.server_port}/slack/events")
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                server.shutdown()
+        finally:
+            if ticker.running:
+                ticker.shutdown(wait=False)
+
+
+def _warm(config: Settings, services: object, engine: object) -> threading.Event:
+    """Load every served workspace's gap engine in the background; the event is set when done
+    (until then /healthz answers 503, so a load balancer sends no traffic to a cold replica)."""
+    import logging
+
+    from bot.slack.installs import installed_workspaces
+
+    done = threading.Event()
+
+    def warm() -> None:
+        log = logging.getLogger("bot.cli.main")
+        try:
+            for workspace in installed_workspaces(config, engine):  # type: ignore[arg-type]
+                try:
+                    services.warm(workspace.id)  # type: ignore[attr-defined]
+                except Exception:  # a cold engine still loads on its first request
+                    log.exception("warming the gap engine of %s failed", workspace.id)
+        except Exception:
+            log.exception("listing the workspaces to warm failed")
+        finally:
+            done.set()
+
+    threading.Thread(target=warm, name="warm-up", daemon=True).start()
+    return done
+
+
+def _cadence(config: Settings, engine: object, only_set: bool = False):  # type: ignore[no-untyped-def]
+    """The cadence of every workspace served (or only COACH_WORKSPACE, when set and
+    `only_set`), with the app's services (warm gap engines)."""
+    from bot.cadence.workspaces import EveryWorkspace
+    from bot.coaching.services import Services
+
+    services = Services(config, engine, catalogue(config))  # type: ignore[arg-type]
+    return EveryWorkspace(services, engine, only_set=only_set)  # type: ignore[arg-type]
+
+
+@app.command("scheduler")
+def scheduler_cmd() -> None:
+    """Run only the cadence's scheduler (for deployments that keep it apart from `serve`)."""
+    from bot.cadence.scheduler import cadence_scheduler
+
+    config = settings(logs=True)
+    config.require("SLACK_BOT_TOKEN")
+    with open_database(config) as engine:
+        out.print(f"coach: cadence scheduler ticking every {config.coach_tick_seconds} s")
+        ticker = cadence_scheduler(
+            _cadence(config, engine), config.coach_tick_seconds, blocking=True
+        )
+        with suppress(KeyboardInterrupt):
+            ticker.start()
+
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+@app.command("run")
+def run_cmd(
+    job: Annotated[str, typer.Argument(help="day-one, day-two or daily.")],
+    month: Annotated[
+        str | None, typer.Option(help="The coaching month (YYYY-MM) to send now, to everyone.")
+    ] = None,
+    day: Annotated[str | None, typer.Option(help="daily only: the day (YYYY-MM-DD).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be sent; send and record nothing.")
+    ] = False,
+) -> None:
+    """Run a cadence job by hand: what is due now in each person's time, or all of --month."""
+    from datetime import date
+
+    from bot.cadence.jobs import JOBS
+
+    if job not in JOBS:
+        fail(f"unknown job {job!r}: choose day-one, day-two or daily")
+    if job == "daily":
+        if month is not None:
+            fail("daily takes --day YYYY-MM-DD, not --month")
+        if day is not None:
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                fail(f"--day {day!r} is not a date (YYYY-MM-DD)")
+        period = day
+    else:
+        if day is not None:
+            fail(f"{job} takes --month YYYY-MM, not --day")
+        if month is not None and not _MONTH.match(month):
+            fail(f"--month {month!r} is not a month (YYYY-MM)")
+        period = month
+    config = settings(logs=True)
+    if not dry_run:
+        config.require("SLACK_BOT_TOKEN")
+    if job == "daily" and not config.coach_daily_channel:
+        fail("COACH_DAILY_CHANNEL is not set: the daily progress post needs a channel", 2)
+    with open_database(config) as engine:
+        every = _cadence(config, engine, only_set=True)
+        cadences = every.cadences()
+        if not cadences:
+            fail("no workspace to send to: none has installed coach yet (see `coach workspaces`)")
+        if dry_run:
+            for cadence in cadences:
+                _dry_run(cadence, cadence.plan(job, month=period))  # type: ignore[arg-type]
+            return
+        runs = every.run(job, month=period)  # type: ignore[arg-type]
+    if not runs:
+        out.print(f"{job}: nothing is due now (give --month to send a month now)")
+    failed = 0
+    for ws, run in runs:
+        for problem in run.summary.problems:
+            err.print(problem, highlight=False, markup=False)
+        prefix = f"{ws}: " if config.multi_workspace else ""
+        out.print(prefix + run.line(), highlight=False)
+        failed += run.summary.failed
+    if failed:
+        raise typer.Exit(1)
+
+
+def _dry_run(cadence, runs) -> None:  # type: ignore[no-untyped-def]
+    from bot.cli.terminal import render_blocks
+
+    for run in runs:
+        sent = cadence.already_sent(run)
+        would = 0
+        for batch in run.batches:
+            out.print(f"[bold]→ {batch.who}[/]", highlight=False)
+            for message in batch.messages:
+                state = "already sent" if message.key in sent else "would send"
+                would += message.key not in sent
+                indent = "    " if message.threaded else "  "
+                out.print(f"{indent}[dim]{message.key} ({state})[/]", highlight=False)
+                out.print(render_blocks(message.blocks), highlight=False)
+        out.print(
+            f"{run.job} {run.period} (dry run): {would} would be sent, "
+            f"{len(sent) + run.settled['sent']} already sent, {run.settled['skipped']} skipped "
+            "earlier; nothing sent or recorded",
+            highlight=False,
+        )
+    if not runs:
+        out.print("nothing is due now (give --month to see a month)")
+
+
+def add_plugin_commands() -> None:
+    """Commands other packages add through the `coach.commands` entry point (`coach demo`):
+    the command line names no such package, so the running bot never imports the demo."""
+    for entry in entry_points(group="coach.commands"):
+        entry.load()(app)
+
+
+add_plugin_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except ConfigError as exc:  # raised outside a command's own handling, e.g. by require()
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""How a manager says a metric: values with their units, and the one-line gap sentence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Units by metric key for the default catalogue; a catalogue metric may carry its own `unit`.
+_UNITS = {
+    "avg_deal_size": "currency",
+    "bookings": "currency",
+    "sales_cycle_days": "days",
+    "contacts_per_account": "ratio",
+    "follow_up_ratio": "ratio",
+}
+
+
+def unit_of(metric: dict[str, Any]) -> str:
+    """`percent`, `currency`, `days`, `ratio` or `count`."""
+    if metric.get("unit"):
+        return str(metric["unit"])
+    if metric["key"] in _UNITS:
+        return _UNITS[metric["key"]]
+    if metric["kind"] == "conversion" or metric["key"] == "attainment":
+        return "percent"
+    return "count" if metric["kind"] in ("activity", "outcome") else "ratio"
+
+
+def format_value(metric: dict[str, Any], value: float | None) -> str:
+    """A value as a manager reads it: 18%, $12,400, 41 days, 2.3, 1,250."""
+    if value is None:
+        return "—"
+    unit = unit_of(metric)
+    if unit == "percent":
+        return f"{value:.0%}"
+    if unit == "currency":
+        return f"${value:,.0f}"
+    if unit == "days":
+        return f"{value:,.0f} days"
+    if unit == "ratio":
+        return f"{value:.2f}"
+    return f"{value:,.0f}"
+
+
+def metric_sentence(metric: dict[str, Any]) -> str:
+    """'Closes 18% of demos — team median 26%, top quartile 32%'."""
+    value = format_value(metric, metric["value"])
+    template = metric.get("sentence") or f"{metric['label']}: {{value}}"
+    lead = template.format(value=value)
+    return (
+        f"{lead} — team median {format_value(metric, metric['peer_median'])}, "
+        f"top quartile {format_value(metric, metric['top_quartile'])}"
+    )
+
+
+def trend_line(metric: dict[str, Any], trend: dict[str, Any]) -> str | None:
+    """The metric's month-by-month values, oldest first ("22% → 19% → 18%"), if it has a trend."""
+    for series in trend.get("series", []):
+        if series["key"] == metric["key"]:
+            return " → ".join(format_value(metric, value) for value in series["values"])
+    return None

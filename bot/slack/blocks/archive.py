@@ -1,0 +1,71 @@
+"""Block Kit for a rep's coaching archive, month by month, with each plan's outcome (pure)."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from bot.coaching.months import month_label
+from bot.coaching.wording import format_value
+
+VERDICT_ICONS = {
+    "closed": ":white_check_mark:",
+    "improved": ":chart_with_upwards_trend:",
+    "no change": ":heavy_minus_sign:",
+    "worse": ":chart_with_downwards_trend:",
+    "not enough data": ":grey_question:",
+}
+
+
+def outcome_text(focus: dict[str, Any], metric: dict[str, Any], label: str) -> str:
+    """'Close rate 18% → 24% (median 26% then, 27% now; target 25%) — closed'."""
+    fmt = partial(format_value, metric)
+    verdict = focus.get("verdict")
+    now = fmt(focus["value"]) if verdict and verdict != "not enough data" else "…"
+    outcome = (
+        f" — {VERDICT_ICONS[verdict]} *{verdict}*"
+        if verdict
+        else " — _judged once the month's data is in_"
+    )
+    return (
+        f"{label} {fmt(focus['baseline'])} → {now} (median {fmt(focus['peer_median_then'])} then"
+        + (
+            f", {fmt(focus['peer_median_now'])} now"
+            if focus.get("peer_median_now") is not None
+            else ""
+        )
+        + f"; target {fmt(focus['target'])}){outcome}"
+    )
+
+
+def archive_blocks(
+    rep_name: str, view: dict[str, Any], metrics: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One section per month: what skill and how it ended, why, how, check-ins; deficiencies
+    coached three months or more without closing first. `metrics` are catalogue entries by key
+    (label, kind, unit) for wording."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{rep_name} — archive"[:150]}}
+    ]
+    stuck = [
+        f":warning: *{metrics.get(key, {}).get('label', key)}* coached {months} months in a row "
+        "without closing"
+        for key, months in sorted(view["persistent"].items())
+    ]
+    if stuck:
+        advice = "Time to change the approach, or pair with a peer who closed it."
+        text = "\n".join([*stuck, advice])
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
+    if not view["plans"]:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "No plans yet."}})
+    for plan in view["plans"][:40]:
+        lines = [f"*{month_label(plan['month'])}*"]
+        for f in plan["focus"]:
+            metric = metrics.get(f["metric"], {"key": f["metric"], "kind": "conversion"})
+            lines.append("• " + outcome_text(f, metric, metric.get("label", f["metric"])))
+        lines.append(f"_Why:_ {plan['why']}")
+        lines.append(f"_How:_ {'; '.join(plan['actions']) or '—'}")
+        lines.append(f"Check-ins: {', '.join(plan['checkins']) or 'none'}")
+        text = "\n".join(lines)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
+    return blocks

@@ -1,0 +1,304 @@
+"""Block Kit for the cadence (pure: data in, (fallback text, blocks) out)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.coaching.briefing import FocusOutcome, PlanView, RepBrief
+from bot.coaching.wording import format_value, metric_sentence
+
+Blocks = list[dict[str, Any]]
+MAX_TEXT = 3000
+# Slack takes 50 blocks a message; a digest splits well before that.
+DIGEST_BLOCKS = 45
+REFLECTION_CALLBACK = "reflection_submit"
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_TEXT]}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_TEXT]}]}
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": text[:150]}}
+
+
+def _button(action_id: str, text: str, value: str, primary: bool = False) -> dict[str, Any]:
+    button = {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": text[:75]},
+        "value": value[:2000],
+    }
+    if primary:
+        button["style"] = "primary"
+    return button
+
+
+def outcome_line(f: FocusOutcome) -> str:
+    """'Win rate 18% → 22% (team median 26%, target 24%) — closed'."""
+    if f.verdict is not None and f.verdict != "closed":
+        verdict = f.verdict  # the archive's word, once the month is judged
+    elif f.now is None:
+        verdict = "no data yet"
+    elif f.closed:
+        verdict = "closed :white_check_mark:"
+    else:
+        verdict = "moving toward the median" if f.moved else "not moving yet"
+    target = f", target {format_value(f.metric, f.target)}" if f.target is not None else ""
+    return (
+        f"{f.label} {format_value(f.metric, f.baseline)} → {format_value(f.metric, f.now)} "
+        f"(team median {format_value(f.metric, f.peer_median)}{target}) — {verdict}"
+    )
+
+
+def _last_month(plan: PlanView | None, label: str) -> str:
+    if plan is None:
+        return f"*{label}:* no plan."
+    focus = "\n".join(f"• {outcome_line(f)}" for f in plan.focus) or "• (no focus metric)"
+    checkins = ", ".join(plan.checkins) or "none logged"
+    return f"*{label}:* {'; '.join(plan.actions)}\n{focus}\nCheck-ins: {checkins}"
+
+
+def _suggestion(brief: RepBrief) -> str:
+    if brief.report is None:
+        return f"*Suggested focus:* none — {brief.problem}."
+    metrics = {m["key"]: m for m in brief.report["metrics"]}
+    if not brief.report["focus"]:
+        return "*Suggested focus:* no credible gap — at or above the peers, or too close to call."
+    lines = []
+    for key in brief.report["focus"]:
+        m = metrics[key]
+        kind = "skill" if m["kind"] in ("conversion", "value") else "effort — ask why first"
+        lines.append(f"• *{m['label']}*: {metric_sentence(m)} ({kind})")
+    return "*Suggested focus:*\n" + "\n".join(lines)
+
+
+def day_one_parent(
+    manager_name: str, month_label: str, reps: int, without_plan: int, note: str | None
+) -> tuple[str, Blocks]:
+    """The day-one DM to a manager; one threaded reply per rep follows."""
+    text = f"{month_label.split()[0]} 1:1s — {reps} reps, {without_plan} with no plan last month"
+    blocks: Blocks = [
+        _section(
+            f"*{text}*\nGood morning {manager_name.split()[0]}. Before each 1:1 today: the rep "
+            "reflects, you walk the team charts together, and you agree one skill — why, and "
+            "how, with a check-in you can measure. One reply per rep below."
+        )
+    ]
+    if note:
+        blocks.append(_context(f":warning: {note}"))
+    return text, blocks
+
+
+def day_one_reply(
+    brief: RepBrief, month: str, month_label: str, last_label: str
+) -> tuple[str, Blocks]:
+    """A day-one thread reply: last month's plan and how it went, this month's suggestion."""
+    text = f"{brief.name}: {month_label} 1:1"
+    actions = [_button("plan_open", "Create plan", f"{brief.email}|{month}", primary=True)]
+    if brief.last_plan is not None and brief.last_plan.focus:
+        actions.append(_button("plan_keep", "Keep last month's focus", f"{brief.email}|{month}"))
+    blocks: Blocks = [
+        _section(f"*{brief.name}*"),
+        _section(_last_month(brief.last_plan, last_label)),
+        _section(_suggestion(brief)),
+    ]
+    if brief.plan is not None:
+        blocks.append(_context(":memo: A plan for this month is already saved."))
+    blocks.append({"type": "actions", "elements": actions})
+    return text, blocks
+
+
+def reflection_invite(
+    rep_name: str, manager_name: str | None, month: str, month_label: str, last_label: str
+) -> tuple[str, Blocks]:
+    """The rep's day-one DM: reflect on last month before the 1:1."""
+    with_whom = f" with {manager_name}" if manager_name else ""
+    text = f"Your {month_label.split()[0]} 1:1{with_whom} is today: how did {last_label} go?"
+    return text, [
+        _section(
+            f"Hi {rep_name.split()[0]} — your {month_label.split()[0]} 1:1{with_whom} is today. "
+            f"Take two minutes first: how did {last_label} go, what went well, what would you "
+            "improve? Your manager sees your answer when you plan the month together."
+        ),
+        {
+            "type": "actions",
+            "elements": [_button("reflection_open", "Write my reflection", month, primary=True)],
+        },
+    ]
+
+
+def reflection_modal(
+    month: str, month_label: str, last_label: str, existing: dict[str, str] | None
+) -> dict[str, Any]:
+    """The reflection modal: three questions, prefilled when the rep answered before."""
+    existing = existing or {}
+
+    def question(block_id: str, label: str, placeholder: str) -> dict[str, Any]:
+        element: dict[str, Any] = {
+            "type": "plain_text_input",
+            "action_id": "value",
+            "multiline": True,
+            "max_length": 2000,
+            "placeholder": {"type": "plain_text", "text": placeholder},
+        }
+        if existing.get(block_id):
+            element["initial_value"] = existing[block_id][:2000]
+        return {
+            "type": "input",
+            "block_id": block_id,
+            "label": {"type": "plain_text", "text": label},
+            "element": element,
+        }
+
+    return {
+        "type": "modal",
+        "callback_id": REFLECTION_CALLBACK,
+        "private_metadata": json.dumps({"month": month}),
+        "title": {"type": "plain_text", "text": "Before your 1:1"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            _context(
+                f"For your {month_label} plan. You and the people you report to see it "
+                "(and coach's admins)."
+            ),
+            question("how_it_went", f"How did {last_label} go?", "The month in a few lines"),
+            question("went_well", "What went well?", "A deal, a call, a habit…"),
+            question("improve", "What would you improve?", "One thing you'd do differently"),
+        ],
+    }
+
+
+def _digest_rep(brief: RepBrief, last_label: str) -> str:
+    if brief.plan is None:
+        line = f"*{brief.name}* — :warning: *no plan yet*"
+        if brief.report and brief.report["focus"]:
+            metrics = {m["key"]: m for m in brief.report["metrics"]}
+            line += " · suggested: " + ", ".join(metrics[k]["label"] for k in brief.report["focus"])
+    else:
+        what = "; ".join(
+            f"{f.label} {format_value(f.metric, f.baseline)} → {format_value(f.metric, f.target)}"
+            for f in brief.plan.focus
+        )
+        line = (
+            f"*{brief.name}*\n*What skill:* {what}\n*Why:* {brief.plan.why}\n"
+            f"*How:* {'; '.join(brief.plan.actions)}"
+        )
+    if brief.last_plan is not None:
+        verdicts = "; ".join(outcome_line(f) for f in brief.last_plan.focus)
+        line += f"\n_{last_label}:_ {verdicts or 'plan without focus'}"
+    return line
+
+
+def cohort(briefs: list[RepBrief]) -> tuple[int, int]:
+    """(last month's plans whose gap closed, last month's plans with data to tell)."""
+    verdicts = [b.last_plan.closed for b in briefs if b.last_plan is not None]
+    known = [v for v in verdicts if v is not None]
+    return sum(known), len(known)
+
+
+def _cohort_text(closed: int, known: int, last_label: str) -> str:
+    if not known:
+        return f"no {last_label} plans with data yet"
+    return f"{closed} of {known} {last_label} plans closed their gap ({closed / known:.0%})"
+
+
+def _quarter_text(briefs: list[RepBrief]) -> str:
+    """' · last quarter 3 of 7 plans closed (43%) · 5 of 8 reps at quota', from the archive."""
+    closed = sum(b.quarter[0] for b in briefs)
+    judged = sum(b.quarter[1] for b in briefs)
+    text = (
+        f" · last quarter {closed} of {judged} plans closed ({closed / judged:.0%})"
+        if judged
+        else ""
+    )
+    quota = [b.at_quota for b in briefs if b.at_quota is not None]
+    if quota:
+        text += f" · {sum(quota)} of {len(quota)} reps at quota"
+    return text
+
+
+def digest_team(manager_name: str, briefs: list[RepBrief], last_label: str) -> Blocks:
+    """One manager's part of the digest: reps without a plan first, then what, why and how."""
+    missing = sum(1 for b in briefs if b.plan is None)
+    closed, known = cohort(briefs)
+    blocks: Blocks = [
+        _section(
+            f"*{manager_name}* — {len(briefs)} reps, {missing} without a plan · "
+            f"cohort: {_cohort_text(closed, known, last_label)}" + _quarter_text(briefs)
+        )
+    ]
+    ordered = sorted(briefs, key=lambda b: (b.plan is not None, b.name))
+    blocks.extend(_section(_digest_rep(b, last_label)) for b in ordered)
+    return blocks
+
+
+def digest(
+    director_name: str,
+    month_label: str,
+    last_label: str,
+    teams: list[tuple[str, str, list[RepBrief]]],
+    note: str | None,
+) -> list[tuple[str, str, Blocks]]:
+    """The day-two digest: one message, or a summary with one threaded reply per manager (split
+    further when one team alone would pass Slack's block limit).
+
+    `teams` are (id, manager's name, briefs); each message comes as (part, text, blocks), where
+    part is "" for the first and names the team (and the piece of it) for the replies."""
+    briefs = [b for _, _, team in teams for b in team]
+    missing = sum(1 for b in briefs if b.plan is None)
+    closed, known = cohort(briefs)
+    text = f"{month_label.split()[0]} coaching review — {len(briefs)} reps, {missing} with no plan"
+    head: Blocks = [
+        _header(text),
+        _section(
+            f"Good morning {director_name.split()[0]}. For every rep ask: *what skill* is "
+            "this rep working on this month, *why* that one, and *how* will they develop it — "
+            f"with their manager's help? Division: {_cohort_text(closed, known, last_label)}."
+        ),
+    ]
+    if note:
+        head.append(_context(f":warning: {note}"))
+    parts = [digest_team(name, team, last_label) for _, name, team in teams]
+    if len(head) + sum(len(p) + 1 for p in parts) <= DIGEST_BLOCKS:
+        blocks = list(head)
+        for part in parts:
+            blocks.append({"type": "divider"})
+            blocks.extend(part)
+        return [("", text, blocks)]
+    messages = [("", text, head + [_context("One reply per manager in the thread.")])]
+    for (team_id, name, _), part in zip(teams, parts, strict=True):
+        for piece, start in enumerate(range(0, len(part), DIGEST_BLOCKS)):
+            blocks = part[start : start + DIGEST_BLOCKS]
+            messages.append((f"{team_id}:{piece}", f"{name}'s team", blocks))
+    return messages
+
+
+def daily_progress(
+    day_label: str, month_label: str, teams: list[tuple[str, dict[str, float]]], focus: list[str]
+) -> tuple[str, Blocks]:
+    """The daily progress post: month-to-date funnel by team, and the coached metrics' movement."""
+    text = f"Progress, {day_label}: {month_label} to date"
+    blocks: Blocks = [_header(text)]
+    if not teams:
+        blocks.append(_section(f"No {month_label} numbers imported yet."))
+    stages = ("leads_prospected", "connects", "discovery_calls", "demos", "wins", "revenue")
+    names = ("leads", "connects", "discovery", "demos", "wins", "bookings")
+    for name, totals in teams[:40]:
+        funnel = " → ".join(
+            f"{'$' if stage == 'revenue' else ''}{totals[stage]:,.0f} {label}"
+            for stage, label in zip(stages, names, strict=True)
+            if stage in totals
+        )
+        blocks.append(_section(f"*{name}*: {funnel or 'no numbers'}"))
+    if len(teams) > 40:
+        blocks.append(_context(f"…and {len(teams) - 40} more teams."))
+    if focus:
+        blocks.append(_section("*Coached metrics this month*\n" + "\n".join(focus)))
+    return text, blocks

@@ -1,0 +1,117 @@
+"""Block Kit for a rep's gap summary (pure: report in, blocks out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.coaching.months import month_label
+from bot.coaching.wording import metric_sentence, trend_line
+
+MAX_SECTION = 3000
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_SECTION]}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_SECTION]}]}
+
+
+def lessons_text(lessons: dict[str, Any], label: str) -> str | None:
+    """What has worked for this gap in the org, and who overcame it lately (names only)."""
+    parts = []
+    if lessons.get("worked"):
+        tried = "; ".join(
+            f"“{w['action'][:140]}” (closed it {w['closed']} of {w['used']} times)"
+            for w in lessons["worked"]
+        )
+        parts.append(f":seedling: What has worked for {label} here: {tried}")
+    if lessons.get("overcame"):
+        who = ", ".join(f"{o['name']} ({month_label(o['month'])})" for o in lessons["overcame"])
+        parts.append(f":handshake: Closed this gap lately: {who} — a peer worth a coffee.")
+    return "\n".join(parts) or None
+
+
+def gap_blocks(
+    report: dict[str, Any],
+    lessons: dict[str, dict[str, Any]] | None = None,
+    *,
+    chart: bool = False,
+) -> list[dict[str, Any]]:
+    """The `/coach gaps` answer: focus metrics in a manager's words, then peers and warnings;
+    under each focus metric, what has worked for it in this org (`lessons`, by metric key).
+    With `chart` (a coach is asking) and a focus, a button draws the peers' spread."""
+    metrics = {m["key"]: m for m in report["metrics"]}
+    peer = report["peer_group"]
+    segment = peer["segment"] or "all reps"
+    widened = " (widened)" if peer["widened"] else ""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{report['name']}"[:150]}},
+        _context(
+            f"{report['month']} · window {report['window'][0]} – {report['window'][-1]} · "
+            f"peers: {segment}, {peer['size']} reps{widened}"
+            + (" · ramping" if report["ramping"] else "")
+        ),
+    ]
+    if not report["focus"]:
+        blocks.append(
+            _section(
+                ":white_check_mark: No credible gap this month: at or above the peer median "
+                "everywhere, or too close to call. Keep doing what works."
+            )
+        )
+    for rank, key in enumerate(report["focus"], 1):
+        m = metrics[key]
+        kind = "skill" if m["kind"] in ("conversion", "value") else "effort — ask why first"
+        lines = [f"*{rank}. {metric_sentence(m)}*"]
+        facts = [kind]
+        if m.get("numerator") is not None and m.get("denominator") is not None:
+            facts.append(f"{m['numerator']:,.0f} of {m['denominator']:,.0f}")
+        if m.get("percentile") is not None:
+            facts.append(f"beats {m['percentile']:.0f}% of peers")
+        if m.get("impact") is not None:
+            facts.append(f"≈ ${m['impact']:,.0f}/month at the median")
+        lines.append(" · ".join(facts))
+        if trend := trend_line(m, report["trend"]):
+            lines.append(f"Month by month: {trend}")
+        if m.get("suggestions"):
+            lines.append(f":bulb: {m['suggestions'][0]}")
+        blocks.append(_section("\n".join(lines)))
+        if lessons and key in lessons and (text := lessons_text(lessons[key], m["label"])):
+            blocks.append(_context(text))
+    for warning in report["warnings"]:
+        blocks.append(_context(f":warning: {warning}"))
+    blocks.append(
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "plan_open",
+                    "text": {"type": "plain_text", "text": "Create plan"},
+                    "style": "primary",
+                    "value": report["rep"],
+                },
+                {
+                    "type": "button",
+                    "action_id": "archive_show",
+                    "text": {"type": "plain_text", "text": "Archive"},
+                    "value": report["rep"],
+                },
+            ]
+            + (
+                [
+                    {
+                        "type": "button",
+                        "action_id": "chart_show",
+                        "text": {"type": "plain_text", "text": "Team chart"},
+                        "value": report["rep"],
+                    }
+                ]
+                if chart and report["focus"]
+                else []
+            ),
+        }
+    )
+    return blocks

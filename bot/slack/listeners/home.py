@@ -1,0 +1,86 @@
+"""The App Home: a team overview for managers and directors, own gaps and plan for reps."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session
+
+from analytics.gaps import GapError
+from bot.coaching.archive import lessons_for
+from bot.coaching.months import coaching_month, month_label
+from bot.coaching.plans import plan_summary
+from bot.coaching.services import Services
+from bot.coaching.team import team_rows
+from bot.slack.blocks.gaps import gap_blocks
+from bot.slack.blocks.team import manager_home, rep_home
+from storage.models import Person
+from storage.plans import get_plan
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App) -> None:
+    """Publish the home tab whenever someone opens it."""
+    app.event("app_home_opened")(opened)
+
+
+def opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    """`app_home_opened`: build and publish the opener's home."""
+    if event.get("tab", "home") != "home":
+        return
+    with context["sessions"]() as session:
+        person = session.get(Person, context["actor"].person_id)
+        if person is not None:
+            publish_home(client, session, context["services"], person)
+
+
+def home_view(session: Session, services: Services, person: Person) -> dict[str, Any]:
+    """The home view for `person` in the current coaching month."""
+    month = coaching_month(person.timezone or services.settings.coach_timezone)
+    engine = services.gap_engine(person.workspace_id)
+    labels = {m.key: m.label for m in services.catalogue.metrics}
+    if person.role != "rep":
+        return manager_home(team_rows(session, person, month, engine, labels), month_label(month))
+    try:
+        report = engine.report(person.email)
+        lessons = lessons_for(session, person.workspace_id, report.focus, person.id, month)
+        gaps = gap_blocks(report.model_dump(mode="json"), lessons)
+    except GapError as exc:
+        gaps = [{"type": "section", "text": {"type": "mrkdwn", "text": str(exc)[:3000]}}]
+    plan = get_plan(session, person.workspace_id, person.id, month)
+    text = plan_summary(plan, labels) if plan is not None else None
+    return rep_home(gaps, text)
+
+
+def publish_home(client: WebClient, session: Session, services: Services, person: Person) -> None:
+    """Publish `person`'s home tab; a failure is logged, never raised into a user's request."""
+    if not person.slack_user_id:
+        return
+    try:
+        client.views_publish(
+            user_id=person.slack_user_id, view=home_view(session, services, person)
+        )
+    except SlackApiError as exc:
+        log.warning(
+            "views.publish for %s failed: %s", person.slack_user_id, exc.response.get("error")
+        )
+
+
+def republish(client: WebClient, context: BoltContext, *person_ids: int) -> None:
+    """Refresh the homes a plan or check-in change shows up in at once: the rep's and their
+    manager's. Directors' homes (a hundred reps and more each) are rebuilt when they open them
+    (`app_home_opened`): rebuilding every director above on every save cost a second or more per
+    save under load."""
+    with context["sessions"]() as session:
+        seen: set[int] = set()
+        for person_id in person_ids:
+            person = session.get(Person, person_id)
+            for who in (person, person.manager if person is not None else None):
+                if who is not None and who.id not in seen:
+                    seen.add(who.id)
+                    publish_home(client, session, context["services"], who)
