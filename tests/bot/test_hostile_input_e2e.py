@@ -169,10 +169,15 @@ def test_hostile_input_never_reaches_slack_unescaped(hostile: Bot, tmp_path: Pat
     answers: list[tuple[str, dict[str, Any]]] = []  # modal answers given in the HTTP response
     steps: dict[str, tuple[int, int]] = {}
 
-    def step(name: str, *actions: Any) -> None:
+    def step(name: str, *actions: Any, expect: dict[str, int] | None = None) -> None:
+        """Run `actions`, wait for the calls they make (`expect`: how many of each method), and
+        remember which calls were theirs."""
         start = len(slack.calls)
+        before = {method: len(slack.calls_to(method)) for method in expect or {}}
         for action in actions:
             action()
+        for method, count in (expect or {}).items():
+            slack.wait_for(method, count=before[method] + count, timeout=30)
         steps[name] = (start, len(quiet(slack)))
 
     def answer(status_body: tuple[int, str]) -> None:
@@ -202,7 +207,7 @@ def test_hostile_input_never_reaches_slack_unescaped(hostile: Bot, tmp_path: Pat
         answer(submit_view(bot, "UREP1", modal, values))
         click(bot, "UREP1", "reflection_open", "2026-11")  # prefilled with what was typed
 
-    step("reflection modal", reflect)
+    step("reflection modal", reflect, expect={"views.open": 2})
 
     def plan() -> None:
         modal = _opened(
@@ -210,7 +215,11 @@ def test_hostile_input_never_reaches_slack_unescaped(hostile: Bot, tmp_path: Pat
         )
         answer(submit(bot, "UMARK", modal, state(["close_rate"], ["25%"], why=WHY, how=HOW)))
 
-    step("plan modal (the rep's reflection), plan DMs, homes", plan)
+    step(
+        "plan modal (the rep's reflection), plan DMs, homes",
+        plan,
+        expect={"chat.postMessage": 2, "views.publish": 2},
+    )
 
     def checkin() -> None:
         modal = _opened(
@@ -224,8 +233,16 @@ def test_hostile_input_never_reaches_slack_unescaped(hostile: Bot, tmp_path: Pat
         values["notes"]["value"]["value"] = "<!here> notes & <@U0ATTACK>"
         answer(submit_view(bot, "UMARK", modal, values))
 
-    step("check-in modal and its thread reply", checkin)
-    step("check-in modal without a plan", lambda: bot.command("checkin <@UREP2|rep2>", "UMARK"))
+    step(
+        "check-in modal and its thread reply",
+        checkin,
+        expect={"chat.postMessage": 1, "views.publish": 2},
+    )
+    step(
+        "check-in modal without a plan",
+        lambda: bot.command("checkin <@UREP2|rep2>", "UMARK"),
+        expect={"views.update": 1},
+    )
     for name, text, user in [
         ("gaps", "gaps <@UREP1|rep1>", "UMARK"),
         ("gaps without numbers", f"gaps {NO_DATA[0]}", "UMARK"),
@@ -235,22 +252,33 @@ def test_hostile_input_never_reaches_slack_unescaped(hostile: Bot, tmp_path: Pat
         ("archive", "archive <@UREP6|rep6>", "UMIA"),
         ("help", "help", "UMARK"),
     ]:
-        step(f"/coach {name}", lambda text=text, user=user: bot.command(text, user))
-    step("team chart", lambda: click(bot, "UMARK", "chart_show", "rep1@example.com"))
+        step(
+            f"/coach {name}",
+            lambda text=text, user=user: bot.command(text, user),
+            expect={"response_url": 1},
+        )
+    step(
+        "team chart",
+        lambda: click(bot, "UMARK", "chart_show", "rep1@example.com"),
+        expect={"response_url": 1},
+    )
     step(
         "keep last month's focus: refusals",
         lambda: click(bot, "UMARK", "plan_keep", "rep1@example.com|2026-11"),
         lambda: click(bot, "UMARK", "plan_keep", "rep2@example.com|2026-11"),
+        expect={"response_url": 2},
     )
     step(
         "keep last month's focus: kept, DMs",
         lambda: click(bot, "UMIA", "plan_keep", "rep6@example.com|2026-11"),
+        expect={"response_url": 1, "chat.postMessage": 2, "views.publish": 2},
     )
     for user in ("UMARK", "UREP1", "UDANA"):
         body = event_body({"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home"})
         step(
             f"App Home of {user}",
             lambda body=body: bot.post(body, headers={"Content-Type": "application/json"}),
+            expect={"views.publish": 1},
         )
     step("day two", lambda: cadence.run("day-two", month="2026-11"))
     step("daily post", lambda: cadence.run("daily", month="2026-10-15"))
@@ -259,6 +287,8 @@ def test_hostile_input_never_reaches_slack_unescaped(hostile: Bot, tmp_path: Pat
     found = [leak for call in calls for leak in leaks(call.method, call.params, HOSTILE)]
     found += [leak for method, params in answers for leak in leaks(method, params, HOSTILE)]
     assert found == []
+    # Nor is a bare "@here" typed into a name turned into a ping: Slack links names only on request.
+    assert not [c for c in calls if c.params.get("link_names") or c.params.get("parse") == "full"]
 
     # Not vacuous: hostile text reached each step, escaped, and stayed as typed in plain_text.
     def shown(start: int, end: int) -> list[tuple[str, str]]:
