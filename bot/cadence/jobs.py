@@ -377,8 +377,7 @@ class Cadence:
             for f in plan.focus if plan else []:
                 coached.setdefault(f.label, []).append(f.moved)
         focus = [
-            f"• {label}: {len(moves)} reps coached, {sum(1 for m in moves if m)} moving toward "
-            "the median"
+            (label, len(moves), sum(1 for m in moves if m))
             for label, moves in sorted(coached.items())
         ]
         text, blocks = daily_progress(day, month_label(month), teams, focus)

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.coaching.wording import format_value, metric_sentence, trend_line
+from bot.slack.blocks.mrkdwn import unescape
 
 
 def gap_panel(report: dict[str, Any]) -> Panel:
@@ -80,7 +81,8 @@ def _counts(metric: dict[str, Any]) -> str:
 
 
 def render_blocks(blocks: list[dict[str, Any]]) -> Text:
-    """Block Kit as a person would read it, roughly: headers bold, buttons in brackets."""
+    """Block Kit as a person would read it, roughly: headers bold, buttons in brackets, mrkdwn
+    unescaped (plain_text fields are shown as they are)."""
     text = Text()
     for block in blocks:
         kind = block.get("type")
@@ -111,5 +113,10 @@ def render_blocks(blocks: list[dict[str, Any]]) -> Text:
     return text
 
 
+def render_mrkdwn(text: str) -> Text:
+    """A message's mrkdwn `text` as Slack shows it, roughly (entities back to `&`, `<`, `>`)."""
+    return Text(_mrkdwn(text))
+
+
 def _mrkdwn(text: str) -> str:
-    return text.replace("*", "").replace("_", "")
+    return unescape(text.replace("*", "").replace("_", ""))

@@ -126,14 +126,3 @@ def prefill(report: GapReport) -> dict[str, Any]:
         else:
             targets.append(f"{median:,.2f}".rstrip("0").rstrip("."))
     return {"options": options, "chosen": chosen, "actions": actions, "targets": targets}
-
-
-def plan_summary(plan: Any, labels: dict[str, str]) -> str:
-    """A plan in a few mrkdwn lines: what skill, why, how, and the check-ins so far."""
-    focus = ", ".join(labels.get(f.metric_key, f.metric_key) for f in plan.focus)
-    actions = "\n".join(f"• {a}" for a in plan.actions)
-    checkins = ", ".join(f"{c.on_date} {c.status.replace('_', ' ')}" for c in plan.checkins)
-    return (
-        f"*Plan for {month_label(plan.month)}: {focus}*\n_Why:_ {plan.why}\n{actions}\n"
-        f"Check-ins: {checkins or 'none yet'} (planned {', '.join(plan.checkin_dates)})"
-    )

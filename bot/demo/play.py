@@ -29,7 +29,7 @@ from bot.demo.standin import (
     sign_slack_request,
     slash_command_body,
 )
-from bot.cli.terminal import render_blocks
+from bot.cli.terminal import render_blocks, render_mrkdwn
 from storage.db import session_scope
 from storage.models import Person
 
@@ -71,7 +71,7 @@ class _Player:
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
         self.console.rule(f"[bold]{who}[/] sees: {what}  [dim](demo/slack/{name})[/]")
-        self.console.print(render_blocks(blocks) if blocks else payload.get("text", ""))
+        self.console.print(render_blocks(blocks) if blocks else render_mrkdwn(payload.get("text", "")))
 
 
 def play_slack(

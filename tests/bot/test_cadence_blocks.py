@@ -81,7 +81,7 @@ def test_daily_progress_with_many_teams() -> None:
         "2026-12-03",
         "December 2026",
         [(f"Team {i}", totals) for i in range(300)],
-        ["• Close rate: 4 reps coached, 3 moving toward the median"] * 40,
+        [("Close rate", 4, 3)] * 40,
     )
     check_message(blocks)
     _, empty = daily_progress("2026-12-03", "December 2026", [], [])

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.coaching.months import month_label
 from bot.coaching.wording import format_value
+from bot.slack.blocks.mrkdwn import escape
 
 VERDICT_ICONS = {
     "closed": ":white_check_mark:",
@@ -18,7 +19,8 @@ VERDICT_ICONS = {
 
 
 def outcome_text(focus: dict[str, Any], metric: dict[str, Any], label: str) -> str:
-    """'Close rate 18% → 24% (median 26% then, 27% now; target 25%) — closed'."""
+    """'Close rate 18% → 24% (median 26% then, 27% now; target 25%) — closed', as mrkdwn (the
+    catalogue's `label` escaped)."""
     fmt = partial(format_value, metric)
     verdict = focus.get("verdict")
     now = fmt(focus["value"]) if verdict and verdict != "not enough data" else "…"
@@ -28,7 +30,8 @@ def outcome_text(focus: dict[str, Any], metric: dict[str, Any], label: str) -> s
         else " — _judged once the month's data is in_"
     )
     return (
-        f"{label} {fmt(focus['baseline'])} → {now} (median {fmt(focus['peer_median_then'])} then"
+        f"{escape(label)} {fmt(focus['baseline'])} → {now} "
+        f"(median {fmt(focus['peer_median_then'])} then"
         + (
             f", {fmt(focus['peer_median_now'])} now"
             if focus.get("peer_median_now") is not None
@@ -48,8 +51,8 @@ def archive_blocks(
         {"type": "header", "text": {"type": "plain_text", "text": f"{rep_name} — archive"[:150]}}
     ]
     stuck = [
-        f":warning: *{metrics.get(key, {}).get('label', key)}* coached {months} months in a row "
-        "without closing"
+        f":warning: *{escape(metrics.get(key, {}).get('label', key))}* coached {months} months "
+        "in a row without closing"
         for key, months in sorted(view["persistent"].items())
     ]
     if stuck:
@@ -63,8 +66,8 @@ def archive_blocks(
         for f in plan["focus"]:
             metric = metrics.get(f["metric"], {"key": f["metric"], "kind": "conversion"})
             lines.append("• " + outcome_text(f, metric, metric.get("label", f["metric"])))
-        lines.append(f"_Why:_ {plan['why']}")
-        lines.append(f"_How:_ {'; '.join(plan['actions']) or '—'}")
+        lines.append(f"_Why:_ {escape(plan['why'])}")
+        lines.append(f"_How:_ {escape('; '.join(plan['actions'])) or '—'}")
         lines.append(f"Check-ins: {', '.join(plan['checkins']) or 'none'}")
         text = "\n".join(lines)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})

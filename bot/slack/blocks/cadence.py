@@ -1,4 +1,7 @@
-"""Block Kit for the cadence (pure: data in, (fallback text, blocks) out)."""
+"""Block Kit for the cadence (pure: data in, (fallback text, blocks) out).
+
+Names, plans, labels and notes come in raw: each is escaped (`escape`) where it enters mrkdwn,
+the fallback `text` included (notifications render it)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 
 from bot.coaching.briefing import FocusOutcome, PlanView, RepBrief
 from bot.coaching.wording import format_value, metric_sentence
+from bot.slack.blocks.mrkdwn import escape
 
 Blocks = list[dict[str, Any]]
 MAX_TEXT = 3000
@@ -40,7 +44,7 @@ def _button(action_id: str, text: str, value: str, primary: bool = False) -> dic
 
 
 def outcome_line(f: FocusOutcome) -> str:
-    """'Win rate 18% → 22% (team median 26%, target 24%) — closed'."""
+    """'Win rate 18% → 22% (team median 26%, target 24%) — closed', as mrkdwn."""
     if f.verdict is not None and f.verdict != "closed":
         verdict = f.verdict  # the archive's word, once the month is judged
     elif f.now is None:
@@ -51,7 +55,7 @@ def outcome_line(f: FocusOutcome) -> str:
         verdict = "moving toward the median" if f.moved else "not moving yet"
     target = f", target {format_value(f.metric, f.target)}" if f.target is not None else ""
     return (
-        f"{f.label} {format_value(f.metric, f.baseline)} → {format_value(f.metric, f.now)} "
+        f"{escape(f.label)} {format_value(f.metric, f.baseline)} → {format_value(f.metric, f.now)} "
         f"(team median {format_value(f.metric, f.peer_median)}{target}) — {verdict}"
     )
 
@@ -61,12 +65,12 @@ def _last_month(plan: PlanView | None, label: str) -> str:
         return f"*{label}:* no plan."
     focus = "\n".join(f"• {outcome_line(f)}" for f in plan.focus) or "• (no focus metric)"
     checkins = ", ".join(plan.checkins) or "none logged"
-    return f"*{label}:* {'; '.join(plan.actions)}\n{focus}\nCheck-ins: {checkins}"
+    return f"*{label}:* {escape('; '.join(plan.actions))}\n{focus}\nCheck-ins: {checkins}"
 
 
 def _suggestion(brief: RepBrief) -> str:
     if brief.report is None:
-        return f"*Suggested focus:* none — {brief.problem}."
+        return f"*Suggested focus:* none — {escape(brief.problem)}."
     metrics = {m["key"]: m for m in brief.report["metrics"]}
     if not brief.report["focus"]:
         return "*Suggested focus:* no credible gap — at or above the peers, or too close to call."
@@ -74,7 +78,7 @@ def _suggestion(brief: RepBrief) -> str:
     for key in brief.report["focus"]:
         m = metrics[key]
         kind = "skill" if m["kind"] in ("conversion", "value") else "effort — ask why first"
-        lines.append(f"• *{m['label']}*: {metric_sentence(m)} ({kind})")
+        lines.append(f"• *{escape(m['label'])}*: {escape(metric_sentence(m))} ({kind})")
     return "*Suggested focus:*\n" + "\n".join(lines)
 
 
@@ -85,13 +89,13 @@ def day_one_parent(
     text = f"{month_label.split()[0]} 1:1s — {reps} reps, {without_plan} with no plan last month"
     blocks: Blocks = [
         _section(
-            f"*{text}*\nGood morning {manager_name.split()[0]}. Before each 1:1 today: the rep "
-            "reflects, you walk the team charts together, and you agree one skill — why, and "
-            "how, with a check-in you can measure. One reply per rep below."
+            f"*{text}*\nGood morning {escape(manager_name.split()[0])}. Before each 1:1 today: "
+            "the rep reflects, you walk the team charts together, and you agree one skill — why, "
+            "and how, with a check-in you can measure. One reply per rep below."
         )
     ]
     if note:
-        blocks.append(_context(f":warning: {note}"))
+        blocks.append(_context(f":warning: {escape(note)}"))
     return text, blocks
 
 
@@ -99,12 +103,12 @@ def day_one_reply(
     brief: RepBrief, month: str, month_label: str, last_label: str
 ) -> tuple[str, Blocks]:
     """A day-one thread reply: last month's plan and how it went, this month's suggestion."""
-    text = f"{brief.name}: {month_label} 1:1"
+    text = f"{escape(brief.name)}: {month_label} 1:1"
     actions = [_button("plan_open", "Create plan", f"{brief.email}|{month}", primary=True)]
     if brief.last_plan is not None and brief.last_plan.focus:
         actions.append(_button("plan_keep", "Keep last month's focus", f"{brief.email}|{month}"))
     blocks: Blocks = [
-        _section(f"*{brief.name}*"),
+        _section(f"*{escape(brief.name)}*"),
         _section(_last_month(brief.last_plan, last_label)),
         _section(_suggestion(brief)),
     ]
@@ -118,11 +122,12 @@ def reflection_invite(
     rep_name: str, manager_name: str | None, month: str, month_label: str, last_label: str
 ) -> tuple[str, Blocks]:
     """The rep's day-one DM: reflect on last month before the 1:1."""
-    with_whom = f" with {manager_name}" if manager_name else ""
+    with_whom = f" with {escape(manager_name)}" if manager_name else ""
     text = f"Your {month_label.split()[0]} 1:1{with_whom} is today: how did {last_label} go?"
     return text, [
         _section(
-            f"Hi {rep_name.split()[0]} — your {month_label.split()[0]} 1:1{with_whom} is today. "
+            f"Hi {escape(rep_name.split()[0])} — your {month_label.split()[0]} 1:1{with_whom} "
+            "is today. "
             f"Take two minutes first: how did {last_label} go, what went well, what would you "
             "improve? Your manager sees your answer when you plan the month together."
         ),
@@ -177,18 +182,20 @@ def reflection_modal(
 
 def _digest_rep(brief: RepBrief, last_label: str) -> str:
     if brief.plan is None:
-        line = f"*{brief.name}* — :warning: *no plan yet*"
+        line = f"*{escape(brief.name)}* — :warning: *no plan yet*"
         if brief.report and brief.report["focus"]:
             metrics = {m["key"]: m for m in brief.report["metrics"]}
-            line += " · suggested: " + ", ".join(metrics[k]["label"] for k in brief.report["focus"])
+            labels = ", ".join(metrics[k]["label"] for k in brief.report["focus"])
+            line += f" · suggested: {escape(labels)}"
     else:
         what = "; ".join(
-            f"{f.label} {format_value(f.metric, f.baseline)} → {format_value(f.metric, f.target)}"
+            f"{escape(f.label)} {format_value(f.metric, f.baseline)} → "
+            f"{format_value(f.metric, f.target)}"
             for f in brief.plan.focus
         )
         line = (
-            f"*{brief.name}*\n*What skill:* {what}\n*Why:* {brief.plan.why}\n"
-            f"*How:* {'; '.join(brief.plan.actions)}"
+            f"*{escape(brief.name)}*\n*What skill:* {what}\n*Why:* {escape(brief.plan.why)}\n"
+            f"*How:* {escape('; '.join(brief.plan.actions))}"
         )
     if brief.last_plan is not None:
         verdicts = "; ".join(outcome_line(f) for f in brief.last_plan.focus)
@@ -230,7 +237,7 @@ def digest_team(manager_name: str, briefs: list[RepBrief], last_label: str) -> B
     closed, known = cohort(briefs)
     blocks: Blocks = [
         _section(
-            f"*{manager_name}* — {len(briefs)} reps, {missing} without a plan · "
+            f"*{escape(manager_name)}* — {len(briefs)} reps, {missing} without a plan · "
             f"cohort: {_cohort_text(closed, known, last_label)}" + _quarter_text(briefs)
         )
     ]
@@ -258,13 +265,13 @@ def digest(
     head: Blocks = [
         _header(text),
         _section(
-            f"Good morning {director_name.split()[0]}. For every rep ask: *what skill* is "
+            f"Good morning {escape(director_name.split()[0])}. For every rep ask: *what skill* is "
             "this rep working on this month, *why* that one, and *how* will they develop it — "
             f"with their manager's help? Division: {_cohort_text(closed, known, last_label)}."
         ),
     ]
     if note:
-        head.append(_context(f":warning: {note}"))
+        head.append(_context(f":warning: {escape(note)}"))
     parts = [digest_team(name, team, last_label) for _, name, team in teams]
     if len(head) + sum(len(p) + 1 for p in parts) <= DIGEST_BLOCKS:
         blocks = list(head)
@@ -276,14 +283,18 @@ def digest(
     for (team_id, name, _), part in zip(teams, parts, strict=True):
         for piece, start in enumerate(range(0, len(part), DIGEST_BLOCKS)):
             blocks = part[start : start + DIGEST_BLOCKS]
-            messages.append((f"{team_id}:{piece}", f"{name}'s team", blocks))
+            messages.append((f"{team_id}:{piece}", f"{escape(name)}'s team", blocks))
     return messages
 
 
 def daily_progress(
-    day_label: str, month_label: str, teams: list[tuple[str, dict[str, float]]], focus: list[str]
+    day_label: str,
+    month_label: str,
+    teams: list[tuple[str, dict[str, float]]],
+    focus: list[tuple[str, int, int]],
 ) -> tuple[str, Blocks]:
-    """The daily progress post: month-to-date funnel by team, and the coached metrics' movement."""
+    """The daily progress post: month-to-date funnel by team (manager's name, totals), and the
+    coached metrics' movement (label, reps coached, reps moving toward the median)."""
     text = f"Progress, {day_label}: {month_label} to date"
     blocks: Blocks = [_header(text)]
     if not teams:
@@ -296,9 +307,13 @@ def daily_progress(
             for stage, label in zip(stages, names, strict=True)
             if stage in totals
         )
-        blocks.append(_section(f"*{name}*: {funnel or 'no numbers'}"))
+        blocks.append(_section(f"*{escape(name)}*: {funnel or 'no numbers'}"))
     if len(teams) > 40:
         blocks.append(_context(f"…and {len(teams) - 40} more teams."))
     if focus:
-        blocks.append(_section("*Coached metrics this month*\n" + "\n".join(focus)))
+        lines = [
+            f"• {escape(label)}: {coached} reps coached, {moving} moving toward the median"
+            for label, coached, moving in focus
+        ]
+        blocks.append(_section("*Coached metrics this month*\n" + "\n".join(lines)))
     return text, blocks

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
+
+from bot.slack.blocks.mrkdwn import escape
 
 CHECKIN_CALLBACK = "checkin_submit"
 STATUSES = {"on_track": "On track", "at_risk": "At risk", "done": "Done"}
@@ -26,7 +29,10 @@ def checkin_modal(
     blocks: list[dict[str, Any]] = [
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": f"*{rep_name}* — check-in on *{metric_label}*"},
+            "text": {
+                "type": "mrkdwn",
+                "text": f"*{escape(rep_name)}* — check-in on *{escape(metric_label)}*",
+            },
         },
         {
             "type": "input",
@@ -89,3 +95,15 @@ def checkin_modal(
         "private_metadata": json.dumps({"plan": plan_id}),
         "blocks": blocks,
     }
+
+
+def checkin_reply(
+    *, on_date: date, status: str, done: int, planned: int, value: str, author: str
+) -> str:
+    """The reply in the plan's thread when a check-in is logged (mrkdwn: the typed value and the
+    author's name escaped)."""
+    now = f"; now {escape(value)}" if value else ""
+    return (
+        f"Check-in {on_date}: *{STATUSES[status]}* — {done} of {planned} actions done{now} "
+        f"(logged by {escape(author)})"
+    )

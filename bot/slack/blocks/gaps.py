@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.coaching.months import month_label
 from bot.coaching.wording import metric_sentence, trend_line
+from bot.slack.blocks.mrkdwn import escape
 
 MAX_SECTION = 3000
 
@@ -19,16 +20,19 @@ def _context(text: str) -> dict[str, Any]:
 
 
 def lessons_text(lessons: dict[str, Any], label: str) -> str | None:
-    """What has worked for this gap in the org, and who overcame it lately (names only)."""
+    """What has worked for this gap in the org, and who overcame it lately (names only), as
+    mrkdwn: the actions, names and `label` are escaped here."""
     parts = []
     if lessons.get("worked"):
         tried = "; ".join(
-            f"“{w['action'][:140]}” (closed it {w['closed']} of {w['used']} times)"
+            f"“{escape(w['action'][:140])}” (closed it {w['closed']} of {w['used']} times)"
             for w in lessons["worked"]
         )
-        parts.append(f":seedling: What has worked for {label} here: {tried}")
+        parts.append(f":seedling: What has worked for {escape(label)} here: {tried}")
     if lessons.get("overcame"):
-        who = ", ".join(f"{o['name']} ({month_label(o['month'])})" for o in lessons["overcame"])
+        who = ", ".join(
+            f"{escape(o['name'])} ({month_label(o['month'])})" for o in lessons["overcame"]
+        )
         parts.append(f":handshake: Closed this gap lately: {who} — a peer worth a coffee.")
     return "\n".join(parts) or None
 
@@ -44,7 +48,7 @@ def gap_blocks(
     With `chart` (a coach is asking) and a focus, a button draws the peers' spread."""
     metrics = {m["key"]: m for m in report["metrics"]}
     peer = report["peer_group"]
-    segment = peer["segment"] or "all reps"
+    segment = escape(peer["segment"] or "all reps")
     widened = " (widened)" if peer["widened"] else ""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{report['name']}"[:150]}},
@@ -64,7 +68,7 @@ def gap_blocks(
     for rank, key in enumerate(report["focus"], 1):
         m = metrics[key]
         kind = "skill" if m["kind"] in ("conversion", "value") else "effort — ask why first"
-        lines = [f"*{rank}. {metric_sentence(m)}*"]
+        lines = [f"*{rank}. {escape(metric_sentence(m))}*"]
         facts = [kind]
         if m.get("numerator") is not None and m.get("denominator") is not None:
             facts.append(f"{m['numerator']:,.0f} of {m['denominator']:,.0f}")
@@ -76,12 +80,12 @@ def gap_blocks(
         if trend := trend_line(m, report["trend"]):
             lines.append(f"Month by month: {trend}")
         if m.get("suggestions"):
-            lines.append(f":bulb: {m['suggestions'][0]}")
+            lines.append(f":bulb: {escape(m['suggestions'][0])}")
         blocks.append(_section("\n".join(lines)))
         if lessons and key in lessons and (text := lessons_text(lessons[key], m["label"])):
             blocks.append(_context(text))
     for warning in report["warnings"]:
-        blocks.append(_context(f":warning: {warning}"))
+        blocks.append(_context(f":warning: {escape(warning)}"))
     blocks.append(
         {
             "type": "actions",

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.coaching.wording import format_value
 from bot.slack.blocks.gaps import lessons_text
+from bot.slack.blocks.mrkdwn import escape
 
 PLAN_CALLBACK = "plan_submit"
 MAX_FOCUS = 2
@@ -27,12 +28,13 @@ def loading_modal(title: str) -> dict[str, Any]:
 
 
 def message_modal(title: str, text: str) -> dict[str, Any]:
-    """A modal that only says something (e.g. a refusal or 'no data yet')."""
+    """A modal that only says something (e.g. a refusal or 'no data yet'). `text` is taken as
+    plain words (a name or an error in it stays literal); backticks and asterisks still format."""
     return {
         "type": "modal",
         "title": _text(title[:24]),
         "close": _text("Close"),
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": escape(text)[:3000]}}],
     }
 
 
@@ -73,20 +75,22 @@ def plan_modal(
     reflection: dict[str, str] | None,
     lessons: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The plan modal, prefilled. `options` are metric dicts (key, label, value, peer_median…)."""
+    """The plan modal, prefilled. `options` are metric dicts (key, label, value, peer_median…).
+    Values come in raw: escaped where they enter mrkdwn, as they are in plain_text fields."""
     by_key = {o["key"]: o for o in options}
     blocks: list[dict[str, Any]] = [
         {
             "type": "section",
             "text": {
                 "type": "mrkdwn",
-                "text": f"*{rep_name}* — plan for {month_label}: *what* skill, *why*, and *how*.",
+                "text": f"*{escape(rep_name)}* — plan for {month_label}: *what* skill, *why*, "
+                "and *how*.",
             },
         }
     ]
     if reflection:
         text = "\n".join(
-            f"*{label}* {reflection[key]}"
+            f"*{label}* {escape(reflection[key])}"
             for key, label in (
                 ("how_it_went", "How it went:"),
                 ("went_well", "What went well:"),

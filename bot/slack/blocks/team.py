@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.coaching.team import TeamRow
+from bot.slack.blocks.mrkdwn import escape
 
 MESSAGE_LINES_PER_SECTION = 12
 MAX_MESSAGE_BLOCKS = 50
@@ -13,13 +14,14 @@ HOME_REPS_WITH_BUTTONS = 45  # 2 blocks each stays under the home tab's 100 bloc
 
 
 def _line(row: TeamRow) -> str:
+    """One rep as mrkdwn: name and the catalogue's labels escaped."""
     if row.planned:
-        status = f":white_check_mark: plan: {', '.join(row.plan_focus) or '—'}"
+        status = f":white_check_mark: plan: {escape(', '.join(row.plan_focus)) or '—'}"
     else:
         status = ":warning: no plan"
-    focus = ", ".join(row.focus) or "no credible gap"
+    focus = escape(", ".join(row.focus)) or "no credible gap"
     checkin = f" · last check-in {row.last_checkin}" if row.last_checkin else ""
-    return f"*{row.name}* — focus: {focus} · {status}{checkin}"
+    return f"*{escape(row.name)}* — focus: {focus} · {status}{checkin}"
 
 
 def team_blocks(rows: list[TeamRow], month_label: str) -> list[dict[str, Any]]:
@@ -103,7 +105,7 @@ def manager_home(rows: list[TeamRow], month_label: str) -> dict[str, Any]:
 
 
 def rep_home(gap: list[dict[str, Any]], plan_text: str | None) -> dict[str, Any]:
-    """A rep's App Home: their own gaps and plan."""
+    """A rep's App Home: their own gaps and plan (`plan_text` is mrkdwn: `plan_summary`'s)."""
     blocks = [b for b in gap if b.get("type") != "actions"]
     blocks.append({"type": "divider"})
     blocks.append(

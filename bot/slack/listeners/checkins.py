@@ -17,7 +17,7 @@ from bot.coaching.months import coaching_month, month_label
 from bot.coaching.plans import parse_target
 from bot.coaching.services import Services
 from bot.coaching.wording import format_value
-from bot.slack.blocks.checkin import CHECKIN_CALLBACK, STATUSES, checkin_modal
+from bot.slack.blocks.checkin import CHECKIN_CALLBACK, STATUSES, checkin_modal, checkin_reply
 from bot.slack.blocks.plan import loading_modal, message_modal
 from bot.slack.context import Actor
 from bot.slack.listeners.home import republish
@@ -157,11 +157,13 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
         session.commit()
         thread = (plan.dm_channel, plan.dm_ts)
         rep_id = rep.id
-        summary = (
-            f"Check-in {on_date}: *{STATUSES[status]}* — {len(done)} of {len(plan.actions)} "
-            f"actions done"
-            + (f"; now {raw_value}" if raw_value else "")
-            + f" (logged by {actor.name})"
+        summary = checkin_reply(
+            on_date=on_date,  # type: ignore[arg-type]
+            status=status,  # type: ignore[arg-type]
+            done=len(done),
+            planned=len(plan.actions),
+            value=raw_value,
+            author=actor.name,
         )
     ack()
     if created and all(thread):

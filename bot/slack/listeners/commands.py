@@ -15,11 +15,12 @@ from analytics.gaps import GapError
 from analytics.models import GapReport
 from bot.coaching.archive import archive_view
 from bot.coaching.months import coaching_month, month_label
-from bot.coaching.plans import plan_summary
 from bot.coaching.services import Services
 from bot.coaching.team import team_rows
 from bot.slack.blocks.archive import archive_blocks
 from bot.slack.blocks.gaps import gap_blocks
+from bot.slack.blocks.mrkdwn import escape
+from bot.slack.blocks.plan_message import plan_summary
 from bot.slack.blocks.team import team_blocks
 from bot.slack.charts import team_chart
 from bot.slack.context import Actor
@@ -124,7 +125,7 @@ def _show_gaps(
     try:
         report = services.gap_engine(target.workspace_id).report(target.email)
     except GapError as exc:
-        respond(response_type="ephemeral", text=f"{target.name}: {exc}")
+        respond(response_type="ephemeral", text=escape(f"{target.name}: {exc}"))
         return
     payload = report.model_dump(mode="json")
     lessons = services.lessons(
@@ -143,7 +144,7 @@ def _show_gaps(
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
     respond(
         response_type="ephemeral",
-        text=f"{target.name}: coaching focus for {payload['month']}",
+        text=f"{escape(target.name)}: coaching focus for {payload['month']}",
         blocks=blocks,
     )
 
@@ -165,7 +166,11 @@ def chart_button(
     try:
         report = services.gap_engine(target.workspace_id).report(target.email)
     except GapError as exc:
-        respond(response_type="ephemeral", text=f"{target.name}: {exc}", replace_original=False)
+        respond(
+            response_type="ephemeral",
+            text=escape(f"{target.name}: {exc}"),
+            replace_original=False,
+        )
         return
     CHARTS.submit(_upload_charts, report, context, context.client, respond)
 
@@ -223,7 +228,7 @@ def _charts(report: GapReport, context: BoltContext, client: WebClient, respond:
         return
     respond(
         response_type="ephemeral",
-        text=f"The team chart for {report.name} is in your DM with coach.",
+        text=f"The team chart for {escape(report.name)} is in your DM with coach.",
         replace_original=False,
     )
 
@@ -314,7 +319,9 @@ def archive(args: list[str], context: BoltContext, respond: Respond, client: Web
     metrics = {m.key: m.model_dump(mode="json") for m in services.catalogue.metrics}
     with context["sessions"]() as session:
         blocks = archive_blocks(target.name, archive_view(session, target), metrics)
-    respond(response_type="ephemeral", text=f"{target.name}: coaching archive", blocks=blocks)
+    respond(
+        response_type="ephemeral", text=f"{escape(target.name)}: coaching archive", blocks=blocks
+    )
 
 
 def archive_button(

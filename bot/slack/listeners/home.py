@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 from analytics.gaps import GapError
 from bot.coaching.archive import lessons_for
 from bot.coaching.months import coaching_month, month_label
-from bot.coaching.plans import plan_summary
 from bot.coaching.services import Services
 from bot.coaching.team import team_rows
 from bot.slack.blocks.gaps import gap_blocks
+from bot.slack.blocks.mrkdwn import escape
+from bot.slack.blocks.plan_message import plan_summary
 from bot.slack.blocks.team import manager_home, rep_home
 from storage.models import Person
 from storage.plans import get_plan
@@ -51,7 +52,7 @@ def home_view(session: Session, services: Services, person: Person) -> dict[str,
         lessons = lessons_for(session, person.workspace_id, report.focus, person.id, month)
         gaps = gap_blocks(report.model_dump(mode="json"), lessons)
     except GapError as exc:
-        gaps = [{"type": "section", "text": {"type": "mrkdwn", "text": str(exc)[:3000]}}]
+        gaps = [{"type": "section", "text": {"type": "mrkdwn", "text": escape(exc)[:3000]}}]
     plan = get_plan(session, person.workspace_id, person.id, month)
     text = plan_summary(plan, labels) if plan is not None else None
     return rep_home(gaps, text)

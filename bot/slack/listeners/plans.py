@@ -23,6 +23,7 @@ from bot.coaching.months import (
 )
 from bot.coaching.plans import button_target, parse_plan_form, prefill
 from bot.coaching.services import Services
+from bot.slack.blocks.mrkdwn import escape
 from bot.slack.blocks.plan import PLAN_CALLBACK, loading_modal, message_modal, plan_modal
 from bot.slack.blocks.plan_message import plan_message
 from bot.slack.context import Actor
@@ -237,19 +238,21 @@ def keep_last_focus(
             return
         if get_plan(session, actor.workspace_id, rep.id, month) is not None:
             respond(
-                text=f"{rep.name} already has a plan for {month_label(month)}: "
+                text=f"{escape(rep.name)} already has a plan for {month_label(month)}: "
                 "use *Create plan* to change it.",
                 replace_original=False,
             )
             return
         last = get_plan(session, actor.workspace_id, rep.id, shift_month(month, -1))
         if last is None or not last.focus:
-            respond(text=f"{rep.name} had no plan last month to keep.", replace_original=False)
+            respond(
+                text=f"{escape(rep.name)} had no plan last month to keep.", replace_original=False
+            )
             return
         try:
             report = services.gap_engine(actor.workspace_id).report(rep.email)
         except GapError as exc:
-            respond(text=str(exc), replace_original=False)
+            respond(text=escape(exc), replace_original=False)
             return
         metrics = {m.key: m for m in report.metrics}
         focus = [
@@ -275,7 +278,7 @@ def keep_last_focus(
         session.commit()
         plan_id, rep_name = plan.id, rep.name
     respond(
-        text=f"Kept last month's focus for {rep_name} in {month_label(month)}: plan saved.",
+        text=f"Kept last month's focus for {escape(rep_name)} in {month_label(month)}: plan saved.",
         replace_original=False,
     )
     announce(client, context, plan_id, report)
