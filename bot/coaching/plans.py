@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from analytics.models import GapReport
 from bot.coaching.months import current_months, month_bounds, month_label
+from bot.coaching.numbers import DEFAULT_LOCALE, TypedNumberError, format_typed, parse_typed
 from bot.coaching.wording import unit_of
 from storage.plans import FocusInput
-
-_NUMBER = re.compile(r"^[$€£]?\s*([0-9][0-9,]*(?:\.[0-9]+)?|\.[0-9]+)\s*(%|days?|d)?$", re.I)
 
 
 @dataclass(frozen=True)
@@ -32,25 +30,15 @@ def button_target(value: str) -> tuple[str, str | None]:
     return email, month if month in current_months() else None
 
 
-def parse_target(text: str, metric: dict[str, Any]) -> float | None:
-    """A target as typed ('26%', '0.26', '$12,000', '40 days') in the metric's own units."""
-    match = _NUMBER.match(text.strip())
-    if not match:
-        return None
-    value = float(match.group(1).replace(",", ""))
-    if unit_of(metric) == "percent" and (match.group(2) == "%" or value > 1):
-        value /= 100
-    return value
-
-
 def _value(values: dict[str, Any], block: str) -> dict[str, Any]:
     return values.get(block, {}).get("value", {})
 
 
 def parse_plan_form(
-    values: dict[str, Any], month: str, report: GapReport
+    values: dict[str, Any], month: str, report: GapReport, locale: str = DEFAULT_LOCALE
 ) -> PlanForm | dict[str, str]:
-    """Validate a plan modal's state; a dict of block_id → message when something is wrong."""
+    """Validate a plan modal's state (targets as typed in the user's `locale`); a dict of
+    block_id → message when something is wrong."""
     metrics = {m.key: m.model_dump(mode="json") for m in report.metrics}
     errors: dict[str, str] = {}
     keys = [o["value"] for o in _value(values, "focus").get("selected_options") or []]
@@ -75,9 +63,10 @@ def parse_plan_form(
         block = f"target_{i + 1}"
         metric = metrics[key]
         text = (_value(values, block).get("value") or "").strip()
-        target = parse_target(text, metric) if text else None
-        if target is None:
-            errors[block] = f"Give a number for {metric['label']}, e.g. 26% or 12,000."
+        try:
+            target = parse_typed(text, unit_of(metric), locale)
+        except TypedNumberError as exc:
+            errors[block] = f"{metric['label']}: {exc}"[:150]
             continue
         baseline = metric["value"]
         not_better = baseline is not None and (
@@ -105,8 +94,9 @@ def parse_plan_form(
     return PlanForm(focus=focus, why=why, actions=actions, checkin_dates=sorted(dates))
 
 
-def prefill(report: GapReport) -> dict[str, Any]:
-    """What the plan modal starts with: the suggested focus, its coaching actions and targets."""
+def prefill(report: GapReport, locale: str = DEFAULT_LOCALE) -> dict[str, Any]:
+    """What the plan modal starts with: the suggested focus, its coaching actions and targets
+    (written as the user types numbers, so a German manager's "12.000" reads back as 12,000)."""
     metrics = {m.key: m for m in report.metrics}
     options = [
         m.model_dump(mode="json")
@@ -119,10 +109,10 @@ def prefill(report: GapReport) -> dict[str, Any]:
     for key in chosen:
         metric = metrics[key].model_dump(mode="json")
         median = metric["peer_median"]
-        if median is None:
-            targets.append("")
-        elif unit_of(metric) == "percent":
-            targets.append(f"{median:.0%}")
-        else:
-            targets.append(f"{median:,.2f}".rstrip("0").rstrip("."))
+        targets.append("" if median is None else typed(median, metric, locale))
     return {"options": options, "chosen": chosen, "actions": actions, "targets": targets}
+
+
+def typed(value: float, metric: dict[str, Any], locale: str = DEFAULT_LOCALE) -> str:
+    """A metric's value as an input's initial text, in the user's locale and the metric's unit."""
+    return format_typed(value, unit_of(metric), locale)

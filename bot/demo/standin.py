@@ -159,6 +159,7 @@ class _User:
     name: str
     tz: str | None
     team: str = TEAM_ID
+    locale: str = "en-US"
 
 
 @dataclass
@@ -302,13 +303,16 @@ class SlackStandIn:
         name: str | None = None,
         tz: str | None = None,
         team: str = TEAM_ID,
+        locale: str = "en-US",
     ) -> None:
         """Put a person in a workspace (the default team unless `team`); `tz` (IANA) is their
-        Slack profile's time zone."""
+        Slack profile's time zone, `locale` their Slack language ('de-DE')."""
         with self._lock:
             if team not in self._teams:
                 raise KeyError(f"no team {team}: add_team first")
-            self._users[user_id] = _User(user_id, email, name or email.split("@")[0], tz, team)
+            self._users[user_id] = _User(
+                user_id, email, name or email.split("@")[0], tz, team, locale
+            )
 
     def add_team(self, team_id: str, name: str, *, installer: str) -> str:
         """Make a workspace (if new) whose admin `installer` approves an install; returns the
@@ -619,7 +623,11 @@ class SlackStandIn:
         }
 
     def _users_info(self, params: Params) -> dict[str, Any]:
-        return {"user": self._user_object(self._user(params.get("user")))}
+        user = self._user(params.get("user"))
+        result = self._user_object(user)
+        if str(params.get("include_locale")).lower() in ("true", "1"):  # as Slack: only if asked
+            result["locale"] = user.locale
+        return {"user": result}
 
     def _conversations_open(self, params: Params) -> dict[str, Any]:
         if params.get("channel"):

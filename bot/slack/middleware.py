@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.coaching.services import Services
 from bot.slack.context import Actor
+from bot.slack.locales import Locales
 from storage.directory import Member
 from storage.models import Person
 from storage.org import person_by_email, person_by_slack_id
@@ -75,6 +76,7 @@ def install_middleware(
 ) -> None:
     """Register the middleware that fills `context` for every listener."""
     sessions = services.sessions
+    locales = Locales()
 
     @app.middleware
     def attach_actor(
@@ -84,6 +86,7 @@ def install_middleware(
         context["workspace_id"] = workspace_id
         context["sessions"] = sessions
         context["services"] = services
+        context["locales"] = locales  # asked only by listeners that read typed numbers
         user_id = context.user_id
         if user_id is None:  # e.g. url_verification or events without a user
             next()

@@ -119,7 +119,8 @@ def test_happy_path_saves_once_and_dms_both(bot: Bot) -> None:
 @pytest.mark.parametrize(
     ("values", "block", "needle"),
     [
-        (state(["close_rate"], ["lots"]), "target_1", "Give a number"),
+        (state(["close_rate"], ["lots"]), "target_1", "isn't a number"),
+        (state(["close_rate"], ["150%"]), "target_1", "can't be over 100%"),
         (state(["close_rate"], ["5%"]), "target_1", "Aim above today"),
         (state(["close_rate", "win_rate", "demo_rate"], ["30%"]), "focus", "At most two"),
         (

@@ -24,6 +24,7 @@ def checkin_modal(
     today: str,
     actions: list[str],
     current_value: str,
+    example: str = "e.g. 24% or 12,000",
 ) -> dict[str, Any]:
     """Date, actions done, the metric's current value, status and notes."""
     blocks: list[dict[str, Any]] = [
@@ -57,7 +58,11 @@ def checkin_modal(
                 },
             }
         )
-    value_element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value"}
+    value_element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "placeholder": _text(example[:150]),
+    }
     if current_value:
         value_element["initial_value"] = current_value
     blocks += [

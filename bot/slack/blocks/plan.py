@@ -73,6 +73,7 @@ def plan_modal(
     targets: list[str],
     checkin_dates: list[str],
     reflection: dict[str, str] | None,
+    example: str = "e.g. 26% or 12,000",
     lessons: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The plan modal, prefilled. `options` are metric dicts (key, label, value, peer_median…).
@@ -144,7 +145,7 @@ def plan_modal(
             _input(
                 f"target_{i + 1}",
                 label,
-                _text_input(False, targets[i] if i < len(targets) else None, "e.g. 26% or 12,000"),
+                _text_input(False, targets[i] if i < len(targets) else None, example),
                 optional=i > 0,
             )
         )

@@ -14,9 +14,10 @@ from slack_sdk.errors import SlackApiError
 from analytics.gaps import GapError
 from analytics.models import MetricGap
 from bot.coaching.months import coaching_month, month_label
-from bot.coaching.plans import parse_target
+from bot.coaching.numbers import TypedNumberError, parse_typed, typing_example
+from bot.coaching.plans import typed
 from bot.coaching.services import Services
-from bot.coaching.wording import format_value
+from bot.coaching.wording import unit_of
 from bot.slack.blocks.checkin import CHECKIN_CALLBACK, STATUSES, checkin_modal, checkin_reply
 from bot.slack.blocks.plan import loading_modal, message_modal
 from bot.slack.context import Actor
@@ -63,9 +64,10 @@ def open_checkin_modal(
             return
         focus = plan.focus[0]
         metric = next((m for m in _metrics(services, rep) if m.key == focus.metric_key), None)
+        locale = context["locales"].of(client, actor.workspace_id, actor.slack_user_id)
         current = ""
         if metric is not None and metric.value is not None:
-            current = format_value(metric.model_dump(mode="json"), metric.value)
+            current = typed(metric.value, metric.model_dump(mode="json"), locale)
         view = checkin_modal(
             plan_id=plan.id,
             rep_name=rep.name,
@@ -73,6 +75,7 @@ def open_checkin_modal(
             today=datetime.now(UTC).date().isoformat(),
             actions=plan.actions,
             current_value=current,
+            example=typing_example(locale),
         )
     client.views_update(view_id=view_id, view=view)
 
@@ -132,9 +135,13 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
             {"key": "", "kind": "value"},
         )
         raw_value = (_state(values, "metric_value").get("value") or "").strip()
-        metric_value = parse_target(raw_value, metric) if raw_value else None
-        if raw_value and metric_value is None:
-            errors["metric_value"] = "A number, e.g. 24% or 12,000 — or leave it empty."
+        metric_value = None
+        if raw_value:
+            locale = context["locales"].of(client, actor.workspace_id, actor.slack_user_id)
+            try:
+                metric_value = parse_typed(raw_value, unit_of(metric), locale)
+            except TypedNumberError as exc:
+                errors["metric_value"] = f"{exc} Or leave it empty."
         if errors:
             ack(response_action="errors", errors=errors)
             return

@@ -21,7 +21,8 @@ from bot.coaching.months import (
     same_day_in,
     shift_month,
 )
-from bot.coaching.plans import button_target, parse_plan_form, prefill
+from bot.coaching.numbers import typing_example
+from bot.coaching.plans import button_target, parse_plan_form, prefill, typed
 from bot.coaching.services import Services
 from bot.slack.blocks.mrkdwn import escape
 from bot.slack.blocks.plan import PLAN_CALLBACK, loading_modal, message_modal, plan_modal
@@ -83,12 +84,17 @@ def open_plan_modal(
             return
         existing = get_plan(session, actor.workspace_id, rep.id, month)
         reflection = latest_reflection(session, actor.workspace_id, rep.id, month)
-        start = prefill(report)
+        locale = context["locales"].of(client, actor.workspace_id, actor.slack_user_id)
+        start = prefill(report, locale)
         if existing is not None:  # editing: show what was agreed, not the fresh suggestion
+            metrics = {m.key: m.model_dump(mode="json") for m in report.metrics}
             start["chosen"] = [f.metric_key for f in existing.focus]
             start["actions"] = existing.actions
             start["targets"] = [
-                str(f.target) if f.target is not None else "" for f in existing.focus
+                typed(f.target, metrics.get(f.metric_key, {"key": f.metric_key}), locale)
+                if f.target is not None
+                else ""
+                for f in existing.focus
             ]
         view = plan_modal(
             rep_name=rep.name,
@@ -101,6 +107,7 @@ def open_plan_modal(
             actions=start["actions"],
             targets=start["targets"],
             checkin_dates=existing.checkin_dates if existing else [],
+            example=typing_example(locale),
             lessons=lessons_for(session, actor.workspace_id, start["chosen"], rep.id, month),
             reflection=None
             if reflection is None
@@ -142,7 +149,8 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
         except GapError as exc:
             ack(response_action="errors", errors={"focus": str(exc)[:150]})
             return
-        form = parse_plan_form(view["state"]["values"], month, report)
+        locale = context["locales"].of(client, actor.workspace_id, actor.slack_user_id)
+        form = parse_plan_form(view["state"]["values"], month, report, locale)
         if isinstance(form, dict):
             ack(response_action="errors", errors=form)
             return
