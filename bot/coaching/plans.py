@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -38,6 +39,8 @@ def parse_target(text: str, metric: dict[str, Any]) -> float | None:
     if not match:
         return None
     value = float(match.group(1).replace(",", ""))
+    if not math.isfinite(value):  # 400 digits are 'inf' as a float
+        return None
     if unit_of(metric) == "percent" and (match.group(2) == "%" or value > 1):
         value /= 100
     return value

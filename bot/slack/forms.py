@@ -67,7 +67,7 @@ class PlanMeta(_Strict):
 class CheckinMeta(_Strict):
     """What the check-in modal carries: the plan it logs against."""
 
-    plan: StrictInt
+    plan: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]  # a database id: larger overflows it
 
 
 class ReflectionMeta(_Strict):

@@ -71,6 +71,7 @@ GOOD_PLAN = state(["close_rate"], ["25%"])
         (None, with_date(GOOD_PLAN, "checkin_1", "1999-11-10"), {"checkin_1": "November 2026"}),
         (None, with_date(GOOD_PLAN, "checkin_2", "2099-11-24"), {"checkin_2": "November 2026"}),
         (None, state(["no_such_metric"], ["25%"]), {"focus": "no data"}),
+        (None, state(["close_rate"], ["9" * 400]), {"target_1": "Give a number"}),
         (None, state(["close_rate", "close_rate"], ["25%", "26%"]), {"focus": "once"}),
         (
             None,
@@ -133,6 +134,8 @@ GOOD_CHECKIN = checkin_state()
         ('{"plan": "1"}', GOOD_CHECKIN, {"date": OUT_OF_DATE}),
         ('{"plan": true}', GOOD_CHECKIN, {"date": OUT_OF_DATE}),
         ('{"plan": 99999}', GOOD_CHECKIN, {"date": NOT_YOUR_CHECKIN}),
+        ('{"plan": 99999999999999999999999}', GOOD_CHECKIN, {"date": OUT_OF_DATE}),
+        (None, checkin_state(value="9" * 400), {"metric_value": "A number"}),
         (None, with_date(GOOD_CHECKIN, "date", "2026-13-01"), {"date": "calendar"}),
         (None, with_date(GOOD_CHECKIN, "date", "1999-11-10"), {"date": "November 2026"}),
         (None, with_date(GOOD_CHECKIN, "date", "2099-11-10"), {"date": "November 2026"}),
