@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from bot.demo.standin import SlackStandIn, interaction_body, slash_command_body
 from bot.logs import configure_logging
+from bot.slack import server
 from bot.slack.server import MAX_BODY
 from tests.bot.conftest import SECRET, Bot, seed, serve_bot
 
@@ -77,6 +78,13 @@ def test_a_large_body_is_not_read_into_memory(bot: Bot) -> None:
         tracemalloc.stop()
     assert answer == b"" or answer.startswith(b"HTTP/1.0 413")
     assert peak < MiB, f"{peak / MiB:.1f} MiB traced while refusing a 16 MiB body"
+
+
+def test_a_body_that_stops_coming_times_out(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server._QuietHandler, "timeout", 0.3)  # READ_TIMEOUT, shortened
+    headers = {"Content-Length": "100", **signed(b"", str(int(time.time())))}
+    status, _, seconds = raw_post(bot, b"abc", headers)  # 97 bytes promised, never sent
+    assert status == 408 and seconds < 2
 
 
 def test_a_body_at_the_limit_is_read(bot: Bot) -> None:
