@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -42,13 +43,43 @@ class TextFormatter(logging.Formatter):
         return super().format(record) + (f" {fields}" if fields else "")
 
 
+# Slack's libraries write request and response bodies into their lines — Bolt the whole body of
+# a request whose signature fails (at INFO) or that no listener handles, the SDK every API call's
+# parameters and every response_url — and so what people typed.
+LIBRARIES = ("slack_bolt", "slack_sdk")
+# Where a library line stops saying what happened and starts quoting data: "Unhandled request
+# ({...})", "Sending a request - url: …", "Responding with status: 200 body: …".
+_DATA_STARTS = re.compile(r"\s*(?:\(|:|\s-\s|\n|\{|\[|=)")
+
+
+class WithoutBodies(logging.Filter):
+    """Keeps Slack's libraries' lines to their warnings, and those to what happened, never the
+    data they quote.
+
+    Their chatter below WARNING would repeat our one line per request. Bolt sets each of its
+    loggers' levels from the root's when the app is built, so a level set on `slack_bolt` alone
+    doesn't hold (at INFO it logged whole unsigned bodies): this filter, on the handler, does.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False to drop the record; otherwise True, with a library record's data removed."""
+        if not record.name.startswith(LIBRARIES):
+            return True
+        if record.levelno < logging.WARNING:
+            return False
+        record.msg = _DATA_STARTS.split(record.getMessage(), maxsplit=1)[0] or "(withheld)"
+        record.args = ()
+        return True
+
+
 def configure_logging(fmt: str, level: str = "INFO") -> None:
-    """Send the app's logs to stderr in `fmt` (text or json)."""
+    """Send the app's logs to stderr in `fmt` (text or json), Slack's libraries' without data."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    handler.addFilter(WithoutBodies())
     # Libraries' own request chatter would repeat what our one line per request says.
     for name in ("slack_bolt", "slack_sdk", "apscheduler", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)

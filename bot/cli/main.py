@@ -227,16 +227,37 @@ def export_plans(
         for i in range(2):
             focus = row["focus"][i] if i < len(row["focus"]) else {}
             cells += [focus.get(c) for c in focus_columns]
-        writer.writerow([_cell(cell) for cell in cells])
+        writer.writerow([spreadsheet_cell(cell) for cell in cells])
 
 
-def _cell(value: object) -> object:
-    """A CSV cell that a spreadsheet shows as typed, never runs as a formula."""
+# What makes a spreadsheet read a cell as a formula (OWASP's list, and the full-width forms some
+# spreadsheets also honour), once it skips leading blanks and control characters.
+_FORMULA_LEADS = frozenset("=+-@＝＋－＠")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as typed, never runs as a formula.
+
+    Every line break (CR, CRLF and Unicode's others) becomes LF, so that the csv module quotes
+    the cell — it leaves a bare CR unquoted, and spreadsheets start a new row there. Quoting
+    alone isn't trusted either (some importers still break rows at a line break inside quotes):
+    each line that starts with a formula lead, after blanks or control characters, or with a
+    control character at all, gets a leading `'` — the mark spreadsheets read as "text".
+    """
     if value is None:
         return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    return "\n".join("'" + line if _formula_like(line) else line for line in value.splitlines())
+
+
+def _formula_like(line: str) -> bool:
+    """A line a spreadsheet may run: it starts with a tab, CR or other invisible character, or
+    its first visible character is a formula lead."""
+    if line[:1] and not line[:1].isprintable():  # Python's "printable" includes only ASCII space
+        return True
+    visible = next((c for c in line if c.isprintable() and not c.isspace()), "")
+    return visible in _FORMULA_LEADS
 
 
 @app.command()

@@ -8,6 +8,7 @@ sign, "days", and the "12k" / "1.2m" sales people write.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from decimal import Decimal
@@ -82,6 +83,8 @@ def parse_typed(text: str, unit: str, locale: str = DEFAULT_LOCALE) -> float:
         if value > 100:
             raise TypedNumberError("A rate can't be over 100%.")
         return float(value / 100)
+    if not math.isfinite(float(value)):  # 400 nines are a Decimal, but no float
+        raise TypedNumberError("That number is too large.")
     return float(value)
 
 

@@ -30,39 +30,44 @@ def button_target(value: str) -> tuple[str, str | None]:
     return email, month if month in current_months() else None
 
 
-def _value(values: dict[str, Any], block: str) -> dict[str, Any]:
-    return values.get(block, {}).get("value", {})
+@dataclass(frozen=True)
+class PlanEntry:
+    """What the plan modal's inputs hold, as read (and typed) at the Slack boundary."""
+
+    focus: list[str]  # metric keys chosen
+    why: str
+    how: str  # one action a line
+    targets: list[str]  # as typed, one per focus metric
+    checkins: list[date | None]  # the two check-in days, None where none was picked
 
 
 def parse_plan_form(
-    values: dict[str, Any], month: str, report: GapReport, locale: str = DEFAULT_LOCALE
+    entry: PlanEntry, month: str, report: GapReport, locale: str = DEFAULT_LOCALE
 ) -> PlanForm | dict[str, str]:
-    """Validate a plan modal's state (targets as typed in the user's `locale`); a dict of
+    """Validate a plan modal's entry (targets as typed in the user's `locale`); a dict of
     block_id → message when something is wrong."""
     metrics = {m.key: m.model_dump(mode="json") for m in report.metrics}
     errors: dict[str, str] = {}
-    keys = [o["value"] for o in _value(values, "focus").get("selected_options") or []]
+    keys = entry.focus
     if not keys:
         errors["focus"] = "Choose the skill to work on."
     elif len(keys) > 2:
         errors["focus"] = "At most two focus metrics: coaching on more dilutes the effort."
-    elif any(k not in metrics for k in keys):
+    elif len(set(keys)) < len(keys):
+        errors["focus"] = "Choose each metric once."
+    elif any(k not in coachable(report) for k in keys):
         errors["focus"] = "That metric has no data for this rep."
-    why = (_value(values, "why").get("value") or "").strip()
+    why = entry.why.strip()
     if not why:
         errors["why"] = "Say why this skill, in a sentence."
-    actions = [
-        line.strip(" •-\t")
-        for line in (_value(values, "how").get("value") or "").splitlines()
-        if line.strip(" •-\t")
-    ]
+    actions = [line.strip(" •-\t") for line in entry.how.splitlines() if line.strip(" •-\t")]
     if not actions:
         errors["how"] = "Add at least one concrete action."
     focus: list[FocusInput] = []
     for i, key in enumerate(keys[:2] if "focus" not in errors else []):
         block = f"target_{i + 1}"
         metric = metrics[key]
-        text = (_value(values, block).get("value") or "").strip()
+        text = entry.targets[i].strip() if i < len(entry.targets) else ""
         try:
             target = parse_typed(text, unit_of(metric), locale)
         except TypedNumberError as exc:
@@ -78,11 +83,10 @@ def parse_plan_form(
         focus.append(FocusInput(key, baseline, metric["peer_median"], target))
     first, last = month_bounds(month)
     dates: list[date] = []
-    for block in ("checkin_1", "checkin_2"):
-        selected = _value(values, block).get("selected_date")
-        if not selected:
+    for i, day in enumerate(entry.checkins[:2]):
+        block = f"checkin_{i + 1}"
+        if day is None:
             continue
-        day = date.fromisoformat(selected)
         if not first <= day <= last:
             errors[block] = f"Pick a day in {month_label(month)}."
         else:
@@ -94,15 +98,16 @@ def parse_plan_form(
     return PlanForm(focus=focus, why=why, actions=actions, checkin_dates=sorted(dates))
 
 
+def coachable(report: GapReport) -> set[str]:
+    """The metrics a plan may focus on (the modal's options): skills, not outcomes, with data."""
+    return {m.key for m in report.metrics if m.kind != "outcome" and m.value is not None}
+
+
 def prefill(report: GapReport, locale: str = DEFAULT_LOCALE) -> dict[str, Any]:
     """What the plan modal starts with: the suggested focus, its coaching actions and targets
     (written as the user types numbers, so a German manager's "12.000" reads back as 12,000)."""
     metrics = {m.key: m for m in report.metrics}
-    options = [
-        m.model_dump(mode="json")
-        for m in report.metrics
-        if m.kind != "outcome" and m.value is not None
-    ]
+    options = [m.model_dump(mode="json") for m in report.metrics if m.key in coachable(report)]
     chosen = [k for k in report.focus if k in metrics]
     actions = [s for k in chosen for s in metrics[k].suggestions[:1]]
     targets = []

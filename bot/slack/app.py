@@ -35,6 +35,7 @@ class CoachApp(App):
     (in both HTTP and Socket Mode, which both dispatch here)."""
 
     workspace_for: Callable[[str | None], str]
+    signing_secret: str  # the HTTP server checks signatures before Bolt parses a body
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         """Handle a request as Bolt does, then log it."""
@@ -137,6 +138,7 @@ def create_app(
         return settings.coach_workspace
 
     app.workspace_for = workspace_for
+    app.signing_secret = settings.slack_signing_secret or ""  # required above
     install_middleware(app, workspace_for, services)
     listeners.register(app)
     return app

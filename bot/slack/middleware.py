@@ -2,6 +2,8 @@
 
 Listeners read `context["actor"]` and `context["sessions"]`; none of them looks a person up or
 opens a database connection on its own, so none can forget the "are you in the org chart" check.
+A modal submission's form is parsed here too (`context["form"]`), and answered inline when it
+can't be read.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot.coaching.services import Services
 from bot.slack.context import Actor
+from bot.slack.forms import Form, modal_errors, parse_submission, submission_callback
 from bot.slack.locales import Locales
 from storage.directory import Member
 from storage.models import Person
@@ -105,6 +108,11 @@ def install_middleware(
             zone=person.timezone or services.settings.coach_timezone,
         )
         context["actor"] = actor
+        if submission_callback(body) is not None:
+            form = parse_submission(body["view"])
+            if not isinstance(form, Form):
+                return modal_errors(body["view"], form)
+            context["form"] = form
         next()
         return None
 

@@ -63,6 +63,7 @@ def test_typed_numbers_are_read_in_the_locale(
         ("en_US", "", "count", "Give a number"),
         ("en_US", "12%", "count", "isn't a rate"),
         ("en_US", "12k", "percent", "isn't a number"),  # no thousands of percent
+        ("en_US", "9" * 400, "count", "too large"),
     ],
 )
 def test_impossible_numbers_are_refused_in_words(

@@ -127,3 +127,64 @@ def test_export_refuses_bad_options(org: tuple[Path, Path], args: list[str], nee
     db, _ = org
     result = coach(db, "export", "plans", *args)
     assert result.returncode == 1 and needle in result.stderr and result.stdout == ""
+
+
+LEADS = "=+-@＝＋－＠"
+HOSTILE = [
+    "Rep 2\r=cmd|' /C calc'!A0",
+    '=HYPERLINK("http://evil")',
+    "  +1+1",
+    "\t-2+3",
+    "\r@SUM(A1)",
+    "ok\r\n－1",
+    "ok\u2028＝1",
+    "\u200b=1",
+]
+
+
+def runs_as_formula(text: str) -> bool:
+    """What a spreadsheet would run: a lead after blanks, invisible characters or a quote."""
+    visible = next((c for c in text if c.isprintable() and not c.isspace() and c != '"'), "")
+    return bool(visible) and visible in LEADS
+
+
+def test_export_leaves_no_formula_for_a_spreadsheet(org: tuple[Path, Path]) -> None:
+    db, _ = org
+    engine = make_engine(f"sqlite:///{db}")
+    with session_scope(engine) as session:
+        priya = session.scalars(select(Person).where(Person.email == "priya.shah@example.com"))
+        rep = priya.one()
+        rep.name = HOSTILE[0]
+        ids = dict(session.execute(select(Person.email, Person.id)).all())
+        save_plan(
+            session,
+            workspace_id="acme",
+            rep_id=rep.id,
+            author_id=ids["marcus.bell@example.com"],
+            month="2026-08",
+            focus=[FocusInput("discovery_rate", 0.1, 0.3, 0.2)],
+            why="\n".join(HOSTILE),
+            actions=HOSTILE,
+            checkin_dates=[date(2026, 8, 12)],
+        )
+    engine.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
+    env.update({"DATABASE_URL": f"sqlite:///{db}", "COACH_WORKSPACE": "acme"})
+    # Bytes, not text: text mode would turn the bare CRs this is about into LFs.
+    raw = subprocess.run(
+        [*COACH, "export", "plans"], env=env, capture_output=True, timeout=120, check=True
+    ).stdout.decode()
+    assert "\r" not in raw and "\u2028" not in raw  # every line break is a quoted LF
+    # An importer that breaks rows at every line break, inside quotes or not, runs nothing.
+    for physical in raw.split("\n"):
+        for field in physical.split(","):
+            assert not runs_as_formula(field), physical
+    rows = list(csv.reader(io.StringIO(raw, newline="")))
+    assert len(rows) == 4  # the header and three plans: no row split off
+    for row in rows:
+        for cell in row:
+            for line in cell.split("\n"):
+                assert not runs_as_formula(line), cell
+    august = rows[1]
+    assert august[2] == "Rep 2\n'=cmd|' /C calc'!A0"  # what was typed, one mark added
+    assert august[6].split("\n")[:2] == ["Rep 2", "'=cmd|' /C calc'!A0"]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -13,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from analytics.gaps import GapError
 from analytics.models import MetricGap
-from bot.coaching.months import coaching_month, month_label
+from bot.coaching.months import coaching_month, current_months, month_bounds, month_label
 from bot.coaching.numbers import TypedNumberError, parse_typed, typing_example
 from bot.coaching.plans import typed
 from bot.coaching.services import Services
@@ -21,6 +20,7 @@ from bot.coaching.wording import unit_of
 from bot.slack.blocks.checkin import CHECKIN_CALLBACK, STATUSES, checkin_modal, checkin_reply
 from bot.slack.blocks.plan import loading_modal, message_modal
 from bot.slack.context import Actor
+from bot.slack.forms import CheckinMeta, Form
 from bot.slack.listeners.home import republish
 from bot.slack.listeners.plans import may_plan
 from storage.models import Person, Plan
@@ -30,6 +30,7 @@ from storage.plans import add_checkin, get_plan
 log = logging.getLogger(__name__)
 
 NOT_YOURS = "You can log check-ins only for yourself and the reps you coach."
+MONTH_OVER = "That plan's month is over: log check-ins on this month's plan."
 
 
 def register(app: App) -> None:
@@ -39,8 +40,12 @@ def register(app: App) -> None:
 
 
 def may_check_in(session: Any, actor: Actor, rep: Person | None) -> bool:
-    """The rep themselves, or whoever may plan for them."""
-    return rep is not None and (rep.id == actor.person_id or may_plan(session, actor, rep))
+    """An active rep themselves, or whoever may plan for them."""
+    return (
+        rep is not None
+        and rep.active
+        and (rep.id == actor.person_id or may_plan(session, actor, rep))
+    )
 
 
 def open_checkin_modal(
@@ -97,18 +102,18 @@ def _metrics(services: Services, rep: Person) -> list[MetricGap]:
         return []
 
 
-def _state(values: dict[str, Any], block: str) -> dict[str, Any]:
-    return values.get(block, {}).get("value", {})
+def submit(ack: Ack, client: WebClient, context: BoltContext) -> None:
+    """Validate inline, re-check rights, store once per modal, and reply in the plan's thread.
 
-
-def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-    """Validate inline, re-check rights, store once per modal, and reply in the plan's thread."""
+    The same rules as the plan modal: only this month's plan of an active rep the actor may act
+    for, on a day of that month."""
     actor: Actor = context["actor"]
     services: Services = context["services"]
-    plan_id = json.loads(view.get("private_metadata") or "{}").get("plan")
-    values = view["state"]["values"]
+    form: Form = context["form"]
+    meta: CheckinMeta = form.meta
+    values = form.values
     with context["sessions"]() as session:
-        plan = session.get(Plan, plan_id) if isinstance(plan_id, int) else None
+        plan = session.get(Plan, meta.plan)
         rep = session.get(Person, plan.rep_id) if plan else None
         if (
             plan is None
@@ -118,14 +123,23 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
             ack(response_action="errors", errors={"date": NOT_YOURS})
             return
         assert rep is not None
+        if plan.month not in current_months():
+            ack(response_action="errors", errors={"date": MONTH_OVER})
+            return
         errors: dict[str, str] = {}
-        selected = _state(values, "date").get("selected_date")
-        on_date = date.fromisoformat(selected) if selected else None
+        on_date = values.day("date")
+        first, last = month_bounds(plan.month)
         if on_date is None:
             errors["date"] = "Pick the day of the check-in."
-        status = (_state(values, "status").get("selected_option") or {}).get("value")
+        elif not first <= on_date <= last:
+            errors["date"] = f"Pick a day in {month_label(plan.month)}."
+        status = values.option("status")
         if status not in STATUSES:
             errors["status"] = "Is it on track, at risk, or done?"
+        offered = {str(i) for i in range(len(plan.actions))}
+        ticked = values.options("done")
+        if any(value not in offered for value in ticked):
+            errors["done"] = "Tick the plan's own actions."
         metric = next(
             (
                 m.model_dump(mode="json")
@@ -134,7 +148,7 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
             ),
             {"key": "", "kind": "value"},
         )
-        raw_value = (_state(values, "metric_value").get("value") or "").strip()
+        raw_value = values.text("metric_value")
         metric_value = None
         if raw_value:
             locale = context["locales"].of(client, actor.workspace_id, actor.slack_user_id)
@@ -145,21 +159,18 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
         if errors:
             ack(response_action="errors", errors=errors)
             return
-        done = [
-            plan.actions[int(o["value"])]
-            for o in _state(values, "done").get("selected_options") or []
-            if o["value"].isdigit() and int(o["value"]) < len(plan.actions)
-        ]
+        assert on_date is not None and status is not None
+        done = [plan.actions[int(value)] for value in dict.fromkeys(ticked)]
         _, created = add_checkin(
             session,
             plan=plan,
             author_id=actor.person_id,
-            on_date=on_date,  # type: ignore[arg-type]
+            on_date=on_date,
             done_actions=done,
             metric_value=metric_value,
-            status=status,  # type: ignore[arg-type]
-            notes=(_state(values, "notes").get("value") or "").strip(),
-            request_key=f"{actor.workspace_id}:{view.get('id')}",
+            status=status,  # type: ignore[arg-type]  # one of STATUSES, checked above
+            notes=values.text("notes"),
+            request_key=f"{actor.workspace_id}:{form.view_id}",
         )
         session.commit()
         thread = (plan.dm_channel, plan.dm_ts)

@@ -6,7 +6,6 @@ submission that got a success reply is saved; one that hits the outage is told t
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -14,7 +13,7 @@ from slack_bolt import App, BoltResponse, Respond
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.slack.blocks.plan import message_modal
+from bot.slack.forms import modal_errors
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +47,8 @@ def database_down(
         return None
     log.warning("database unreachable: %s", type(getattr(error, "orig", None) or error).__name__)
     if body.get("type") == "view_submission" and response is not None:
-        blocks = (body.get("view") or {}).get("blocks") or []
-        first = next((b["block_id"] for b in blocks if b.get("type") == "input"), None)
-        answer: dict[str, Any] = (
-            # An inline error keeps the modal, and what was typed, open.
-            {"response_action": "errors", "errors": {first: DATABASE_DOWN[:150]}}
-            if first is not None
-            else {"response_action": "update", "view": message_modal("Not saved", DATABASE_DOWN)}
-        )
-        return BoltResponse(
-            status=200,
-            body=json.dumps(answer),
-            headers={"content-type": "application/json;charset=utf-8"},
-        )
+        # An inline error keeps the modal, and what was typed, open.
+        return modal_errors(body.get("view"), {"": DATABASE_DOWN})
     if body.get("response_url") or body.get("command"):
         try:
             respond(text=DATABASE_DOWN, response_type="ephemeral", replace_original=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import date
 from typing import Any
@@ -22,12 +21,13 @@ from bot.coaching.months import (
     shift_month,
 )
 from bot.coaching.numbers import typing_example
-from bot.coaching.plans import button_target, parse_plan_form, prefill, typed
+from bot.coaching.plans import PlanEntry, button_target, parse_plan_form, prefill, typed
 from bot.coaching.services import Services
 from bot.slack.blocks.mrkdwn import escape
 from bot.slack.blocks.plan import PLAN_CALLBACK, loading_modal, message_modal, plan_modal
 from bot.slack.blocks.plan_message import plan_message
 from bot.slack.context import Actor
+from bot.slack.forms import Form, PlanMeta
 from bot.slack.listeners.home import republish
 from storage.models import Person, Plan
 from storage.org import can_view, person_by_email
@@ -46,10 +46,12 @@ def register(app: App) -> None:
 
 
 def may_plan(session: Any, actor: Actor, rep: Person | None) -> bool:
-    """Managers, directors and admins plan for reps they may see; reps don't plan for anyone."""
+    """Managers, directors and admins plan for active reps they may see; reps don't plan for
+    anyone."""
     viewer = session.get(Person, actor.person_id)
     return (
         rep is not None
+        and rep.active  # a deactivated rep keeps their last manager id: that grants nothing
         and rep.role == "rep"
         and viewer is not None
         and viewer.role != "rep"
@@ -129,14 +131,15 @@ def open_from_button(
     open_plan_modal(client, context, body["trigger_id"], email, month)
 
 
-def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+def submit(ack: Ack, client: WebClient, context: BoltContext) -> None:
     """Validate inline, re-check rights (private_metadata is not trusted), save, DM both."""
     actor: Actor = context["actor"]
     services: Services = context["services"]
-    meta = json.loads(view.get("private_metadata") or "{}")
-    month = meta.get("month", "")
+    form: Form = context["form"]
+    meta: PlanMeta = form.meta
+    month = meta.month
     with context["sessions"]() as session:
-        rep = person_by_email(session, actor.workspace_id, meta.get("rep", ""))
+        rep = person_by_email(session, actor.workspace_id, meta.rep)
         if not may_plan(session, actor, rep):
             ack(response_action="errors", errors={"focus": NOT_YOURS})
             return
@@ -149,10 +152,18 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
         except GapError as exc:
             ack(response_action="errors", errors={"focus": str(exc)[:150]})
             return
+        values = form.values
+        entry = PlanEntry(
+            focus=values.options("focus"),
+            why=values.text("why"),
+            how=values.text("how"),
+            targets=[values.text("target_1"), values.text("target_2")],
+            checkins=[values.day("checkin_1"), values.day("checkin_2")],
+        )
         locale = context["locales"].of(client, actor.workspace_id, actor.slack_user_id)
-        form = parse_plan_form(view["state"]["values"], month, report, locale)
-        if isinstance(form, dict):
-            ack(response_action="errors", errors=form)
+        plan_form = parse_plan_form(entry, month, report, locale)
+        if isinstance(plan_form, dict):
+            ack(response_action="errors", errors=plan_form)
             return
         plan, _ = save_plan(
             session,
@@ -160,10 +171,10 @@ def submit(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltConte
             rep_id=rep.id,
             author_id=actor.person_id,
             month=month,
-            focus=form.focus,
-            why=form.why,
-            actions=form.actions,
-            checkin_dates=form.checkin_dates,
+            focus=plan_form.focus,
+            why=plan_form.why,
+            actions=plan_form.actions,
+            checkin_dates=plan_form.checkin_dates,
         )
         session.commit()
         ack()

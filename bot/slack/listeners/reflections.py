@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -12,6 +11,7 @@ from bot.coaching.months import current_months, month_label, shift_month
 from bot.slack.blocks.cadence import REFLECTION_CALLBACK, reflection_modal
 from bot.slack.blocks.plan import message_modal
 from bot.slack.context import Actor
+from bot.slack.forms import Form, ReflectionMeta
 from storage.plans import latest_reflection, save_reflection
 
 QUESTIONS = ("how_it_went", "went_well", "improve")
@@ -45,14 +45,13 @@ def open_modal(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltC
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
-def submit(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
+def submit(ack: Ack, context: BoltContext) -> None:
     """Validate inline and store the reflection under the person who wrote it."""
     actor: Actor = context["actor"]
-    month = json.loads(view.get("private_metadata") or "{}").get("month", "")
-    values = view["state"]["values"]
-    answers = {
-        q: (values.get(q, {}).get("value", {}).get("value") or "").strip() for q in QUESTIONS
-    }
+    form: Form = context["form"]
+    meta: ReflectionMeta = form.meta
+    month = meta.month
+    answers = {q: form.values.text(q) for q in QUESTIONS}
     errors = {q: "A line or two, please." for q, text in answers.items() if not text}
     if month not in current_months():
         errors = {"how_it_went": "That 1:1 is over: this invitation has expired."}
