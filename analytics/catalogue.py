@@ -293,13 +293,14 @@ def _build(file: str, data: dict[str, Any], base: Catalogue | None) -> Catalogue
             if name not in columns:
                 raise CatalogueError(f"{file}: {field}: unknown column {name!r}")
     # Like the columns, the shipped constraints describe the data, so `replace` keeps them unless
-    # the file gives its own list; `extend` adds to them.
-    constraints = list(base.constraints) if base else []
+    # the file gives its own list; `extend` adds to them, and a check given again replaces the
+    # shipped one (to pool it or reword its reason).
+    checks = {c.check: c for c in base.constraints} if base else {}
     if "constraints" in data and mode == "replace":
-        constraints = []
+        checks = {}
     for constraint in _constraints(file, data.get("constraints", []), columns):
-        if constraint not in constraints:
-            constraints.append(constraint)
+        checks[constraint.check] = constraint
+    constraints = list(checks.values())
 
     merged: dict[str, dict[str, Any]] = {}
     if base is not None and mode == "extend":

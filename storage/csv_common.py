@@ -253,21 +253,26 @@ def check_header(
 
 def check_text(table: CsvTable, problems: Problems) -> None:
     """Note each cell holding a control or bidi character: invisible in a spreadsheet, they make
-    a name or email that looks right match nothing, or display reordered in Slack."""
+    a name or email that looks right match nothing, or display reordered in Slack.
+
+    The characters are then dropped from the cells, so the other checks (and their messages)
+    see the text as the person sees it; the problem noted means nothing gets written.
+    """
     if not table.controls:
         return
     for line, cells in zip(table.lines, table.rows, strict=True):
-        for name, cell in zip(table.header, cells, strict=True):
+        for i, (name, cell) in enumerate(zip(table.header, cells, strict=True)):
             found = _CONTROL.search(cell)
             if found:
                 char = found.group()
-                label = unicodedata.name(char, "control character")
+                label = unicodedata.name(char, "control character").lower()
                 problems.add(
                     line,
                     name,
-                    f"contains an invisible character (U+{ord(char):04X}, {label.lower()}): "
+                    f"contains an invisible character (U+{ord(char):04X}, {label}): "
                     "retype the cell",
                 )
+                cells[i] = _CONTROL.sub("", cell)
 
 
 def did_you_mean(text: str, candidates: Iterable[str], listed: Sequence[str] = ()) -> str:

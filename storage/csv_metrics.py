@@ -203,8 +203,8 @@ def _month_problem(month: str, latest: str) -> str | None:
     if _MONTH.match(month):
         if month > latest:
             return (
-                f"{month} is in the future (the latest month allowed is {latest}); "
-                "set COACH_MONTHS_AHEAD to load quotas ahead"
+                f"{month} is in the future: the latest month allowed is {latest} "
+                "(to load quotas ahead, set COACH_MONTHS_AHEAD)"
             )
         return None
     if re.match(r"^\d{4}-\d{2}-\d{2}$", month):  # a spreadsheet turned the month into a date
@@ -267,7 +267,7 @@ def _count(text: str, name: str, whole: bool) -> float | None | str:
     if value > MAX_VALUE:
         return f"{text} is more than {MAX_VALUE:,.0f}: too big for one rep's month"
     if whole and not value.is_integer():
-        return f"{text} is not a whole number, and {name} counts things"
+        return f"{text} is not a whole number, and {name} is a count"
     return value
 
 
@@ -287,23 +287,26 @@ def _check_constraints(
     the zero-if-missing columns (no inherited deals is none)."""
     names = [*counts, *extra]
     # The file's rows as they will be stored: the file's columns, then the stored ones it lacks.
+    needed = {name for check in checks for name in check.columns}
     merged = {
         name: np.array(column, dtype=np.float64)
         for name, column in zip(counts, parsed, strict=True)
+        if name in needed
     }
     blank: Values = (None,) * len(names)
     for j, name in enumerate(extra, len(counts)):
         merged[name] = np.array([stored.get(key, blank)[j] for key in keys], dtype=np.float64)
-    in_file = set(keys)
     # The rep's other stored months, for pooled checks (`stored` has them all when one is pooled).
-    others = [(key, values) for key, values in stored.items() if key not in in_file]
+    others = [(key, stored[key]) for key in sorted(stored.keys() - set(keys))]
     other_pids = np.array([pid for (pid, _), _ in others], dtype=np.int64)
     other_months = [month for (_, month), _ in others]
     other = {
         name: np.array([values[j] for _, values in others], dtype=np.float64)
         for j, name in enumerate(names)
+        if name in needed
     }
     pids = np.array([pid for pid, _ in keys], dtype=np.int64)
+    file_months = [month for _, month in keys]
     zero = set(catalogue.zero_if_missing)
     for check in checks:
         where = _where(check, counts)
@@ -311,9 +314,7 @@ def _check_constraints(
         excess = left - right
         if not check.pooled:
             for i in np.flatnonzero(excess > _tolerance(left, right)):
-                problems.add(
-                    table.lines[i], where, _broken(check, left[i], right[i], None, None, None)
-                )
+                problems.add(table.lines[i], where, _broken(check, left[i], right[i]))
             continue
         other_left, other_right = (_side(terms, other, zero, len(others)) for terms in check.sides)
         _check_pooled(
@@ -321,7 +322,7 @@ def _check_constraints(
             where,
             (pids, left, right),
             (other_pids, other_left, other_right),
-            [month for _, month in keys],
+            file_months,
             other_months,
             table.lines,
             problems,
@@ -362,19 +363,14 @@ def _check_pooled(
         # Reported on the rep's file row with most excess: that is where to look first.
         row = file_rows[mine[mine < len(file_rows)]]
         at = row[np.argmax(left[row] - right[row])]
-        months = f"{len(mine)} month{'s' if len(mine) > 1 else ''}"
-        problems.add(
-            lines[at],
-            where,
-            _broken(
-                check,
-                total_left[r],
-                total_right[r],
-                (months, every_month[worst]),
-                left[at],
-                right[at],
-            ),
+        month = file_months[at]
+        most = "" if every_month[worst] == month else f"; the most in {every_month[worst]}"
+        left_terms, right_terms = check.sides
+        figures = (
+            f"over this rep's {len(mine)} months on record ({month}: "
+            f"{_amount(left_terms, left[at])} and {_amount(right_terms, right[at])}{most})"
         )
+        problems.add(lines[at], where, _broken(check, total_left[r], total_right[r], figures))
 
 
 def _side(
@@ -403,30 +399,13 @@ def _where(check: Constraint, counts: list[str]) -> str | None:
     return None
 
 
-def _broken(
-    check: Constraint,
-    left: float,
-    right: float,
-    pooled: tuple[str, str] | None,
-    month_left: float | None,
-    month_right: float | None,
-) -> str:
-    """`9 wins but 3 demos — a rep's own wins … can't exceed their demos`, for sales ops."""
+def _broken(check: Constraint, left: float, right: float, pooled: str = "") -> str:
+    """`9 wins but 3 demos — a rep's own wins … can't exceed their demos`, for sales ops;
+    `pooled` says over which months the figures were added up."""
     left_terms, right_terms = check.sides
     reason = check.reason or f"{_say(left_terms)} can't be more than {_say(right_terms)}"
     figures = f"{_amount(left_terms, left)} but {_amount(right_terms, right)}"
-    if pooled is None:
-        return f"{figures} — {reason}"
-    months, worst = pooled
-    this = (
-        f"this month {_amount(left_terms, month_left)} and {_amount(right_terms, month_right)}"
-        if month_left is not None and month_right is not None
-        else ""
-    )
-    return (
-        f"{figures} over this rep's {months} (this file's and those already imported; most "
-        f"excess in {worst}{'; ' + this if this else ''}) — {reason}"
-    )
+    return f"{figures} {pooled} — {reason}" if pooled else f"{figures} — {reason}"
 
 
 def _say(terms: dict[str, float]) -> str:
