@@ -367,7 +367,7 @@ def _check_pooled(
         most = "" if every_month[worst] == month else f"; the most in {every_month[worst]}"
         left_terms, right_terms = check.sides
         figures = (
-            f"over this rep's {len(mine)} months on record ({month}: "
+            f"over this rep's {len(mine)} month{'s' if len(mine) > 1 else ''} on record ({month}: "
             f"{_amount(left_terms, left[at])} and {_amount(right_terms, right[at])}{most})"
         )
         problems.add(lines[at], where, _broken(check, total_left[r], total_right[r], figures))

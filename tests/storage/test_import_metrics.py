@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
-from analytics.catalogue import load_catalogue
+from analytics.catalogue import Catalogue, load_catalogue
 from storage.csv_import import CsvImportError, ImportResult, import_metrics, import_org
 from storage.db import session_scope
 from storage.models import MetricValue, Person, Workspace
@@ -67,9 +67,11 @@ def load_org(engine: Engine, tmp_path: Path, workspace: str = WS) -> None:
         import_org(s, workspace, write(tmp_path, ORG, "org.csv"))
 
 
-def run_import(engine: Engine, path: Path, workspace: str = WS, **kwargs: Any) -> ImportResult:
+def run_import(
+    engine: Engine, path: Path, workspace: str = WS, catalogue: Catalogue = CATALOGUE, **kwargs: Any
+) -> ImportResult:
     with session_scope(engine) as s:
-        return import_metrics(s, workspace, path, CATALOGUE, **kwargs)
+        return import_metrics(s, workspace, path, catalogue, **kwargs)
 
 
 def stored(engine: Engine, workspace: str = WS) -> Stored:
