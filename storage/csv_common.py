@@ -32,6 +32,7 @@ Progress = Callable[[int, int], None]
 # Characters no one types into a cell: C0 and C1 controls (tab and line breaks are ordinary
 # whitespace), and the bidi overrides and isolates that make text display other than it reads
 # (U+202A–U+202E, U+2066–U+2069). Zero-width joiners belong to some names and are left alone.
+_PLAIN = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -177,8 +178,9 @@ def read_csv(path: Path, problems: Problems) -> CsvTable | None:
     if not rows:
         problems.add(None, None, "the file has a header but no rows")
     table = CsvTable([name.strip().lower() for name in header], header_line, rows, lines)
-    # One scan of the whole text, so clean files (nearly all) never look cell by cell.
-    table.controls = _CONTROL.search(text) is not None
+    # One pass over the bytes, so clean files (nearly all) never look cell by cell: drop the
+    # printable ASCII bytes in C, then search what's left (the rest is whole UTF-8 sequences).
+    table.controls = _CONTROL.search(raw.translate(None, _PLAIN).decode()) is not None
     _fit_rows(table, problems)
     return table
 

@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -285,92 +286,51 @@ def _check_constraints(
     """Note every row (or rep, for pooled checks) whose numbers, as they would be stored, break
     one of the catalogue's constraints. Missing values leave a row out of a check, except in
     the zero-if-missing columns (no inherited deals is none)."""
-    names = [*counts, *extra]
-    # The file's rows as they will be stored: the file's columns, then the stored ones it lacks.
     needed = {name for check in checks for name in check.columns}
-    merged = {
-        name: np.array(column, dtype=np.float64)
-        for name, column in zip(counts, parsed, strict=True)
-        if name in needed
-    }
-    blank: Values = (None,) * len(names)
-    for j, name in enumerate(extra, len(counts)):
-        merged[name] = np.array([stored.get(key, blank)[j] for key in keys], dtype=np.float64)
-    # The rep's other stored months, for pooled checks (`stored` has them all when one is pooled).
-    others = [(key, stored[key]) for key in sorted(stored.keys() - set(keys))]
-    other_pids = np.array([pid for (pid, _), _ in others], dtype=np.int64)
-    other_months = [month for (_, month), _ in others]
-    other = {
-        name: np.array([values[j] for _, values in others], dtype=np.float64)
-        for j, name in enumerate(names)
-        if name in needed
-    }
-    pids = np.array([pid for pid, _ in keys], dtype=np.int64)
-    file_months = [month for _, month in keys]
+    # Rows as they will be stored: the file's rows (the file's columns, then the stored ones it
+    # lacks), then, for pooled checks, the rep's other stored months (`stored` has them all).
+    pooled = any(check.pooled for check in checks)
+    others = sorted(stored.keys() - set(keys)) if stored and pooled else []
+    every = [*keys, *others]
+    blank: Values = (None,) * (len(counts) + len(extra))
+    values: dict[str, np.ndarray] = {}
+    for j, name in enumerate([*counts, *extra]):
+        if name not in needed:
+            continue
+        given = parsed[j] if j < len(counts) else [stored.get(key, blank)[j] for key in keys]
+        values[name] = np.array([*given, *(stored[key][j] for key in others)], dtype=np.float64)
+    pids = np.fromiter(map(itemgetter(0), every), np.int64, len(every))
+    rows = len(keys)  # the first `rows` entries are the file's
+    reps, group = np.unique(pids, return_inverse=True)
     zero = set(catalogue.zero_if_missing)
     for check in checks:
         where = _where(check, counts)
-        left, right = (_side(terms, merged, zero, len(keys)) for terms in check.sides)
-        excess = left - right
+        left, right = (_side(terms, values, zero, len(every)) for terms in check.sides)
+        broken = left - right > _tolerance(left, right)
         if not check.pooled:
-            for i in np.flatnonzero(excess > _tolerance(left, right)):
+            for i in np.flatnonzero(broken[:rows]):
                 problems.add(table.lines[i], where, _broken(check, left[i], right[i]))
             continue
-        other_left, other_right = (_side(terms, other, zero, len(others)) for terms in check.sides)
-        _check_pooled(
-            check,
-            where,
-            (pids, left, right),
-            (other_pids, other_left, other_right),
-            file_months,
-            other_months,
-            table.lines,
-            problems,
-        )
-
-
-def _check_pooled(
-    check: Constraint,
-    where: str | None,
-    file: tuple[np.ndarray, np.ndarray, np.ndarray],
-    other: tuple[np.ndarray, np.ndarray, np.ndarray],
-    file_months: list[str],
-    other_months: list[str],
-    lines: list[int],
-    problems: Problems,
-) -> None:
-    """A pooled check: each rep's months added up, the file's and the stored ones it leaves."""
-    pids, left, right = file
-    other_pids, other_left, other_right = other
-    used = (pids >= 0) & ~np.isnan(left) & ~np.isnan(right)
-    used_other = np.isin(other_pids, pids[used]) & ~np.isnan(other_left) & ~np.isnan(other_right)
-    every_pid = np.concatenate([pids[used], other_pids[used_other]])
-    every_left = np.concatenate([left[used], other_left[used_other]])
-    every_right = np.concatenate([right[used], other_right[used_other]])
-    reps, index = np.unique(every_pid, return_inverse=True)
-    total_left = np.bincount(index, every_left, len(reps))
-    total_right = np.bincount(index, every_right, len(reps))
-    broken = np.flatnonzero(total_left - total_right > _tolerance(total_left, total_right))
-    if not len(broken):
-        return
-    every_month = [m for m, u in zip(file_months, used, strict=True) if u]
-    every_month += [m for m, u in zip(other_months, used_other, strict=True) if u]
-    excess = every_left - every_right
-    file_rows = np.flatnonzero(used)
-    for r in broken:
-        mine = np.flatnonzero(index == r)
-        worst = mine[np.argmax(excess[mine])]  # the month most likely to hold the typo
-        # Reported on the rep's file row with most excess: that is where to look first.
-        row = file_rows[mine[mine < len(file_rows)]]
-        at = row[np.argmax(left[row] - right[row])]
-        month = file_months[at]
-        most = "" if every_month[worst] == month else f"; the most in {every_month[worst]}"
-        left_terms, right_terms = check.sides
-        figures = (
-            f"over this rep's {len(mine)} month{'s' if len(mine) > 1 else ''} on record ({month}: "
-            f"{_amount(left_terms, left[at])} and {_amount(right_terms, right[at])}{most})"
-        )
-        problems.add(lines[at], where, _broken(check, total_left[r], total_right[r], figures))
+        used = ~np.isnan(left) & ~np.isnan(right) & (pids >= 0)
+        totals = [np.bincount(group, np.where(used, x, 0.0), len(reps)) for x in (left, right)]
+        touched = np.bincount(group[:rows], used[:rows], len(reps)) > 0  # reps the file changes
+        excess = left - right
+        for r in np.flatnonzero(touched & (totals[0] - totals[1] > _tolerance(*totals))):
+            mine = np.flatnonzero((group == r) & used)
+            worst = every[mine[np.argmax(excess[mine])]][1]  # the month most likely the typo's
+            # Reported on the rep's file row with most excess: that is where to look first.
+            in_file = mine[mine < rows]
+            at = in_file[np.argmax(excess[in_file])]
+            month = keys[at][1]
+            most = "" if worst == month else f"; the most in {worst}"
+            figures = (
+                f"over this rep's {len(mine)} month{'s' if len(mine) > 1 else ''} on record "
+                f"({month}: {_amount(check.sides[0], left[at])} and "
+                f"{_amount(check.sides[1], right[at])}{most})"
+            )
+            problems.add(
+                table.lines[at], where, _broken(check, totals[0][r], totals[1][r], figures)
+            )
 
 
 def _side(
