@@ -2,7 +2,9 @@
 
 The default catalogue ships as `default_metrics.yaml`. A team file (YAML or TOML, the same shape)
 extends it (`mode: extend`, the default: new columns and metrics are added, a metric with an
-existing key is updated field by field) or replaces its metrics (`mode: replace`).
+existing key is updated field by field) or replaces its metrics (`mode: replace`). It also says
+which columns are amounts rather than whole counts, and which relations between columns no real
+month can break (`constraints`), so the import refuses impossible numbers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ Direction = Literal["higher", "lower"]
 ShrinkageModel = Literal["beta_binomial", "gamma_poisson", "normal"]
 Unit = Literal["percent", "currency", "days", "ratio", "count"]
 
+_FIELDS = {"mode", "columns", "zero_if_missing", "amounts", "constraints", "metrics"}
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _DEFAULT_MODEL: dict[str, ShrinkageModel] = {
     "activity": "gamma_poisson",
@@ -73,6 +76,45 @@ def parse_linear(expression: str) -> dict[str, float]:
 
     walk(tree, 1.0)
     return {name: coef for name, coef in terms.items() if coef != 0.0}
+
+
+def parse_check(text: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Parse `wins - inherited_wins <= demos` into its two sides, each as parse_linear gives it."""
+    parts = text.split("<=")
+    if len(parts) != 2 or not all(part.strip() for part in parts):
+        raise ValueError(f"bad check {text!r}: write it as 'expression <= expression'")
+    return parse_linear(parts[0]), parse_linear(parts[1])
+
+
+class Constraint(BaseModel):
+    """A relation between count columns that real data always meets, like `connects <= leads`.
+
+    Checked on every imported row, or, when `pooled`, on the sums over each rep's months: a
+    month's wins may come from last month's demos, but a rep can't win more deals than they
+    demoed over time.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    check: str
+    pooled: bool = False
+    reason: str | None = Field(None, description="How a sales-ops person says it went wrong.")
+
+    @model_validator(mode="after")
+    def _parse(self) -> Constraint:
+        parse_check(self.check)
+        return self
+
+    @property
+    def sides(self) -> tuple[dict[str, float], dict[str, float]]:
+        """The left and right sides of `left <= right` as {column: coefficient}."""
+        return parse_check(self.check)
+
+    @property
+    def columns(self) -> set[str]:
+        """Every count column the check uses."""
+        left, right = self.sides
+        return set(left) | set(right)
 
 
 class Metric(BaseModel):
@@ -147,6 +189,9 @@ class Catalogue(BaseModel):
 
     columns: list[str]
     zero_if_missing: list[str] = Field(default_factory=list)
+    # Columns of money or days, which needn't be whole; every other column counts things.
+    amounts: list[str] = Field(default_factory=list)
+    constraints: list[Constraint] = Field(default_factory=list)
     metrics: list[Metric]
 
     def metric(self, key: str) -> Metric:
@@ -218,7 +263,14 @@ def _names(file: str, data: dict[str, Any], field: str) -> list[str]:
 
 
 def _build(file: str, data: dict[str, Any], base: Catalogue | None) -> Catalogue:
-    unknown = set(data) - {"mode", "columns", "zero_if_missing", "metrics"}
+    unknown = set(data) - {
+        "mode",
+        "columns",
+        "zero_if_missing",
+        "amounts",
+        "constraints",
+        "metrics",
+    }
     if unknown:
         raise CatalogueError(f"{file}: unknown field {sorted(unknown)[0]!r}")
     mode = data.get("mode", "extend")
@@ -234,9 +286,21 @@ def _build(file: str, data: dict[str, Any], base: Catalogue | None) -> Catalogue
     zero = list(base.zero_if_missing) if base else []
     columns += [c for c in _names(file, data, "columns") if c not in columns]
     zero += [c for c in _names(file, data, "zero_if_missing") if c not in zero]
-    for name in zero:
-        if name not in columns:
-            raise CatalogueError(f"{file}: zero_if_missing: unknown column {name!r}")
+    amounts = list(base.amounts) if base else []
+    amounts += [c for c in _names(file, data, "amounts") if c not in amounts]
+    for field, names in (("zero_if_missing", zero), ("amounts", amounts)):
+        for name in names:
+            if name not in columns:
+                raise CatalogueError(f"{file}: {field}: unknown column {name!r}")
+    # Like the columns, the shipped constraints describe the data, so `replace` keeps them unless
+    # the file gives its own list; `extend` adds to them, and a check given again replaces the
+    # shipped one (to pool it or reword its reason).
+    checks = {c.check: c for c in base.constraints} if base else {}
+    if "constraints" in data and mode == "replace":
+        checks = {}
+    for constraint in _constraints(file, data.get("constraints", []), columns):
+        checks[constraint.check] = constraint
+    constraints = list(checks.values())
 
     merged: dict[str, dict[str, Any]] = {}
     if base is not None and mode == "extend":
@@ -259,7 +323,37 @@ def _build(file: str, data: dict[str, Any], base: Catalogue | None) -> Catalogue
     metrics = [_metric(file, key, fields, columns) for key, fields in merged.items()]
     if not metrics:
         raise CatalogueError(f"{file}: no metrics defined")
-    return Catalogue(columns=columns, zero_if_missing=zero, metrics=metrics)
+    return Catalogue(
+        columns=columns,
+        zero_if_missing=zero,
+        amounts=amounts,
+        constraints=constraints,
+        metrics=metrics,
+    )
+
+
+def _constraints(file: str, raw: Any, columns: list[str]) -> list[Constraint]:
+    """The `constraints` list: check strings, or mappings of `check`, `pooled` and `reason`."""
+    if not isinstance(raw, list):
+        raise CatalogueError(f"{file}: 'constraints' must be a list of checks like 'a <= b'")
+    out = []
+    for position, entry in enumerate(raw, 1):
+        fields = {"check": entry} if isinstance(entry, str) else entry
+        where = f"{file}: constraint #{position}"
+        if not isinstance(fields, dict):
+            raise CatalogueError(f"{where}: expected a check like 'connects <= leads_prospected'")
+        try:
+            constraint = Constraint.model_validate(fields)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(p) for p in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            raise CatalogueError(f"{where}: {field + ': ' if field else ''}{message}") from None
+        for name in sorted(constraint.columns):
+            if name not in columns:
+                raise CatalogueError(f"{where} {constraint.check!r}: unknown column {name!r}")
+        out.append(constraint)
+    return out
 
 
 def _metric(file: str, key: str, fields: dict[str, Any], columns: list[str]) -> Metric:

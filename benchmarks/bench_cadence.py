@@ -93,7 +93,7 @@ def main() -> None:
         start = time.perf_counter()
         with session_scope(engine) as session:
             import_org(session, "default", org_path)
-            import_metrics(session, "default", metrics_path, catalogue.columns)
+            import_metrics(session, "default", metrics_path, catalogue)
         print(
             f"org: {args.reps:,} reps, {args.managers} managers, 50 directors; "
             f"{len(metrics):,} metric rows imported in {time.perf_counter() - start:.1f} s "

@@ -241,7 +241,7 @@ def coach_cluster(
             engine = make_engine(url)
             with session_scope(engine) as session:
                 import_org(session, "default", org_csv)
-                import_metrics(session, "default", metrics_csv, load_catalogue().columns)
+                import_metrics(session, "default", metrics_csv, load_catalogue())
             engine.dispose()
         # Let PostgreSQL settle after the bulk import, as an operator would (and as autovacuum
         # and the next checkpoint would, in the middle of the measurement otherwise).

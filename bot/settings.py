@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     coach_window_months: int = Field(3, ge=1, le=24, alias="COACH_WINDOW_MONTHS")
     coach_flag_threshold: float = Field(0.8, gt=0.5, lt=1.0, alias="COACH_FLAG_THRESHOLD")
     coach_max_focus: int = Field(2, ge=1, le=2, alias="COACH_MAX_FOCUS")
+    # How many months after the current one a metrics file may give (quotas loaded ahead).
+    coach_months_ahead: int = Field(0, ge=0, le=24, alias="COACH_MONTHS_AHEAD")
     coach_send_time: str = Field("09:00", alias="COACH_SEND_TIME")
     coach_day_one: Literal["first", "first-working-day"] = Field("first", alias="COACH_DAY_ONE")
     coach_catch_up_hours: float = Field(12, gt=0, le=24, alias="COACH_CATCH_UP_HOURS")

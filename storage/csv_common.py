@@ -10,6 +10,8 @@ import csv
 import difflib
 import gc
 import io
+import re
+import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +28,12 @@ MAX_LISTED = 50
 MAX_KEPT = 1_000
 
 Progress = Callable[[int, int], None]
+
+# Characters no one types into a cell: C0 and C1 controls (tab and line breaks are ordinary
+# whitespace), and the bidi overrides and isolates that make text display other than it reads
+# (U+202A–U+202E, U+2066–U+2069). Zero-width joiners belong to some names and are left alone.
+_PLAIN = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 class Problem(BaseModel):
@@ -120,6 +128,7 @@ class CsvTable:
     header_line: int
     rows: list[list[str]]  # cells as written (not stripped); blank rows left out
     lines: list[int]  # the first physical line of each row
+    controls: bool = False  # whether any cell may hold a control character
 
 
 def read_csv(path: Path, problems: Problems) -> CsvTable | None:
@@ -169,6 +178,9 @@ def read_csv(path: Path, problems: Problems) -> CsvTable | None:
     if not rows:
         problems.add(None, None, "the file has a header but no rows")
     table = CsvTable([name.strip().lower() for name in header], header_line, rows, lines)
+    # One pass over the bytes, so clean files (nearly all) never look cell by cell: drop the
+    # printable ASCII bytes in C, then search what's left (the rest is whole UTF-8 sequences).
+    table.controls = _CONTROL.search(raw.translate(None, _PLAIN).decode()) is not None
     _fit_rows(table, problems)
     return table
 
@@ -239,6 +251,30 @@ def check_header(
     for name in missing:
         problems.add(line, name, "required column is missing")
     return not missing and not twice
+
+
+def check_text(table: CsvTable, problems: Problems) -> None:
+    """Note each cell holding a control or bidi character: invisible in a spreadsheet, they make
+    a name or email that looks right match nothing, or display reordered in Slack.
+
+    The characters are then dropped from the cells, so the other checks (and their messages)
+    see the text as the person sees it; the problem noted means nothing gets written.
+    """
+    if not table.controls:
+        return
+    for line, cells in zip(table.lines, table.rows, strict=True):
+        for i, (name, cell) in enumerate(zip(table.header, cells, strict=True)):
+            found = _CONTROL.search(cell)
+            if found:
+                char = found.group()
+                label = unicodedata.name(char, "control character").lower()
+                problems.add(
+                    line,
+                    name,
+                    f"contains an invisible character (U+{ord(char):04X}, {label}): "
+                    "retype the cell",
+                )
+                cells[i] = _CONTROL.sub("", cell)
 
 
 def did_you_mean(text: str, candidates: Iterable[str], listed: Sequence[str] = ()) -> str:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Connection, Table, bindparam, delete, func, literal, select
 from sqlalchemy.orm import Session
 
+from analytics.catalogue import Catalogue, Constraint
 from storage.csv_common import (
     CsvTable,
     ImportResult,
@@ -23,6 +26,7 @@ from storage.csv_common import (
     Progress,
     bump_data_version,
     check_header,
+    check_text,
     ensure_workspace,
     paused_gc,
     read_csv,
@@ -36,6 +40,9 @@ _ROWS_PER_INSERT = 400  # 2,000 parameters: far below SQLite's 32,766 and Postgr
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _VALUES: Table = MetricValue.__table__  # type: ignore[assignment]
+# No rep-month reaches a trillion of anything, in any currency (¥1e12 is about $7bn): a bigger
+# number is a typo, an exponent like 1e308 or a spreadsheet overflow, and would swamp every sum.
+MAX_VALUE = 1e12
 
 Key = tuple[int, str]  # (person id, month)
 Values = tuple[float | None, ...]  # one per count column of the file, sorted by name
@@ -45,34 +52,49 @@ def import_metrics(
     session: Session,
     workspace_id: str,
     path: Path,
-    columns: Sequence[str],
+    catalogue: Catalogue,
     progress: Progress | None = None,
+    months_ahead: int = 0,
 ) -> ImportResult:
     """Import the monthly counts CSV at `path` into `workspace_id`, all or nothing.
 
-    `columns` are the known count columns (the metric catalogue's). Each row is one rep's month;
-    a row already stored takes the file's values for the columns the file has: columns the file
-    lacks keep their stored values, and an empty cell is a missing value, so it removes the one
-    stored (never a zero). Any person of the org chart may have rows, inactive ones included.
-    Raises CsvImportError, having written nothing, when anything in the file is wrong.
+    The catalogue says which count columns exist, which are amounts (the rest take whole
+    numbers) and which constraints the numbers meet. Each row is one rep's month; a row already
+    stored takes the file's values for the columns the file has: columns the file lacks keep
+    their stored values, and an empty cell is a missing value, so it removes the one stored
+    (never a zero). The constraints are checked on the rows as they would be stored. Months may
+    be at most `months_ahead` after the current one. Any person of the org chart may have rows,
+    inactive ones included. Raises CsvImportError, having written nothing, when anything in the
+    file is wrong.
     """
     with paused_gc():
-        return _import(session, workspace_id, path, columns, progress)
+        return _import(session, workspace_id, path, catalogue, progress, months_ahead)
+
+
+def latest_month(months_ahead: int = 0, now: datetime | None = None) -> str:
+    """The last month a file may give: `months_ahead` after the current month where it is
+    latest on Earth (UTC+14), so no one's file is refused on the first of their month."""
+    at = (now or datetime.now(UTC)).astimezone(UTC) + timedelta(hours=14)
+    index = at.year * 12 + at.month - 1 + months_ahead
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def _import(
     session: Session,
     workspace_id: str,
     path: Path,
-    columns: Sequence[str],
+    catalogue: Catalogue,
     progress: Progress | None,
+    months_ahead: int,
 ) -> ImportResult:
     problems = Problems()
     table = read_csv(path, problems)
+    columns = catalogue.columns
     known = dict.fromkeys([*METRICS_REQUIRED, *columns])
     if table is None or not check_header(table, METRICS_REQUIRED, known, problems):
         problems.raise_if_any()
     assert table is not None  # for the type checker: a missing table always raised above
+    check_text(table, problems)
     # Sorted by name, like the primary key, so inserts append to the B-tree in order.
     counts = sorted(name for name in set(table.header) - set(METRICS_REQUIRED) if name in known)
     if not counts and set(table.header) <= set(METRICS_REQUIRED):
@@ -87,13 +109,25 @@ def _import(
     }
     transposed = list(zip(*table.rows, strict=True)) or [()] * len(table.header)
     cells_by_column = dict(zip(table.header, transposed, strict=True))
-    keys = _check_keys(table, cells_by_column, people, problems)
-    parsed = [_column(cells_by_column[name], name, table.lines, problems) for name in counts]
+    keys = _check_keys(table, cells_by_column, people, latest_month(months_ahead), problems)
+    amounts = set(catalogue.amounts)
+    parsed = [
+        _column(cells_by_column[name], name, name not in amounts, table.lines, problems)
+        for name in counts
+    ]
+    # Constraints that the file's columns touch (a file without wins can't break a rule on wins);
+    # their other columns come from what is stored, so the rows are checked as they'll be stored.
+    checks = [c for c in catalogue.constraints if c.columns & set(counts)]
+    extra = sorted({name for c in checks for name in c.columns} - set(counts))
+    pooled = any(c.pooled for c in checks)
+    months = None if pooled else sorted({month for _, month in keys})
+    stored = _stored(session, workspace_id, months, [*counts, *extra])
+    if checks:
+        _check_constraints(checks, catalogue, keys, counts, parsed, extra, stored, table, problems)
     problems.raise_if_any()
 
     workspace = ensure_workspace(session, workspace_id)
     values: list[Values] = list(zip(*parsed, strict=True))  # parsed has a column: checked above
-    stored = _stored(session, workspace_id, sorted({month for _, month in keys}), counts)
     rows = sorted(zip(keys, values, strict=True))  # primary-key order, as counts are
     total = len(rows)
     if progress:
@@ -106,6 +140,8 @@ def _import(
         replaced: list[Key] = []
         for key, wanted in rows[start : start + PROGRESS_EVERY]:
             before = stored.get(key)
+            if extra and before is not None:
+                before = before[: len(counts)]  # the constraints' other columns aren't written
             if before == wanted or (before is None and wanted.count(None) == len(wanted)):
                 continue
             changed.append((key, wanted))
@@ -135,6 +171,7 @@ def _check_keys(
     table: CsvTable,
     cells_by_column: dict[str, tuple[str, ...]],
     people: dict[str, int],
+    latest: str,
     problems: Problems,
 ) -> list[Key]:
     """Each row's (person id, month); rows with problems get a key no one has."""
@@ -145,7 +182,7 @@ def _check_keys(
     for line, month_cell, email_cell in zip(table.lines, months, emails, strict=True):
         month, email = month_cell.strip(), email_cell.strip().lower()
         if month not in month_problem:
-            month_problem[month] = _month_problem(month)
+            month_problem[month] = _month_problem(month, latest)
         if problem := month_problem[month]:
             problems.add(line, "month", problem)
         pid = people.get(email)
@@ -161,10 +198,15 @@ def _check_keys(
     return keys
 
 
-def _month_problem(month: str) -> str | None:
+def _month_problem(month: str, latest: str) -> str | None:
     if not month:
         return "empty required value"
     if _MONTH.match(month):
+        if month > latest:
+            return (
+                f"{month} is in the future: the latest month allowed is {latest} "
+                "(to load quotas ahead, set COACH_MONTHS_AHEAD)"
+            )
         return None
     if re.match(r"^\d{4}-\d{2}-\d{2}$", month):  # a spreadsheet turned the month into a date
         return f"{month!r} is a date, not a YYYY-MM month (write {month[:7]})"
@@ -172,21 +214,25 @@ def _month_problem(month: str) -> str | None:
 
 
 def _column(
-    cells: Sequence[str], name: str, lines: list[int], problems: Problems
+    cells: Sequence[str], name: str, whole: bool, lines: list[int], problems: Problems
 ) -> list[float | None]:
-    """One column's cells as numbers (None when empty), noting each cell that isn't a count."""
+    """One column's cells as numbers (None when empty), noting each cell that isn't a count
+    (a whole number when `whole`) or an amount."""
     values = _plain_numbers(cells)
     if values is not None:
         numbers = np.array(values, dtype=np.float64)  # None → nan
+        given = numbers[np.isfinite(numbers)]
         if (
-            int(np.isfinite(numbers).sum()) == len(values) - values.count(None)
-            and not (numbers < 0).any()
+            len(given) == len(values) - values.count(None)
+            and not (given < 0).any()
+            and not (given > MAX_VALUE).any()
+            and not (whole and (given != np.floor(given)).any())
             and "_" not in "".join(cells)  # float() takes "1_000"; people don't write it
         ):
             return values
     values = []
     for cell, line in zip(cells, lines, strict=True):
-        value = _count(cell.strip())
+        value = _count(cell.strip(), name, whole)
         if isinstance(value, str):
             problems.add(line, name, value)
             value = None
@@ -206,8 +252,8 @@ def _plain_numbers(cells: Sequence[str]) -> list[float | None] | None:
         return None
 
 
-def _count(text: str) -> float | None | str:
-    """The cell as a count: a number, None when empty, or what is wrong with it."""
+def _count(text: str, name: str, whole: bool) -> float | None | str:
+    """The cell as a number, None when empty, or what is wrong with it."""
     if not text:
         return None
     plain = text.replace(",", "") if _THOUSANDS.match(text) else text
@@ -218,25 +264,143 @@ def _count(text: str) -> float | None | str:
     if not math.isfinite(value):
         return f"{text!r} is not a number"
     if value < 0:
-        return f"{text} is negative, and counts can't be"
+        return f"{text} is negative, and {'counts' if whole else 'amounts'} can't be"
+    if value > MAX_VALUE:
+        return f"{text} is more than {MAX_VALUE:,.0f}: too big for one rep's month"
+    if whole and not value.is_integer():
+        return f"{text} is not a whole number, and {name} is a count"
     return value
 
 
+def _check_constraints(
+    checks: list[Constraint],
+    catalogue: Catalogue,
+    keys: list[Key],
+    counts: list[str],
+    parsed: list[list[float | None]],
+    extra: list[str],
+    stored: dict[Key, Values],
+    table: CsvTable,
+    problems: Problems,
+) -> None:
+    """Note every row (or rep, for pooled checks) whose numbers, as they would be stored, break
+    one of the catalogue's constraints. Missing values leave a row out of a check, except in
+    the zero-if-missing columns (no inherited deals is none)."""
+    needed = {name for check in checks for name in check.columns}
+    # Rows as they will be stored: the file's rows (the file's columns, then the stored ones it
+    # lacks), then, for pooled checks, the rep's other stored months (`stored` has them all).
+    pooled = any(check.pooled for check in checks)
+    others = sorted(stored.keys() - set(keys)) if stored and pooled else []
+    every = [*keys, *others]
+    blank: Values = (None,) * (len(counts) + len(extra))
+    values: dict[str, np.ndarray] = {}
+    for j, name in enumerate([*counts, *extra]):
+        if name not in needed:
+            continue
+        given = parsed[j] if j < len(counts) else [stored.get(key, blank)[j] for key in keys]
+        values[name] = np.array([*given, *(stored[key][j] for key in others)], dtype=np.float64)
+    pids = np.fromiter(map(itemgetter(0), every), np.int64, len(every))
+    rows = len(keys)  # the first `rows` entries are the file's
+    reps, group = np.unique(pids, return_inverse=True)
+    zero = set(catalogue.zero_if_missing)
+    for check in checks:
+        where = _where(check, counts)
+        left, right = (_side(terms, values, zero, len(every)) for terms in check.sides)
+        broken = left - right > _tolerance(left, right)
+        if not check.pooled:
+            for i in np.flatnonzero(broken[:rows]):
+                problems.add(table.lines[i], where, _broken(check, left[i], right[i]))
+            continue
+        used = ~np.isnan(left) & ~np.isnan(right) & (pids >= 0)
+        totals = [np.bincount(group, np.where(used, x, 0.0), len(reps)) for x in (left, right)]
+        touched = np.bincount(group[:rows], used[:rows], len(reps)) > 0  # reps the file changes
+        excess = left - right
+        for r in np.flatnonzero(touched & (totals[0] - totals[1] > _tolerance(*totals))):
+            mine = np.flatnonzero((group == r) & used)
+            worst = every[mine[np.argmax(excess[mine])]][1]  # the month most likely the typo's
+            # Reported on the rep's file row with most excess: that is where to look first.
+            in_file = mine[mine < rows]
+            at = in_file[np.argmax(excess[in_file])]
+            month = keys[at][1]
+            most = "" if worst == month else f"; the most in {worst}"
+            figures = (
+                f"over this rep's {len(mine)} month{'s' if len(mine) > 1 else ''} on record "
+                f"({month}: {_amount(check.sides[0], left[at])} and "
+                f"{_amount(check.sides[1], right[at])}{most})"
+            )
+            problems.add(
+                table.lines[at], where, _broken(check, totals[0][r], totals[1][r], figures)
+            )
+
+
+def _side(
+    terms: dict[str, float], values: dict[str, np.ndarray], zero: set[str], size: int
+) -> np.ndarray:
+    """One side of a check for every row: NaN where a value it needs is missing."""
+    total = np.zeros(size)
+    for name, coefficient in terms.items():
+        column = values[name]
+        total += coefficient * (np.nan_to_num(column) if name in zero else column)
+    return total
+
+
+def _tolerance(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """What float sums may be off by: amounts like 41,500.50 are not exact in binary."""
+    return 1e-9 * (np.abs(left) + np.abs(right)) + 1e-9
+
+
+def _where(check: Constraint, counts: list[str]) -> str | None:
+    """The column to point at: the check's first left-side column the file gives, else the
+    first right-side one (a re-import may give only demos, making stored wins too many)."""
+    left, right = check.sides
+    for name in [*left, *right]:
+        if name in counts:
+            return name
+    return None
+
+
+def _broken(check: Constraint, left: float, right: float, pooled: str = "") -> str:
+    """`9 wins but 3 demos — a rep's own wins … can't exceed their demos`, for sales ops;
+    `pooled` says over which months the figures were added up."""
+    left_terms, right_terms = check.sides
+    reason = check.reason or f"{_say(left_terms)} can't be more than {_say(right_terms)}"
+    figures = f"{_amount(left_terms, left)} but {_amount(right_terms, right)}"
+    return f"{figures} {pooled} — {reason}" if pooled else f"{figures} — {reason}"
+
+
+def _say(terms: dict[str, float]) -> str:
+    """`wins − inherited_wins`, as the catalogue wrote it but with a real minus sign."""
+    text = ""
+    for name, coefficient in terms.items():
+        sign = "−" if coefficient < 0 else "+"
+        size = abs(coefficient)
+        term = name if size == 1 else f"{size:g} × {name}"
+        text = term if not text and sign == "+" else f"{text} {sign} {term}".strip()
+    return text
+
+
+def _amount(terms: dict[str, float], value: float) -> str:
+    """`9 wins`, or `wins − inherited_wins = 9` when the side is more than one column."""
+    number = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    if len(terms) == 1 and next(iter(terms.values())) == 1:
+        return f"{number} {next(iter(terms))}"
+    return f"{_say(terms)} = {number}"
+
+
 def _stored(
-    session: Session, workspace_id: str, months: list[str], counts: list[str]
+    session: Session, workspace_id: str, months: list[str] | None, counts: list[str]
 ) -> dict[Key, Values]:
-    """What is stored for the file's months: every (rep, month) with any value, as a tuple of
-    the file's columns (None where absent), pivoted by the database in one grouped query."""
-    if not months:
+    """What is stored for `months` (None: every month): each (rep, month) with any value, as a
+    tuple of `counts` (None where absent), pivoted by the database in one grouped query."""
+    if months is not None and not months:
         return {}
     v = _VALUES.c
     # FILTER rather than CASE: faster on SQLite, and a re-import spends most of its time here.
     pivot = [func.max(v.value).filter(v.name == name) for name in counts]
-    query = (
-        select(v.person_id, v.month, *pivot)
-        .where(v.workspace_id == workspace_id, v.month.in_(months))
-        .group_by(v.person_id, v.month)
-    )
+    where = [v.workspace_id == workspace_id]
+    if months is not None:
+        where.append(v.month.in_(months))
+    query = select(v.person_id, v.month, *pivot).where(*where).group_by(v.person_id, v.month)
     return {(pid, month): tuple(rest) for pid, month, *rest in session.execute(query)}
 
 

@@ -20,6 +20,7 @@ from storage.csv_common import (
     Progress,
     bump_data_version,
     check_header,
+    check_text,
     did_you_mean,
     ensure_workspace,
     read_csv,
@@ -78,6 +79,7 @@ def import_org(
     if table is None or not check_header(table, ORG_REQUIRED, ORG_COLUMNS, problems):
         problems.raise_if_any()
     assert table is not None  # for the type checker: a missing table always raised above
+    check_text(table, problems)
     rows = _check_rows(table, problems)
     problems.raise_if_any()
     total = len(rows)

@@ -120,7 +120,7 @@ def _run_import(kind: str, file: Path, migrate: bool) -> None:
 
     config = settings()
     ws = workspace(config)
-    columns = catalogue(config).columns if kind == "metrics" else None
+    known = catalogue(config) if kind == "metrics" else None  # loaded first: fail early
     if not file.is_file():
         fail(f"{file}: no such file")
     with (
@@ -129,10 +129,12 @@ def _run_import(kind: str, file: Path, migrate: bool) -> None:
     ):
         try:
             with session_scope(engine) as session:  # type: ignore[arg-type]
-                if kind == "org":
+                if known is None:
                     result = import_org(session, ws, file, progress=cb)
                 else:
-                    result = import_metrics(session, ws, file, columns, progress=cb)
+                    result = import_metrics(
+                        session, ws, file, known, cb, months_ahead=config.coach_months_ahead
+                    )
         except CsvImportError as exc:
             err.print(f"[bold red]{file}: nothing imported[/]", highlight=False)
             err.print(str(exc), highlight=False, markup=False, soft_wrap=True)

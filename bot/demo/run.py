@@ -44,7 +44,7 @@ def run_demo(folder: Path, console: Console) -> None:
     catalogue = load_catalogue()
     with session_scope(engine) as session:
         org_result = import_org(session, WORKSPACE, org_path)
-        metric_result = import_metrics(session, WORKSPACE, metrics_path, catalogue.columns)
+        metric_result = import_metrics(session, WORKSPACE, metrics_path, catalogue)
     console.print(f"[bold]Demo org[/] written to {folder}/ and imported into {db_path}")
     console.print(f"  {org_path.name}: {org_result.summary()}", highlight=False)
     console.print(f"  {metrics_path.name}: {metric_result.summary()}", highlight=False)

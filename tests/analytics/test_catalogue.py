@@ -259,6 +259,40 @@ def test_changing_kind_re_defaults_the_model(tmp_path: Path) -> None:
         ("m.yaml", "columns: [Bad-Name]\n", "m.yaml: column 'Bad-Name'"),
         ("m.yaml", "zero_if_missing: [nope]\n", "m.yaml: zero_if_missing: unknown column 'nope'"),
         ("m.yaml", "mode: replace\n", "m.yaml: no metrics defined"),
+        ("m.yaml", "amounts: [nope]\n", "m.yaml: amounts: unknown column 'nope'"),
+        ("m.yaml", "constraints: wins <= demos\n", "m.yaml: 'constraints' must be a list"),
+        (
+            "m.yaml",
+            "constraints: ['wins < demos']\n",
+            "m.yaml: constraint #1: bad check 'wins < demos': write it as 'expression <= "
+            "expression'",
+        ),
+        (
+            "m.yaml",
+            "constraints: ['wins <= demos <= leads_prospected']\n",
+            "m.yaml: constraint #1: bad check",
+        ),
+        (
+            "m.yaml",
+            "constraints: ['wins * demos <= 1']\n",
+            "m.yaml: constraint #1: bad expression 'wins * demos ': multiply a column by a number",
+        ),
+        (
+            "m.yaml",
+            "constraints: ['no_shows <= demos']\n",
+            "m.yaml: constraint #1 'no_shows <= demos': unknown column 'no_shows'",
+        ),
+        (
+            "m.yaml",
+            "constraints: [{check: 'wins <= demos', pooled: maybe}]\n",
+            "m.yaml: constraint #1: pooled: Input should be a valid boolean",
+        ),
+        (
+            "m.yaml",
+            "constraints: [{check: 'wins <= demos', why: x}]\n",
+            "m.yaml: constraint #1: why: Extra inputs are not permitted",
+        ),
+        ("m.yaml", "constraints: [3]\n", "m.yaml: constraint #1: expected a check like"),
     ],
 )
 def test_broken_files_name_the_entry(tmp_path: Path, name: str, text: str, message: str) -> None:
@@ -278,3 +312,67 @@ def test_unreadable_file(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(CatalogueError, match="binary.yaml: cannot read"):
         load_catalogue(path)
+
+
+def test_default_constraints_and_amounts() -> None:
+    cat = load_catalogue()
+    assert cat.amounts == ["revenue", "quota", "cycle_days", "inherited_revenue"]
+    checks = {c.check: c.pooled for c in cat.constraints}
+    assert checks == {
+        "inherited_wins <= wins": False,
+        "inherited_revenue <= revenue": False,
+        "connects <= leads_prospected": True,
+        "discovery_calls <= connects": True,
+        "demos <= discovery_calls": True,
+        "wins - inherited_wins <= demos": True,
+    }
+    own_wins = cat.constraints[-1]
+    assert own_wins.sides == ({"wins": 1.0, "inherited_wins": -1.0}, {"demos": 1.0})
+    assert own_wins.columns == {"wins", "inherited_wins", "demos"}
+    # Every beta-binomial metric is a share of its denominator, so a constraint says so.
+    for metric in cat.metrics:
+        if metric.model == "beta_binomial" and metric.key != "win_rate":
+            assert f"{metric.numerator} <= {metric.denominator}" in checks, metric.key
+
+
+def test_constraints_extend_and_replace(tmp_path: Path) -> None:
+    extended = load_catalogue(
+        write(
+            tmp_path,
+            "m.yaml",
+            "columns: [no_shows]\n"
+            "amounts: [no_shows]\n"
+            "constraints:\n"
+            "  - no_shows <= demos\n"
+            "  - {check: 'no_shows <= 2 * demos', pooled: true, reason: too many}\n"
+            "  - {check: 'demos <= discovery_calls', reason: shorter}\n",  # shipped: reworded
+        )
+    )
+    assert extended.amounts[-1] == "no_shows"
+    assert [c.check for c in extended.constraints][-2:] == [
+        "no_shows <= demos",
+        "no_shows <= 2 * demos",
+    ]
+    assert len(extended.constraints) == len(load_catalogue().constraints) + 2
+    assert extended.constraints[-1].reason == "too many"
+    reworded = next(c for c in extended.constraints if c.check == "demos <= discovery_calls")
+    assert (reworded.pooled, reworded.reason) == (False, "shorter")
+    replaced = load_catalogue(
+        write(
+            tmp_path,
+            "r.toml",
+            'mode = "replace"\nconstraints = ["demos <= discovery_calls"]\n'
+            '[[metrics]]\nkey = "wins"\nlabel = "Wins"\nkind = "activity"\n'
+            'direction = "higher"\nnumerator = "wins"\n',
+        )
+    )
+    assert [c.check for c in replaced.constraints] == ["demos <= discovery_calls"]
+    kept = load_catalogue(
+        write(
+            tmp_path,
+            "k.yaml",
+            "mode: replace\nmetrics:\n  - {key: wins, label: Wins, kind: activity, "
+            "direction: higher, numerator: wins}\n",
+        )
+    )
+    assert kept.constraints == load_catalogue().constraints

@@ -42,7 +42,7 @@ def demo(sqlite_engine: Engine, tmp_path: Path) -> tuple[Engine, Path]:
     org_csv, metrics_csv = write_demo_csvs(tmp_path, people, metrics)
     with session_scope(sqlite_engine) as session:
         import_org(session, WS, org_csv)
-        import_metrics(session, WS, metrics_csv, CATALOGUE.columns)
+        import_metrics(session, WS, metrics_csv, CATALOGUE)
     return sqlite_engine, metrics_csv
 
 
@@ -278,7 +278,7 @@ def test_persistent_deficiency_and_reimport_recomputes_without_duplicates(
         fixed.append(",".join(cells))
     metrics_csv.write_text("\n".join(fixed) + "\n")
     with session_scope(db) as session:
-        result = import_metrics(session, WS, metrics_csv, CATALOGUE.columns)
+        result = import_metrics(session, WS, metrics_csv, CATALOGUE)
     assert result.months == ["2026-09"]
     update_outcomes(db, WS, CATALOGUE, CONFIG, affected_months(result.months, CONFIG.window_months))
     with session_scope(db) as session:

@@ -31,6 +31,7 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
         ({"COACH_WINDOW_MONTHS": "0"}, "COACH_WINDOW_MONTHS"),
         ({"COACH_FLAG_THRESHOLD": "high"}, "COACH_FLAG_THRESHOLD"),
         ({"COACH_MAX_FOCUS": "3"}, "COACH_MAX_FOCUS"),
+        ({"COACH_MONTHS_AHEAD": "-1"}, "COACH_MONTHS_AHEAD"),
     ],
 )
 def test_bad_setting_is_one_line_exit_2(env: dict[str, str], needle: str, tmp_path: Path) -> None:
@@ -56,3 +57,23 @@ def test_schema_not_migrated_is_explained(tmp_path: Path) -> None:
     result = run(["import", "org", "org.csv"], {}, tmp_path)
     assert result.returncode == 2
     assert "coach db upgrade" in result.stderr
+
+
+def test_months_ahead_come_from_the_setting(tmp_path: Path) -> None:
+    """A quota two months ahead is refused (exit 1, line and column) unless COACH_MONTHS_AHEAD
+    allows it; the clock is the real one, as the command line has no other."""
+    from storage.csv_metrics import latest_month
+
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'coach.db'}"}
+    (tmp_path / "org.csv").write_text(
+        "email,name,role,manager_email\nm@example.com,M,director,\nr@example.com,R,rep,m@example.com\n"
+    )
+    assert run(["import", "org", "org.csv", "--migrate"], env, tmp_path).returncode == 0
+    month = latest_month(2)
+    (tmp_path / "quota.csv").write_text(f"month,rep_email,quota\n{month},r@example.com,60000\n")
+    refused = run(["import", "metrics", "quota.csv"], env, tmp_path)
+    assert refused.returncode == 1
+    assert f"line 2, column month: {month} is in the future" in refused.stderr
+    allowed = run(["import", "metrics", "quota.csv"], {**env, "COACH_MONTHS_AHEAD": "2"}, tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "1 new" in allowed.stdout

@@ -9,14 +9,17 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
+from analytics.catalogue import Catalogue, load_catalogue
 from storage.csv_import import CsvImportError, ImportResult, import_metrics, import_org
 from storage.db import session_scope
 from storage.models import MetricValue, Person, Workspace
@@ -41,6 +44,7 @@ DEFAULT_COLUMNS = [
     "inherited_revenue",
 ]
 COLUMNS = [*DEFAULT_COLUMNS, "calls_recorded"]  # as a metric catalogue may add one
+CATALOGUE = load_catalogue().model_copy(update={"columns": COLUMNS})
 METRICS = """\
 month,rep_email,leads_prospected,connects,demos,wins,revenue
 2026-09,priya@example.com,"1,200",310,21,5,"41,500.50"
@@ -48,6 +52,14 @@ month,rep_email,leads_prospected,connects,demos,wins,revenue
 2026-10,omar@example.com,800,200,20,6,
 """
 Stored = dict[tuple[str, str], dict[str, float]]
+# The files' latest month is 2026-12: months after the current one are refused.
+TODAY = "2026-12-15 12:00:00+00:00"
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock() -> Iterator[None]:
+    with time_machine.travel(TODAY, tick=True):
+        yield
 
 
 def load_org(engine: Engine, tmp_path: Path, workspace: str = WS) -> None:
@@ -55,9 +67,11 @@ def load_org(engine: Engine, tmp_path: Path, workspace: str = WS) -> None:
         import_org(s, workspace, write(tmp_path, ORG, "org.csv"))
 
 
-def run_import(engine: Engine, path: Path, workspace: str = WS, **kwargs: Any) -> ImportResult:
+def run_import(
+    engine: Engine, path: Path, workspace: str = WS, catalogue: Catalogue = CATALOGUE, **kwargs: Any
+) -> ImportResult:
     with session_scope(engine) as s:
-        return import_metrics(s, workspace, path, COLUMNS, **kwargs)
+        return import_metrics(s, workspace, path, catalogue, **kwargs)
 
 
 def stored(engine: Engine, workspace: str = WS) -> Stored:
@@ -258,7 +272,7 @@ BAD_METRICS: list[tuple[str, str | bytes, list[str]]] = [
         header("wins", "revenue") + row("2026-10", PRIYA, "-1", '"-1,200"'),
         [
             "line 2, column wins: -1 is negative, and counts can't be",
-            "line 2, column revenue: -1,200 is negative, and counts can't be",
+            "line 2, column revenue: -1,200 is negative, and amounts can't be",
         ],
     ),
     (
@@ -376,20 +390,21 @@ REPS = ["priya@example.com", "omar@example.com", "mark@example.com"]
 MONTHS = ["2026-01", "2026-02", "2026-03"]
 Frame = tuple[list[str], dict[tuple[str, str], list[float | None]]]
 
-counts = st.one_of(
-    st.none(),
-    st.integers(0, 10**9).map(float),
-    st.floats(0, 1e12, allow_nan=False, allow_infinity=False, allow_subnormal=False),
+# Columns no constraint ties together, so any values are possible: two counts, two amounts.
+FREE = ["leads_prospected", "losses", "calls_recorded", "revenue", "quota"]
+counts = st.one_of(st.none(), st.integers(0, 10**9).map(float))
+amounts = st.one_of(
+    counts, st.floats(0, 1e12, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 )
 
 
 @st.composite
 def frames(draw: st.DrawFn) -> Frame:
     """Some count columns and some (rep, month)s, each with a value or None per column."""
-    columns = draw(st.lists(st.sampled_from(COLUMNS[:5]), min_size=1, max_size=5, unique=True))
+    columns = draw(st.lists(st.sampled_from(FREE), min_size=1, max_size=5, unique=True))
     keys = draw(st.lists(st.tuples(st.sampled_from(REPS), st.sampled_from(MONTHS)), unique=True))
     return columns, {
-        key: draw(st.lists(counts, min_size=len(columns), max_size=len(columns))) for key in keys
+        key: [draw(amounts if c in CATALOGUE.amounts else counts) for c in columns] for key in keys
     }
 
 
