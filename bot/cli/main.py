@@ -14,6 +14,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.settings import ConfigError, Settings, load_settings
@@ -39,7 +40,7 @@ err = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one line to stderr and exit with `code`."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -136,7 +137,7 @@ def _run_import(kind: str, file: Path, migrate: bool) -> None:
                         session, ws, file, known, cb, months_ahead=config.coach_months_ahead
                     )
         except CsvImportError as exc:
-            err.print(f"[bold red]{file}: nothing imported[/]", highlight=False)
+            err.print(f"[bold red]{escape(str(file))}: nothing imported[/]", highlight=False)
             err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(1) from None
         out.print(result.summary(), highlight=False)
@@ -299,10 +300,11 @@ def doctor(
     try:
         for check in run_checks(config, engine, lookups=lookups):
             mark = "[green]✓[/]" if check.ok else "[bold red]✗[/]"
-            out.print(f"{mark} {check.name}: {check.detail}", highlight=False, soft_wrap=True)
+            line = f"{mark} {check.name}: {escape(check.detail)}"
+            out.print(line, highlight=False, soft_wrap=True)
             if not check.ok:
                 problems += 1
-                out.print(f"    fix: {check.fix}", highlight=False)
+                out.print(f"    fix: {escape(check.fix)}", highlight=False)
     finally:
         engine.dispose()
     out.print("all good" if not problems else f"{problems} thing(s) to fix", highlight=False)
@@ -335,7 +337,9 @@ def workspaces_cmd() -> None:
     for w in served:
         since = f", installed {w.installed_at:%Y-%m-%d}" if w.installed_at else ""
         name = f" {w.name}" if w.name else ""
-        out.print(f"{w.id}{name}: {people.get(w.id, 0):,} active people{since}", highlight=False)
+        out.print(
+            escape(f"{w.id}{name}: {people.get(w.id, 0):,} active people{since}"), highlight=False
+        )
 
 
 @app.command()
@@ -358,7 +362,7 @@ def forget(
     if counts is None:
         fail(f"{email}: nobody in the org chart has that email; nothing deleted")
     done = ", ".join(f"{n:,} {what}" for what, n in counts.items())
-    out.print(f"forgot {email}: deleted {done}; the org chart keeps an anonymous row")
+    out.print(f"forgot {email}: deleted {done}; the org chart keeps an anonymous row", markup=False)
 
 
 def catalogue(config: Settings):  # type: ignore[no-untyped-def]
@@ -581,12 +585,12 @@ def _dry_run(cadence, runs) -> None:  # type: ignore[no-untyped-def]
         sent = cadence.already_sent(run)
         would = 0
         for batch in run.batches:
-            out.print(f"[bold]→ {batch.who}[/]", highlight=False)
+            out.print(f"[bold]→ {escape(batch.who)}[/]", highlight=False)
             for message in batch.messages:
                 state = "already sent" if message.key in sent else "would send"
                 would += message.key not in sent
                 indent = "    " if message.threaded else "  "
-                out.print(f"{indent}[dim]{message.key} ({state})[/]", highlight=False)
+                out.print(f"{indent}[dim]{escape(message.key)} ({state})[/]", highlight=False)
                 out.print(render_blocks(message.blocks), highlight=False)
         out.print(
             f"{run.job} {run.period} (dry run): {would} would be sent, "
@@ -613,7 +617,7 @@ def main() -> None:
     try:
         app()
     except ConfigError as exc:  # raised outside a command's own handling, e.g. by require()
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -81,6 +81,7 @@ def test_gaps_json_for_one_rep_and_all(demo_dir: Path) -> None:
         (["--month", "1999-01", "--all", "--json"], "1999-01"),
         (["--month", "2026-13", "--all", "--json"], "2026-13"),
         ([], "EMAIL or --all"),
+        (["[/][bold]x@example.com"], "[/][bold]x@example.com"),  # typed text is not markup
     ],
 )
 def test_gaps_errors_are_one_clear_line(demo_dir: Path, args: list[str], needle: str) -> None:
