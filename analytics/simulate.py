@@ -435,7 +435,6 @@ def realistic_org(
     """
     rng = np.random.default_rng(seed)
     end = parse_month(end_month)
-    end_day = _month_end(end)
     base = NORMS[level]
     small = replace(base, leads=base.leads / 5, deal=base.deal * 4, cycle=base.cycle * 3)
     n = n_reps + small_segment
