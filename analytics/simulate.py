@@ -663,9 +663,10 @@ def _draw_counts(
     follow_ups = rng.poisson(discovery * follow_up[:, None])
     active_accounts = rng.poisson(np.broadcast_to(accounts, shape))
     contacts = rng.poisson(active_accounts * cpa[:, None])
-    if opportunities_per_demo is not None:
-        opportunities = np.broadcast_to(demos * opportunities_per_demo, shape)
-    opportunities = rng.poisson(np.broadcast_to(opportunities * swing, shape))
+    if opportunities_per_demo is None:
+        opportunities = rng.poisson(np.broadcast_to(opportunities * swing, shape))
+    else:  # the demos already carry the month's swing
+        opportunities = rng.poisson(np.broadcast_to(demos * opportunities_per_demo, shape))
     return {
         "leads_prospected": leads,
         "connects": connects,

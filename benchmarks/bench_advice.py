@@ -10,7 +10,7 @@ natural skill spread, material weaknesses, top performers, ramping reps and new 
   judged by its own driver: opportunities worked only when the rep's own opportunities per demo
   is weak, not when a weak stage upstream lowers them);
 * recall: planted weaknesses that lead the focus; "clear" = a drop of at least 40% on a metric
-  the window's samples can resolve (CLEAR);
+  the window's samples can resolve (CLEAR), by at least 4 standard errors of its counts;
 * reps with no material weakness given a focus (ramping and top performers included);
 * scale artefacts: Enterprise reps told about volumes, deal size or cycle;
 * ramping reps told to add volume (leads or opportunities);
@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analytics.catalogue import load_catalogue  # noqa: E402
-from analytics.gaps import GapEngine  # noqa: E402
+from analytics.gaps import GapConfig, GapEngine  # noqa: E402
 from analytics.simulate import SCALE_DEPENDENT, realistic_org  # noqa: E402
 
 CATALOGUE = load_catalogue()
@@ -50,7 +50,23 @@ CLEAR = (
 VOLUME = ("leads_prospected", "opportunities_worked")
 
 
-def evaluate(level: str, orgs: int, reps: int) -> dict[str, Any]:
+def resolvable(report: dict[str, Any], key: str, drop: float) -> bool:
+    """Whether the window's counts resolve the drop: at least 4 standard errors of pure count
+    noise (binomial for rates, Poisson for counts and ratios), month-to-month swings aside."""
+    metric = next(m for m in report["metrics"] if m["key"] == key)
+    typical, den = metric["peer_median"], metric["denominator"]
+    if not typical or not den:
+        return False
+    if key == "leads_prospected" or key == "opportunities_worked":
+        se = (typical / (3 * den)) ** 0.5 if den else 0.0  # den: months; value: per month
+    elif metric["unit"] == "percent":
+        se = (typical * (1 - typical) / den) ** 0.5
+    else:
+        se = (typical / den) ** 0.5
+    return typical * drop >= 4 * se
+
+
+def evaluate(level: str, orgs: int, reps: int, config: GapConfig) -> dict[str, Any]:
     """Counts over `orgs` seeded orgs at `level`'s volumes."""
     c: dict[str, int] = dict.fromkeys(
         (
@@ -70,6 +86,7 @@ def evaluate(level: str, orgs: int, reps: int) -> dict[str, Any]:
             "top_focus",
             "targets",
             "targets_3x",
+            "no_focus",
             "stretch",
             "stretch_with_focus",
         ),
@@ -77,7 +94,7 @@ def evaluate(level: str, orgs: int, reps: int) -> dict[str, Any]:
     )
     for seed in range(orgs):
         people, metrics, truth = realistic_org(level, n_reps=reps, seed=seed, end_month=MONTH)
-        engine = GapEngine(metrics, people, CATALOGUE)
+        engine = GapEngine(metrics, people, CATALOGUE, config)
         by_email = truth.set_index("email")
         for report in engine.reports(MONTH):
             r = report.model_dump(mode="json")
@@ -89,7 +106,7 @@ def evaluate(level: str, orgs: int, reps: int) -> dict[str, Any]:
             if planted is not None:
                 c["planted"] += 1
                 c["planted_lead"] += bool(focus) and focus[0] == planted
-                if t["drop"] >= 0.4 and planted in CLEAR:
+                if t["drop"] >= 0.4 and planted in CLEAR and resolvable(r, planted, t["drop"]):
                     c["clear"] += 1
                     c["clear_lead"] += bool(focus) and focus[0] == planted
             else:
@@ -115,6 +132,7 @@ def evaluate(level: str, orgs: int, reps: int) -> dict[str, Any]:
                     targets["own"]["leads_prospected"] > 3 * targets["actual"]["leads_prospected"]
                 )
             stretch = r.get("stretch")
+            c["no_focus"] += not focus
             c["stretch"] += bool(stretch)
             c["stretch_with_focus"] += bool(stretch) and bool(focus)
     return c
@@ -133,7 +151,7 @@ ROWS: list[tuple[str, Callable[[dict[str, int]], str]]] = [
     ("ramping reps told to add volume", lambda c: share(c["ramp_volume"], c["ramping"])),
     ("top performers with a remedial focus", lambda c: share(c["top_focus"], c["top"])),
     ("lead targets over 3x today's volume", lambda c: share(c["targets_3x"], c["targets"])),
-    ("reps with a stretch", lambda c: share(c["stretch"], c["clean"])),
+    ("reps without a focus given a stretch", lambda c: share(c["stretch"], c["no_focus"])),
     ("stretch next to a focus", lambda c: str(c["stretch_with_focus"])),
 ]
 
@@ -142,9 +160,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=8, help="seeded orgs per volume level")
     parser.add_argument("--reps", type=int, default=60, help="reps in the main segment")
+    parser.add_argument("--gap", type=float, help="material gap (default: GapConfig's)")
     args = parser.parse_args()
-    results = {level: evaluate(level, args.orgs, args.reps) for level in LEVELS}
-    print(f"{args.orgs} orgs per level, {args.reps} + 5 reps each, month {MONTH}\n")
+    config = GapConfig() if args.gap is None else GapConfig(material_gap=args.gap)
+    results = {level: evaluate(level, args.orgs, args.reps, config) for level in LEVELS}
+    print(
+        f"{args.orgs} orgs per level, {args.reps} + 5 reps each, month {MONTH}, "
+        f"material gap {config.material_gap:.0%}\n"
+    )
     print(f"| measure | {' | '.join(LEVELS)} |")
     print(f"|---|{'---|' * len(LEVELS)}")
     for label, cell in ROWS:
