@@ -60,6 +60,9 @@ MATERIAL_PROBABILITY = 0.65
 # A metric with drivers is an independent weakness only if its own part (corrected for the
 # drivers) is behind the material line with this confidence: otherwise it follows from upstream.
 OWN_DRIVER_CONFIDENCE = 0.95
+# Results (bookings, attainment) at or above this peer percentile: a shortfall on a metric with
+# no bookings link is evidently not holding the rep back, and is no remedial focus.
+TOP_RESULTS = 90.0
 
 
 class GapError(ValueError):
@@ -508,7 +511,14 @@ class GapEngine:
         # Advice rests on the estimates: the raw value of a small sample would overstate a gap.
         current = np.where(np.isfinite(est), est, value)
         impact = self._impact(state, reps, current, med)
-        focus = self._focus(flagged & (consequence < 0), impact, cred)
+        outcome = np.array([m.kind == "outcome" for m in self.metrics])
+        # Results at the top of the peers: a leading indicator without a bookings link is
+        # evidently not holding the rep back, so it is no remedial focus (the stretch remains).
+        top_results = (np.nan_to_num(pct[:, outcome], nan=0.0) >= TOP_RESULTS).any(axis=1)
+        linked = np.isfinite(impact)
+        focus = self._focus(
+            flagged & (consequence < 0) & ~(top_results[:, None] & ~linked), impact, cred
+        )
         stretch: list[tuple[int, float] | None] = [None] * n
         if not focus_only:
             upside = self._impact(state, reps, current, top)
@@ -886,8 +896,8 @@ class GapEngine:
             "top_quartile": figures["top_quartile"],
             "upside": upside,
             "sentence": (
-                f"Stretch: no material gap this month. Reaching the peers' top quartile on "
-                f"{figures['label'].lower()} is worth about {upside:,.0f} a month in bookings."
+                f"Stretch goal: reaching the peers' top quartile on {figures['label'].lower()} "
+                f"is worth about {upside:,.0f} a month in bookings."
             ),
         }
 
@@ -922,11 +932,17 @@ class GapEngine:
     def _focus_note(self, metrics: list[dict[str, Any]], focus: list[int]) -> str | None:
         if focus:
             return None
-        flagged = [m["label"] for m in metrics if m["flagged"]]
+        flagged = [m for m in metrics if m["flagged"] and m["kind"] != "outcome"]
+        if any(m["consequence_of"] is None for m in flagged):
+            labels = ", ".join(m["label"] for m in flagged)
+            return (
+                f"Behind the peers on {labels}, but results are at the top of the peers and it "
+                "has no direct link to bookings: worth a conversation, not a month's focus."
+            )
         if flagged:
             return (
-                f"{', '.join(flagged)} trail the peers as a consequence of another stage: "
-                "no separate focus this month."
+                f"{', '.join(m['label'] for m in flagged)} trail the peers as a consequence of "
+                "another stage: no separate focus this month."
             )
         below = [
             m["label"]

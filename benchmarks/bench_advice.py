@@ -1,6 +1,6 @@
 """How trustworthy is the advice? The gap engine on realistic simulated orgs.
 
-    .venv/bin/python benchmarks/bench_advice.py [--orgs 8] [--reps 60]
+    .venv/bin/python benchmarks/bench_advice.py [--orgs 16] [--reps 60]
 
 Each org (analytics.simulate.realistic_org): one segment at SMB or Mid-Market volumes with
 natural skill spread, material weaknesses, top performers, ramping reps and new hires, plus a
@@ -158,7 +158,7 @@ ROWS: list[tuple[str, Callable[[dict[str, int]], str]]] = [
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orgs", type=int, default=8, help="seeded orgs per volume level")
+    parser.add_argument("--orgs", type=int, default=16, help="seeded orgs per volume level")
     parser.add_argument("--reps", type=int, default=60, help="reps in the main segment")
     parser.add_argument("--gap", type=float, help="material gap (default: GapConfig's)")
     args = parser.parse_args()
