@@ -117,3 +117,27 @@ def test_demo_org_finds_the_planted_and_stretches_the_rest() -> None:
     assert len(without) >= 14
     assert all(r.stretch is not None for r in without)
     assert all(r.stretch is None for r in reports if r.focus)
+
+
+def test_plan_prefill_is_a_reachable_step() -> None:
+    from bot.coaching.plans import prefill, reachable_target
+
+    people, metrics, truth = realistic_org("SMB", seed=3, plant=("leads_prospected",))
+    engine = GapEngine(metrics, people, CATALOGUE)
+    checked = 0
+    for email in truth.loc[truth["planted"].notna(), "email"]:
+        report = engine.report(email, "2026-06")
+        if report.focus[:1] != ["leads_prospected"]:
+            continue
+        leads = next(m for m in report.metrics if m.key == "leads_prospected")
+        target = reachable_target(report, leads.model_dump(mode="json"))
+        needed = report.targets.own.leads_prospected
+        assert target <= leads.top_quartile
+        assert target == pytest.approx(
+            min(leads.peer_median, needed, key=lambda x: abs(x - leads.value))
+            if needed > leads.value
+            else leads.peer_median
+        )
+        assert prefill(report)["targets"][0] == f"{target:,.2f}".rstrip("0").rstrip(".")
+        checked += 1
+    assert checked >= 3
