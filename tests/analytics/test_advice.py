@@ -141,3 +141,23 @@ def test_plan_prefill_is_a_reachable_step() -> None:
         assert prefill(report)["targets"][0] == f"{target:,.2f}".rstrip("0").rstrip(".")
         checked += 1
     assert checked >= 3
+
+
+def test_peers_are_the_same_segment_and_discipline() -> None:
+    people, metrics, truth = realistic_org("SMB", seed=4, weak_share=0.0)
+    smb = truth.loc[(truth["segment"] == "SMB") & (truth["kind"] == "natural"), "email"].tolist()
+    sdrs = set(smb[: len(smb) // 2])
+    people["discipline"] = [("SDR" if e in sdrs else "AE") if r == "rep" else None
+                            for e, r in zip(people["email"], people["role"], strict=True)]  # fmt: skip
+    # SDRs prospect three times as much: a different motion, not a skill gap of the AEs.
+    metrics.loc[metrics["rep"].isin(sdrs), "leads_prospected"] *= 3
+    engine = GapEngine(metrics, people, CATALOGUE)
+    for report in engine.reports("2026-06"):
+        if report.segment != "SMB":
+            continue
+        discipline = "SDR" if report.rep in sdrs else "AE"
+        assert report.peer_group.discipline == discipline
+        assert "leads_prospected" not in report.focus
+    ae = next(e for e in smb if e not in sdrs)
+    all_smb = int((truth["segment"] == "SMB").sum())
+    assert engine.report(ae, "2026-06").peer_group.size == all_smb - len(sdrs) - 1
