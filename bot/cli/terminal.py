@@ -32,7 +32,7 @@ def gap_panel(report: dict[str, Any]) -> Panel:
         note = report.get("focus_note") or "No material gap this month."
         parts.append(Text(note, "green"))
         if stretch := report.get("stretch"):
-            parts.append(Text(f"Stretch · {stretch['sentence']}", "cyan"))
+            parts.append(Text(stretch["sentence"], "cyan"))
     parts.extend(Text(f"↳ {c}", "dim") for c in report.get("consequences", []))
     if (targets := report.get("targets")) and targets.get("note"):
         parts.append(Text(f"Targets · {targets['note']}", "yellow"))
