@@ -134,6 +134,10 @@ class Metric(BaseModel):
     sentence: str | None = None
     denominator_label: str | None = None
     suggestions: list[str] = Field(default_factory=list)
+    drivers: list[str] = Field(
+        default_factory=list,
+        description="Metrics upstream of this one: a weak driver lowers it too (root cause).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -159,6 +163,8 @@ class Metric(BaseModel):
             raise ValueError(f"a {self.kind} metric needs a denominator")
         if self.model == "beta_binomial" and self.denominator is None:
             raise ValueError("model beta_binomial needs a denominator")
+        if self.key in self.drivers:
+            raise ValueError("a metric cannot drive itself")
         if self.sentence is not None:
             try:
                 self.sentence.format(value="1")
@@ -175,6 +181,14 @@ class Metric(BaseModel):
     def denominator_terms(self) -> dict[str, float] | None:
         """The denominator as {column: coefficient}, or None for a monthly count."""
         return None if self.denominator is None else parse_linear(self.denominator)
+
+    @property
+    def scale_dependent(self) -> bool:
+        """Volumes, money and days: they follow the motion (territory, deal size), not only the
+        rep's skill, so reps of different segments or disciplines must not be compared on them."""
+        return self.kind == "activity" or (
+            self.kind == "value" and self.unit in ("currency", "days", "count")
+        )
 
     @property
     def columns(self) -> set[str]:
@@ -323,6 +337,11 @@ def _build(file: str, data: dict[str, Any], base: Catalogue | None) -> Catalogue
     metrics = [_metric(file, key, fields, columns) for key, fields in merged.items()]
     if not metrics:
         raise CatalogueError(f"{file}: no metrics defined")
+    keys = {m.key for m in metrics}
+    for metric in metrics:
+        for driver in metric.drivers:
+            if driver not in keys:
+                raise CatalogueError(f"{file}: metric {metric.key!r}: unknown driver {driver!r}")
     return Catalogue(
         columns=columns,
         zero_if_missing=zero,

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from analytics.catalogue import Catalogue, Metric
 from analytics.models import GapConfig, GapReport
@@ -48,7 +49,20 @@ _FUNNEL = (
     "close_rate",
     "avg_deal_size",
 )
-_ALL = None  # the pool key of "all reps"
+# Catalogue kinds a ramping rep is compared on with tenured peers: conversion only (volumes,
+# deal sizes and cycles of a rep building a territory are not yet theirs to coach).
+_RAMP_COMPARABLE = ("conversion",)
+# A flag needs the gap credible (P(worse than the peers' typical value) ≥ flag_threshold) and
+# material: P(worse by at least `material_gap`) ≥ this. Lower than the flag threshold because the
+# second question is asked of a gap already known to be real; on realistic simulations 0.65
+# keeps 9 in 10 focus metrics real (benchmarks/bench_advice.py, analytics/README.md).
+MATERIAL_PROBABILITY = 0.65
+# A metric with drivers is an independent weakness only if its own part (corrected for the
+# drivers) is behind the material line with this confidence: otherwise it follows from upstream.
+OWN_DRIVER_CONFIDENCE = 0.95
+# Results (bookings, attainment) at or above this peer percentile: a shortfall on a metric with
+# no bookings link is evidently not holding the rep back, and is no remedial focus.
+TOP_RESULTS = 90.0
 
 
 class GapError(ValueError):
@@ -119,9 +133,8 @@ class _Month:
     value: np.ndarray  # (R, K) num / den, NaN when den <= 0
     has_data: np.ndarray  # (R,) any row in the window
     extras: dict[str, np.ndarray]  # (R,) window figures: quota (monthly mean), inherited sums
-    pool_of: list[str | None]  # (R,) each rep's pool key
-    widened: np.ndarray  # (R,)
-    segment_size: np.ndarray  # (R,) the rep's segment incl. the rep (0 without segment)
+    pool_of: list[tuple[str | None, str | None]]  # (R,) each rep's (segment, discipline)
+    group_size: np.ndarray  # (R,) the rep's peer group incl. the rep
     pools: dict[str | None, _Pool] = field(default_factory=dict)
     results: _Results | None = None  # every rep's results, once reports() asked
     focus_results: _Results | None = None  # every rep's focus only (for the next month's trend)
@@ -139,9 +152,14 @@ class _Results:
     peer_size: np.ndarray  # (n,) peers in the rep's pool, the rep not counted
     estimate: np.ndarray
     credibility: np.ndarray
+    material_line: np.ndarray  # the peers' typical true value, `material_gap` worse
+    materiality: np.ndarray  # P(true value worse than material_line)
+    comparable: np.ndarray  # (n, K) bool: may be flagged (see GapEngine._comparable)
     flagged: np.ndarray
+    consequence_of: np.ndarray  # (n, K) the flagged driver explaining the shortfall, or -1
     impact: np.ndarray
     focus: list[list[int]]  # metric positions, best first
+    stretch: list[tuple[int, float] | None]  # (metric, monthly upside) for reps without focus
     table: dict[str, list[Any]] | None = None  # the same as Python lists, for assembling reports
 
     def row(self, rep: int) -> int:
@@ -183,6 +201,8 @@ class GapEngine:
         self._index = pd.Index(self._emails)
         self._names = frame["name"].astype(str).tolist()
         self._segments = [_as_segment(s) for s in frame.get("segment", [None] * len(frame))]
+        self._disciplines = [_as_segment(s) for s in frame.get("discipline", [None] * len(frame))]
+        self._groups = list(zip(self._segments, self._disciplines, strict=True))
         self._starts = [_as_date(s) for s in frame.get("start_date", [None] * len(frame))]
         active = frame["active"] if "active" in frame else pd.Series(True, index=frame.index)
         self._active = active.fillna(True).astype(bool).to_numpy()
@@ -354,33 +374,40 @@ class GapEngine:
         }
         has_data = self._window_sum(self._cum_rows, t) > 0
         eligible = self._active & has_data
-        sizes: dict[str | None, int] = {}
-        for seg in np.array(self._segments, dtype=object)[eligible]:
-            sizes[seg] = sizes.get(seg, 0) + 1
-        pool_of: list[str | None] = []
-        widened = np.zeros(len(self._segments), dtype=bool)
-        segment_size = np.zeros(len(self._segments), dtype=int)
-        for i, seg in enumerate(self._segments):
-            if seg is None:
-                pool_of.append(_ALL)
-                continue
-            # The group *including* the rep decides whether to widen.
-            size = sizes.get(seg, 0) - int(eligible[i]) + 1
-            segment_size[i] = size
-            widened[i] = size < self.config.min_peer_group
-            pool_of.append(_ALL if widened[i] else seg)
+        # Peers are the same segment and discipline, never widened to other motions: a small
+        # group is compared within itself (and not on scale-dependent metrics, see _comparable).
+        # Without a segment, a rep is compared with every rep of their discipline.
+        sizes: dict[tuple[str | None, str | None], int] = {}
+        for i in np.flatnonzero(eligible):
+            key = self._group_key(int(i))
+            sizes[key] = sizes.get(key, 0) + 1
+        pool_of = [self._group_key(i) for i in range(len(self._groups))]
+        group_size = np.array(
+            [sizes.get(key, 0) - int(eligible[i]) + 1 for i, key in enumerate(pool_of)], dtype=int
+        )
         number = self._first + t
         window = list(range(number - self.config.window_months + 1, number + 1))
-        return _Month(
-            t, window, num, den, count, value, has_data, extras, pool_of, widened, segment_size
-        )
+        return _Month(t, window, num, den, count, value, has_data, extras, pool_of, group_size)
+
+    def _group_key(self, rep: int) -> tuple[str | None, str | None]:
+        """The peer group of a rep: (segment, discipline); segment None means all segments."""
+        return self._groups[rep]
+
+    def _tenure_month(self, rep: int, month: int) -> int | None:
+        """1 in the month the rep started, 2 the month after, ...; None without a start date."""
+        start = self._starts[rep]
+        if start is None:
+            return None
+        return month - (start.year * 12 + start.month - 1) + 1
 
     def _pool(self, state: _Month, key: str | None) -> _Pool:
         if key in state.pools:
             return state.pools[key]
         members = self._active & state.has_data
-        if key is not _ALL:
-            members = members & (np.array(self._segments, dtype=object) == key)
+        segment, discipline = key
+        if segment is not None:
+            members = members & (np.array(self._segments, dtype=object) == segment)
+        members = members & (np.array(self._disciplines, dtype=object) == discipline)
         window = slice(max(state.t + 1 - self.config.window_months, 0), state.t + 1)
         member_of, position, sorted_values, fits = [], [], [], []
         for i, metric in enumerate(self.metrics):
@@ -419,7 +446,8 @@ class GapEngine:
         is at or above the median); such results must not be shown as a report.
         """
         n, k = len(reps), len(self.metrics)
-        med, top, pct, est, cred = (np.full((n, k), np.nan) for _ in range(5))
+        cfg = self.config
+        med, top, pct, est, cred, typical, material = (np.full((n, k), np.nan) for _ in range(7))
         peer_count = np.zeros((n, k), dtype=int)
         keys = [state.pool_of[i] for i in reps]
         order = {key: i for i, key in enumerate(dict.fromkeys(keys))}
@@ -459,35 +487,132 @@ class GapEngine:
                 ok &= (values - figures.median) * (1 if higher else -1) < 0
             if not ok.any():
                 continue
-            est[ok, m], cred[ok, m] = posterior(
+            est[ok, m], cred[ok, m], typical[ok, m], material[ok, m] = posterior(
                 [pools[p].fits[m] for p in fitted],
                 fit_of[pool_of[ok]],
                 state.num[reps[ok], m],
                 state.den[reps[ok], m],
                 position[ok],
                 higher,
+                gap=cfg.material_gap,
+                material_from=cfg.flag_threshold,
             )
 
         value = state.value[reps]
         sign = np.array([1.0 if m.direction == "higher" else -1.0 for m in self.metrics])
+        line = typical * (1.0 - cfg.material_gap * sign)
         worse = (value - med) * sign < 0  # strictly worse than the raw peer median
-        flagged = worse & (cred >= self.config.flag_threshold)
-        impact = self._impact(state, reps, value, med)
-        focus = self._focus(flagged, impact, cred)
-        return _Results(
-            reps, med, top, pct, peer_count, peer_size, est, cred, flagged, impact, focus
+        comparable = self._comparable(state, reps)
+        flagged = (
+            worse & (cred >= cfg.flag_threshold) & (material >= MATERIAL_PROBABILITY) & comparable
         )
+        consequence = self._consequences(flagged, value, state.num[reps], typical, line, sign)
+        consequence[consequence == -2] = -1  # unflagged: nothing to show
+        # Advice rests on the estimates: the raw value of a small sample would overstate a gap.
+        current = np.where(np.isfinite(est), est, value)
+        impact = self._impact(state, reps, current, med)
+        outcome = np.array([m.kind == "outcome" for m in self.metrics])
+        # Results at the top of the peers: a leading indicator without a bookings link is
+        # evidently not holding the rep back, so it is no remedial focus (the stretch remains).
+        top_results = (np.nan_to_num(pct[:, outcome], nan=0.0) >= TOP_RESULTS).any(axis=1)
+        linked = np.isfinite(impact)
+        focus = self._focus(
+            flagged & (consequence < 0) & ~(top_results[:, None] & ~linked), impact, cred
+        )
+        stretch: list[tuple[int, float] | None] = [None] * n
+        if not focus_only:
+            upside = self._impact(state, reps, current, top)
+            upside = np.where(comparable & (upside > 0), upside, -np.inf)
+            best = np.argmax(upside, axis=1)
+            gain = upside[np.arange(n), best]
+            stretch = [
+                None if chosen or not math.isfinite(g) else (b, g)
+                for chosen, b, g in zip(focus, best.tolist(), gain.tolist(), strict=True)
+            ]
+        return _Results(
+            reps, med, top, pct, peer_count, peer_size, est, cred, line, material, comparable,
+            flagged, consequence, impact, focus, stretch,
+        )  # fmt: skip
+
+    def _comparable(self, state: _Month, reps: np.ndarray) -> np.ndarray:
+        """(n, K) bool: which metrics each rep may be flagged on.
+
+        In a peer group under `min_peer_group` reps nothing is flagged: the group's own level is
+        too uncertain to measure a gap against (a handful of reps with small samples), and other
+        groups work at another scale and level; the report says how many peers are missing.
+        While the window still holds the rep's first `ramp_months` of tenure, only conversion
+        metrics are compared with tenured peers: volumes are still ramping.
+        """
+        ramp_ok = np.array([m.kind in _RAMP_COMPARABLE for m in self.metrics])
+        small = state.group_size[reps] < self.config.min_peer_group
+        ramping = np.array([self._in_ramp(int(i), state) for i in reps], dtype=bool)
+        out = np.ones((len(reps), len(self.metrics)), dtype=bool)
+        out[small] = False
+        out[ramping[:, None] & ~ramp_ok[None, :]] = False
+        return out
+
+    def _in_ramp(self, rep: int, state: _Month) -> bool:
+        """Whether the window holds any of the rep's first `ramp_months` months of tenure."""
+        tenure = self._tenure_month(rep, state.window[0])
+        return tenure is not None and tenure <= self.config.ramp_months
+
+    def _consequences(
+        self,
+        flagged: np.ndarray,
+        value: np.ndarray,
+        counts: np.ndarray,
+        typical: np.ndarray,
+        line: np.ndarray,
+        sign: np.ndarray,
+    ) -> np.ndarray:
+        """(n, K): for a flagged metric whose shortfall its drivers explain, the flagged driver
+        that explains most, or -2 when no driver is flagged; -1 elsewhere. Updates `flagged`.
+
+        A weak stage lowers every count downstream of it. A metric with drivers is judged by its
+        own driver: its value is corrected for every driver (× typical ÷ value of each, the
+        other way round when lower is better: a rep with a strong funnel above gets no credit for
+        it). Raw values, not estimates: each metric is shrunk by its own amount, while the raw
+        ratio is exactly the rep's own conversion (opportunities per demo, say), with the
+        month's swings cancelled. Unless the corrected value is credibly (`flag_threshold`)
+        materially behind — judged with the Poisson noise of the metric's own count, on a log
+        scale — the shortfall is a consequence: of a flagged driver (shown as such, not as a
+        second focus), or of several small shortfalls upstream, none material (then it is no
+        flag at all).
+        """
+        z = float(special.ndtri(OWN_DRIVER_CONFIDENCE))
+        out = np.full(flagged.shape, -1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(sign > 0, typical / value, value / typical)  # > 1: a driver trails
+        for j, metric in enumerate(self.metrics):
+            drivers = [self._pos[d] for d in metric.drivers if d in self._pos]
+            if not drivers:
+                continue
+            known = np.isfinite(ratio[:, drivers])
+            factor = np.prod(np.where(known, ratio[:, drivers], 1.0), axis=1)
+            corrected = value[:, j] * factor if sign[j] > 0 else value[:, j] / factor
+            with np.errstate(divide="ignore", invalid="ignore"):
+                behind = np.log(line[:, j] / corrected) * sign[j]  # > 0: still behind the line
+                noise = 1.0 / np.sqrt(np.maximum(counts[:, j], 1.0))
+            explained = flagged[:, j] & ~(behind >= z * noise)
+            cause = flagged[:, drivers] & known
+            main = np.array(drivers)[np.argmax(np.where(cause, ratio[:, drivers], -np.inf), axis=1)]
+            out[explained, j] = np.where(cause.any(axis=1), main, -2)[explained]
+            flagged[explained & ~cause.any(axis=1), j] = False
+        return out
 
     def _impact(
-        self, state: _Month, reps: np.ndarray, value: np.ndarray, med: np.ndarray
+        self, state: _Month, reps: np.ndarray, current: np.ndarray, med: np.ndarray
     ) -> np.ndarray:
-        """Extra monthly bookings if the rep moved to the peer median on one metric, all else equal.
+        """Extra monthly bookings if the rep moved from `current` (the estimates) to `med` (the
+        peer median, or the top quartile for a stretch) on one metric, all else equal.
 
         Funnel metrics go through leads → connects → discovery calls → demos → wins × deal size,
-        using the rep's own monthly volumes; win rate through decided deals × deal size;
-        opportunities worked and sales cycle through sales velocity (the rep's own bookings scale
-        with opportunities and with 1 / cycle). Other metrics have no bookings link: NaN.
+        using the rep's own monthly volumes and downstream rates; win rate through decided deals
+        × deal size; opportunities worked and sales cycle through sales velocity (the rep's own
+        bookings scale with opportunities and with 1 / cycle). Other metrics have no bookings
+        link: NaN.
         """
+        value = state.value[reps]
         n = len(reps)
         impact = np.full((n, len(self.metrics)), np.nan)
         nan = np.full(n, np.nan)
@@ -498,6 +623,9 @@ class GapEngine:
 
         def m(key: str) -> np.ndarray:
             return med[:, pos[key]] if key in pos else nan
+
+        def c(key: str) -> np.ndarray:
+            return current[:, pos[key]] if key in pos else nan
 
         def per_month(key: str, part: np.ndarray) -> np.ndarray:
             if key not in pos:
@@ -513,20 +641,20 @@ class GapEngine:
                 for later in _FUNNEL[i + 1 :]:
                     downstream = downstream * v(later)
                 volume = per_month(key, state.den)  # 1 for monthly counts
-                impact[:, pos[key]] = (m(key) - v(key)) * volume * downstream
+                impact[:, pos[key]] = (m(key) - c(key)) * volume * downstream
             if "win_rate" in pos:
                 decided = per_month("win_rate", state.den)
                 impact[:, pos["win_rate"]] = (
-                    (m("win_rate") - v("win_rate")) * decided * v("avg_deal_size")
+                    (m("win_rate") - c("win_rate")) * decided * v("avg_deal_size")
                 )
             # Sales velocity = opportunities × win rate × deal size ÷ cycle: the rep's own
             # bookings scale with opportunities and with 1 / cycle.
             own_bookings = per_month("avg_deal_size", state.num)
             if "opportunities_worked" in pos:
-                ratio = m("opportunities_worked") / v("opportunities_worked") - 1.0
+                ratio = m("opportunities_worked") / c("opportunities_worked") - 1.0
                 impact[:, pos["opportunities_worked"]] = own_bookings * ratio
             if "sales_cycle_days" in pos:
-                ratio = v("sales_cycle_days") / m("sales_cycle_days") - 1.0
+                ratio = c("sales_cycle_days") / m("sales_cycle_days") - 1.0
                 impact[:, pos["sales_cycle_days"]] = own_bookings * ratio
         outcome = np.array([metric.kind == "outcome" for metric in self.metrics])
         impact[:, outcome] = np.nan
@@ -593,8 +721,9 @@ class GapEngine:
             return np.where(months > 0, state.den[reps, pos[key]] / np.maximum(months, 1), np.nan)
 
         quota = state.extras["quota"][reps]
+        current = np.where(np.isfinite(results.estimate), results.estimate, value)
         with np.errstate(divide="ignore", invalid="ignore"):
-            own = _needed(quota, lambda key: column(value, key))
+            own = _needed(quota, lambda key: column(current, key))
             team = _needed(quota, lambda key: column(results.peer_median, key))
         actual = {
             "wins": monthly("avg_deal_size"),
@@ -614,6 +743,13 @@ class GapEngine:
             "percentile": _json(results.percentile),
             "estimate": _json(results.estimate),
             "credibility": _json(results.credibility),
+            "material_line": _json(results.material_line),
+            "materiality": _json(results.materiality),
+            "compared": results.comparable.tolist(),
+            "consequence_of": [
+                [self.metrics[d].key if d >= 0 else None for d in row]
+                for row in results.consequence_of.tolist()
+            ],
             "impact": _json(results.impact),
             "flagged": results.flagged.tolist(),
             "peer_count": results.peer_count.tolist(),
@@ -627,8 +763,31 @@ class GapEngine:
             table[name] = [
                 {field: columns[field][j] for field in _TARGET_FIELDS} for j in range(len(reps))
             ]
+        reach = self._reach(own, actual, column(results.top_quartile, "leads_prospected"),
+                            column(results.top_quartile, "opportunities_worked"))  # fmt: skip
+        table["out_of_reach"] = reach
         results.table = table
         return table
+
+    @staticmethod
+    def _reach(
+        own: dict[str, np.ndarray],
+        actual: dict[str, np.ndarray],
+        top_leads: np.ndarray,
+        top_opportunities: np.ndarray,
+    ) -> list[list[str]]:
+        """Per rep, the worked-back volumes beyond the peers' top quartile (out of reach): more
+        activity alone cannot close that gap."""
+        out: list[list[str]] = []
+        with np.errstate(invalid="ignore"):
+            leads = own["leads_prospected"] > np.fmax(top_leads, actual["leads_prospected"])
+            opportunities = own["opportunities"] > top_opportunities
+        for lead, opportunity in zip(leads.tolist(), opportunities.tolist(), strict=True):
+            out.append(
+                [name for name, hit in (("leads_prospected", lead), ("opportunities", opportunity))
+                 if hit]
+            )  # fmt: skip
+        return out
 
     def _assemble(
         self,
@@ -648,6 +807,7 @@ class GapEngine:
             for m in range(len(self.metrics))
         ]
         focus = results.focus[row]
+        tenure = self._tenure_month(rep, state.window[-1])
         year, mon = divmod(state.window[-1], 12)
         day = today or date(year, mon + 1, calendar.monthrange(year, mon + 1)[1])
         start = self._starts[rep]
@@ -660,7 +820,11 @@ class GapEngine:
         targets = (
             None
             if quota is None
-            else {"quota": quota, **{name: table[name][row] for name in ("own", "team", "actual")}}
+            else {
+                "quota": quota,
+                **{name: table[name][row] for name in ("own", "team", "actual")},
+                **self._reach_note(table, row, metrics, focus),
+            }
         )
         return GapReport.model_validate(
             {
@@ -670,18 +834,29 @@ class GapEngine:
                 "month": format_month(state.window[-1]),
                 "window": [format_month(x) for x in state.window],
                 "peer_group": {
-                    "segment": state.pool_of[rep],
+                    "segment": state.pool_of[rep][0],
+                    "discipline": state.pool_of[rep][1],
                     "size": table["peer_size"][row],
-                    "widened": bool(state.widened[rep]),
+                    "widened": False,
                 },
                 "ramping": ramping,
+                "tenure_month": tenure,
+                "material_gap": self.config.material_gap,
                 "metrics": metrics,
                 "focus": [self.metrics[i].key for i in focus],
                 "focus_note": self._focus_note(metrics, focus),
+                "consequences": [
+                    f"{m['label']} trails the peers as a consequence of "
+                    f"{self.metrics[self._pos[m['consequence_of']]].label.lower()}: "
+                    "coach that stage, not this count."
+                    for m in metrics
+                    if m["consequence_of"] is not None
+                ],
+                "stretch": self._stretch(results.stretch[row], metrics),
                 "targets": targets,
                 "trend": self._trend(state, table, row, rep, focus, previous_focus),
                 "inherited": inherited,
-                "warnings": self._warnings(state, table, row, rep, metrics, ramping, day),
+                "warnings": self._warnings(state, table, row, rep, metrics, ramping, day, tenure),
             }
         )
 
@@ -705,9 +880,70 @@ class GapEngine:
             ]
         return self._static_fields
 
+    def _stretch(
+        self, pick: tuple[int, float] | None, metrics: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """The stretch of a rep without a focus: upside toward the top quartile on one metric."""
+        if pick is None:
+            return None
+        m, upside = pick
+        figures = metrics[m]
+        return {
+            "key": figures["key"],
+            "label": figures["label"],
+            "value": figures["value"],
+            "estimate": figures["estimate"],
+            "top_quartile": figures["top_quartile"],
+            "upside": upside,
+            "sentence": (
+                f"Stretch goal: reaching the peers' top quartile on {figures['label'].lower()} "
+                f"is worth about {upside:,.0f} a month in bookings."
+            ),
+        }
+
+    def _reach_note(
+        self, table: dict[str, list[Any]], row: int, metrics: list[dict[str, Any]], focus: list[int]
+    ) -> dict[str, Any]:
+        """Out-of-reach targets and the lever that would have to move instead: the first focus
+        metric when it is a rate, else the funnel rate where the rep ranks lowest."""
+        out = table["out_of_reach"][row]
+        if not out:
+            return {"out_of_reach": [], "lever": None, "note": None}
+        rates = [self._pos[k] for k in _FUNNEL[1:] + ("win_rate",) if k in self._pos]
+        chosen = [m for m in focus if m in rates]
+        ranked = sorted(
+            (m for m in rates if metrics[m]["percentile"] is not None),
+            key=lambda m: metrics[m]["percentile"],
+        )
+        lever = (chosen or ranked or [None])[0]
+        own = table["own"][row]
+        need = own["leads_prospected"] if "leads_prospected" in out else own["opportunities"]
+        what = "leads" if "leads_prospected" in out else "opportunities"
+        label = "another lever" if lever is None else self.metrics[lever].label.lower()
+        return {
+            "out_of_reach": out,
+            "lever": None if lever is None else self.metrics[lever].key,
+            "note": (
+                f"Quota at today's rates takes {need:,.0f} {what} a month, beyond what the "
+                f"peers' top quartile does: {label} has to move too."
+            ),
+        }
+
     def _focus_note(self, metrics: list[dict[str, Any]], focus: list[int]) -> str | None:
         if focus:
             return None
+        flagged = [m for m in metrics if m["flagged"] and m["kind"] != "outcome"]
+        if any(m["consequence_of"] is None for m in flagged):
+            labels = ", ".join(m["label"] for m in flagged)
+            return (
+                f"Behind the peers on {labels}, but results are at the top of the peers and it "
+                "has no direct link to bookings: worth a conversation, not a month's focus."
+            )
+        if flagged:
+            return (
+                f"{', '.join(m['label'] for m in flagged)} trail the peers as a consequence of "
+                "another stage: no separate focus this month."
+            )
         below = [
             m["label"]
             for m in metrics
@@ -719,8 +955,9 @@ class GapEngine:
         if not below:
             return "At or above the peer median on every metric: no gap to coach this month."
         return (
-            f"Below the peer median on {', '.join(below)}, but not by more than noise "
-            "explains: no credible gap this month."
+            f"Below the peer median on {', '.join(below)}, but not credibly by "
+            f"{self.config.material_gap:.0%} or more (noise and the natural spread between reps "
+            "explain it): no material gap this month."
         )
 
     def _warnings(
@@ -732,20 +969,28 @@ class GapEngine:
         metrics: list[dict[str, Any]],
         ramping: bool,
         day: date,
+        tenure: int | None,
     ) -> list[str]:
         cfg = self.config
         warnings = []
         size = table["peer_size"][row]
-        segment = self._segments[rep]
-        if state.widened[rep]:
-            warnings.append(
-                f"Only {state.segment_size[rep]} reps in {segment} (fewer than "
-                f"{cfg.min_peer_group}); compared with all {size} other reps."
-            )
-        elif segment is None and any(s is not None for s in self._segments):
+        segment, discipline = state.pool_of[rep]
+        group = " ".join(x for x in (segment, discipline) if x) or "the org"
+        if segment is None and any(s is not None for s in self._segments):
             warnings.append(f"No segment on file; compared with all {size} other reps.")
-        if size + 1 < cfg.min_peer_group:
-            warnings.append(f"Only {size} peers with data: peer figures are rough.")
+        group_size = int(state.group_size[rep])
+        if group_size < cfg.min_peer_group:
+            warnings.append(
+                f"Only {group_size} reps in {group} ({cfg.min_peer_group - group_size} short of "
+                f"the {cfg.min_peer_group} a benchmark needs): peer figures are shown for "
+                "reference, nothing is flagged. Reps of other segments or disciplines work at "
+                "another scale, so they are not used instead."
+            )
+        if self._in_ramp(rep, state) and tenure is not None:
+            warnings.append(
+                f"Month {tenure} of ramp: volumes, deal size and cycle are not compared with "
+                "tenured peers; only material, credible conversion gaps are flagged."
+            )
         start = self._starts[rep]
         if ramping and start is not None:
             warnings.append(
@@ -844,7 +1089,11 @@ _PER_METRIC = (
     "peer_count",
     "estimate",
     "credibility",
+    "material_line",
+    "materiality",
+    "compared",
     "flagged",
+    "consequence_of",
     "impact",
 )
 _TARGET_FIELDS = (

@@ -23,8 +23,22 @@ class GapConfig(BaseModel):
     window_months: int = Field(3, ge=1, le=24, description="Months pooled, ending at the month.")
     min_peer_group: int = Field(8, ge=2, description="Smallest segment (rep included) to use.")
     flag_threshold: float = Field(0.8, gt=0.5, lt=1.0, description="Credibility needed to flag.")
+    material_gap: float = Field(
+        0.2,
+        ge=0.0,
+        lt=1.0,
+        description="Relative shortfall behind the peers' typical true value that is worth a "
+        "month of coaching; a flag needs this gap, not just any gap, to be credible.",
+    )
     max_focus: int = Field(2, ge=1, le=2, description="Focus metrics per rep and month.")
     ramp_days: int = Field(90, ge=0, description="Reps newer than this are marked ramping.")
+    ramp_months: int = Field(
+        3,
+        ge=0,
+        le=24,
+        description="Tenure months a rep ramps in: while the window holds one of them, only "
+        "conversion metrics are compared with tenured peers.",
+    )
     trend_months: int = Field(6, ge=2, le=36, description="Months shown in the trend.")
     min_sample: int = Field(20, ge=1, description="Denominators below this get a warning.")
 
@@ -33,8 +47,12 @@ class PeerGroup(BaseModel):
     """Whom the rep was compared with."""
 
     segment: str | None = Field(description="The peers' segment; None when all reps are peers.")
+    discipline: str | None = Field(None, description="The peers' discipline (SDR, AE, ...).")
     size: int = Field(description="Peers with data in the window, the rep not counted.")
-    widened: bool = Field(description="True when the segment was too small and all reps are used.")
+    widened: bool = Field(
+        description="Always False: peers are never borrowed from other segments or disciplines "
+        "(kept for the JSON contract)."
+    )
 
 
 class MetricGap(BaseModel):
@@ -56,7 +74,19 @@ class MetricGap(BaseModel):
     peer_count: int
     estimate: Number
     credibility: Number
+    material_line: Number = Field(
+        None, description="The peers' typical true value, `material_gap` worse: the line tested."
+    )
+    materiality: Number = Field(
+        None, description="P(the rep's true value is worse than material_line)."
+    )
+    compared: bool = Field(
+        True, description="False when the metric cannot be flagged (why: warnings)."
+    )
     flagged: bool
+    consequence_of: str | None = Field(
+        None, description="The flagged upstream metric that explains this shortfall."
+    )
     impact: Number
     sentence: str | None
     suggestions: list[str]
@@ -75,12 +105,32 @@ class TargetSet(BaseModel):
 
 
 class Targets(BaseModel):
-    """Quota worked backwards through the funnel, at the rep's own rates and at the peer medians."""
+    """Quota worked backwards through the funnel, at the rep's own (shrunk) rates and at the peer
+    medians, next to the rep's actual volumes."""
 
     quota: float = Field(description="Average monthly quota over the window.")
     own: TargetSet
     team: TargetSet
     actual: TargetSet
+    out_of_reach: list[str] = Field(
+        default_factory=list,
+        description="Fields of `own` beyond what the peers' top quartile achieves.",
+    )
+    lever: str | None = Field(None, description="The metric that would have to move instead.")
+    note: str | None = None
+
+
+class Stretch(BaseModel):
+    """For a rep without a material gap: the metric with the biggest upside toward the top
+    quartile. A stretch goal, not a weakness."""
+
+    key: str
+    label: str
+    value: Number
+    estimate: Number
+    top_quartile: Number
+    upside: float = Field(description="Extra monthly bookings at the top quartile, all else equal.")
+    sentence: str
 
 
 class TrendSeries(BaseModel):
@@ -125,9 +175,16 @@ class GapReport(BaseModel):
     window: list[str]
     peer_group: PeerGroup
     ramping: bool
+    tenure_month: int | None = Field(None, description="1 in the start month; None if unknown.")
+    material_gap: float = Field(0.2, description="The relative gap a flag must credibly exceed.")
     metrics: list[MetricGap]
     focus: list[str]
     focus_note: str | None
+    consequences: list[str] = Field(
+        default_factory=list,
+        description="Shortfalls shown as the consequence of a focus metric, one sentence each.",
+    )
+    stretch: Stretch | None = None
     targets: Targets | None
     trend: Trend
     inherited: Inherited

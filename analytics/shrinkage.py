@@ -88,8 +88,11 @@ def posterior(
     n: np.ndarray,
     member_index: np.ndarray,
     higher_is_better: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Shrunk estimate and credibility for reps with pooled counts (k, n > 0).
+    gap: float = 0.0,
+    material_from: float = np.inf,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Shrunk estimate, credibility, the peers' typical value and materiality for reps with
+    pooled counts (k, n > 0).
 
     Rep i is compared with the pool `fits[pool_of[i]]` (all fits are of one metric);
     `member_index[i]` is its position among that pool's members, or -1 when it is not one. The
@@ -100,7 +103,11 @@ def posterior(
     centred on the same value: a rep may simply be unlike their peers, and then their own
     numbers must speak for themselves instead of being shrunk back to the pack. Credibility is
     the posterior probability that the rep's true value is worse than the median true value of
-    the peers. NaN where a rep has fewer than two peers.
+    the peers. The typical value is that median (the noise-free counterpart of the peer median).
+    Materiality is the probability that the rep's true value is worse than the typical value by
+    at least the relative `gap` (below typical × (1 − gap), or above typical × (1 + gap) when
+    lower is better); it is computed only where credibility ≥ `material_from` (a gap cannot be
+    material unless it is credible), NaN elsewhere. NaN where a rep has fewer than two peers.
     """
     model = fits[0].model
     k, n = _clip(model, np.asarray(k, float), np.asarray(n, float))
@@ -177,8 +184,28 @@ def posterior(
     )
     estimate = (weight * mean).sum(axis=1)
     p_below = (weight * below).sum(axis=1)
-    credibility = np.clip(p_below if higher_is_better else 1.0 - p_below, 0.0, 1.0)
-    return np.where(has_peers, estimate, np.nan), np.where(has_peers, credibility, np.nan)
+    credibility = np.where(
+        has_peers, np.clip(p_below if higher_is_better else 1.0 - p_below, 0.0, 1.0), np.nan
+    )
+    material = np.full(len(k), np.nan)
+    rows = np.flatnonzero(credibility >= material_from)
+    if len(rows):
+        # The same posterior, asked about a line `gap` worse than the typical value.
+        line = peer_median[rows] * (1.0 - gap if higher_is_better else 1.0 + gap)
+        _, below_line = _posterior_terms(
+            model,
+            kc[rows],
+            nc[rows],
+            cc[rows],
+            np.concatenate([strength[rows], broad[rows]], axis=1),
+            sc[rows],
+            np.broadcast_to(line, weight[rows].shape),
+            weight[rows] > 0,
+        )
+        p_line = (weight[rows] * below_line).sum(axis=1)
+        material[rows] = np.clip(p_line if higher_is_better else 1.0 - p_line, 0.0, 1.0)
+    typical = np.where(has_peers, peer_median[:, 0], np.nan)
+    return np.where(has_peers, estimate, np.nan), credibility, typical, material
 
 
 def _fit_without(

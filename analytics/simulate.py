@@ -395,6 +395,132 @@ def demo_org(
     return people, metrics, {r.email: r.planted for r in reps if r.planted}
 
 
+# A new rep's share of full volume and of full conversion in tenure months 1, 2, 3, 4 (month 5
+# on: fully ramped). Volume takes longest: a territory and a pipeline are built over months.
+RAMP_VOLUME = (0.3, 0.55, 0.8, 0.95)
+RAMP_RATES = (0.85, 0.92, 0.97, 1.0)
+# The parameters a realistic org's reps vary on, and the metric whose own driver each one is.
+_TRUE_RATES = ("connect", "discovery", "demo", "decide", "win")
+_OPPORTUNITIES_PER_DEMO = "opportunities_per_demo"
+_REALISTIC_PLANT = {**_PLANT, "opportunities_worked": _OPPORTUNITIES_PER_DEMO}
+SCALE_DEPENDENT = ("leads_prospected", "opportunities_worked", "avg_deal_size", "sales_cycle_days")
+
+
+def realistic_org(
+    level: str = "SMB",
+    n_reps: int = 60,
+    seed: int = 0,
+    n_months: int = 24,
+    end_month: str = "2026-06",
+    spread: float = 0.06,
+    weak_share: float = 0.12,
+    top_share: float = 0.07,
+    ramping_share: float = 0.08,
+    new_hire_share: float = 0.2,
+    small_segment: int = 5,
+    plant: Sequence[str] = PLANTABLE,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """An org as real teams look, to measure the advice (benchmarks/bench_advice.py).
+
+    `n_reps` reps in one segment at `level`'s volumes, plus `small_segment` Enterprise reps at
+    another scale (5x fewer leads, 4x the deal size, 3x the cycle). True skill varies about ±10%
+    around the segment's level (log-normal, sd `spread`, cut at 2 sd); `weak_share` of the
+    tenured reps have one material weakness (30-50% worse on one metric's own driver);
+    `top_share` are top performers (15-25% better on every stage); `ramping_share` are in their
+    2nd or 3rd month, and `new_hire_share` started within the data, so the org's history shows
+    ramp curves (RAMP_VOLUME, RAMP_RATES; quotas ramp with volume). Opportunities worked follow
+    from the demos the funnel produces. Returns (people, metrics, truth): truth has one row per
+    rep with `email`, `segment`, `kind` (natural, weak, top, ramping), `planted` (metric key or
+    None), `drop` and `tenure_month` at the end month.
+    """
+    rng = np.random.default_rng(seed)
+    end = parse_month(end_month)
+    base = NORMS[level]
+    small = replace(base, leads=base.leads / 5, deal=base.deal * 4, cycle=base.cycle * 3)
+    n = n_reps + small_segment
+    segment = [level] * n_reps + ["Enterprise"] * small_segment
+    norms = [base] * n_reps + [small] * small_segment
+    draw = rng.random(n)
+    kind = np.where(
+        draw < ramping_share,
+        "ramping",
+        np.where(draw < ramping_share + top_share, "top", "natural"),
+    )
+    kind[n_reps:] = "natural"
+    starts = np.where(
+        kind == "ramping",
+        end - rng.integers(1, 3, n),
+        np.where(rng.random(n) < new_hire_share, end - rng.integers(5, n_months, n), end - 60),
+    )
+    main_natural = np.flatnonzero((kind == "natural") & (np.arange(n) < n_reps))
+    weak = rng.permutation(main_natural)[: round(weak_share * n_reps)]
+    kind[weak] = "weak"
+    planted = {int(i): str(rng.choice(list(plant))) for i in weak}
+    drops = {i: float(rng.uniform(0.3, 0.5)) for i in planted}
+
+    def true(attr: str) -> np.ndarray:
+        level_of = np.array(
+            [
+                nm.opportunities / (nm.leads * nm.connect * nm.discovery * nm.demo)
+                if attr == _OPPORTUNITIES_PER_DEMO
+                else getattr(nm, attr)
+                for nm in norms
+            ]
+        )
+        noise = np.clip(rng.normal(0.0, spread, n), -2 * spread, 2 * spread)
+        value = level_of * np.exp(noise)
+        better = rng.uniform(1.15, 1.25, n)
+        top = kind == "top"
+        value[top] = value[top] * (1 / better[top] if attr == "cycle" else better[top])
+        for i, key in planted.items():
+            if _REALISTIC_PLANT[key] == attr:
+                value[i] = level_of[i] * (1 + drops[i] if attr == "cycle" else 1 - drops[i])
+        return value
+
+    months = np.arange(end - n_months + 1, end + 1)
+    tenure = months[None, :] - starts[:, None] + 1  # 1 in the start month
+    step = np.clip(tenure, 1, len(RAMP_VOLUME) + 1) - 1
+    ramp_volume = np.append(RAMP_VOLUME, 1.0)[step]
+    ramp_rates = np.append(RAMP_RATES, 1.0)[step]
+    p = {a: np.minimum(true(a)[:, None] * ramp_rates, 0.95) for a in _TRUE_RATES}
+    leads = true("leads")[:, None] * ramp_volume
+    deal, cycle = true("deal"), true("cycle")
+    follow_up, cpa = true("follow_up"), true("contacts_per_account")
+    per_demo = true(_OPPORTUNITIES_PER_DEMO)
+    accounts = np.array([nm.accounts for nm in norms])[:, None] * np.sqrt(ramp_volume)
+    quota = np.array([nm.quota() for nm in norms])[:, None] * ramp_volume
+    counts = _draw_counts(
+        p, leads, deal, cycle, follow_up, cpa, accounts, quota, (n, len(months)), rng,
+        opportunities_per_demo=per_demo[:, None],
+    )  # fmt: skip
+    names = _names(n, rng)
+    reps = [
+        _Rep(
+            email=email,
+            name=name,
+            segment=segment[i],
+            manager="",
+            start=_month_end(int(starts[i]) - 1) + timedelta(days=1),
+        )
+        for i, (name, email) in enumerate(names)
+    ]
+    reps = _assign_managers(reps)
+    people = _people_frame(reps, rng)
+    zeros = np.zeros((n, len(months)))
+    metrics = _frame(reps, months, counts, cycle, zeros, zeros, end)
+    truth = pd.DataFrame(
+        {
+            "email": [r.email for r in reps],
+            "segment": segment,
+            "kind": kind,
+            "planted": [planted.get(i) for i in range(n)],
+            "drop": [drops.get(i, 0.0) for i in range(n)],
+            "tenure_month": end - starts + 1,
+        }
+    )
+    return people, metrics, truth
+
+
 def _email(name: str) -> str:
     return name.lower().replace(" ", ".") + "@example.com"
 
@@ -473,16 +599,57 @@ def _metrics_frame(
     deal, cycle = true("deal", spread), true("cycle", spread)
     follow_up, cpa = true("follow_up", spread), true("contacts_per_account", spread)
     accounts = np.array([nm.accounts for nm in norms]) * np.exp(rng.normal(0, spread, n))
+    counts = _draw_counts(
+        {a: v[:, None] for a, v in p.items()},
+        lam["leads"][:, None] * vol,
+        deal,
+        cycle,
+        follow_up,
+        cpa,
+        accounts[:, None] * np.sqrt(vol),
+        np.array([nm.quota() for nm in norms])[:, None],
+        (n, len(months)),
+        rng,
+        opportunities=lam["opportunities"][:, None] * vol,
+    )
+    inherited_wins = np.zeros((n, len(months)))
+    inherited_revenue = np.zeros((n, len(months)))
+    for i, r in enumerate(reps):
+        if r.bluebird:
+            t = len(months) - 1 - int(rng.integers(0, 3))
+            count = int(rng.integers(1, 3))
+            inherited_wins[i, t] = count
+            inherited_revenue[i, t] = round(float(deal[i]) * 3 * count, -2)
+    return _frame(reps, months, counts, cycle, inherited_wins, inherited_revenue, end)
 
-    shape = (n, len(months))
+
+def _draw_counts(
+    p: Mapping[str, np.ndarray],
+    leads: np.ndarray,
+    deal: np.ndarray,
+    cycle: np.ndarray,
+    follow_up: np.ndarray,
+    cpa: np.ndarray,
+    accounts: np.ndarray,
+    quota: np.ndarray,
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    opportunities: np.ndarray | None = None,
+    opportunities_per_demo: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """One month's counts per (rep, month) from the true values (arrays broadcastable to shape).
+
+    Opportunities worked are either drawn from their own rate (`opportunities`) or follow from
+    the demos the rep's funnel produces (`opportunities_per_demo`): then every weak upstream
+    stage lowers them too, as in a real pipeline.
+    """
     swing = rng.gamma(25.0, 1 / 25.0, shape)  # busy and quiet months (CV 20%)
-    leads = rng.poisson(lam["leads"][:, None] * vol * swing)
-    connects = rng.binomial(leads, p["connect"][:, None])
-    discovery = rng.binomial(connects, p["discovery"][:, None])
-    demos = rng.binomial(discovery, p["demo"][:, None])
-    decided = rng.binomial(demos, p["decide"][:, None])
-    wins = rng.binomial(decided, p["win"][:, None])
-    losses = decided - wins
+    leads = rng.poisson(leads * swing)
+    connects = rng.binomial(leads, p["connect"])
+    discovery = rng.binomial(connects, p["discovery"])
+    demos = rng.binomial(discovery, p["demo"])
+    decided = rng.binomial(demos, p["decide"])
+    wins = rng.binomial(decided, p["win"])
     # Log-normal deal sizes (σ = 0.6) with the rep's mean; a month's revenue sums its deals.
     sigma = 0.6
     mu = np.log(deal) - sigma**2 / 2
@@ -493,45 +660,56 @@ def _metrics_frame(
         shape
     )
     cycle_days = rng.gamma(4.0 * np.maximum(wins, 1e-9), cycle[:, None] / 4.0) * (wins > 0)
-    initial = discovery
-    follow_ups = rng.poisson(initial * follow_up[:, None])
-    active_accounts = rng.poisson(np.broadcast_to((accounts * np.sqrt(vol[:, 0]))[:, None], shape))
+    follow_ups = rng.poisson(discovery * follow_up[:, None])
+    active_accounts = rng.poisson(np.broadcast_to(accounts, shape))
     contacts = rng.poisson(active_accounts * cpa[:, None])
-    opportunities = rng.poisson(lam["opportunities"][:, None] * vol * swing)
-    quota = np.broadcast_to(np.array([nm.quota() for nm in norms])[:, None], shape)
+    if opportunities_per_demo is None:
+        opportunities = rng.poisson(np.broadcast_to(opportunities * swing, shape))
+    else:  # the demos already carry the month's swing
+        opportunities = rng.poisson(np.broadcast_to(demos * opportunities_per_demo, shape))
+    return {
+        "leads_prospected": leads,
+        "connects": connects,
+        "discovery_calls": discovery,
+        "demos": demos,
+        "wins": wins,
+        "losses": decided - wins,
+        "revenue": revenue,
+        "quota": np.broadcast_to(quota, shape),
+        "initial_meetings": discovery,
+        "follow_up_meetings": follow_ups,
+        "contacts_engaged": contacts,
+        "accounts_active": active_accounts,
+        "opportunities_worked": opportunities,
+        "cycle_days": cycle_days,
+    }
 
-    inherited_wins = np.zeros(shape)
-    inherited_revenue = np.zeros(shape)
-    for i, r in enumerate(reps):
-        if r.bluebird:
-            t = len(months) - 1 - int(rng.integers(0, 3))
-            count = int(rng.integers(1, 3))
-            inherited_wins[i, t] = count
-            inherited_revenue[i, t] = round(float(deal[i]) * 3 * count, -2)
-    total_wins = wins + inherited_wins
-    revenue = np.round(revenue + inherited_revenue, 0)
-    cycle_days = np.round(cycle_days + inherited_wins * cycle[:, None], 0)
 
+def _frame(
+    reps: Sequence[_Rep],
+    months: np.ndarray,
+    counts: dict[str, np.ndarray],
+    cycle: np.ndarray,
+    inherited_wins: np.ndarray,
+    inherited_revenue: np.ndarray,
+    end: int,
+) -> pd.DataFrame:
+    """The metrics DataFrame: bluebirds added to wins, revenue and cycle days; rows kept from
+    each rep's start month until they left."""
+    n = len(reps)
+    counts = dict(counts)
+    counts["wins"] = counts["wins"] + inherited_wins
+    counts["revenue"] = np.round(counts["revenue"] + inherited_revenue, 0)
+    counts["cycle_days"] = np.round(counts["cycle_days"] + inherited_wins * cycle[:, None], 0)
+    counts["inherited_wins"] = inherited_wins
+    counts["inherited_revenue"] = inherited_revenue
     frame = pd.DataFrame(
         {
             "rep": np.repeat([r.email for r in reps], len(months)),
             "month": np.tile([format_month(int(m)) for m in months], n),
-            "leads_prospected": leads.ravel(),
-            "connects": connects.ravel(),
-            "discovery_calls": discovery.ravel(),
-            "demos": demos.ravel(),
-            "wins": total_wins.ravel(),
-            "losses": losses.ravel(),
-            "revenue": revenue.ravel(),
-            "quota": quota.ravel(),
-            "initial_meetings": initial.ravel(),
-            "follow_up_meetings": follow_ups.ravel(),
-            "contacts_engaged": contacts.ravel(),
-            "accounts_active": active_accounts.ravel(),
-            "opportunities_worked": opportunities.ravel(),
-            "cycle_days": cycle_days.ravel(),
-            "inherited_wins": inherited_wins.ravel(),
-            "inherited_revenue": inherited_revenue.ravel(),
+            **{
+                column: np.asarray(values, dtype=float).ravel() for column, values in counts.items()
+            },
         }
     )
     # Reps report from their start month, and until they left.
@@ -540,9 +718,17 @@ def _metrics_frame(
     month_number = np.tile(months, n)
     keep = (month_number >= start) & (month_number <= stop)
     frame = frame[keep].reset_index(drop=True)
-    counts = [c for c in frame.columns if c not in ("rep", "month")]
-    frame[counts] = frame[counts].astype(float)
     return frame
 
 
-__all__ = ["NORMS", "PLANTABLE", "demo_org", "previous_month", "simulate_org"]
+__all__ = [
+    "NORMS",
+    "PLANTABLE",
+    "RAMP_RATES",
+    "RAMP_VOLUME",
+    "SCALE_DEPENDENT",
+    "demo_org",
+    "previous_month",
+    "realistic_org",
+    "simulate_org",
+]

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     coach_workspace: str = Field(DEFAULT_WORKSPACE, alias="COACH_WORKSPACE")
     coach_window_months: int = Field(3, ge=1, le=24, alias="COACH_WINDOW_MONTHS")
     coach_flag_threshold: float = Field(0.8, gt=0.5, lt=1.0, alias="COACH_FLAG_THRESHOLD")
+    # A flag needs the rep credibly at least this far (relative) behind the peers' typical value.
+    coach_material_gap: float = Field(0.2, ge=0.0, lt=1.0, alias="COACH_MATERIAL_GAP")
     coach_max_focus: int = Field(2, ge=1, le=2, alias="COACH_MAX_FOCUS")
     # How many months after the current one a metrics file may give (quotas loaded ahead).
     coach_months_ahead: int = Field(0, ge=0, le=24, alias="COACH_MONTHS_AHEAD")
@@ -159,10 +161,11 @@ class Settings(BaseSettings):
         return self.coach_workspace
 
     def gap_config(self) -> GapConfig:
-        """The gap engine's settings: window, flag threshold, focus size."""
+        """The gap engine's settings: window, flag threshold, material gap, focus size."""
         return GapConfig(
             window_months=self.coach_window_months,
             flag_threshold=self.coach_flag_threshold,
+            material_gap=self.coach_material_gap,
             max_focus=self.coach_max_focus,
         )
 

@@ -28,14 +28,31 @@ from storage.csv_common import (
 from storage.models import ROLES, Person
 
 ORG_REQUIRED = ("email", "name", "role")
-ORG_COLUMNS = (*ORG_REQUIRED, "manager_email", "segment", "slack_user_id", "timezone", "start_date")
+ORG_COLUMNS = (
+    *ORG_REQUIRED,
+    "manager_email",
+    "segment",
+    "discipline",
+    "slack_user_id",
+    "timezone",
+    "start_date",
+)
 NEEDS_MANAGER = ("rep", "manager")
 
 _EMAIL = re.compile(r"^[^@\s,;<>()\[\]\"]+@[^@\s,;<>()\[\]\"]+\.[^@\s,;<>()\[\]\".]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SLACK_ID = re.compile(r"^[UW][A-Z0-9]+$")
 # What a re-import compares and updates (besides `active`).
-_FIELDS = ("name", "role", "manager_id", "segment", "slack_user_id", "timezone", "start_date")
+_FIELDS = (
+    "name",
+    "role",
+    "manager_id",
+    "segment",
+    "discipline",
+    "slack_user_id",
+    "timezone",
+    "start_date",
+)
 
 
 @cache
@@ -47,7 +64,15 @@ _PEOPLE: Table = Person.__table__  # type: ignore[assignment]
 # Longer cells would only fail at write time on PostgreSQL; catch them with the rest.
 _MAX_LENGTH: dict[str, int] = {
     column: _PEOPLE.c[column.removeprefix("manager_")].type.length  # type: ignore[attr-defined]
-    for column in ("email", "manager_email", "name", "segment", "slack_user_id", "timezone")
+    for column in (
+        "email",
+        "manager_email",
+        "name",
+        "segment",
+        "discipline",
+        "slack_user_id",
+        "timezone",
+    )
 }
 
 
@@ -59,6 +84,7 @@ class _Row:
     role: str
     manager_email: str | None
     segment: str | None
+    discipline: str | None
     slack_user_id: str | None
     timezone: str | None
     start_date: date | None
@@ -148,6 +174,7 @@ def _fields(row: _Row, manager_id: int | None, known_slack_id: str | None) -> di
         "role": row.role,
         "manager_id": manager_id,
         "segment": row.segment,
+        "discipline": row.discipline,
         # An empty cell keeps the id Slack already told us; a given one overrides it.
         "slack_user_id": row.slack_user_id or known_slack_id,
         "timezone": row.timezone,
@@ -225,6 +252,7 @@ def _check_rows(table: CsvTable, problems: Problems) -> list[_Row]:
                     role,
                     manager or None,
                     segment,
+                    get("discipline") or None,
                     slack_id,
                     zone,
                     start if isinstance(start, date) else None,

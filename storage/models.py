@@ -67,6 +67,8 @@ class Person(Base):
     role: Mapped[str] = mapped_column(String(16))
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
     segment: Mapped[str | None] = mapped_column(String(100))
+    # SDR, AE, AM, ...: peers are the same segment and discipline (None: one discipline).
+    discipline: Mapped[str | None] = mapped_column(String(100))
     slack_user_id: Mapped[str | None] = mapped_column(String(32), index=True)
     timezone: Mapped[str | None] = mapped_column(String(64))
     start_date: Mapped[date | None] = mapped_column(Date)

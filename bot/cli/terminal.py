@@ -30,8 +30,13 @@ def gap_panel(report: dict[str, Any]) -> Panel:
         for rank, key in enumerate(report["focus"], 1):
             parts.append(_focus_text(rank, metrics[key], trend_line(metrics[key], report["trend"])))
     else:
-        note = report.get("focus_note") or "No credible gap this month."
+        note = report.get("focus_note") or "No material gap this month."
         parts.append(Text(note, "green"))
+        if stretch := report.get("stretch"):
+            parts.append(Text(stretch["sentence"], "cyan"))
+    parts.extend(Text(f"↳ {c}", "dim") for c in report.get("consequences", []))
+    if (targets := report.get("targets")) and targets.get("note"):
+        parts.append(Text(f"Targets · {targets['note']}", "yellow"))
 
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
     for column in ("metric", "rep", "of", "median", "top 25%", "pct", "shrunk", "P(worse)"):

@@ -113,11 +113,35 @@ def prefill(report: GapReport, locale: str = DEFAULT_LOCALE) -> dict[str, Any]:
     targets = []
     for key in chosen:
         metric = metrics[key].model_dump(mode="json")
-        median = metric["peer_median"]
-        targets.append("" if median is None else typed(median, metric, locale))
+        target = reachable_target(report, metric)
+        targets.append("" if target is None else typed(target, metric, locale))
     return {"options": options, "chosen": chosen, "actions": actions, "targets": targets}
 
 
 def typed(value: float, metric: dict[str, Any], locale: str = DEFAULT_LOCALE) -> str:
     """A metric's value as an input's initial text, in the user's locale and the metric's unit."""
     return format_typed(value, unit_of(metric), locale)
+
+
+# The worked-back volume (quota at the rep's own rates) behind each volume metric.
+_WORKED_BACK = {"leads_prospected": "leads_prospected", "opportunities_worked": "opportunities"}
+
+
+def reachable_target(report: GapReport, metric: dict[str, Any]) -> float | None:
+    """A month's reachable step on one metric: the peer median, or for a volume the nearer of
+    the median and the worked-back figure (what quota takes at the rep's own rates); never
+    beyond the peers' top quartile."""
+    median, top = metric["peer_median"], metric["top_quartile"]
+    if median is None:
+        return None
+    target = median
+    field = _WORKED_BACK.get(metric["key"])
+    needed = getattr(report.targets.own, field) if report.targets and field else None
+    current = metric["value"]
+    if needed is not None and current is not None and needed > current:
+        # Already enough volume for quota at today's rates: the median is the only step.
+        target = min((median, needed), key=lambda x: abs(x - current))
+    if top is not None:
+        higher = metric["direction"] == "higher"
+        target = min(target, top) if higher else max(target, top)
+    return target

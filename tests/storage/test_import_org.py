@@ -211,8 +211,8 @@ BAD_ORG: list[tuple[str, str | bytes, list[str]]] = [
         "unknown column",
         replace("start_date", "start_date,shoe_size"),
         [
-            "line 1, column shoe_size: unknown column (expected one of: email, manager_email, "
-            "name, role, segment, slack_user_id, start_date, timezone)"
+            "line 1, column shoe_size: unknown column (expected one of: discipline, email, "
+            "manager_email, name, role, segment, slack_user_id, start_date, timezone)"
         ],
     ),
     ("twice", replace("segment", "Email"), ["line 1, column email: the column appears twice"]),
@@ -406,3 +406,22 @@ def test_problem_reads_like_a_sentence() -> None:
     assert str(Problem(line=3, message="x")) == "line 3: x"
     assert str(Problem(message="the file is empty")) == "the file is empty"
     assert str(CsvImportError([Problem(message="a")] * 51)).endswith("\n… and 1 more problem")
+
+
+def test_discipline_is_imported_and_reaches_the_people_frame(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from storage.queries import people_frame
+
+    rows = [line.split(",") for line in ORG.splitlines()]
+    # The discipline column after segment: "AE" for Priya, blank for everyone else.
+    for cells in rows:
+        cells.insert(
+            5, "discipline" if cells[0] == "email" else "AE" * (cells[0] == "priya@example.com")
+        )
+    run_import(engine, write(tmp_path, "\n".join(",".join(c) for c in rows) + "\n"))
+    with session_scope(engine) as s:
+        frame = people_frame(s, WS)
+    assert "discipline" in frame.columns
+    assert set(frame["discipline"].dropna()) == {"AE"}
+    assert frame["discipline"].isna().any()

@@ -73,7 +73,11 @@ def _suggestion(brief: RepBrief) -> str:
         return f"*Suggested focus:* none — {escape(brief.problem)}."
     metrics = {m["key"]: m for m in brief.report["metrics"]}
     if not brief.report["focus"]:
-        return "*Suggested focus:* no credible gap — at or above the peers, or too close to call."
+        stretch = brief.report.get("stretch")
+        return (
+            "*Suggested focus:* no material gap — at or above the peers, or too close to call."
+            + (f"\n• {escape(stretch['sentence'])}" if stretch else "")
+        )
     lines = []
     for key in brief.report["focus"]:
         m = metrics[key]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.coaching.months import month_label
-from bot.coaching.wording import metric_sentence, trend_line
+from bot.coaching.wording import format_value, metric_sentence, trend_line
 from bot.slack.blocks.mrkdwn import escape
 
 MAX_SECTION = 3000
@@ -61,10 +61,18 @@ def gap_blocks(
     if not report["focus"]:
         blocks.append(
             _section(
-                ":white_check_mark: No credible gap this month: at or above the peer median "
-                "everywhere, or too close to call. Keep doing what works."
+                ":white_check_mark: No material gap this month: at or above the peers, or "
+                "behind by less than noise and the natural spread between reps explain."
             )
         )
+        if stretch := report.get("stretch"):
+            m = metrics[stretch["key"]]
+            blocks.append(
+                _section(
+                    f":dart: *{escape(stretch['sentence'])}*\n{escape(metric_sentence(m))}; "
+                    f"the top quartile: {escape(format_value(m, stretch['top_quartile']))}."
+                )
+            )
     for rank, key in enumerate(report["focus"], 1):
         m = metrics[key]
         kind = "skill" if m["kind"] in ("conversion", "value") else "effort — ask why first"
@@ -84,6 +92,8 @@ def gap_blocks(
         blocks.append(_section("\n".join(lines)))
         if lessons and key in lessons and (text := lessons_text(lessons[key], m["label"])):
             blocks.append(_context(text))
+    for consequence in report.get("consequences", []):
+        blocks.append(_context(f":link: {escape(consequence)}"))
     for warning in report["warnings"]:
         blocks.append(_context(f":warning: {escape(warning)}"))
     blocks.append(
