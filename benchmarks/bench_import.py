@@ -71,7 +71,7 @@ def write_org(path: Path, reps: int, rng: np.random.Generator) -> list[str]:
     ]
     with path.open("w", newline="", encoding="utf-8") as file:
         out = csv.writer(file)
-        out.writerow(ORG_COLUMNS)
+        out.writerow([c for c in ORG_COLUMNS if c != "discipline"])  # one discipline
         out.writerows(rows)
     return rep_emails
 

@@ -195,14 +195,21 @@ def _upload_charts(
 
 
 def _charts(report: GapReport, context: BoltContext, client: WebClient, respond: Respond) -> None:
-    if not report.focus:
+    # Without a gap the stretch metric is what the 1:1 discusses: chart that instead.
+    keys = report.focus or ([report.stretch.key] if report.stretch else [])
+    if not keys:
+        respond(
+            response_type="ephemeral",
+            text=f"{escape(report.name)} has no focus or stretch metric to chart this month.",
+            replace_original=False,
+        )
         return
     actor: Actor = context["actor"]
     services: Services = context["services"]
     metrics = {m.key: m for m in report.metrics}
     try:
         channel = client.conversations_open(users=actor.slack_user_id)["channel"]["id"]
-        for key in report.focus:
+        for key in keys:
             metric = metrics[key]
             if metric.value is None:
                 continue
