@@ -93,7 +93,7 @@ def _num(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _as_date(x: Any, what: str = "people: start_date") -> date | None:
+def _as_date(x: Any) -> date | None:
     if x is None or x is pd.NaT or (not isinstance(x, str | date) and pd.isna(x)):
         return None
     if isinstance(x, datetime):
@@ -103,7 +103,7 @@ def _as_date(x: Any, what: str = "people: start_date") -> date | None:
     try:
         return date.fromisoformat(str(x).strip()[:10])
     except ValueError:
-        raise GapError(f"{what} {x!r} is not YYYY-MM-DD") from None
+        raise GapError(f"people: start_date {x!r} is not YYYY-MM-DD") from None
 
 
 def _as_segment(x: Any) -> str | None:
@@ -301,16 +301,23 @@ class GapEngine:
         if "through" not in frame.columns:
             return exposure
         given = frame["through"].notna().to_numpy()
-        for i in np.flatnonzero(given):
-            day = _as_date(frame["through"].iloc[i], "metrics: through")
-            number = int(months[i])
-            if day is None or day.year * 12 + day.month - 1 != number:
-                raise GapError(
-                    f"metrics: through {day} of {frame['rep'].iloc[i]} is not in "
-                    f"{format_month(number)}"
-                )
-            exposure[rows[i], cols[i]] = day.day / calendar.monthrange(day.year, day.month)[1]
-            self._through[number] = max(day, self._through.get(number, day))
+        if not given.any():
+            return exposure
+        cells = frame["through"][given].astype(str).str.strip().str[:10]
+        days = pd.to_datetime(cells, format="%Y-%m-%d", errors="coerce")
+        if days.isna().any():
+            raise GapError(f"metrics: through {cells[days.isna()].iloc[0]!r} is not YYYY-MM-DD")
+        number = (days.dt.year * 12 + days.dt.month - 1).to_numpy()
+        wrong = np.flatnonzero(number != months[given])
+        if len(wrong):
+            i = int(np.flatnonzero(given)[wrong[0]])
+            raise GapError(
+                f"metrics: through {cells.iloc[wrong[0]]} of {frame['rep'].iloc[i]} is not in "
+                f"{format_month(int(months[i]))}"
+            )
+        exposure[rows[given], cols[given]] = (days.dt.day / days.dt.days_in_month).to_numpy()
+        latest = days.groupby(number).max()
+        self._through = {int(n): day.date() for n, day in latest.items()}
         return exposure
 
     def _linear(
@@ -340,7 +347,7 @@ class GapEngine:
         return self._through.get(parse_month(month))
 
     def report(self, email: str, month: str | None = None, today: date | None = None) -> GapReport:
-        """One rep's gaps for `month` (default: the latest month with data).
+        """One rep's gaps for `month` (default: the latest full month with data).
 
         `today` decides who is ramping (default: the last day of the month). GapError for an
         unknown email or a non-rep, a malformed month, a month without data, or a rep without data
@@ -359,7 +366,7 @@ class GapEngine:
         return self._assemble(state, results, position, previous.get(position, []), today)
 
     def warm(self, month: str | None = None) -> None:
-        """Evaluate every rep for `month` (default: the latest with data) once, with the month
+        """Evaluate every rep for `month` (default: the latest full month) once, with the month
         before's focus, so that each later `report` of it is a look-up and an assembly."""
         state = self._month(month)
         with _collector_paused():

@@ -89,3 +89,11 @@ def test_a_through_outside_its_month_is_refused() -> None:
     metrics.loc[metrics.index[-1], "through"] = date(2026, 12, 1)
     with pytest.raises(GapError, match="through 2026-12-01 of .* is not in 2026-11"):
         GapEngine(metrics, people, CATALOGUE)
+
+
+def test_a_through_that_is_no_date_is_refused() -> None:
+    people, metrics = org()
+    metrics["through"] = metrics["through"].astype(object)
+    metrics.loc[metrics.index[-1], "through"] = "18/11/2026"
+    with pytest.raises(GapError, match="through '18/11/2026' is not YYYY-MM-DD"):
+        GapEngine(metrics, people, CATALOGUE)
