@@ -5,7 +5,9 @@ Inputs (the storage layer produces these):
 * `metrics` — wide DataFrame, one row per (rep, month): `rep` (email), `month` ("YYYY-MM"), then
   any catalogue count columns as floats (NaN = not reported). Columns the catalogue does not know
   are ignored; a metric whose columns are absent is not computed (`zero_if_missing` columns such as
-  `inherited_wins` count as 0 when absent).
+  `inherited_wins` count as 0 when absent). An optional `through` column (a date inside the row's
+  month, or None) marks a month-to-date row: that month counts as the fraction of the month it
+  covers (its exposure) wherever months are counted, and is never the default month.
 * `people` — DataFrame of the org chart: `email`, `name`, `role` (rep/manager/director/admin),
   `segment` (str or None/NaN), `start_date` (date or None/NaT), `active` (bool; default True).
   Only `role == "rep"` people are reported on and compared; only active reps are peers.
@@ -225,6 +227,7 @@ class GapEngine:
         self._first = int(months.min()) if len(months) else 0
         span = int(months.max()) - self._first + 1 if len(months) else 0
         cols = months - self._first
+        exposure = self._load_through(frame, rows, cols, months, (reps, span))
         present = [c for c in self.catalogue.columns if c in frame.columns]
         raw: dict[str, np.ndarray] = {}
         for column in present:
@@ -234,7 +237,9 @@ class GapEngine:
         has_row = np.zeros((reps, span), dtype=bool)
         for grid in raw.values():
             has_row |= np.isfinite(grid)
-        self._raw = raw
+        # A month-to-date row holds the whole month's quota: attainment compares the bookings
+        # so far with the quota's share of the days covered.
+        self._raw = {**raw, "quota": raw["quota"] * exposure} if "quota" in raw else raw
         self._has_row = has_row
         self._span = span
 
@@ -251,9 +256,8 @@ class GapEngine:
         for i, metric in enumerate(self.metrics):
             top = self._linear(metric.numerator_terms, zero, (reps, span))
             terms = metric.denominator_terms
-            bottom = (
-                np.ones((reps, span)) if terms is None else self._linear(terms, zero, top.shape)
-            )
+            # A monthly count's denominator is the months it covers: less than 1 for a partial one.
+            bottom = exposure if terms is None else self._linear(terms, zero, top.shape)
             ok = np.isfinite(top) & np.isfinite(bottom)
             valid[i], num[i], den[i] = ok, np.where(ok, top, 0.0), np.where(ok, bottom, 0.0)
         self._num, self._den, self._valid = num, den, valid
@@ -265,7 +269,10 @@ class GapEngine:
             return np.concatenate([np.zeros(c.shape[:-1] + (1,)), c], axis=-1)
 
         self._cum_num, self._cum_den = cumulative(num), cumulative(den)
-        self._cum_valid, self._cum_rows = cumulative(valid), cumulative(has_row)
+        # Months counted by exposure, so figures per month (volumes, worked-back targets) treat a
+        # month-to-date row as the part of a month it is.
+        self._cum_valid = cumulative(np.where(valid, exposure, 0.0))
+        self._cum_rows = cumulative(has_row)
         # Window sums of single columns: quota (reported, positive months) and bluebirds.
         quota = raw.get("quota", np.full((reps, span), np.nan))
         quota_ok = np.isfinite(quota) & (quota > 0)
@@ -278,6 +285,40 @@ class GapEngine:
             },
         }
         self._data_months = {self._first + t for t in np.flatnonzero(has_row.any(axis=0))}
+
+    def _load_through(
+        self,
+        frame: pd.DataFrame,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        months: np.ndarray,
+        shape: tuple[int, int],
+    ) -> np.ndarray:
+        """Each rep-month's exposure: 1 for a full month, days through ÷ days in the month for a
+        month-to-date row. Notes each partial month's latest `through` in `self._through`."""
+        exposure = np.ones(shape)
+        self._through: dict[int, date] = {}
+        if "through" not in frame.columns:
+            return exposure
+        given = frame["through"].notna().to_numpy()
+        if not given.any():
+            return exposure
+        cells = frame["through"][given].astype(str).str.strip().str[:10]
+        days = pd.to_datetime(cells, format="%Y-%m-%d", errors="coerce")
+        if days.isna().any():
+            raise GapError(f"metrics: through {cells[days.isna()].iloc[0]!r} is not YYYY-MM-DD")
+        number = (days.dt.year * 12 + days.dt.month - 1).to_numpy()
+        wrong = np.flatnonzero(number != months[given])
+        if len(wrong):
+            i = int(np.flatnonzero(given)[wrong[0]])
+            raise GapError(
+                f"metrics: through {cells.iloc[wrong[0]]} of {frame['rep'].iloc[i]} is not in "
+                f"{format_month(int(months[i]))}"
+            )
+        exposure[rows[given], cols[given]] = (days.dt.day / days.dt.days_in_month).to_numpy()
+        latest = days.groupby(number).max()
+        self._through = {int(n): day.date() for n, day in latest.items()}
+        return exposure
 
     def _linear(
         self, terms: dict[str, float], zero: set[str], shape: tuple[int, int]
@@ -293,13 +334,20 @@ class GapEngine:
     # ---------------------------------------------------------------- public API
 
     def latest_month(self) -> str:
-        """The latest month with data, as YYYY-MM."""
+        """The latest full month with data, as YYYY-MM: a month-to-date month is not one (the
+        latest month, partial, only when no full month has data)."""
         if not self._data_months:
             raise GapError("no metrics loaded: import monthly metrics first")
-        return format_month(max(self._data_months))
+        full = self._data_months - self._through.keys()
+        return format_month(max(full or self._data_months))
+
+    def through(self, month: str) -> date | None:
+        """The last day `month`'s month-to-date rows cover (the latest, if they differ); None
+        for a full month or a month without data."""
+        return self._through.get(parse_month(month))
 
     def report(self, email: str, month: str | None = None, today: date | None = None) -> GapReport:
-        """One rep's gaps for `month` (default: the latest month with data).
+        """One rep's gaps for `month` (default: the latest full month with data).
 
         `today` decides who is ramping (default: the last day of the month). GapError for an
         unknown email or a non-rep, a malformed month, a month without data, or a rep without data
@@ -318,7 +366,7 @@ class GapEngine:
         return self._assemble(state, results, position, previous.get(position, []), today)
 
     def warm(self, month: str | None = None) -> None:
-        """Evaluate every rep for `month` (default: the latest with data) once, with the month
+        """Evaluate every rep for `month` (default: the latest full month) once, with the month
         before's focus, so that each later `report` of it is a look-up and an assembly."""
         state = self._month(month)
         with _collector_paused():
@@ -833,6 +881,7 @@ class GapEngine:
                 "segment": self._segments[rep],
                 "month": format_month(state.window[-1]),
                 "window": [format_month(x) for x in state.window],
+                "through": self._through.get(state.window[-1]),
                 "peer_group": {
                     "segment": state.pool_of[rep][0],
                     "discipline": state.pool_of[rep][1],
@@ -1028,6 +1077,14 @@ class GapEngine:
         ]
         if absent:
             warnings.append(f"No metrics for {', '.join(absent)} in the window.")
+        partial = [(n, self._through[n]) for n in state.window if n in self._through]
+        for number, through in partial:
+            days = calendar.monthrange(through.year, through.month)[1]
+            warnings.append(
+                f"{format_month(number)} is month to date, through {through.isoformat()}: "
+                f"its volumes count as {through.day} of {days} days (scaled to a full month), "
+                "and it is not judged until the full month is imported."
+            )
         return warnings
 
     def _trend(

@@ -6,6 +6,7 @@ builds these models, so `model_dump(mode="json")` never holds NaN or Infinity.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -173,6 +174,11 @@ class GapReport(BaseModel):
     segment: str | None
     month: str
     window: list[str]
+    through: date | None = Field(
+        None,
+        description="The last day the month's rows cover when it is month to date (its volumes "
+        "are scaled by the days covered); None for a full month.",
+    )
     peer_group: PeerGroup
     ramping: bool
     tenure_month: int | None = Field(None, description="1 in the start month; None if unknown.")

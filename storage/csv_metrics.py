@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Connection, Table, bindparam, delete, func, literal, select
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from analytics.catalogue import Catalogue, Constraint
@@ -31,15 +31,19 @@ from storage.csv_common import (
     paused_gc,
     read_csv,
 )
-from storage.models import MetricValue, Person
+from storage.models import MetricValue, PartialMonth, Person
 
 METRICS_REQUIRED = ("month", "rep_email")
+# The last day a month-to-date row covers; empty (or no such column) means the whole month.
+THROUGH = "through"
 PROGRESS_EVERY = 5_000  # CSV rows written between progress reports
 _ROWS_PER_INSERT = 400  # 2,000 parameters: far below SQLite's 32,766 and PostgreSQL's 65,535
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _VALUES: Table = MetricValue.__table__  # type: ignore[assignment]
+_PARTIAL: Table = PartialMonth.__table__  # type: ignore[assignment]
 # No rep-month reaches a trillion of anything, in any currency (¥1e12 is about $7bn): a bigger
 # number is a typo, an exponent like 1e308 or a spreadsheet overflow, and would swamp every sum.
 MAX_VALUE = 1e12
@@ -62,7 +66,9 @@ def import_metrics(
     numbers) and which constraints the numbers meet. Each row is one rep's month; a row already
     stored takes the file's values for the columns the file has: columns the file lacks keep
     their stored values, and an empty cell is a missing value, so it removes the one stored
-    (never a zero). The constraints are checked on the rows as they would be stored. Months may
+    (never a zero). An optional `through` date (inside the row's month) marks a month-to-date
+    row; a row without one is the full month, and clears the mark a month-to-date import left.
+    The constraints are checked on the rows as they would be stored. Months may
     be at most `months_ahead` after the current one. Any person of the org chart may have rows,
     inactive ones included. Raises CsvImportError, having written nothing, when anything in the
     file is wrong.
@@ -90,14 +96,15 @@ def _import(
     problems = Problems()
     table = read_csv(path, problems)
     columns = catalogue.columns
-    known = dict.fromkeys([*METRICS_REQUIRED, *columns])
+    known = dict.fromkeys([*METRICS_REQUIRED, THROUGH, *columns])
     if table is None or not check_header(table, METRICS_REQUIRED, known, problems):
         problems.raise_if_any()
     assert table is not None  # for the type checker: a missing table always raised above
     check_text(table, problems)
     # Sorted by name, like the primary key, so inserts append to the B-tree in order.
-    counts = sorted(name for name in set(table.header) - set(METRICS_REQUIRED) if name in known)
-    if not counts and set(table.header) <= set(METRICS_REQUIRED):
+    keys_and_through = {*METRICS_REQUIRED, THROUGH}
+    counts = sorted(name for name in set(table.header) - keys_and_through if name in known)
+    if not counts and set(table.header) <= keys_and_through:
         problems.add(
             table.header_line, None, f"no count columns: expected some of {', '.join(columns)}"
         )
@@ -110,6 +117,7 @@ def _import(
     transposed = list(zip(*table.rows, strict=True)) or [()] * len(table.header)
     cells_by_column = dict(zip(table.header, transposed, strict=True))
     keys = _check_keys(table, cells_by_column, people, latest_month(months_ahead), problems)
+    throughs = _check_through(table, cells_by_column, problems)
     amounts = set(catalogue.amounts)
     parsed = [
         _column(cells_by_column[name], name, name not in amounts, table.lines, problems)
@@ -127,8 +135,9 @@ def _import(
     problems.raise_if_any()
 
     workspace = ensure_workspace(session, workspace_id)
+    marked = _stored_through(session, workspace_id, sorted({month for _, month in keys}))
     values: list[Values] = list(zip(*parsed, strict=True))  # parsed has a column: checked above
-    rows = sorted(zip(keys, values, strict=True))  # primary-key order, as counts are
+    rows = sorted(zip(keys, values, throughs, strict=True))  # primary-key order, as counts are
     total = len(rows)
     if progress:
         progress(0, total)
@@ -138,21 +147,30 @@ def _import(
     for start in range(0, total, PROGRESS_EVERY):
         changed: list[tuple[Key, Values]] = []
         replaced: list[Key] = []
-        for key, wanted in rows[start : start + PROGRESS_EVERY]:
+        remarked: list[tuple[Key, date | None]] = []
+        for key, wanted, through in rows[start : start + PROGRESS_EVERY]:
             before = stored.get(key)
             if extra and before is not None:
                 before = before[: len(counts)]  # the constraints' other columns aren't written
-            if before == wanted or (before is None and wanted.count(None) == len(wanted)):
+            nothing = before is None and wanted.count(None) == len(wanted)  # and nothing to store
+            same = nothing or before == wanted
+            same_through = nothing or marked.get(key) == through
+            if same and same_through:
                 continue
-            changed.append((key, wanted))
             months.add(key[1])
             if before is None:
                 new += 1
             else:
                 updated += 1
-                replaced.append(key)
+            if not same:
+                changed.append((key, wanted))
+                if before is not None:
+                    replaced.append(key)
+            if not same_through:
+                remarked.append((key, through))
         _delete(connection, workspace_id, replaced, counts)
         _insert(connection, workspace_id, changed, counts)
+        _mark(connection, workspace_id, remarked)
         if progress:
             progress(min(start + PROGRESS_EVERY, total), total)
     if new or updated:
@@ -196,6 +214,36 @@ def _check_keys(
                 problems.add(line, None, f"{email} {month} appears twice (first on line {first})")
         keys.append((-1 if pid is None else pid, month))
     return keys
+
+
+def _check_through(
+    table: CsvTable, cells_by_column: dict[str, tuple[str, ...]], problems: Problems
+) -> list[date | None]:
+    """Each row's `through` date (None: the full month), noting dates that aren't one or fall
+    outside the row's month."""
+    cells = cells_by_column.get(THROUGH)
+    if cells is None:
+        return [None] * len(table.lines)
+    throughs: list[date | None] = []
+    months = cells_by_column.get("month", ())
+    for line, cell, month_cell in zip(table.lines, cells, months, strict=True):
+        text, month = cell.strip(), month_cell.strip()
+        day = None
+        if text:
+            try:
+                day = date.fromisoformat(text) if _DAY.match(text) else None
+            except ValueError:
+                day = None
+            if day is None:
+                problems.add(line, THROUGH, f"{text!r} is not a YYYY-MM-DD date")
+            elif _MONTH.match(month) and text[:7] != month:
+                problems.add(
+                    line,
+                    THROUGH,
+                    f"{text} is not in {month}: through is the last day the row's counts cover",
+                )
+        throughs.append(day)
+    return throughs
 
 
 def _month_problem(month: str, latest: str) -> str | None:
@@ -402,6 +450,39 @@ def _stored(
         where.append(v.month.in_(months))
     query = select(v.person_id, v.month, *pivot).where(*where).group_by(v.person_id, v.month)
     return {(pid, month): tuple(rest) for pid, month, *rest in session.execute(query)}
+
+
+def _stored_through(session: Session, workspace_id: str, months: list[str]) -> dict[Key, date]:
+    """The month-to-date marks stored for `months`: (rep, month) → through."""
+    if not months:
+        return {}
+    p = _PARTIAL.c
+    query = select(p.person_id, p.month, p.through).where(
+        p.workspace_id == workspace_id, p.month.in_(months)
+    )
+    return {(pid, month): through for pid, month, through in session.execute(query)}
+
+
+def _mark(connection: Connection, workspace_id: str, marks: list[tuple[Key, date | None]]) -> None:
+    """Set each (rep, month)'s month-to-date mark: a date marks it partial, None clears it."""
+    if not marks:
+        return
+    p = _PARTIAL.c
+    connection.execute(
+        delete(_PARTIAL).where(
+            p.workspace_id == workspace_id,
+            p.person_id == bindparam("pid"),
+            p.month == bindparam("mon"),
+        ),
+        [{"pid": pid, "mon": month} for (pid, month), _ in marks],
+    )
+    partial = [
+        {"workspace_id": workspace_id, "person_id": pid, "month": month, "through": through}
+        for (pid, month), through in marks
+        if through is not None
+    ]
+    if partial:
+        connection.execute(insert(_PARTIAL), partial)
 
 
 def _delete(connection: Connection, workspace_id: str, keys: list[Key], counts: list[str]) -> None:

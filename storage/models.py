@@ -98,6 +98,19 @@ class MetricValue(Base):
     value: Mapped[float] = mapped_column(Float)
 
 
+class PartialMonth(Base):
+    """A rep-month whose counts run only through `through` (month-to-date rows for the daily
+    post). A full month has no row here: most months are full, so the big long table keeps one
+    shape and a full re-import clears the mark by deleting one row per rep-month."""
+
+    __tablename__ = "partial_months"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    through: Mapped[date] = mapped_column(Date)
+
+
 class Plan(Base):
     """A rep's monthly coaching plan: what skill, why, how. One per rep and month."""
 

@@ -6,7 +6,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, aliased
 
-from storage.models import MetricValue, Person
+from storage.models import MetricValue, PartialMonth, Person
 
 PEOPLE_COLUMNS = [
     "email",
@@ -48,16 +48,26 @@ def people_frame(session: Session, workspace_id: str) -> pd.DataFrame:
 
 
 def metrics_frame(engine: Engine, workspace_id: str) -> pd.DataFrame:
-    """Monthly counts, wide: `rep` (email), `month` (YYYY-MM), then one float column per count."""
+    """Monthly counts, wide: `rep` (email), `month` (YYYY-MM), then one float column per count,
+    and `through`: the last day a month-to-date row covers (a date), None for a full month."""
     query = (
         select(Person.email.label("rep"), MetricValue.month, MetricValue.name, MetricValue.value)
         .join(Person, Person.id == MetricValue.person_id)
         .where(MetricValue.workspace_id == workspace_id)
     )
+    partial = (
+        select(Person.email.label("rep"), PartialMonth.month, PartialMonth.through)
+        .join(Person, Person.id == PartialMonth.person_id)
+        .where(PartialMonth.workspace_id == workspace_id)
+    )
     with engine.connect() as conn:
         long = pd.read_sql(query, conn)
+        marks = conn.execute(partial).all()
     if long.empty:
-        return pd.DataFrame(columns=["rep", "month"])
+        return pd.DataFrame(columns=["rep", "month", "through"])
     wide = long.pivot(index=["rep", "month"], columns="name", values="value")
     wide.columns.name = None
-    return wide.reset_index().sort_values(["rep", "month"], ignore_index=True)
+    wide = wide.reset_index().sort_values(["rep", "month"], ignore_index=True)
+    through = {(rep, month): day for rep, month, day in marks}
+    wide["through"] = [through.get(key) for key in zip(wide["rep"], wide["month"], strict=True)]
+    return wide

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.cadence.schedule import Kind, day_one, day_two, due_period
 from bot.cadence.sender import Batch, Message, Pacer, Recipient, Sender, Summary
@@ -34,7 +34,7 @@ from bot.slack.blocks.cadence import (
 )
 from bot.slack.client import make_web_client
 from storage.deliveries import delivered
-from storage.models import Delivery, MetricValue, Person
+from storage.models import Delivery, MetricValue, PartialMonth, Person
 from storage.org import active_people
 
 log = logging.getLogger(__name__)
@@ -364,6 +364,11 @@ class Cadence:
                 .join(Person, Person.id == MetricValue.person_id)
                 .where(MetricValue.workspace_id == self.workspace_id, MetricValue.month == month)
             ).all()
+            through = session.scalar(
+                select(func.max(PartialMonth.through)).where(
+                    PartialMonth.workspace_id == self.workspace_id, PartialMonth.month == month
+                )
+            )
         totals: dict[int | None, dict[str, float]] = {}
         for manager_id, name, value in rows:
             team = totals.setdefault(manager_id, {})
@@ -380,7 +385,7 @@ class Cadence:
             (label, len(moves), sum(1 for m in moves if m))
             for label, moves in sorted(coached.items())
         ]
-        text, blocks = daily_progress(day, month_label(month), teams, focus)
+        text, blocks = daily_progress(day, month_label(month), teams, focus, through)
         return [
             Run("daily", day, [Batch([Message(key, "daily", day, text, blocks)], channel=channel)])
         ]

@@ -378,7 +378,9 @@ def catalogue(config: Settings):  # type: ignore[no-untyped-def]
 @app.command()
 def gaps(
     email: Annotated[str | None, typer.Argument(help="The rep's email.")] = None,
-    month: Annotated[str | None, typer.Option(help="YYYY-MM; default: latest with data.")] = None,
+    month: Annotated[
+        str | None, typer.Option(help="YYYY-MM; default: the latest full month with data.")
+    ] = None,
     all_reps: Annotated[bool, typer.Option("--all", help="Every active rep.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON (one object per line).")] = False,
 ) -> None:

@@ -9,7 +9,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bot.coaching.wording import format_value, metric_sentence, trend_line
+from bot.coaching.months import through_label
+from bot.coaching.wording import format_count, format_value, metric_sentence, trend_line
 from bot.slack.blocks.mrkdwn import unescape
 
 
@@ -20,7 +21,8 @@ def gap_panel(report: dict[str, Any]) -> Panel:
     segment = peer["segment"] or "all reps"
     header = Text()
     header.append(f"{report['name']}", style="bold")
-    header.append(f"  <{report['rep']}>  ·  {report['month']}  ·  peers: {segment}, ")
+    through = f" ({through_label(report['through'])})" if report.get("through") else ""
+    header.append(f"  <{report['rep']}>  ·  {report['month']}{through}  ·  peers: {segment}, ")
     header.append(f"{peer['size']} reps" + (" (widened)" if peer["widened"] else ""))
     if report["ramping"]:
         header.append("  ·  ramping", style="yellow")
@@ -81,7 +83,7 @@ def _counts(metric: dict[str, Any]) -> str:
     if metric["denominator"] is None or metric["numerator"] is None:
         return ""
     if metric["kind"] in ("activity", "outcome") and metric["key"] != "attainment":
-        return f"{metric['numerator']:,.0f} in {metric['denominator']:,.0f} mo"
+        return f"{metric['numerator']:,.0f} in {format_count(metric['denominator'])} mo"
     return f"{metric['numerator']:,.0f} / {metric['denominator']:,.0f}"
 
 

@@ -65,8 +65,9 @@ def update_outcomes(
     months: list[str] | None,
 ) -> int:
     """Judge every plan of `months` (None: of every month) on the numbers for its month, and
-    return how many focus metrics were judged. Months without numbers wait until they arrive;
-    each month is written in its own short transaction, in place.
+    return how many focus metrics were judged. Months without numbers wait until they arrive,
+    and so do months whose numbers are month to date (a `through` date): a plan is judged on its
+    full month only. Each month is written in its own short transaction, in place.
 
     Closing is judged as gaps are found — the rep's shrunk estimate over the window ending in the
     plan's month against the peer median — while better or worse than the baseline is judged on
@@ -85,6 +86,8 @@ def update_outcomes(
         emails = {pid: email for pid, email in session.execute(people)}
     judged = 0
     for month in plan_months:
+        if window.through(month) is not None:
+            continue  # month to date: judged once the full month is imported
         try:
             pooled = {r.rep: r for r in window.reports(month)}
             single = {r.rep: r for r in alone.reports(month)}

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from analytics.gaps import GapEngine, GapError
-from bot.coaching.months import month_label, shift_month
+from bot.coaching.months import month_label, shift_month, through_label
 from storage.models import Person, Plan, PlanOutcome
 from storage.org import active_people, descendants
 from storage.outcomes import outcomes_by_focus
@@ -163,6 +163,13 @@ class Briefing:
             return None, str(exc)
         if latest >= self.last_month:
             return self.last_month, None
+        if through := engine.through(self.last_month):
+            # Month to date (the daily post's, or a day-one before the full month is in): its
+            # numbers so far, said as such, rather than an older full month's.
+            return self.last_month, (
+                f"{month_label(self.last_month)}'s numbers are month to date, "
+                f"{through_label(through)}."
+            )
         return latest, (
             f"{month_label(self.last_month)}'s numbers are not imported yet: "
             f"the figures are {month_label(latest)}'s."

@@ -44,6 +44,13 @@ def month_label(month: str) -> str:
     return f"{calendar.month_name[number]} {year}"
 
 
+def through_label(day: date | str) -> str:
+    """The last day month-to-date numbers cover (a date, or as a report's JSON has it), as
+    people say it: 'through Nov 18'."""
+    day = date.fromisoformat(day) if isinstance(day, str) else day
+    return f"through {calendar.month_abbr[day.month]} {day.day}"
+
+
 def month_bounds(month: str) -> tuple[date, date]:
     """First and last day of a YYYY-MM month."""
     year, number = (int(part) for part in month.split("-"))

@@ -41,6 +41,12 @@ def format_value(metric: dict[str, Any], value: float | None) -> str:
     return f"{value:,.0f}"
 
 
+def format_count(value: float) -> str:
+    """A pooled count or a number of months: whole as 1,234; a fraction (a month-to-date month
+    counts as the share of the month it covers) to one decimal, as 2.6."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
 def metric_sentence(metric: dict[str, Any]) -> str:
     """'Closes 18% of demos — team median 26%, top quartile 32%'."""
     value = format_value(metric, metric["value"])

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from typing import Any
 
+import pandas as pd
+
+from analytics.catalogue import load_catalogue
+from analytics.gaps import GapConfig, GapEngine
+from analytics.simulate import demo_org
 from bot.coaching.briefing import FocusOutcome, PlanView, RepBrief
 from bot.slack.blocks.cadence import (
     daily_progress,
@@ -13,6 +20,7 @@ from bot.slack.blocks.cadence import (
     reflection_invite,
     reflection_modal,
 )
+from bot.slack.blocks.gaps import gap_blocks
 from tests.bot.test_block_limits import check_message, check_view
 
 METRIC = {"key": "close_rate", "kind": "conversion", "direction": "higher", "unit": None}
@@ -86,3 +94,28 @@ def test_daily_progress_with_many_teams() -> None:
     check_message(blocks)
     _, empty = daily_progress("2026-12-03", "December 2026", [], [])
     check_message(empty)
+
+
+def test_daily_progress_says_through_which_day() -> None:
+    totals = {"leads_prospected": 1200.0, "wins": 9.0}
+    teams = [("Team", totals)]
+    _, blocks = daily_progress("2026-11-19", "November 2026", teams, [], date(2026, 11, 18))
+    check_message(blocks)
+    assert blocks[1] == {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": "Numbers through Nov 18."}],
+    }
+    _, full = daily_progress("2026-11-19", "November 2026", teams, [])
+    assert "through" not in json.dumps(full)
+
+
+def test_a_gap_summary_of_a_partial_month_says_through_which_day() -> None:
+    people, metrics, _ = demo_org(end_month="2026-10")
+    november = metrics[metrics["month"] == "2026-10"].assign(month="2026-11", through="2026-11-18")
+    engine = GapEngine(pd.concat([metrics, november]), people, load_catalogue(), GapConfig())
+    report = engine.reports("2026-11")[0].model_dump(mode="json")
+    blocks = gap_blocks(report)
+    check_message(blocks)
+    context = blocks[1]["elements"][0]["text"]
+    assert context.startswith("2026-11 (through Nov 18) · window 2026-09 – 2026-11 · ")
+    assert "through" not in json.dumps(gap_blocks(engine.reports("2026-10")[0].model_dump()))

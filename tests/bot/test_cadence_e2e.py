@@ -10,11 +10,14 @@ from typing import Any
 import time_machine
 from sqlalchemy import select, update
 
+from analytics.catalogue import load_catalogue
 from bot.cadence.jobs import Cadence
 from bot.cadence.scheduler import cadence_scheduler
+from bot.coaching.briefing import Briefing
+from bot.coaching.gaps import load_gap_engine
 from bot.demo.standin import TEAM_ID, new_trigger_id
 from storage.db import session_scope
-from storage.models import CheckIn, Person, Plan, Reflection
+from storage.models import CheckIn, PartialMonth, Person, Plan, Reflection
 from storage.plans import FocusInput, save_plan
 from tests.bot.conftest import Bot, blocks_text, make_cadence, metadata_keys, wait_until
 
@@ -292,6 +295,36 @@ def test_daily_progress_posts_month_to_date_by_team_once_a_day(bot: Bot) -> None
     assert post["text"] == "Progress, 2026-10-15: October 2026 to date"
     assert "*Mark Manager*: 2,000 leads → 600 connects → 300 discovery → 150 demos" in text
     assert "Close rate: 1 reps coached, 1 moving toward the median" in text
+
+
+def test_daily_progress_says_through_which_day_the_numbers_run(bot: Bot) -> None:
+    with session_scope(bot.engine) as session:
+        reps = session.scalars(select(Person.id).where(Person.role == "rep")).all()
+        session.add_all(
+            PartialMonth(
+                workspace_id="default", person_id=rep, month="2026-10", through=date(2026, 10, 14)
+            )
+            for rep in reps
+        )
+    cadence = make_cadence(bot.engine, bot.slack, COACH_DAILY_CHANNEL="C0PROGRESS")
+    make_plan(bot, "rep1@example.com", "2026-10", "close_rate", 0.08, 0.33, 0.2)
+    with time_machine.travel("2026-10-15 09:10:00+00:00", tick=False):
+        [run] = cadence.tick()
+        assert run.summary.sent == 1
+    [post] = bot.slack.posted("C0PROGRESS")
+    text = blocks_text(post)
+    assert "Numbers through Oct 14." in text
+    assert "Close rate: 1 reps coached" in text
+    # The coached metrics move on October so far, said as such; not on September, the latest
+    # full month (the default month for gaps).
+    engine = load_gap_engine(bot.engine, "default", load_catalogue())
+    assert engine.latest_month() == "2026-09"
+    with session_scope(bot.engine) as session:
+        briefing = Briefing(session, "default", engine, {}, "2026-11")
+    assert (briefing.data_month, briefing.data_note) == (
+        "2026-10",
+        "October 2026's numbers are month to date, through Oct 14.",
+    )
 
 
 def test_a_daily_channel_the_bot_cannot_post_in_is_a_failure_not_a_skip(bot: Bot) -> None:

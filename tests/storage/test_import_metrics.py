@@ -10,6 +10,7 @@ import csv
 import io
 import itertools
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlalchemy import Engine, select
 from analytics.catalogue import Catalogue, load_catalogue
 from storage.csv_import import CsvImportError, ImportResult, import_metrics, import_org
 from storage.db import session_scope
-from storage.models import MetricValue, Person, Workspace
+from storage.models import MetricValue, PartialMonth, Person, Workspace
 from tests.storage.test_import_org import ORG, WS, problems_of, snapshot, write
 
 DEFAULT_COLUMNS = [
@@ -209,7 +210,7 @@ def row(*cells: str) -> str:
 
 
 PRIYA = "priya@example.com"
-KNOWN = ", ".join(sorted(["month", "rep_email", *COLUMNS]))
+KNOWN = ", ".join(sorted(["month", "rep_email", "through", *COLUMNS]))
 # (case, file, the problems reported)
 BAD_METRICS: list[tuple[str, str | bytes, list[str]]] = [
     (
@@ -337,6 +338,24 @@ BAD_METRICS: list[tuple[str, str | bytes, list[str]]] = [
         header("wins") + row("2026-10", PRIYA, "1" * 140_000),
         ["line 2: not readable as CSV: field larger than field limit (131072)"],
     ),
+    (
+        "through outside the row's month, or not a date",
+        header("wins", "through")
+        + row("2026-10", PRIYA, "1", "2026-11-02")
+        + row("2026-11", PRIYA, "1", "2026-11-31")
+        + row("2026-12", PRIYA, "1", "18/12/2026"),
+        [
+            "line 2, column through: 2026-11-02 is not in 2026-10: through is the last day the "
+            "row's counts cover",
+            "line 3, column through: '2026-11-31' is not a YYYY-MM-DD date",
+            "line 4, column through: '18/12/2026' is not a YYYY-MM-DD date",
+        ],
+    ),
+    (
+        "through and no counts",
+        header("through") + row("2026-10", PRIYA, "2026-10-05"),
+        ["line 1: no count columns: expected some of " + ", ".join(COLUMNS)],
+    ),  # fmt: skip
     ("empty", b"", ["the file is empty: expected a header line, then one row per line"]),
     ("header only", header("wins"), ["the file has a header but no rows"]),
 ]
@@ -471,3 +490,53 @@ def test_any_sequence_of_files_lands_exactly(
         result = run_import(engine, path, workspace)
         assert (result.new, result.updated, result.unchanged) == (new, updated, unchanged)
         assert stored(engine, workspace) == model
+
+
+def marks(engine: Engine) -> dict[tuple[str, str], date]:
+    """{(email, month): through} of the month-to-date rep-months stored."""
+    query = select(Person.email, PartialMonth.month, PartialMonth.through).join(
+        Person, Person.id == PartialMonth.person_id
+    )
+    with session_scope(engine) as s:
+        return {(email, month): through for email, month, through in s.execute(query)}
+
+
+def test_through_marks_month_to_date_rows_until_the_full_month(org: Engine, tmp_path: Path) -> None:
+    run_import(org, write(tmp_path, METRICS, "m.csv"))
+    daily = (
+        "month,rep_email,leads_prospected,through\n"
+        "2026-11,priya@example.com,400,2026-11-18\n"
+        "2026-11,omar@example.com,380, 2026-11-18 \n"
+        "2026-10,omar@example.com,800,\n"  # a full month, as stored
+    )
+    result = run_import(org, write(tmp_path, daily, "daily.csv"))
+    assert (result.new, result.updated, result.unchanged, result.months) == (2, 0, 1, ["2026-11"])
+    assert marks(org) == {
+        ("priya@example.com", "2026-11"): date(2026, 11, 18),
+        ("omar@example.com", "2026-11"): date(2026, 11, 18),
+    }
+    # The next day: the same counts through a later day change the mark only.
+    later = daily.replace("2026-11-18", "2026-11-19")
+    result = run_import(org, write(tmp_path, later, "later.csv"))
+    assert (result.new, result.updated, result.unchanged) == (0, 2, 1)
+    assert set(marks(org).values()) == {date(2026, 11, 19)}
+    # The full month, without the column: no longer month to date, the values replaced.
+    full = "month,rep_email,leads_prospected\n2026-11,priya@example.com,650\n"
+    result = run_import(org, write(tmp_path, full, "full.csv"))
+    assert (result.updated, result.months) == (1, ["2026-11"])
+    assert marks(org) == {("omar@example.com", "2026-11"): date(2026, 11, 19)}
+    assert stored(org)["priya@example.com", "2026-11"] == {"leads_prospected": 650}
+    # An empty cell is the full month too.
+    blank = "month,rep_email,leads_prospected,through\n2026-11,omar@example.com,380,\n"
+    assert run_import(org, write(tmp_path, blank, "blank.csv")).updated == 1
+    assert marks(org) == {}
+
+
+def test_a_refused_file_leaves_the_marks_as_they_were(org: Engine, tmp_path: Path) -> None:
+    daily = "month,rep_email,wins,through\n2026-11,priya@example.com,1,2026-11-18\n"
+    run_import(org, write(tmp_path, daily, "daily.csv"))
+    bad = daily.replace(",1,", ",-1,").replace("2026-11-18", "2026-11-19")
+    assert problems_of(org, write(tmp_path, bad, "bad.csv"), run_import) == [
+        "line 2, column wins: -1 is negative, and counts can't be"
+    ]
+    assert marks(org) == {("priya@example.com", "2026-11"): date(2026, 11, 18)}

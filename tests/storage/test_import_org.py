@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 
 from storage.csv_import import CsvImportError, ImportResult, Problem, import_org
 from storage.db import session_scope
-from storage.models import MetricValue, Person, Workspace
+from storage.models import MetricValue, PartialMonth, Person, Workspace
 
 WS = "T1"
 ORG = """\
@@ -38,7 +38,7 @@ def write(tmp_path: Path, text: str | bytes, name: str = "org.csv") -> Path:
 
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table an import may write, timestamps included."""
-    tables = (Workspace.__table__, Person.__table__, MetricValue.__table__)
+    tables = (Workspace.__table__, Person.__table__, MetricValue.__table__, PartialMonth.__table__)
     with session_scope(engine) as s:
         return {
             t.name: [tuple(r) for r in s.execute(select(t).order_by(*t.primary_key))]

@@ -15,6 +15,7 @@ TABLES = {
     "workspaces",
     "people",
     "metric_values",
+    "partial_months",
     "plans",
     "plan_focus",
     "checkins",

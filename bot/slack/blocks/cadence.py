@@ -6,9 +6,11 @@ the fallback `text` included (notifications render it)."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 from bot.coaching.briefing import FocusOutcome, PlanView, RepBrief
+from bot.coaching.months import through_label
 from bot.coaching.wording import format_value, metric_sentence
 from bot.slack.blocks.mrkdwn import escape
 
@@ -296,11 +298,15 @@ def daily_progress(
     month_label: str,
     teams: list[tuple[str, dict[str, float]]],
     focus: list[tuple[str, int, int]],
+    through: date | None = None,
 ) -> tuple[str, Blocks]:
     """The daily progress post: month-to-date funnel by team (manager's name, totals), and the
-    coached metrics' movement (label, reps coached, reps moving toward the median)."""
+    coached metrics' movement (label, reps coached, reps moving toward the median). `through`:
+    the last day the imported month-to-date rows cover, when they say."""
     text = f"Progress, {day_label}: {month_label} to date"
     blocks: Blocks = [_header(text)]
+    if through is not None:
+        blocks.append(_context(f"Numbers {escape(through_label(through))}."))
     if not teams:
         blocks.append(_section(f"No {month_label} numbers imported yet."))
     stages = ("leads_prospected", "connects", "discovery_calls", "demos", "wins", "revenue")

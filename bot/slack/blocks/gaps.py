@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.coaching.months import month_label
-from bot.coaching.wording import format_value, metric_sentence, trend_line
+from bot.coaching.months import month_label, through_label
+from bot.coaching.wording import format_count, format_value, metric_sentence, trend_line
 from bot.slack.blocks.mrkdwn import escape
 
 MAX_SECTION = 3000
@@ -50,10 +50,12 @@ def gap_blocks(
     peer = report["peer_group"]
     segment = escape(peer["segment"] or "all reps")
     widened = " (widened)" if peer["widened"] else ""
+    through = f" ({escape(through_label(report['through']))})" if report.get("through") else ""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{report['name']}"[:150]}},
         _context(
-            f"{report['month']} · window {report['window'][0]} – {report['window'][-1]} · "
+            f"{report['month']}{through} · window {report['window'][0]} – "
+            f"{report['window'][-1]} · "
             f"peers: {segment}, {peer['size']} reps{widened}"
             + (" · ramping" if report["ramping"] else "")
         ),
@@ -79,7 +81,7 @@ def gap_blocks(
         lines = [f"*{rank}. {escape(metric_sentence(m))}*"]
         facts = [kind]
         if m.get("numerator") is not None and m.get("denominator") is not None:
-            facts.append(f"{m['numerator']:,.0f} of {m['denominator']:,.0f}")
+            facts.append(f"{m['numerator']:,.0f} of {format_count(m['denominator'])}")
         if m.get("percentile") is not None:
             facts.append(f"beats {m['percentile']:.0f}% of peers")
         if m.get("impact") is not None:
