@@ -975,6 +975,10 @@ class GapEngine:
             "note": (
                 f"Quota at today's rates takes {need:,.0f} {what} a month, beyond what the "
                 f"peers' top quartile does: {label} has to move too."
+                if need is not None and math.isfinite(need)
+                # A zero rate on the way (no wins yet, say): no volume makes quota.
+                else f"Quota can't be reached at today's rates with more {what} alone: "
+                f"{label} has to move too."
             ),
         }
 

@@ -163,3 +163,15 @@ def test_peers_are_the_same_segment_and_discipline() -> None:
     ae = next(e for e in smb if e not in sdrs)
     all_smb = int((truth["segment"] == "SMB").sum())
     assert engine.report(ae, "2026-06").peer_group.size == all_smb - len(sdrs) - 1
+
+
+def test_an_unreachable_quota_is_said_in_words_not_as_infinity() -> None:
+    """A rate of zero on the way makes the worked-back volume infinite (None in the JSON): the
+    note says no volume makes quota instead of failing to print the number."""
+    people, metrics, truth = realistic_org("SMB", seed=3)
+    engine = GapEngine(metrics, people, CATALOGUE)
+    rep = truth.loc[truth["kind"] == "natural", "email"].iloc[0]
+    shown = [m.model_dump(mode="json") for m in engine.report(rep, "2026-06").metrics]
+    table = {"out_of_reach": [["leads_prospected"]], "own": [{"leads_prospected": None}]}
+    note = engine._reach_note(table, 0, shown, [])["note"]
+    assert note.startswith("Quota can't be reached at today's rates with more leads alone")
