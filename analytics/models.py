@@ -53,6 +53,19 @@ class PeerGroup(BaseModel):
         description="Always False: peers are never borrowed from other segments or disciplines "
         "(kept for the JSON contract)."
     )
+    basis: Literal["group", "tenure_cohort", "levels_adjusted", "within_small_group"] = Field(
+        "group",
+        description="What the rep was judged against: the group; for a ramping rep, reps in "
+        "the same tenure months (`cohort`); for a group under min_peer_group, conversion rates "
+        "against the org with each group's rates adjusted to this group's level "
+        "(`adjusted_peers`), or within the group when it is the only one.",
+    )
+    cohort: int | None = Field(
+        None, description="Rep-observations in the rep's tenure months compared with, if any."
+    )
+    adjusted_peers: int | None = Field(
+        None, description="Reps (all groups) in the level-adjusted comparison of a small group."
+    )
 
 
 class MetricGap(BaseModel):
