@@ -527,11 +527,15 @@ class GapEngine:
         flagged = (
             worse & (cred >= cfg.flag_threshold) & (material >= MATERIAL_PROBABILITY) & comparable
         )
-        consequence = self._consequences(flagged, value, state.num[reps], typical, line, sign)
+        own = self._driver_factor(value, typical, sign)
+        consequence = self._consequences(
+            flagged, value, own, self._log_variance(state, reps), typical, line, sign
+        )
         consequence[consequence == -2] = -1  # unflagged: nothing to show
         # Advice rests on the estimates: the raw value of a small sample would overstate a gap.
         current = np.where(np.isfinite(est), est, value)
-        impact = self._impact(state, reps, current, med)
+        # A count with drivers is worth only its own part: the drivers' shortfall is theirs.
+        impact = self._impact(state, reps, current * own, med)
         outcome = np.array([m.kind == "outcome" for m in self.metrics])
         # Results at the top of the peers: a leading indicator without a bookings link is
         # evidently not holding the rep back, so it is no remedial focus (the stretch remains).
@@ -762,11 +766,36 @@ class GapEngine:
         tenure = self._tenure_month(rep, state.window[0])
         return tenure is not None and tenure <= self.config.ramp_months
 
+    def _log_variance(self, state: _Month, reps: np.ndarray) -> np.ndarray:
+        """(n, K) the count noise of each metric's log value: 1/k − 1/n for a rate between two
+        counts (binomial), 1/k for counts and ratios (Poisson), with k at least 1."""
+        num = np.maximum(state.num[reps], 1.0)
+        den = np.maximum(state.den[reps], num)
+        binomial = np.array([m.model == "beta_binomial" for m in self.metrics])
+        return 1.0 / num - np.where(binomial, 1.0 / den, 0.0)
+
+    def _driver_factor(
+        self, value: np.ndarray, typical: np.ndarray, sign: np.ndarray
+    ) -> np.ndarray:
+        """(n, K): × this turns a metric's value into its own part, corrected for every driver
+        (see _consequences); 1 for metrics without drivers or drivers without a value."""
+        out = np.ones(value.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(sign > 0, typical / value, value / typical)  # > 1: a driver trails
+        for j, metric in enumerate(self.metrics):
+            drivers = [self._pos[d] for d in metric.drivers if d in self._pos]
+            if drivers:
+                known = np.isfinite(ratio[:, drivers])
+                factor = np.prod(np.where(known, ratio[:, drivers], 1.0), axis=1)
+                out[:, j] = factor if sign[j] > 0 else 1.0 / factor
+        return out
+
     def _consequences(
         self,
         flagged: np.ndarray,
         value: np.ndarray,
-        counts: np.ndarray,
+        own: np.ndarray,
+        variance: np.ndarray,
         typical: np.ndarray,
         line: np.ndarray,
         sign: np.ndarray,
@@ -779,11 +808,11 @@ class GapEngine:
         other way round when lower is better: a rep with a strong funnel above gets no credit for
         it). Raw values, not estimates: each metric is shrunk by its own amount, while the raw
         ratio is exactly the rep's own conversion (opportunities per demo, say), with the
-        month's swings cancelled. Unless the corrected value is credibly (`flag_threshold`)
-        materially behind — judged with the Poisson noise of the metric's own count, on a log
-        scale — the shortfall is a consequence: of a flagged driver (shown as such, not as a
-        second focus), or of several small shortfalls upstream, none material (then it is no
-        flag at all).
+        month's swings cancelled. Unless the corrected value is credibly
+        (`OWN_DRIVER_CONFIDENCE`) materially behind — judged on a log scale with the count noise
+        of its own count and of its drivers' — the shortfall is a consequence: of a flagged
+        driver (shown as such, not as a second focus), or of several small shortfalls upstream,
+        none material (then it is no flag at all).
         """
         z = float(special.ndtri(OWN_DRIVER_CONFIDENCE))
         out = np.full(flagged.shape, -1)
@@ -794,11 +823,12 @@ class GapEngine:
             if not drivers:
                 continue
             known = np.isfinite(ratio[:, drivers])
-            factor = np.prod(np.where(known, ratio[:, drivers], 1.0), axis=1)
-            corrected = value[:, j] * factor if sign[j] > 0 else value[:, j] / factor
+            corrected = value[:, j] * own[:, j]  # its own part (_driver_factor)
             with np.errstate(divide="ignore", invalid="ignore"):
                 behind = np.log(line[:, j] / corrected) * sign[j]  # > 0: still behind the line
-                noise = 1.0 / np.sqrt(np.maximum(counts[:, j], 1.0))
+                # The own part's noise: its count's and every driver's (for opportunities
+                # worked the terms telescope to 1/opportunities + 1/demos).
+                noise = np.sqrt(variance[:, j] + variance[:, drivers].sum(axis=1))
             explained = flagged[:, j] & ~(behind >= z * noise)
             cause = flagged[:, drivers] & known
             main = np.array(drivers)[np.argmax(np.where(cause, ratio[:, drivers], -np.inf), axis=1)]

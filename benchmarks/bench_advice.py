@@ -10,7 +10,9 @@ natural skill spread, material weaknesses, top performers, ramping reps and new 
   judged by its own driver: opportunities worked only when the rep's own opportunities per demo
   is weak, not when a weak stage upstream lowers them);
 * recall: planted weaknesses that lead the focus; "clear" = a drop of at least 40% on a metric
-  the window's samples can resolve (CLEAR), by at least 4 standard errors of its counts;
+  the window's samples can resolve (CLEAR), by at least 4 standard errors of its counts; "clear
+  even with month swings" counts the simulator's month-to-month volume swings in those errors
+  (a 40-45% volume drop is then about 3 of them: the engine rightly hesitates);
 * reps with no material weakness given a focus (ramping and top performers included);
 * scale artefacts: Enterprise reps told about volumes, deal size or cycle;
 * the small group's planted weakness (the first Enterprise rep's connect rate, SMALL_DROP worse:
@@ -55,17 +57,21 @@ CLEAR = (
 )
 VOLUME = ("leads_prospected", "opportunities_worked")
 SMALL_PLANT, SMALL_DROP, RAMP_LAG = "connect_rate", 0.5, 0.5
+SWING = 0.2  # coefficient of variation of a rep's monthly volume in the simulator
 
 
-def resolvable(report: dict[str, Any], key: str, drop: float) -> bool:
+def resolvable(report: dict[str, Any], key: str, drop: float, swings: bool = False) -> bool:
     """Whether the window's counts resolve the drop: at least 4 standard errors of pure count
-    noise (binomial for rates, Poisson for counts and ratios), month-to-month swings aside."""
+    noise (binomial for rates, Poisson for counts and ratios); with `swings`, volumes also carry
+    the simulator's busy and quiet months (SWING per month), which rates do not."""
     metric = next(m for m in report["metrics"] if m["key"] == key)
     typical, den = metric["peer_median"], metric["denominator"]
     if not typical or not den:
         return False
     if key == "leads_prospected" or key == "opportunities_worked":
         se = (typical / (3 * den)) ** 0.5 if den else 0.0  # den: months; value: per month
+        if swings:
+            se = (se**2 + (SWING * typical) ** 2 / den) ** 0.5
     elif metric["unit"] == "percent":
         se = (typical * (1 - typical) / den) ** 0.5
     else:
@@ -83,6 +89,8 @@ def evaluate(level: str, orgs: int, reps: int, config: GapConfig) -> dict[str, A
             "planted_lead",
             "clear",
             "clear_lead",
+            "clear_swing",
+            "clear_swing_lead",
             "clean",
             "clean_focus",
             "small",
@@ -137,6 +145,9 @@ def evaluate(level: str, orgs: int, reps: int, config: GapConfig) -> dict[str, A
                 if t["drop"] >= 0.4 and planted in CLEAR and resolvable(r, planted, t["drop"]):
                     c["clear"] += 1
                     c["clear_lead"] += bool(focus) and focus[0] == planted
+                    if resolvable(r, planted, t["drop"], swings=True):
+                        c["clear_swing"] += 1
+                        c["clear_swing_lead"] += bool(focus) and focus[0] == planted
             else:
                 c["clean"] += 1
                 c["clean_focus"] += bool(focus)
@@ -180,6 +191,10 @@ def share(part: int, whole: int) -> str:
 ROWS: list[tuple[str, Callable[[dict[str, int]], str]]] = [
     ("precision (focus metrics that are real)", lambda c: share(c["focus_true"], c["focus"])),
     ("recall, clear weaknesses leading focus", lambda c: share(c["clear_lead"], c["clear"])),
+    (
+        "recall, clear even with month swings",
+        lambda c: share(c["clear_swing_lead"], c["clear_swing"]),
+    ),
     ("recall, all planted leading focus", lambda c: share(c["planted_lead"], c["planted"])),
     ("no material weakness, given a focus", lambda c: share(c["clean_focus"], c["clean"])),
     ("scale artefacts (Enterprise reps)", lambda c: share(c["scale"], c["small"])),

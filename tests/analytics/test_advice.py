@@ -29,16 +29,18 @@ def counts(request: pytest.FixtureRequest) -> dict[str, int]:
 
 
 def test_focus_metrics_are_real_material_weaknesses(counts: dict[str, int]) -> None:
-    # Measured on these 16 orgs: SMB 94%, Mid-Market 88% (83% on the first 12: a few noise
-    # outliers in raw counts decide it).
+    # Measured on these 16 orgs: SMB 96%, Mid-Market 90% (on seeds 100-115: 85% and 81%; a few
+    # noise outliers in raw counts decide it).
     assert counts["focus"] >= 40
     assert counts["focus_true"] >= 0.82 * counts["focus"], counts
 
 
 def test_clear_weaknesses_lead_the_focus(counts: dict[str, int]) -> None:
-    # Measured: 86% and 88% (the misses are plants the window happened to show mildly).
+    # Measured: 86% and 88% (the misses are volume plants the window showed mildly: with the
+    # simulator's month swings counted, 96% and 100% of the clear ones lead the focus).
     assert counts["clear"] >= 20
     assert counts["clear_lead"] >= 0.8 * counts["clear"], counts
+    assert counts["clear_swing_lead"] >= 0.9 * counts["clear_swing"], counts
 
 
 def test_no_manufactured_weakness(counts: dict[str, int]) -> None:
