@@ -612,9 +612,10 @@ class GapEngine:
     def _against_cohorts(
         self, state: _Month, reps: np.ndarray, fig: _Figures, focus_only: bool
     ) -> np.ndarray:
-        """Ramping reps with a tenure cohort of at least `min_peer_group` observations are
-        compared with it on every metric (figures and posterior replaced in `fig`). Returns the
-        cohort size per row, -1 for reps compared as usual."""
+        """Ramping reps with a tenure cohort of at least `min_peer_group` observations get its
+        figures and posterior in `fig` on the metrics it judges (_COHORT_COMPARABLE kinds; the
+        rest keep the group's figures, for reference). Returns the cohort size per row, -1 for
+        reps compared as usual."""
         size = np.full(len(reps), -1)
         keys: dict[tuple[Any, int], int] = {}
         cohort_of = np.full(len(reps), -1)
@@ -634,6 +635,8 @@ class GapEngine:
         cohorts = [state.cohorts[key] for key in keys]
         chosen, pool_of = reps[rows], cohort_of[rows]
         for m in range(len(self.metrics)):
+            if self.metrics[m].kind not in _COHORT_COMPARABLE:
+                continue
             position = np.array(
                 [cohorts[c].position[m][r] for c, r in zip(pool_of, chosen, strict=True)]
             )
@@ -650,11 +653,14 @@ class GapEngine:
         if key in state.cohorts:
             return state.cohorts[key]
         group, tenure = key
-        starts = np.array(
-            [-(10**9) if s is None else s.year * 12 + s.month - 1 - self._first
-             for s in self._starts]
-        )  # fmt: skip
-        candidates, months = tenure_windows(starts, tenure, state.t, self.config.window_months)
+        if not hasattr(self, "_start_index"):
+            self._start_index = np.array(
+                [-(10**9) if s is None else s.year * 12 + s.month - 1 - self._first
+                 for s in self._starts]
+            )  # fmt: skip
+        candidates, months = tenure_windows(
+            self._start_index, tenure, state.t, self.config.window_months
+        )
         inside = self._group_mask(group)[candidates]
         candidates, months = candidates[inside], months[inside]
         used = months >= 0
@@ -669,6 +675,11 @@ class GapEngine:
         )
         position, sorted_values, fits = [], [], []
         for m, metric in enumerate(self.metrics):
+            if metric.kind not in _COHORT_COMPARABLE:
+                position.append(np.full(len(self._emails), -1))
+                sorted_values.append(np.zeros(0))
+                fits.append(None)
+                continue
             valid = self._valid[m][rows, index] & used
             k_month = np.where(valid, self._num[m][rows, index], 0.0)
             n_month = np.where(valid, self._den[m][rows, index], 0.0)
