@@ -50,8 +50,9 @@ class PeerGroup(BaseModel):
     discipline: str | None = Field(None, description="The peers' discipline (SDR, AE, ...).")
     size: int = Field(description="Peers with data in the window, the rep not counted.")
     widened: bool = Field(
-        description="Always False: peers are never borrowed from other segments or disciplines "
-        "(kept for the JSON contract)."
+        description="Always False: the peer group is never widened to other segments or "
+        "disciplines (a small group's conversion rates may be judged against the org's rates "
+        "adjusted to its level: see basis; kept for the JSON contract)."
     )
     basis: Literal["group", "tenure_cohort", "levels_adjusted", "within_small_group"] = Field(
         "group",
