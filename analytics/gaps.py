@@ -36,6 +36,13 @@ import pandas as pd
 from scipy import special
 
 from analytics.catalogue import Catalogue, Metric
+from analytics.comparisons import (
+    Adjusted,
+    adjusted_pool,
+    detrended,
+    level_discount,
+    tenure_windows,
+)
 from analytics.models import GapConfig, GapReport
 from analytics.peers import peer_figures
 from analytics.shrinkage import PoolFit, fit_pool, posterior
@@ -54,6 +61,9 @@ _FUNNEL = (
 # Catalogue kinds a ramping rep is compared on with tenured peers: conversion only (volumes,
 # deal sizes and cycles of a rep building a territory are not yet theirs to coach).
 _RAMP_COMPARABLE = ("conversion",)
+# Against reps in the same tenure months, volumes too; a ramping rep's first few deals (size,
+# cycle) and accounts are still too few and too inherited to judge, even against a cohort.
+_COHORT_COMPARABLE = ("activity", "conversion", "outcome")
 # A flag needs the gap credible (P(worse than the peers' typical value) ≥ flag_threshold) and
 # material: P(worse by at least `material_gap`) ≥ this. Lower than the flag threshold because the
 # second question is asked of a gap already known to be real; on realistic simulations 0.65
@@ -124,6 +134,30 @@ class _Pool:
 
 
 @dataclass
+class _Cohort:
+    """Reps' windows ending in one tenure month, from the data's history, for one peer group."""
+
+    reps: np.ndarray  # (J,) rep indices, one observation each
+    position: list[np.ndarray]  # per metric: each rep's index among those with a value, or -1
+    sorted_values: list[np.ndarray]
+    fits: list[PoolFit | None]
+
+
+@dataclass
+class _Figures:
+    """(n, K) peer figures and posterior results being filled in by _evaluate."""
+
+    median: np.ndarray
+    top: np.ndarray
+    percentile: np.ndarray
+    count: np.ndarray
+    estimate: np.ndarray
+    credibility: np.ndarray
+    typical: np.ndarray
+    material: np.ndarray
+
+
+@dataclass
 class _Month:
     """Everything pooled for one month's window, for all reps."""
 
@@ -138,6 +172,8 @@ class _Month:
     pool_of: list[tuple[str | None, str | None]]  # (R,) each rep's (segment, discipline)
     group_size: np.ndarray  # (R,) the rep's peer group incl. the rep
     pools: dict[str | None, _Pool] = field(default_factory=dict)
+    cohorts: dict[tuple[Any, int], _Cohort] = field(default_factory=dict)  # ramp cohorts
+    adjusted: dict[tuple[int, int], Adjusted] = field(default_factory=dict)  # (rep, metric)
     results: _Results | None = None  # every rep's results, once reports() asked
     focus_results: _Results | None = None  # every rep's focus only (for the next month's trend)
 
@@ -162,6 +198,8 @@ class _Results:
     impact: np.ndarray
     focus: list[list[int]]  # metric positions, best first
     stretch: list[tuple[int, float] | None]  # (metric, monthly upside) for reps without focus
+    cohort_size: np.ndarray  # (n,) ramp cohort observations compared with, -1 when none
+    adjusted: np.ndarray  # (n, 2): reps in the level-adjusted pool, of them from other groups
     table: dict[str, list[Any]] | None = None  # the same as Python lists, for assembling reports
 
     def row(self, rep: int) -> int:
@@ -448,14 +486,18 @@ class GapEngine:
             return None
         return month - (start.year * 12 + start.month - 1) + 1
 
+    def _group_mask(self, key: tuple[str | None, str | None]) -> np.ndarray:
+        """(R,) the reps of a peer group; segment None means every segment of the discipline."""
+        segment, discipline = key
+        members = np.array(self._disciplines, dtype=object) == discipline
+        if segment is not None:
+            members &= np.array(self._segments, dtype=object) == segment
+        return members
+
     def _pool(self, state: _Month, key: str | None) -> _Pool:
         if key in state.pools:
             return state.pools[key]
-        members = self._active & state.has_data
-        segment, discipline = key
-        if segment is not None:
-            members = members & (np.array(self._segments, dtype=object) == segment)
-        members = members & (np.array(self._disciplines, dtype=object) == discipline)
+        members = self._active & state.has_data & self._group_mask(key)
         window = slice(max(state.t + 1 - self.config.window_months, 0), state.t + 1)
         member_of, position, sorted_values, fits = [], [], [], []
         for i, metric in enumerate(self.metrics):
@@ -495,8 +537,8 @@ class GapEngine:
         """
         n, k = len(reps), len(self.metrics)
         cfg = self.config
-        med, top, pct, est, cred, typical, material = (np.full((n, k), np.nan) for _ in range(7))
-        peer_count = np.zeros((n, k), dtype=int)
+        fig = _Figures(*(np.full((n, k), np.nan) for _ in range(3)), np.zeros((n, k), dtype=int),
+                       *(np.full((n, k), np.nan) for _ in range(4)))  # fmt: skip
         keys = [state.pool_of[i] for i in reps]
         order = {key: i for i, key in enumerate(dict.fromkeys(keys))}
         pools = [self._pool(state, key) for key in order]
@@ -513,52 +555,35 @@ class GapEngine:
         peer_size = np.array([pool.members.sum() for pool in pools])[pool_of] - gather(
             [pool.members for pool in pools]
         )
-        for m, metric in enumerate(self.metrics):
-            higher = metric.direction == "higher"
-            values = state.value[reps, m]
-            position = gather([pool.position[m] for pool in pools])
-            figures = peer_figures(
-                [pool.sorted_values[m] for pool in pools], pool_of, values, position >= 0, higher
-            )
-            med[:, m], top[:, m], pct[:, m] = (
-                figures.median,
-                figures.top_quartile,
-                figures.percentile,
-            )
-            peer_count[:, m] = figures.count
-            # Pools with fewer than two members have no fit: their reps get no estimate.
-            fitted = [p for p, pool in enumerate(pools) if pool.fits[m] is not None]
-            fit_of = np.full(len(pools), -1)
-            fit_of[fitted] = np.arange(len(fitted))
-            ok = (state.den[reps, m] > 0) & (fit_of[pool_of] >= 0)
-            if focus_only:
-                ok &= (values - figures.median) * (1 if higher else -1) < 0
-            if not ok.any():
-                continue
-            est[ok, m], cred[ok, m], typical[ok, m], material[ok, m] = posterior(
-                [pools[p].fits[m] for p in fitted],
-                fit_of[pool_of[ok]],
-                state.num[reps[ok], m],
-                state.den[reps[ok], m],
-                position[ok],
-                higher,
-                gap=cfg.material_gap,
-                material_from=cfg.flag_threshold,
-            )
+        every = np.arange(n)
+        for m in range(k):
+            self._compare(
+                fig, m, every, state.value[reps, m], state.num[reps, m], state.den[reps, m],
+                [pool.sorted_values[m] for pool in pools], [pool.fits[m] for pool in pools],
+                pool_of, gather([pool.position[m] for pool in pools]), focus_only,
+            )  # fmt: skip
+        cohort_size = self._against_cohorts(state, reps, fig, focus_only)
+        adjusted, borrowed = self._against_adjusted(state, reps, fig, cohort_size >= 0)
+        med, top, pct, peer_count = fig.median, fig.top, fig.percentile, fig.count
+        est, cred, typical, material = fig.estimate, fig.credibility, fig.typical, fig.material
 
         value = state.value[reps]
         sign = np.array([1.0 if m.direction == "higher" else -1.0 for m in self.metrics])
         line = typical * (1.0 - cfg.material_gap * sign)
         worse = (value - med) * sign < 0  # strictly worse than the raw peer median
-        comparable = self._comparable(state, reps)
+        comparable = self._comparable(state, reps, cohort_size >= 0, borrowed)
         flagged = (
             worse & (cred >= cfg.flag_threshold) & (material >= MATERIAL_PROBABILITY) & comparable
         )
-        consequence = self._consequences(flagged, value, state.num[reps], typical, line, sign)
+        own = self._driver_factor(value, typical, sign)
+        consequence = self._consequences(
+            flagged, value, own, self._log_variance(state, reps), typical, line, sign
+        )
         consequence[consequence == -2] = -1  # unflagged: nothing to show
         # Advice rests on the estimates: the raw value of a small sample would overstate a gap.
         current = np.where(np.isfinite(est), est, value)
-        impact = self._impact(state, reps, current, med)
+        # A count with drivers is worth only its own part: the drivers' shortfall is theirs.
+        impact = self._impact(state, reps, current * own, med)
         outcome = np.array([m.kind == "outcome" for m in self.metrics])
         # Results at the top of the peers: a leading indicator without a bookings link is
         # evidently not holding the rep back, so it is no remedial focus (the stretch remains).
@@ -579,24 +604,220 @@ class GapEngine:
             ]
         return _Results(
             reps, med, top, pct, peer_count, peer_size, est, cred, line, material, comparable,
-            flagged, consequence, impact, focus, stretch,
+            flagged, consequence, impact, focus, stretch, cohort_size, adjusted,
         )  # fmt: skip
 
-    def _comparable(self, state: _Month, reps: np.ndarray) -> np.ndarray:
+    def _compare(
+        self,
+        fig: _Figures,
+        m: int,
+        rows: np.ndarray,
+        values: np.ndarray,
+        k: np.ndarray,
+        n: np.ndarray,
+        pools: list[np.ndarray] | None,
+        fits: list[PoolFit | None],
+        pool_of: np.ndarray,
+        position: np.ndarray,
+        focus_only: bool,
+    ) -> None:
+        """Fill `fig`'s `rows` for metric m: peer figures against the sorted `pools` (kept as
+        they are when None) and the posterior against `fits` (counts k, n; `position` the rep's
+        index among its pool's members or -1). Pools without a fit give no estimate."""
+        higher = self.metrics[m].direction == "higher"
+        if pools is not None:
+            figures = peer_figures(pools, pool_of, values, position >= 0, higher)
+            fig.median[rows, m], fig.top[rows, m] = figures.median, figures.top_quartile
+            fig.percentile[rows, m], fig.count[rows, m] = figures.percentile, figures.count
+        for out in (fig.estimate, fig.credibility, fig.typical, fig.material):
+            out[rows, m] = np.nan
+        fitted = [p for p, fit in enumerate(fits) if fit is not None]
+        fit_of = np.full(len(fits), -1)
+        fit_of[fitted] = np.arange(len(fitted))
+        ok = (n > 0) & (fit_of[pool_of] >= 0)
+        if focus_only:
+            ok &= (values - fig.median[rows, m]) * (1 if higher else -1) < 0
+        if not ok.any():
+            return
+        cfg = self.config
+        where = rows[ok]
+        (
+            fig.estimate[where, m],
+            fig.credibility[where, m],
+            fig.typical[where, m],
+            fig.material[where, m],
+        ) = posterior(
+            [fits[p] for p in fitted],  # type: ignore[misc]
+            fit_of[pool_of[ok]],
+            k[ok],
+            n[ok],
+            position[ok],
+            higher,
+            gap=cfg.material_gap,
+            material_from=cfg.flag_threshold,
+        )
+
+    def _against_cohorts(
+        self, state: _Month, reps: np.ndarray, fig: _Figures, focus_only: bool
+    ) -> np.ndarray:
+        """Ramping reps with a tenure cohort of at least `min_peer_group` observations get its
+        figures and posterior in `fig` on the metrics it judges (_COHORT_COMPARABLE kinds; the
+        rest keep the group's figures, for reference). Returns the cohort size per row, -1 for
+        reps compared as usual."""
+        size = np.full(len(reps), -1)
+        keys: dict[tuple[Any, int], int] = {}
+        cohort_of = np.full(len(reps), -1)
+        for row, rep in enumerate(reps.tolist()):
+            tenure = self._tenure_month(rep, state.window[-1])
+            if tenure is None or not self._in_ramp(rep, state):
+                continue
+            key = (state.pool_of[rep], tenure)
+            cohort = self._cohort(state, key)
+            observations = len(cohort.reps) - int(rep in set(cohort.reps.tolist()))
+            if observations >= self.config.min_peer_group:
+                size[row] = observations
+                cohort_of[row] = keys.setdefault(key, len(keys))
+        rows = np.flatnonzero(cohort_of >= 0)
+        if not len(rows):
+            return size
+        cohorts = [state.cohorts[key] for key in keys]
+        chosen, pool_of = reps[rows], cohort_of[rows]
+        for m in range(len(self.metrics)):
+            if self.metrics[m].kind not in _COHORT_COMPARABLE:
+                continue
+            position = np.array(
+                [cohorts[c].position[m][r] for c, r in zip(pool_of, chosen, strict=True)]
+            )
+            self._compare(
+                fig, m, rows, state.value[chosen, m], state.num[chosen, m], state.den[chosen, m],
+                [c.sorted_values[m] for c in cohorts], [c.fits[m] for c in cohorts], pool_of,
+                position, focus_only,
+            )  # fmt: skip
+        return size
+
+    def _cohort(self, state: _Month, key: tuple[Any, int]) -> _Cohort:
+        """The group's reps in the window ending at their tenure month N (key = (group, N)),
+        from any start date whose month N lies within the data up to this month."""
+        if key in state.cohorts:
+            return state.cohorts[key]
+        group, tenure = key
+        if not hasattr(self, "_start_index"):
+            self._start_index = np.array(
+                [-(10**9) if s is None else s.year * 12 + s.month - 1 - self._first
+                 for s in self._starts]
+            )  # fmt: skip
+        candidates, months = tenure_windows(
+            self._start_index, tenure, state.t, self.config.window_months
+        )
+        inside = self._group_mask(group)[candidates]
+        candidates, months = candidates[inside], months[inside]
+        used = months >= 0
+        index = np.where(used, months, 0)
+        rows = candidates[:, None]
+        reported = (self._has_row[rows, index] & used).any(axis=1)
+        candidates, index, used, rows = (
+            candidates[reported],
+            index[reported],
+            used[reported],
+            rows[reported],
+        )
+        position, sorted_values, fits = [], [], []
+        for m, metric in enumerate(self.metrics):
+            if metric.kind not in _COHORT_COMPARABLE:
+                position.append(np.full(len(self._emails), -1))
+                sorted_values.append(np.zeros(0))
+                fits.append(None)
+                continue
+            valid = self._valid[m][rows, index] & used
+            k_month = np.where(valid, self._num[m][rows, index], 0.0)
+            n_month = np.where(valid, self._den[m][rows, index], 0.0)
+            k, n = k_month.sum(axis=1), n_month.sum(axis=1)
+            has = n > 0
+            where = np.full(len(self._emails), -1)
+            where[candidates[has]] = np.arange(int(has.sum()))
+            position.append(where)
+            sorted_values.append(np.sort(k[has] / n[has]))
+            fits.append(
+                fit_pool(
+                    metric.model,
+                    k[has],
+                    n[has],
+                    detrended(k_month[has], n_month[has]),
+                    n_month[has],
+                )  # fmt: skip
+            )
+        cohort = _Cohort(candidates, position, sorted_values, fits)
+        state.cohorts[key] = cohort
+        return cohort
+
+    def _against_adjusted(
+        self, state: _Month, reps: np.ndarray, fig: _Figures, skip: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Reps of a group under `min_peer_group` (not in `skip`) are judged on conversion rates
+        against the whole org, each group's rates adjusted to the rep's group level (see
+        analytics.comparisons); the group's own figures stay as shown. Their counts are
+        discounted for the uncertainty of that level. Returns per row (reps in the adjusted
+        pool, of them from other groups), and (n, K) which metrics were so judged."""
+        adjusted = np.zeros((len(reps), 2), dtype=int)
+        borrowed = np.zeros((len(reps), len(self.metrics)), dtype=bool)
+        rows = np.flatnonzero((state.group_size[reps] < self.config.min_peer_group) & ~skip)
+        if not len(rows):
+            return adjusted, borrowed
+        ids: dict[Any, int] = {}
+        group = np.array([ids.setdefault(key, len(ids)) for key in state.pool_of])
+        eligible = self._active & state.has_data
+        window = slice(max(state.t + 1 - self.config.window_months, 0), state.t + 1)
+        chosen = reps[rows]
+        for m, metric in enumerate(self.metrics):
+            if metric.kind not in _RAMP_COMPARABLE:
+                continue
+            valid = self._valid[m][:, window]
+            k_month = np.where(valid, self._num[m][:, window], 0.0)
+            n_month = np.where(valid, self._den[m][:, window], 0.0)
+            pools = []
+            for rep in chosen.tolist():
+                if (rep, m) not in state.adjusted:
+                    state.adjusted[rep, m] = adjusted_pool(
+                        metric.model, state.num[:, m], state.den[:, m], k_month, n_month,
+                        eligible, group, rep,
+                    )  # fmt: skip
+                pools.append(state.adjusted[rep, m])
+            discount = level_discount(
+                state.den[chosen, m], np.array([p.level_trials for p in pools])
+            )
+            self._compare(
+                fig, m, rows, state.value[chosen, m], state.num[chosen, m] * discount,
+                state.den[chosen, m] * discount, None, [p.fit for p in pools],
+                np.arange(len(rows)), np.full(len(rows), -1), False,
+            )  # fmt: skip
+            for j, pool in enumerate(pools):
+                if pool.fit is not None:
+                    borrowed[rows[j], m] = True
+                    counts = (len(pool.fit.k), pool.across)
+                    adjusted[rows[j]] = np.maximum(adjusted[rows[j]], counts)
+        return adjusted, borrowed
+
+    def _comparable(
+        self, state: _Month, reps: np.ndarray, cohort: np.ndarray, borrowed: np.ndarray
+    ) -> np.ndarray:
         """(n, K) bool: which metrics each rep may be flagged on.
 
-        In a peer group under `min_peer_group` reps nothing is flagged: the group's own level is
-        too uncertain to measure a gap against (a handful of reps with small samples), and other
-        groups work at another scale and level; the report says how many peers are missing.
-        While the window still holds the rep's first `ramp_months` of tenure, only conversion
-        metrics are compared with tenured peers: volumes are still ramping.
+        In a peer group under `min_peer_group` reps, only the conversion rates judged against
+        the level-adjusted org (`borrowed`): volumes, deal sizes and cycles of other groups work
+        at another scale, and a handful of reps cannot set a natural spread; the report says how
+        many peers are missing. While the window still holds the rep's first `ramp_months` of
+        tenure, a rep with a tenure cohort (`cohort`) is compared with it on volumes and
+        conversion; otherwise only conversion metrics are compared with tenured peers: volumes
+        are still ramping.
         """
         ramp_ok = np.array([m.kind in _RAMP_COMPARABLE for m in self.metrics])
-        small = state.group_size[reps] < self.config.min_peer_group
-        ramping = np.array([self._in_ramp(int(i), state) for i in reps], dtype=bool)
+        cohort_ok = np.array([m.kind in _COHORT_COMPARABLE for m in self.metrics])
+        small = (state.group_size[reps] < self.config.min_peer_group) & ~cohort
+        ramping = np.array([self._in_ramp(int(i), state) for i in reps], dtype=bool) & ~cohort
         out = np.ones((len(reps), len(self.metrics)), dtype=bool)
-        out[small] = False
+        out[small] = borrowed[small]
         out[ramping[:, None] & ~ramp_ok[None, :]] = False
+        out[cohort[:, None] & ~cohort_ok[None, :]] = False
         return out
 
     def _in_ramp(self, rep: int, state: _Month) -> bool:
@@ -604,11 +825,36 @@ class GapEngine:
         tenure = self._tenure_month(rep, state.window[0])
         return tenure is not None and tenure <= self.config.ramp_months
 
+    def _log_variance(self, state: _Month, reps: np.ndarray) -> np.ndarray:
+        """(n, K) the count noise of each metric's log value: 1/k − 1/n for a rate between two
+        counts (binomial), 1/k for counts and ratios (Poisson), with k at least 1."""
+        num = np.maximum(state.num[reps], 1.0)
+        den = np.maximum(state.den[reps], num)
+        binomial = np.array([m.model == "beta_binomial" for m in self.metrics])
+        return 1.0 / num - np.where(binomial, 1.0 / den, 0.0)
+
+    def _driver_factor(
+        self, value: np.ndarray, typical: np.ndarray, sign: np.ndarray
+    ) -> np.ndarray:
+        """(n, K): × this turns a metric's value into its own part, corrected for every driver
+        (see _consequences); 1 for metrics without drivers or drivers without a value."""
+        out = np.ones(value.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(sign > 0, typical / value, value / typical)  # > 1: a driver trails
+        for j, metric in enumerate(self.metrics):
+            drivers = [self._pos[d] for d in metric.drivers if d in self._pos]
+            if drivers:
+                known = np.isfinite(ratio[:, drivers])
+                factor = np.prod(np.where(known, ratio[:, drivers], 1.0), axis=1)
+                out[:, j] = factor if sign[j] > 0 else 1.0 / factor
+        return out
+
     def _consequences(
         self,
         flagged: np.ndarray,
         value: np.ndarray,
-        counts: np.ndarray,
+        own: np.ndarray,
+        variance: np.ndarray,
         typical: np.ndarray,
         line: np.ndarray,
         sign: np.ndarray,
@@ -621,11 +867,11 @@ class GapEngine:
         other way round when lower is better: a rep with a strong funnel above gets no credit for
         it). Raw values, not estimates: each metric is shrunk by its own amount, while the raw
         ratio is exactly the rep's own conversion (opportunities per demo, say), with the
-        month's swings cancelled. Unless the corrected value is credibly (`flag_threshold`)
-        materially behind — judged with the Poisson noise of the metric's own count, on a log
-        scale — the shortfall is a consequence: of a flagged driver (shown as such, not as a
-        second focus), or of several small shortfalls upstream, none material (then it is no
-        flag at all).
+        month's swings cancelled. Unless the corrected value is credibly
+        (`OWN_DRIVER_CONFIDENCE`) materially behind — judged on a log scale with the count noise
+        of its own count and of its drivers' — the shortfall is a consequence: of a flagged
+        driver (shown as such, not as a second focus), or of several small shortfalls upstream,
+        none material (then it is no flag at all).
         """
         z = float(special.ndtri(OWN_DRIVER_CONFIDENCE))
         out = np.full(flagged.shape, -1)
@@ -636,11 +882,12 @@ class GapEngine:
             if not drivers:
                 continue
             known = np.isfinite(ratio[:, drivers])
-            factor = np.prod(np.where(known, ratio[:, drivers], 1.0), axis=1)
-            corrected = value[:, j] * factor if sign[j] > 0 else value[:, j] / factor
+            corrected = value[:, j] * own[:, j]  # its own part (_driver_factor)
             with np.errstate(divide="ignore", invalid="ignore"):
                 behind = np.log(line[:, j] / corrected) * sign[j]  # > 0: still behind the line
-                noise = 1.0 / np.sqrt(np.maximum(counts[:, j], 1.0))
+                # The own part's noise: its count's and every driver's (for opportunities
+                # worked the terms telescope to 1/opportunities + 1/demos).
+                noise = np.sqrt(variance[:, j] + variance[:, drivers].sum(axis=1))
             explained = flagged[:, j] & ~(behind >= z * noise)
             cause = flagged[:, drivers] & known
             main = np.array(drivers)[np.argmax(np.where(cause, ratio[:, drivers], -np.inf), axis=1)]
@@ -887,6 +1134,7 @@ class GapEngine:
                     "discipline": state.pool_of[rep][1],
                     "size": table["peer_size"][row],
                     "widened": False,
+                    **self._basis(results, row),
                 },
                 "ramping": ramping,
                 "tenure_month": tenure,
@@ -905,9 +1153,21 @@ class GapEngine:
                 "targets": targets,
                 "trend": self._trend(state, table, row, rep, focus, previous_focus),
                 "inherited": inherited,
-                "warnings": self._warnings(state, table, row, rep, metrics, ramping, day, tenure),
+                "warnings": self._warnings(state, results, row, rep, metrics, ramping, day, tenure),
             }
         )
+
+    @staticmethod
+    def _basis(results: _Results, row: int) -> dict[str, Any]:
+        """The report's `peer_group` fields saying what the rep was judged against."""
+        cohort = int(results.cohort_size[row])
+        peers, across = (int(x) for x in results.adjusted[row])
+        if cohort >= 0:
+            return {"basis": "tenure_cohort", "cohort": cohort}
+        if peers:
+            basis = "levels_adjusted" if across else "within_small_group"
+            return {"basis": basis, "adjusted_peers": peers}
+        return {"basis": "group"}
 
     @property
     def _static(self) -> list[dict[str, Any]]:
@@ -1016,7 +1276,7 @@ class GapEngine:
     def _warnings(
         self,
         state: _Month,
-        table: dict[str, list[Any]],
+        results: _Results,
         row: int,
         rep: int,
         metrics: list[dict[str, Any]],
@@ -1026,24 +1286,48 @@ class GapEngine:
     ) -> list[str]:
         cfg = self.config
         warnings = []
+        table = self._table(state, results)
+        basis = self._basis(results, row)
         size = table["peer_size"][row]
         segment, discipline = state.pool_of[rep]
         group = " ".join(x for x in (segment, discipline) if x) or "the org"
         if segment is None and any(s is not None for s in self._segments):
             warnings.append(f"No segment on file; compared with all {size} other reps.")
         group_size = int(state.group_size[rep])
-        if group_size < cfg.min_peer_group:
+        if group_size < cfg.min_peer_group and basis["basis"] != "tenure_cohort":
+            if basis["basis"] == "levels_adjusted":
+                rates = (
+                    f"conversion rates are compared with {basis['adjusted_peers']} reps across "
+                    f"groups, each group's rates adjusted to the {group} level."
+                )
+            elif basis["basis"] == "within_small_group":
+                rates = (
+                    "conversion rates are compared within the group, its natural spread "
+                    "estimated from these few reps: read the figures with care."
+                )
+            else:
+                rates = "nothing is flagged."
             warnings.append(
                 f"Only {group_size} reps in {group} ({cfg.min_peer_group - group_size} short of "
-                f"the {cfg.min_peer_group} a benchmark needs): peer figures are shown for "
-                "reference, nothing is flagged. Reps of other segments or disciplines work at "
-                "another scale, so they are not used instead."
+                f"the {cfg.min_peer_group} a benchmark needs): volumes, deal size and cycle are "
+                "shown for reference, not flagged (other segments and disciplines work at "
+                f"another scale); {rates}"
             )
         if self._in_ramp(rep, state) and tenure is not None:
-            warnings.append(
-                f"Month {tenure} of ramp: volumes, deal size and cycle are not compared with "
-                "tenured peers; only material, credible conversion gaps are flagged."
-            )
+            if basis["basis"] == "tenure_cohort":
+                first = max(tenure - cfg.window_months + 1, 1)
+                warnings.append(
+                    f"Month {tenure} of ramp: compared with {basis['cohort']} reps of {group} "
+                    f"in their own tenure months {first}–{tenure} (the data's history): "
+                    "volumes and conversion; deal size, cycle and accounts are not judged yet."
+                )
+            else:
+                warnings.append(
+                    f"Month {tenure} of ramp: fewer than {cfg.min_peer_group} reps of {group} "
+                    f"in the data reached month {tenure}, so volumes, deal size and cycle are "
+                    "not compared with tenured peers; only material, credible conversion gaps "
+                    "are flagged."
+                )
         start = self._starts[rep]
         if ramping and start is not None:
             warnings.append(

@@ -51,8 +51,22 @@ class PeerGroup(BaseModel):
     discipline: str | None = Field(None, description="The peers' discipline (SDR, AE, ...).")
     size: int = Field(description="Peers with data in the window, the rep not counted.")
     widened: bool = Field(
-        description="Always False: peers are never borrowed from other segments or disciplines "
-        "(kept for the JSON contract)."
+        description="Always False: the peer group is never widened to other segments or "
+        "disciplines (a small group's conversion rates may be judged against the org's rates "
+        "adjusted to its level: see basis; kept for the JSON contract)."
+    )
+    basis: Literal["group", "tenure_cohort", "levels_adjusted", "within_small_group"] = Field(
+        "group",
+        description="What the rep was judged against: the group; for a ramping rep, reps in "
+        "the same tenure months (`cohort`); for a group under min_peer_group, conversion rates "
+        "against the org with each group's rates adjusted to this group's level "
+        "(`adjusted_peers`), or within the group when it is the only one.",
+    )
+    cohort: int | None = Field(
+        None, description="Rep-observations in the rep's tenure months compared with, if any."
+    )
+    adjusted_peers: int | None = Field(
+        None, description="Reps (all groups) in the level-adjusted comparison of a small group."
     )
 
 

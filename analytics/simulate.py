@@ -419,6 +419,9 @@ def realistic_org(
     new_hire_share: float = 0.2,
     small_segment: int = 5,
     plant: Sequence[str] = PLANTABLE,
+    small_plant: str | None = None,
+    small_drop: float = 0.5,
+    ramp_lag: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """An org as real teams look, to measure the advice (benchmarks/bench_advice.py).
 
@@ -432,6 +435,11 @@ def realistic_org(
     from the demos the funnel produces. Returns (people, metrics, truth): truth has one row per
     rep with `email`, `segment`, `kind` (natural, weak, top, ramping), `planted` (metric key or
     None), `drop` and `tenure_month` at the end month.
+
+    `small_plant` gives the first Enterprise rep a material weakness on that metric
+    (`small_drop` worse); `ramp_lag` makes the first ramping rep prospect that share fewer
+    leads than their tenure cohort (planted `leads_prospected`, kind still `ramping`). Their
+    counts are drawn from a separate stream, so the rest of the org is the same as without them.
     """
     rng = np.random.default_rng(seed)
     end = parse_month(end_month)
@@ -457,6 +465,9 @@ def realistic_org(
     kind[weak] = "weak"
     planted = {int(i): str(rng.choice(list(plant))) for i in weak}
     drops = {i: float(rng.uniform(0.3, 0.5)) for i in planted}
+    lagging = [int(i) for i in np.flatnonzero(kind == "ramping")[: 1 if ramp_lag else 0]]
+    special = lagging + ([n_reps] if small_plant is not None and small_segment else [])
+    unplanted: dict[str, np.ndarray] = {}
 
     def true(attr: str) -> np.ndarray:
         level_of = np.array(
@@ -475,6 +486,10 @@ def realistic_org(
         for i, key in planted.items():
             if _REALISTIC_PLANT[key] == attr:
                 value[i] = level_of[i] * (1 + drops[i] if attr == "cycle" else 1 - drops[i])
+        unplanted[attr] = value.copy()
+        if n_reps in special and _REALISTIC_PLANT[str(small_plant)] == attr:
+            worse = 1 + small_drop if attr == "cycle" else 1 - small_drop
+            value[n_reps] = level_of[n_reps] * worse
         return value
 
     months = np.arange(end - n_months + 1, end + 1)
@@ -482,17 +497,33 @@ def realistic_org(
     step = np.clip(tenure, 1, len(RAMP_VOLUME) + 1) - 1
     ramp_volume = np.append(RAMP_VOLUME, 1.0)[step]
     ramp_rates = np.append(RAMP_RATES, 1.0)[step]
-    p = {a: np.minimum(true(a)[:, None] * ramp_rates, 0.95) for a in _TRUE_RATES}
-    leads = true("leads")[:, None] * ramp_volume
-    deal, cycle = true("deal"), true("cycle")
-    follow_up, cpa = true("follow_up"), true("contacts_per_account")
-    per_demo = true(_OPPORTUNITIES_PER_DEMO)
+    order = (*_TRUE_RATES, "leads", "deal", "cycle", "follow_up", "contacts_per_account")
+    values = {a: true(a) for a in (*order, _OPPORTUNITIES_PER_DEMO)}
     accounts = np.array([nm.accounts for nm in norms])[:, None] * np.sqrt(ramp_volume)
     quota = np.array([nm.quota() for nm in norms])[:, None] * ramp_volume
-    counts = _draw_counts(
-        p, leads, deal, cycle, follow_up, cpa, accounts, quota, (n, len(months)), rng,
-        opportunities_per_demo=per_demo[:, None],
-    )  # fmt: skip
+
+    def draw(true_of: Mapping[str, np.ndarray], stream: np.random.Generator) -> dict:
+        p = {a: np.minimum(true_of[a][:, None] * ramp_rates, 0.95) for a in _TRUE_RATES}
+        leads = true_of["leads"][:, None] * ramp_volume
+        return _draw_counts(
+            p, leads, true_of["deal"], true_of["cycle"], true_of["follow_up"],
+            true_of["contacts_per_account"], accounts, quota, (n, len(months)), stream,
+            opportunities_per_demo=true_of[_OPPORTUNITIES_PER_DEMO][:, None],
+        )  # fmt: skip
+
+    # The org as without the special plants, from the main stream; then their rows redrawn.
+    counts = draw(unplanted, rng)
+    if special:
+        values["leads"][lagging] *= 1.0 - (ramp_lag or 0.0)
+        own = draw(values, np.random.default_rng([seed, 1]))
+        rows = np.isin(np.arange(n), special)[:, None]
+        counts = {key: np.where(rows, own[key], value) for key, value in counts.items()}
+    for i in special:
+        small = i not in lagging
+        kind[i] = "weak" if small else kind[i]
+        planted[i] = str(small_plant) if small else "leads_prospected"
+        drops[i] = small_drop if small else float(ramp_lag or 0.0)
+    cycle = values["cycle"]
     names = _names(n, rng)
     reps = [
         _Rep(

@@ -10,12 +10,20 @@ natural skill spread, material weaknesses, top performers, ramping reps and new 
   judged by its own driver: opportunities worked only when the rep's own opportunities per demo
   is weak, not when a weak stage upstream lowers them);
 * recall: planted weaknesses that lead the focus; "clear" = a drop of at least 40% on a metric
-  the window's samples can resolve (CLEAR), by at least 4 standard errors of its counts;
+  the window's samples can resolve (CLEAR), by at least 4 standard errors of its counts; "clear
+  even with month swings" counts the simulator's month-to-month volume swings in those errors
+  (a 40-45% volume drop is then about 3 of them: the engine rightly hesitates);
 * reps with no material weakness given a focus (ramping and top performers included);
 * scale artefacts: Enterprise reps told about volumes, deal size or cycle;
-* ramping reps told to add volume (leads or opportunities);
+* the small group's planted weakness (the first Enterprise rep's connect rate, SMALL_DROP worse:
+  found only through conversion rates compared across groups, adjusted to the Enterprise
+  level), and the other Enterprise reps given a focus;
+* ramping reps compared with their tenure cohort; ramping reps told to add volume against
+  tenured peers (must be 0); the planted ramping rep who prospects RAMP_LAG fewer leads than
+  their cohort, found; the other ramping reps told to add volume;
 * top performers with a remedial focus;
-* worked-back lead targets over 3x the rep's monthly leads;
+* worked-back lead targets over 3x the rep's monthly leads (the lagging ramping rep aside: their
+  leads are planted at half their cohort's);
 * reps with a stretch, and the stretch shown to a rep with a focus (should be 0).
 """
 
@@ -48,17 +56,22 @@ CLEAR = (
     "opportunities_worked",
 )
 VOLUME = ("leads_prospected", "opportunities_worked")
+SMALL_PLANT, SMALL_DROP, RAMP_LAG = "connect_rate", 0.5, 0.5
+SWING = 0.2  # coefficient of variation of a rep's monthly volume in the simulator
 
 
-def resolvable(report: dict[str, Any], key: str, drop: float) -> bool:
+def resolvable(report: dict[str, Any], key: str, drop: float, swings: bool = False) -> bool:
     """Whether the window's counts resolve the drop: at least 4 standard errors of pure count
-    noise (binomial for rates, Poisson for counts and ratios), month-to-month swings aside."""
+    noise (binomial for rates, Poisson for counts and ratios); with `swings`, volumes also carry
+    the simulator's busy and quiet months (SWING per month), which rates do not."""
     metric = next(m for m in report["metrics"] if m["key"] == key)
     typical, den = metric["peer_median"], metric["denominator"]
     if not typical or not den:
         return False
     if key == "leads_prospected" or key == "opportunities_worked":
         se = (typical / (3 * den)) ** 0.5 if den else 0.0  # den: months; value: per month
+        if swings:
+            se = (se**2 + (SWING * typical) ** 2 / den) ** 0.5
     elif metric["unit"] == "percent":
         se = (typical * (1 - typical) / den) ** 0.5
     else:
@@ -76,12 +89,21 @@ def evaluate(level: str, orgs: int, reps: int, config: GapConfig) -> dict[str, A
             "planted_lead",
             "clear",
             "clear_lead",
+            "clear_swing",
+            "clear_swing_lead",
             "clean",
             "clean_focus",
             "small",
             "scale",
             "ramping",
             "ramp_volume",
+            "ramp_cohort",
+            "lag",
+            "lag_found",
+            "ramp_cohort_volume",
+            "small_planted",
+            "small_found",
+            "small_other_focus",
             "top",
             "top_focus",
             "targets",
@@ -93,7 +115,15 @@ def evaluate(level: str, orgs: int, reps: int, config: GapConfig) -> dict[str, A
         0,
     )
     for seed in range(orgs):
-        people, metrics, truth = realistic_org(level, n_reps=reps, seed=seed, end_month=MONTH)
+        people, metrics, truth = realistic_org(
+            level,
+            n_reps=reps,
+            seed=seed,
+            end_month=MONTH,
+            small_plant=SMALL_PLANT,
+            small_drop=SMALL_DROP,
+            ramp_lag=RAMP_LAG,
+        )
         engine = GapEngine(metrics, people, CATALOGUE, config)
         by_email = truth.set_index("email")
         for report in engine.reports(MONTH):
@@ -103,26 +133,42 @@ def evaluate(level: str, orgs: int, reps: int, config: GapConfig) -> dict[str, A
             planted = t["planted"] if isinstance(t["planted"], str) else None
             c["focus"] += len(focus)
             c["focus_true"] += sum(key == planted for key in focus)
-            if planted is not None:
+            special = t["segment"] == "Enterprise" or t["kind"] == "ramping"
+            if planted is not None and special:
+                lead = bool(focus) and focus[0] == planted
+                name = "small" if t["segment"] == "Enterprise" else "lag"
+                c[f"{name}_planted" if name == "small" else name] += 1
+                c[f"{name}_found"] += lead
+            elif planted is not None:
                 c["planted"] += 1
                 c["planted_lead"] += bool(focus) and focus[0] == planted
                 if t["drop"] >= 0.4 and planted in CLEAR and resolvable(r, planted, t["drop"]):
                     c["clear"] += 1
                     c["clear_lead"] += bool(focus) and focus[0] == planted
+                    if resolvable(r, planted, t["drop"], swings=True):
+                        c["clear_swing"] += 1
+                        c["clear_swing_lead"] += bool(focus) and focus[0] == planted
             else:
                 c["clean"] += 1
                 c["clean_focus"] += bool(focus)
             if t["segment"] == "Enterprise":
                 c["small"] += 1
                 c["scale"] += any(key in SCALE_DEPENDENT for key in focus)
+                c["small_other_focus"] += planted is None and bool(focus)
             if t["kind"] == "ramping":
+                volume = any(key in VOLUME for key in focus)
+                cohort = r["peer_group"]["basis"] == "tenure_cohort"
                 c["ramping"] += 1
-                c["ramp_volume"] += any(key in VOLUME for key in focus)
+                c["ramp_cohort"] += cohort
+                c["ramp_volume"] += volume and not cohort
+                c["ramp_cohort_volume"] += volume and cohort and planted is None
             if t["kind"] == "top":
                 c["top"] += 1
                 c["top_focus"] += bool(focus)
             targets = r.get("targets")
             if (
+                t["kind"] != "ramping" or planted is None  # the lagging rep's volume is planted
+            ) and (
                 targets
                 and targets["own"]["leads_prospected"]
                 and targets["actual"]["leads_prospected"]
@@ -145,10 +191,31 @@ def share(part: int, whole: int) -> str:
 ROWS: list[tuple[str, Callable[[dict[str, int]], str]]] = [
     ("precision (focus metrics that are real)", lambda c: share(c["focus_true"], c["focus"])),
     ("recall, clear weaknesses leading focus", lambda c: share(c["clear_lead"], c["clear"])),
+    (
+        "recall, clear even with month swings",
+        lambda c: share(c["clear_swing_lead"], c["clear_swing"]),
+    ),
     ("recall, all planted leading focus", lambda c: share(c["planted_lead"], c["planted"])),
     ("no material weakness, given a focus", lambda c: share(c["clean_focus"], c["clean"])),
     ("scale artefacts (Enterprise reps)", lambda c: share(c["scale"], c["small"])),
-    ("ramping reps told to add volume", lambda c: share(c["ramp_volume"], c["ramping"])),
+    (
+        "small-group weakness leading the focus",
+        lambda c: share(c["small_found"], c["small_planted"]),
+    ),
+    ("other small-group reps given a focus", lambda c: share(c["small_other_focus"], c["small"])),
+    (
+        "ramping reps compared with their tenure cohort",
+        lambda c: share(c["ramp_cohort"], c["ramping"]),
+    ),
+    (
+        "ramping reps told to add volume vs tenured peers",
+        lambda c: share(c["ramp_volume"], c["ramping"]),
+    ),
+    ("ramping rep lagging their cohort found", lambda c: share(c["lag_found"], c["lag"])),
+    (
+        "other ramping reps told to add volume",
+        lambda c: share(c["ramp_cohort_volume"], c["ramping"]),
+    ),
     ("top performers with a remedial focus", lambda c: share(c["top_focus"], c["top"])),
     ("lead targets over 3x today's volume", lambda c: share(c["targets_3x"], c["targets"])),
     ("reps without a focus given a stretch", lambda c: share(c["stretch"], c["no_focus"])),

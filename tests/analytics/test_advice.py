@@ -1,7 +1,8 @@
 """Advice a sales leader would trust, on realistic simulated orgs (issue 14).
 
 Orgs from `realistic_org`: natural skill spread, material weaknesses, top performers, ramping
-reps, new hires and a 5-rep Enterprise segment at another scale. The same measures as
+reps, new hires and a 5-rep Enterprise segment at another scale; the first Enterprise rep has a
+50% connect-rate weakness and the first ramping rep prospects half what their tenure cohort did. The same measures as
 benchmarks/bench_advice.py, on fixed seeds, with margins below the measured figures.
 """
 
@@ -28,24 +29,42 @@ def counts(request: pytest.FixtureRequest) -> dict[str, int]:
 
 
 def test_focus_metrics_are_real_material_weaknesses(counts: dict[str, int]) -> None:
-    # Measured on these 16 orgs: SMB 94%, Mid-Market 88% (83% on the first 12: a few noise
-    # outliers in raw counts decide it).
+    # Measured on these 16 orgs: SMB 96%, Mid-Market 90% (on seeds 100-115: 85% and 81%; a few
+    # noise outliers in raw counts decide it).
     assert counts["focus"] >= 40
     assert counts["focus_true"] >= 0.82 * counts["focus"], counts
 
 
 def test_clear_weaknesses_lead_the_focus(counts: dict[str, int]) -> None:
-    # Measured: 86% and 88% (the misses are plants the window happened to show mildly).
+    # Measured: 86% and 88% (the misses are volume plants the window showed mildly: with the
+    # simulator's month swings counted, 96% and 100% of the clear ones lead the focus).
     assert counts["clear"] >= 20
     assert counts["clear_lead"] >= 0.8 * counts["clear"], counts
+    assert counts["clear_swing_lead"] >= 0.9 * counts["clear_swing"], counts
 
 
 def test_no_manufactured_weakness(counts: dict[str, int]) -> None:
     assert counts["clean_focus"] <= 0.03 * counts["clean"], counts
     assert counts["top_focus"] == 0
     assert counts["scale"] == 0
-    assert counts["ramp_volume"] == 0
-    assert counts["targets_3x"] <= 0.002 * counts["targets"], counts
+    assert counts["ramp_volume"] == 0  # never volume against tenured peers
+    assert counts["ramp_cohort_volume"] == 0  # nor against the cohort, unless planted
+    assert counts["small_other_focus"] <= 1
+    assert counts["targets_3x"] <= 0.003 * counts["targets"], counts
+
+
+def test_small_group_weakness_found_through_adjusted_rates(counts: dict[str, int]) -> None:
+    # Measured: SMB 9/16, Mid-Market 2/16 (an Enterprise rep of a Mid-Market org has ~130
+    # leads a quarter: a 50% connect-rate gap is 13 connects instead of 26).
+    assert counts["small_planted"] == 16
+    assert counts["small_found"] >= 2, counts
+
+
+def test_ramping_reps_against_their_tenure_cohort(counts: dict[str, int]) -> None:
+    # Measured: every ramping rep has a cohort of 8+; the lagging one found 14/15 and 10/15.
+    assert counts["ramp_cohort"] >= 0.9 * counts["ramping"], counts
+    assert counts["lag"] >= 12
+    assert counts["lag_found"] >= 0.6 * counts["lag"], counts
 
 
 def test_reps_without_focus_get_a_stretch_and_never_both(counts: dict[str, int]) -> None:
@@ -71,21 +90,69 @@ def test_consequence_not_second_focus() -> None:
 
 
 def test_small_segment_and_ramping_reps() -> None:
-    people, metrics, truth = realistic_org("SMB", seed=2)
+    people, metrics, truth = realistic_org("SMB", seed=2, small_plant="connect_rate", ramp_lag=0.5)
     engine = GapEngine(metrics, people, CATALOGUE)
     kinds = truth.set_index("email")
+    cohorts = 0
     for report in engine.reports("2026-06"):
         row = kinds.loc[report.rep]
         if row["segment"] == "Enterprise":
-            assert report.focus == [] and not any(m.compared for m in report.metrics)
-            assert any("short of the 8" in w for w in report.warnings)
+            compared = {m.kind for m in report.metrics if m.compared}
+            assert compared == {"conversion"}
+            assert report.peer_group.basis == "levels_adjusted"
+            assert report.peer_group.adjusted_peers > 60
+            assert any(
+                "short of the 8" in w and "adjusted to the Enterprise level" in w
+                for w in report.warnings
+            )
+            assert report.focus == (["connect_rate"] if row["kind"] == "weak" else [])
         if row["kind"] == "ramping":
             assert report.tenure_month == row["tenure_month"]
             assert any(
                 w.startswith(f"Month {report.tenure_month} of ramp") for w in report.warnings
             )
-            volumes = [m for m in report.metrics if m.kind == "activity"]
-            assert not any(m.compared or m.flagged for m in volumes)
+            assert report.peer_group.basis == "tenure_cohort"
+            assert report.peer_group.cohort >= 8
+            cohorts += 1
+            values = [m for m in report.metrics if m.kind == "value"]
+            assert not any(m.compared or m.flagged for m in values)
+            lagging = isinstance(row["planted"], str)
+            assert ("leads_prospected" in report.focus) == lagging
+    assert cohorts >= 2
+
+
+def test_ramping_rep_without_a_cohort_is_judged_on_conversion_only() -> None:
+    people, metrics, truth = realistic_org("SMB", seed=2, new_hire_share=0.0)
+    engine = GapEngine(metrics, people, CATALOGUE)
+    for email in truth.loc[truth["kind"] == "ramping", "email"]:
+        report = engine.report(email, "2026-06")
+        assert report.peer_group.basis == "group" and report.peer_group.cohort is None
+        assert any("fewer than 8 reps of SMB in the data reached" in w for w in report.warnings)
+        assert {m.kind for m in report.metrics if m.compared} == {"conversion"}
+
+
+def test_one_group_org_under_8_compares_rates_within_itself() -> None:
+    found = planted = false = 0
+    for seed in range(10):
+        people, metrics, truth = realistic_org(
+            "SMB", n_reps=6, small_segment=0, seed=seed, weak_share=0.17,
+            plant=("connect_rate", "discovery_rate", "demo_rate"),
+        )  # fmt: skip
+        kinds = truth.set_index("email")
+        for report in GapEngine(metrics, people, CATALOGUE).reports("2026-06"):
+            key = kinds.loc[report.rep, "planted"]
+            if report.peer_group.basis == "tenure_cohort":
+                continue
+            assert report.peer_group.basis == "within_small_group"
+            assert {m.kind for m in report.metrics if m.compared} == {"conversion"}
+            assert any("compared within the group" in w for w in report.warnings)
+            if isinstance(key, str):
+                planted += 1
+                found += report.focus[:1] == [key]
+            else:
+                false += bool(report.focus)
+    # Measured: 8 of 10 planted 30-50% weaknesses lead the focus, no other rep gets one.
+    assert planted == 10 and found >= 7 and false == 0
 
 
 def test_out_of_reach_targets_name_another_lever() -> None:

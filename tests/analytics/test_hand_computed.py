@@ -117,6 +117,9 @@ def test_subject_figures(engine: GapEngine) -> None:
         "discipline": None,
         "size": 7,
         "widened": False,
+        "basis": "group",
+        "cohort": None,
+        "adjusted_peers": None,
     }
     close = by_key(report)["close_rate"]
     # Pooled over the window only (December's 100/100 is outside): 6 / 30.
@@ -189,23 +192,29 @@ def test_zero_denominator_gives_nulls_not_a_crash(engine: GapEngine) -> None:
     json.dumps(report.model_dump(mode="json"), allow_nan=False)
 
 
-def test_small_segment_is_not_widened_and_not_flagged(engine: GapEngine) -> None:
+def test_small_segment_borrows_only_level_adjusted_rates(engine: GapEngine) -> None:
     report = engine.report(email("x"))
-    # Ent has 3 reps including x (< 8): compared within Ent for reference only, never with the
-    # other segments (another scale), and nothing is flagged.
+    # Ent has 3 reps including x (< 8): its figures are its own; volumes, deal size and cycle
+    # are never compared with another segment's (another scale); conversion rates are judged
+    # against every rep, each group's rates brought to the Ent level (y, z and 8 SMB reps).
     assert report.peer_group.model_dump() == {
         "segment": "Ent",
         "discipline": None,
         "size": 2,
         "widened": False,
+        "basis": "levels_adjusted",
+        "cohort": None,
+        "adjusted_peers": 10,
     }
     assert report.segment == "Ent"
     assert any(
         w.startswith("Only 3 reps in Ent (5 short of the 8 a benchmark needs)")
+        and "compared with 10 reps across groups, each group's rates adjusted to the Ent level" in w
         for w in report.warnings
     )
-    assert not any(m.flagged or m.compared for m in report.metrics)
-    assert report.focus == [] and report.stretch is None
+    compared = {m.key for m in report.metrics if m.compared}
+    assert compared == {"close_rate", "win_rate"}
+    assert report.focus == []  # 20% against a 20% median: no gap
     close = by_key(report)["close_rate"]
     assert close["peer_count"] == 2  # y .4, z 0
     assert close["peer_median"] == pytest.approx(0.2)
@@ -218,6 +227,9 @@ def test_rep_without_segment_compares_with_everyone(engine: GapEngine) -> None:
         "discipline": None,
         "size": 11,
         "widened": False,
+        "basis": "group",
+        "cohort": None,
+        "adjusted_peers": None,
     }
     assert "No segment on file; compared with all 11 other reps." in report.warnings
 
