@@ -26,6 +26,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.returncode == 0, result.stderr
     assert "Coaching focus for" in result.stdout
+    assert "stretch: " in result.stdout  # reps without a weakness get a stretch, shown as such
     assert "sees: /coach gaps" in result.stdout and "sees: plan DM" in result.stdout
     assert "The archive:" in result.stdout and "What has worked for" in result.stdout
     for seen in (
