@@ -6,20 +6,11 @@ import pandas as pd
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, aliased
 
+from storage.csv_org import ORG_COLUMNS
 from storage.models import MetricValue, PartialMonth, Person
 
-PEOPLE_COLUMNS = [
-    "email",
-    "name",
-    "role",
-    "manager_email",
-    "segment",
-    "discipline",
-    "slack_user_id",
-    "timezone",
-    "start_date",
-    "active",
-]
+# The org chart as imported, and whether the person is still in it.
+PEOPLE_COLUMNS = [*ORG_COLUMNS, "active"]
 
 
 def people_frame(session: Session, workspace_id: str) -> pd.DataFrame:
