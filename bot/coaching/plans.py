@@ -55,7 +55,7 @@ def parse_plan_form(
         errors["focus"] = "At most two focus metrics: coaching on more dilutes the effort."
     elif len(set(keys)) < len(keys):
         errors["focus"] = "Choose each metric once."
-    elif any(k not in coachable(report) for k in keys):
+    elif not set(keys) <= coachable(report):
         errors["focus"] = "That metric has no data for this rep."
     why = entry.why.strip()
     if not why:
@@ -107,7 +107,8 @@ def prefill(report: GapReport, locale: str = DEFAULT_LOCALE) -> dict[str, Any]:
     """What the plan modal starts with: the suggested focus, its coaching actions and targets
     (written as the user types numbers, so a German manager's "12.000" reads back as 12,000)."""
     metrics = {m.key: m for m in report.metrics}
-    options = [m.model_dump(mode="json") for m in report.metrics if m.key in coachable(report)]
+    offered = coachable(report)
+    options = [m.model_dump(mode="json") for m in report.metrics if m.key in offered]
     chosen = [k for k in report.focus if k in metrics]
     actions = [s for k in chosen for s in metrics[k].suggestions[:1]]
     targets = []
