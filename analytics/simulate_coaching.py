@@ -148,9 +148,8 @@ def simulate_coaching(
             for key, value in drawn.items():
                 counts[key][i, t] = value
         for (i, key), series in ratios.items():
-            attr = _REALISTIC_PLANT[key]
-            ratio = current[attr][i] / baseline[attr][i]
-            series.append(1.0 / ratio if attr == "cycle" else ratio)
+            ratio = _true_value(current, key, i) / _true_value(baseline, key, i)
+            series.append(1.0 / ratio if key == "sales_cycle_days" else ratio)
     true_lift = (
         float(np.exp(np.mean([np.log(np.mean(series)) for series in ratios.values()])) - 1.0)
         if ratios
@@ -165,6 +164,19 @@ def simulate_coaching(
         truth=org.truth,
         coached_reps=frozenset(email for email in given if coached[email]),
     )
+
+
+# The true parameters a metric's value is the product of: a metric moves with every one of them
+# (coaching a rep's connect rate raises their opportunities too). Ramp factors cancel in ratios.
+_PRODUCT = {
+    "close_rate": ("decide", "win"),
+    "opportunities_worked": ("leads", "connect", "discovery", "demo", "opportunities_per_demo"),
+}
+
+
+def _true_value(values: dict[str, np.ndarray], key: str, rep: int) -> float:
+    """A metric's true value for a rep, up to factors coaching does not move."""
+    return float(np.prod([values[a][rep] for a in _PRODUCT.get(key, (_REALISTIC_PLANT[key],))]))
 
 
 def _coach(

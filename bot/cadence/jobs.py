@@ -23,6 +23,7 @@ from bot.cadence.schedule import Kind, day_one, day_two, due_period
 from bot.cadence.sender import Batch, Message, Pacer, Recipient, Sender, Summary
 from bot.coaching.briefing import Briefing, reps_by_manager
 from bot.coaching.months import month_label, shift_month
+from bot.coaching.roi import CoachingRuns, coaching_runs
 from bot.coaching.services import Services
 from bot.logs import fields
 from bot.slack.blocks.cadence import (
@@ -305,6 +306,7 @@ class Cadence:
     def _day_two(self, briefing: Briefing, due: list[Person]) -> list[Batch]:
         month, label = briefing.month, month_label(briefing.month)
         batches = []
+        quarter = self._quarter_runs(month) if due else None
         for director in due:
             below = briefing.below(director.id)
             reps = sorted((p for p in below if p.role == "rep"), key=lambda p: p.name)
@@ -320,8 +322,14 @@ class Cadence:
             )
             if not named:
                 continue
+            lift = quarter.roi([p.email for p in reps]).org if quarter is not None else None
             parts = digest(
-                director.name, label, month_label(briefing.last_month), named, briefing.data_note
+                director.name,
+                label,
+                month_label(briefing.last_month),
+                named,
+                briefing.data_note,
+                lift,
             )
             listed = [part for part, _, _ in parts if part]
             messages = [
@@ -338,6 +346,19 @@ class Cadence:
             ]
             batches.append(Batch(messages, person=_recipient(director)))
         return batches
+
+    def _quarter_runs(self, month: str) -> CoachingRuns:
+        """The plans of the three months before `month`, judged for the digest's ROI line."""
+        services = self.services
+        return coaching_runs(
+            services.engine,
+            self.workspace_id,
+            services.catalogue,
+            self.settings.gap_config(),
+            shift_month(month, -3),
+            shift_month(month, -1),
+            gap_engine=services.gap_engine(self.workspace_id),
+        )
 
     def _daily(self, day: str | None, now: datetime) -> list[Run]:
         channel = self.settings.coach_daily_channel

@@ -30,9 +30,11 @@ import_app = typer.Typer(
     help="Load the org chart and monthly metrics from CSV.", no_args_is_help=True
 )
 export_app = typer.Typer(help="Export coaching data for sales ops.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports on the coaching.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
+app.add_typer(report_app, name="report")
 
 out = Console()
 err = Console(stderr=True)
@@ -261,6 +263,33 @@ def _formula_like(line: str) -> bool:
         return True
     visible = next((c for c in line if c.isprintable() and not c.isspace()), "")
     return visible in _FORMULA_LEADS
+
+
+@report_app.command("roi")
+def report_roi(
+    since: Annotated[str | None, typer.Option(help="The first plan month (YYYY-MM).")] = None,
+    until: Annotated[str | None, typer.Option(help="The last month (YYYY-MM).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON (one object).")] = False,
+) -> None:
+    """Did coaching work? The lift on coached metrics over what was expected without it."""
+    from bot.cli.terminal import roi_table
+    from bot.coaching.roi import coaching_runs
+
+    for name, value in (("--since", since), ("--until", until)):
+        if value is not None and not _MONTH.match(value):
+            fail(f"{name} {value!r} is not a month (YYYY-MM)")
+    if since and until and since > until:
+        fail(f"--since {since} is after --until {until}")
+    config = settings()
+    ws = workspace(config)
+    cat = catalogue(config)
+    with open_database(config) as engine:
+        runs = coaching_runs(engine, ws, cat, config.gap_config(), since, until)  # type: ignore[arg-type]
+    roi = runs.roi()
+    if as_json:
+        typer.echo(json.dumps(roi.as_json(), indent=2))
+    else:
+        out.print(roi_table(roi, {m.key: m.label for m in cat.metrics}))
 
 
 @app.command()

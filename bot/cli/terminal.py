@@ -9,8 +9,17 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from analytics.roi import Roi, RoiRow
 from bot.coaching.months import through_label
-from bot.coaching.wording import format_count, format_value, metric_sentence, trend_line
+from bot.coaching.wording import (
+    format_bookings,
+    format_count,
+    format_lift,
+    format_value,
+    lift_sentence,
+    metric_sentence,
+    trend_line,
+)
 from bot.slack.blocks.mrkdwn import unescape
 
 
@@ -127,3 +136,42 @@ def render_mrkdwn(text: str) -> Text:
 
 def _mrkdwn(text: str) -> str:
     return unescape(text.replace("*", "").replace("_", ""))
+
+
+def roi_table(roi: Roi, labels: dict[str, str]) -> Group:
+    """`coach report roi`: the org's lift, then per metric and per manager."""
+    org = roi.org
+    head = Text()
+    period = f"{roi.since or '—'} to {roi.until or '—'}"
+    head.append(f"Coaching lift, plans {period}: ", style="bold")
+    if org.lift is None:
+        head.append("not enough coached plans yet")
+    else:
+        head.append(lift_sentence(org.lift, org.interval), style="bold")
+    head.append(
+        f"\n{org.coached:,} coached plan metrics ({roi.coached_reps} reps) against what the "
+        f"estimate at plan time expected; {org.controls:,} flagged but uncoached rep-metrics "
+        f"({roi.control_reps} reps) as the comparison group · method: {roi.method}",
+        style="dim",
+    )
+    if org.bookings is not None:
+        head.append(f"\n≈ {format_bookings(org.bookings)} in bookings a month through the funnel")
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
+    for column in ("", "coached", "controls", "lift", "90% interval", "bookings/month"):
+        table.add_column(column, justify="left" if not column else "right")
+
+    def add(name: str, row: RoiRow) -> None:
+        interval = "—" if row.interval is None else " to ".join(map(format_lift, row.interval))
+        bookings = format_bookings(row.bookings)
+        table.add_row(
+            Text(name), str(row.coached), str(row.controls), format_lift(row.lift),
+            interval, bookings,
+        )  # fmt: skip
+
+    for key, row in roi.by_metric.items():
+        add(labels.get(key, key), row)
+    if roi.by_manager:
+        table.add_section()
+        for manager, row in roi.by_manager.items():
+            add(manager, row)
+    return Group(head, table)

@@ -64,3 +64,25 @@ def trend_line(metric: dict[str, Any], trend: dict[str, Any]) -> str | None:
         if series["key"] == metric["key"]:
             return " → ".join(format_value(metric, value) for value in series["values"])
     return None
+
+
+def format_lift(lift: float | None) -> str:
+    """A relative lift as a manager reads it: +12%, −4%, — when unknown."""
+    if lift is None:
+        return "—"
+    return f"{lift:+.0%}".replace("-", "−")
+
+
+def lift_sentence(lift: float | None, interval: list[float] | tuple[float, float] | None) -> str:
+    """'+12% (90% interval −3% to +27%)', or the lift alone when there is no interval."""
+    if interval is None:
+        return format_lift(lift)
+    low, high = interval
+    return f"{format_lift(lift)} (90% interval {format_lift(low)} to {format_lift(high)})"
+
+
+def format_bookings(amount: float | None) -> str:
+    """Extra bookings as a manager reads them: +$12,400, −$960, — when unknown."""
+    if amount is None:
+        return "—"
+    return f"{'−' if amount < 0 else '+'}${abs(amount):,.0f}"

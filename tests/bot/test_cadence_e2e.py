@@ -4,6 +4,7 @@ and the rep's reflection, against the served app and the Slack stand-in."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from typing import Any
 
@@ -136,6 +137,8 @@ def test_day_two_digest_answers_what_why_how_with_unplanned_reps_first(
     )
     make_plan(bot, "rep1@example.com", "2026-11", "close_rate", 0.10, 0.33, 0.2)
     make_plan(bot, "rep6@example.com", "2026-10", "close_rate", 0.20, 0.33, 0.25)
+    for rep in ("rep2@example.com", "rep3@example.com", "rep4@example.com"):
+        make_plan(bot, rep, "2026-09", "close_rate", 0.30, 0.33, 0.35)
     with time_machine.travel("2026-11-02 09:30:00+00:00", tick=False):
         [run] = cadence.tick()
     assert (run.job, run.period, run.summary.sent) == ("day-two", "2026-11", 1)
@@ -153,6 +156,15 @@ def test_day_two_digest_answers_what_why_how_with_unplanned_reps_first(
     assert (
         "cohort: 1 of 1 October 2026 plans closed their gap (100%)" in text
     )  # rep6: 27%, target met
+    # Last quarter's plans (5 reps) against what was expected when each was made; rep 1, flagged
+    # in August and not coached in September, is the comparison group.
+    lift = re.search(
+        r"Coaching lift, last quarter: \*([+−]\d+%) \(90% interval ([+−]\d+%) to ([+−]\d+%)\)\* "
+        r"over what was expected without coaching \(5 coached plan metrics, against 1 flagged "
+        r"but uncoached\)",
+        text,
+    )
+    assert lift is not None, text
     with time_machine.travel("2026-11-02 20:00:00+00:00", tick=False):
         assert all(r.summary.sent == 0 for r in cadence.tick())
 

@@ -9,9 +9,10 @@ import json
 from datetime import date
 from typing import Any
 
+from analytics.roi import RoiRow
 from bot.coaching.briefing import FocusOutcome, PlanView, RepBrief
 from bot.coaching.months import through_label
-from bot.coaching.wording import format_value, metric_sentence
+from bot.coaching.wording import format_value, lift_sentence, metric_sentence
 from bot.slack.blocks.mrkdwn import escape
 
 Blocks = list[dict[str, Any]]
@@ -252,18 +253,35 @@ def digest_team(manager_name: str, briefs: list[RepBrief], last_label: str) -> B
     return blocks
 
 
+def lift_line(lift: RoiRow | None) -> str:
+    """The digest's coaching ROI line: last quarter's lift with its interval, when there is one."""
+    if lift is None or lift.lift is None or lift.interval is None:
+        return "Coaching lift, last quarter: not enough coached plans yet."
+    compared = (
+        f", against {lift.controls} flagged but uncoached"
+        if lift.controls
+        else ", no uncoached reps to compare with"
+    )
+    return (
+        f"Coaching lift, last quarter: *{lift_sentence(lift.lift, lift.interval)}* over what "
+        f"was expected without coaching ({lift.coached} coached plan metrics{compared})."
+    )
+
+
 def digest(
     director_name: str,
     month_label: str,
     last_label: str,
     teams: list[tuple[str, str, list[RepBrief]]],
     note: str | None,
+    lift: RoiRow | None = None,
 ) -> list[tuple[str, str, Blocks]]:
     """The day-two digest: one message, or a summary with one threaded reply per manager (split
     further when one team alone would pass Slack's block limit).
 
     `teams` are (id, manager's name, briefs); each message comes as (part, text, blocks), where
-    part is "" for the first and names the team (and the piece of it) for the replies."""
+    part is "" for the first and names the team (and the piece of it) for the replies. `lift`:
+    the division's coaching ROI over the last quarter (None: not enough plans to tell)."""
     briefs = [b for _, _, team in teams for b in team]
     missing = sum(1 for b in briefs if b.plan is None)
     closed, known = cohort(briefs)
@@ -275,6 +293,7 @@ def digest(
             "this rep working on this month, *why* that one, and *how* will they develop it — "
             f"with their manager's help? Division: {_cohort_text(closed, known, last_label)}."
         ),
+        _section(lift_line(lift)),
     ]
     if note:
         head.append(_context(f":warning: {escape(note)}"))
