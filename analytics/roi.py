@@ -59,9 +59,12 @@ CONTROL_PRIOR = 5.0
 # Fewer coached reps than this in a row: no interval (a bootstrap over 1 or 2 reps says nothing).
 MIN_REPS = 3
 RESAMPLES = 2000
-# How much true effects differ between runs, as a variance of the log ratio (about ±22%): added
+# How far, typically, the expectation at plan time may be off for flagged reps left alone, as a
+# log ratio (±10%): the prior against which the comparison group's figure is weighed.
+BIAS_SD = 0.1
+# How much true effects differ between runs, as a variance of the log ratio (about ±30%): added
 # to each run's count noise, so that a run on thousands of calls doesn't outweigh all others.
-EFFECT_SPREAD = 0.05
+EFFECT_SPREAD = 0.1
 # A plan made in a rep's first months is not judged: a new rep's volumes and rates climb without
 # any coaching, and the estimate at plan time cannot say by how much.
 RAMP_MONTHS = 6
@@ -85,6 +88,7 @@ class RoiRow:
     lift: float | None
     interval: tuple[float, float] | None
     bookings: float | None
+    comparison_weight: float = 0.0  # how much the controls' figure counted (0 to 1)
 
     def as_json(self) -> dict[str, Any]:
         """The row's fields as the JSON contract names them."""
@@ -94,6 +98,7 @@ class RoiRow:
             "lift": self.lift,
             "interval": list(self.interval) if self.interval else None,
             "bookings": self.bookings,
+            "comparison_weight": self.comparison_weight,
         }
 
 
@@ -418,7 +423,6 @@ def _estimate(
                                              size=resamples)]
     ) if reps else np.ones((1, 0))  # fmt: skip
     adjust = _control_adjustment(weights, k_rep, k_key, k_log, k_weight, len(keys))  # (B+1, K)
-    adjusted = c_log[None, :] - adjust[:, c_key]  # (B+1, coached)
     unit_weight = weights[:, c_rep] * c_weight[None, :]
 
     def row(members: np.ndarray) -> RoiRow:
@@ -428,29 +432,21 @@ def _estimate(
             return RoiRow(0, len(used), None, None, None)
         w = unit_weight[:, members]
         with np.errstate(invalid="ignore", divide="ignore"):
-            means = (w * adjusted[:, members]).sum(axis=1) / w.sum(axis=1)
-        lifts = np.expm1(means)
-        lift = float(lifts[0])
-        interval = None
-        draws = means[1:][np.isfinite(means[1:])]
-        groups = len({r.rep for r in runs})
-        if groups >= MIN_REPS and len(draws) >= resamples // 2 and math.isfinite(lift):
-            # Few reps make a bootstrap too sure of itself: its spread is taken as a standard
-            # error, corrected for the smaller group's size n (× √(n/(n−1)), as for a mean) and
-            # widened by Student's t with n − 1 degrees of freedom.
-            control_reps = len({c.rep for c in used})
-            n = max(min(groups, control_reps or groups), 2)
-            se = float(np.std(draws, ddof=1)) * math.sqrt(n / (n - 1))
-            half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * se
-            interval = (float(np.expm1(means[0] - half)), float(np.expm1(means[0] + half)))
+            total = w.sum(axis=1)
+            observed = (w * c_log[members]).sum(axis=1) / total  # coached vs expectation
+            comparison = (w * adjust[:, c_key[members]]).sum(axis=1) / total  # the controls'
+        lift, interval, trust = _combine(
+            observed, comparison, len({r.rep for r in runs}), len({c.rep for c in used})
+        )
         per_lift = [r.bookings_per_lift for r in runs if math.isfinite(r.bookings_per_lift)]
-        bookings = float(sum(per_lift) * lift) if per_lift and math.isfinite(lift) else None
+        bookings = float(sum(per_lift) * lift) if per_lift and lift is not None else None
         return RoiRow(
             coached=sum(r.plans for r in runs),
             controls=len(used),
-            lift=lift if math.isfinite(lift) else None,
+            lift=lift,
             interval=interval,
             bookings=bookings,
+            comparison_weight=trust,
         )
 
     everyone = np.ones(len(coached), dtype=bool)
@@ -470,6 +466,44 @@ def _estimate(
         coached_reps=len({r.rep for r in coached}),
         control_reps=len({r.rep for r in controls}),
     )
+
+
+def _combine(
+    observed: np.ndarray, comparison: np.ndarray, coached_reps: int, control_reps: int
+) -> tuple[float | None, tuple[float, float] | None, float]:
+    """(lift, interval, weight of the comparison group) from the bootstrap draws (row 0: the
+    data) of the coached runs' mean log ratio and of their controls' figure.
+
+    The controls' figure estimates how far the expectation at plan time is off for reps left
+    alone (regression to the mean the estimate didn't discount, ramp, season). It is trusted in
+    proportion to its precision against a prior that the expectation is off by about BIAS_SD:
+    weight = BIAS_SD² / (BIAS_SD² + its variance). The interval carries both the bootstrap's
+    spread and what remains unknown about that offset (all of BIAS_SD without controls).
+    """
+    point = observed[0]
+    if not math.isfinite(point):
+        return None, None, 0.0
+    prior = BIAS_SD**2
+    usable = np.isfinite(observed[1:]) & np.isfinite(comparison[1:])
+    variance = (
+        float(np.var(comparison[1:][usable], ddof=1)) * control_reps / (control_reps - 1)
+        if control_reps >= 2 and usable.sum() > 2
+        else math.inf
+    )
+    trust = prior / (prior + variance)
+    unknown = prior if math.isinf(variance) else trust * (1 - trust) * variance
+    estimate = point - trust * comparison[0]
+    lift = float(np.expm1(estimate))
+    if coached_reps < MIN_REPS or usable.sum() < len(usable) // 2:
+        return lift, None, trust
+    # Few reps make a bootstrap too sure of itself: its spread is corrected for the number n
+    # of coached reps (× √(n/(n−1)), as for a mean) and widened by Student's t, n − 1 degrees of
+    # freedom.
+    draws = observed[1:][usable] - trust * comparison[1:][usable]
+    n = coached_reps
+    spread = float(np.var(draws, ddof=1)) * n / (n - 1)
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * math.sqrt(spread + unknown)
+    return lift, (float(np.expm1(estimate - half)), float(np.expm1(estimate + half))), trust
 
 
 def _controls_for(runs: list[Run], controls: list[Run]) -> list[Run]:
