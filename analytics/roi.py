@@ -401,10 +401,6 @@ def _estimate(
     resamples: int,
 ) -> Roi:
     """The rows' lifts, with cluster-bootstrap intervals over reps."""
-    if not coached:
-        method = "none"
-    else:
-        method = "difference in differences" if controls else "against expectation"
     reps = sorted({r.rep for r in coached} | {r.rep for r in controls})
     rep_index = {rep: i for i, rep in enumerate(reps)}
     keys = sorted({r.metric for r in coached} | {r.metric for r in controls})
@@ -456,16 +452,25 @@ def _estimate(
         manager: row(manager_of == manager)
         for manager in sorted({m for m in manager_of.tolist() if m})
     }
+    org = row(everyone)
     return Roi(
         since=since,
         until=until,
-        method=method,
-        org=row(everyone),
+        method=_method(org),
+        org=org,
         by_metric=by_metric,
         by_manager=by_manager,
         coached_reps=len({r.rep for r in coached}),
         control_reps=len({r.rep for r in controls}),
     )
+
+
+def _method(org: RoiRow) -> str:
+    """How the org's lift was reached: against the comparison group too, or only against the
+    expectation at plan time (no comparison group, or one of a single rep)."""
+    if org.lift is None:
+        return "none"
+    return "difference in differences" if org.comparison_weight > 0 else "against expectation"
 
 
 def _combine(

@@ -138,6 +138,10 @@ def _mrkdwn(text: str) -> str:
     return unescape(text.replace("*", "").replace("_", ""))
 
 
+def _reps(count: int) -> str:
+    return f"{count} rep" if count == 1 else f"{count} reps"
+
+
 def roi_table(roi: Roi, labels: dict[str, str]) -> Group:
     """`coach report roi`: the org's lift, then per metric and per manager."""
     org = roi.org
@@ -149,9 +153,10 @@ def roi_table(roi: Roi, labels: dict[str, str]) -> Group:
     else:
         head.append(lift_sentence(org.lift, org.interval), style="bold")
     head.append(
-        f"\n{org.coached:,} coached plan metrics ({roi.coached_reps} reps) against what the "
+        f"\n{org.coached:,} coached plan metrics ({_reps(roi.coached_reps)}) against what the "
         f"estimate at plan time expected; {org.controls:,} flagged but uncoached rep-metrics "
-        f"({roi.control_reps} reps) as the comparison group · method: {roi.method}",
+        f"({_reps(roi.control_reps)}) as the comparison group, weighed "
+        f"{org.comparison_weight:.0%} · method: {roi.method}",
         style="dim",
     )
     if org.bookings is not None:

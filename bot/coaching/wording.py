@@ -70,6 +70,8 @@ def format_lift(lift: float | None) -> str:
     """A relative lift as a manager reads it: +12%, −4%, — when unknown."""
     if lift is None:
         return "—"
+    if round(lift * 100) == 0:
+        return "0%"
     return f"{lift:+.0%}".replace("-", "−")
 
 

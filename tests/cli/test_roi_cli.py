@@ -92,7 +92,8 @@ def test_report_roi_reads_the_plans_and_numbers(
     assert (roi["since"], roi["until"]) == ("2026-04", "2026-06")
     # Every plan focus metric but those made in a rep's first months (still ramping).
     assert 0 < roi["coached"] <= sum(len(p.focus) for p in history.plans)
-    assert roi["controls"] > 0 and roi["method"] == "difference in differences"
+    assert roi["controls"] > 0 and roi["control_reps"] > 0
+    assert (roi["method"] == "difference in differences") == (roi["comparison_weight"] > 0)
     assert roi["interval"][0] < roi["lift"] < roi["interval"][1]
     assert {row["key"] for row in roi["by_metric"]} <= {k for p in history.plans for k in p.focus}
     assert {row["manager_email"] for row in roi["by_manager"]} <= set(managers.values())

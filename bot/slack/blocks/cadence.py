@@ -259,8 +259,8 @@ def lift_line(lift: RoiRow | None) -> str:
         return "Coaching lift, last quarter: not enough coached plans yet."
     compared = (
         f", against {lift.controls} flagged but uncoached"
-        if lift.controls
-        else ", no uncoached reps to compare with"
+        if lift.comparison_weight > 0
+        else ", too few uncoached reps to compare with"
     )
     return (
         f"Coaching lift, last quarter: *{lift_sentence(lift.lift, lift.interval)}* over what "
