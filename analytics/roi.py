@@ -502,12 +502,13 @@ def _combine(
     if coached_reps < MIN_REPS or usable.sum() < len(usable) // 2:
         return lift, None, trust
     # Few reps make a bootstrap too sure of itself: its spread is corrected for the number n
-    # of coached reps (× √(n/(n−1)), as for a mean) and widened by Student's t, n − 1 degrees of
-    # freedom.
+    # of coached reps (× √(n/(n−1)), as for a mean) and widened by Student's t with the smaller
+    # group's reps less one as degrees of freedom (Welch's cautious choice).
     draws = observed[1:][usable] - trust * comparison[1:][usable]
     n = coached_reps
     spread = float(np.var(draws, ddof=1)) * n / (n - 1)
-    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * math.sqrt(spread + unknown)
+    df = min(n, control_reps) - 1 if trust > 0 else n - 1
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * math.sqrt(spread + unknown)
     return lift, (float(np.expm1(estimate - half)), float(np.expm1(estimate + half))), trust
 
 

@@ -8,7 +8,7 @@ given a focus; the others are the comparison group). "No effect": coaching chang
 "Lift": every month coached closes a quarter of the rep's gap to the segment's typical value on
 the coached metric. Two org shapes:
 
-* coached: 100 + 5 reps, three in four with a material weakness, so that about 50 reps are
+* coached: 130 + 5 reps, three in four with a material weakness, so that about 50 reps are
   coached over the 6 months (the issue's "50 coached reps × 6 months");
 * typical: 50 + 5 reps, one in eight with a material weakness (the realistic org's default): a
   dozen or fewer reps are coached, and many orgs have no comparison group at all.
@@ -35,7 +35,7 @@ from analytics.roi import CoachedPlan, coaching_roi  # noqa: E402
 from analytics.simulate_coaching import simulate_coaching  # noqa: E402
 
 CATALOGUE = load_catalogue()
-SHAPES = {"coached": {"reps": 100, "weak_share": 0.75}, "typical": {"reps": 50, "weak_share": 0.12}}
+SHAPES = {"coached": {"reps": 130, "weak_share": 0.75}, "typical": {"reps": 50, "weak_share": 0.12}}
 LIFTS = {"no effect": 0.0, "lift 25%/month": 0.25}
 
 

@@ -122,7 +122,7 @@ def test_shifting_the_coached_runs_shifts_the_lift(
 
 @functools.cache
 def history(seed: int, lift: float) -> CoachedHistory:
-    """About 50 coached reps over 6 months (benchmarks/bench_roi.py's "coached" orgs)."""
+    """About 40 coached reps over 6 months (benchmarks/bench_roi.py's "coached" orgs have 50)."""
     return simulate_coaching(seed, reps=100, weak_share=0.75, lift=lift, catalogue=CATALOGUE)
 
 
@@ -157,7 +157,7 @@ def test_runs_follow_the_plans_and_the_controls() -> None:
 
 
 def test_no_effect_is_covered_and_a_real_one_is_found() -> None:
-    """Three orgs of about 50 coached reps × 6 months. (a) No effect: the 90% interval holds 0
+    """Three orgs of about 40 coached reps × 6 months. (a) No effect: the 90% interval holds 0
     (the benchmark: in 94% of orgs; here at least 2 of 3) and the estimate stays small. (b) A
     quarter of the gap closed per month coached: the interval excludes 0 (benchmark 94%; here
     2 of 3) and the estimate lands within 10 points of the true lift on average."""
