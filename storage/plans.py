@@ -10,6 +10,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from storage.models import CheckIn, Plan, PlanFocus, Reflection
 
+MAX_FOCUS = 2  # focus metrics per plan: coaching on more dilutes the effort
+# What the plan modal's text inputs hold (Slack's plain-text input limit): a longer why, or
+# actions written one a line, couldn't be edited in the modal without being cut.
+MAX_TEXT = 3000
+
 
 @dataclass(frozen=True)
 class FocusInput:

@@ -8,9 +8,9 @@ from typing import Any
 from bot.coaching.wording import format_value
 from bot.slack.blocks.gaps import lessons_text
 from bot.slack.blocks.mrkdwn import escape
+from storage.plans import MAX_FOCUS
 
 PLAN_CALLBACK = "plan_submit"
-MAX_FOCUS = 2
 
 
 def _text(text: str) -> dict[str, str]:
