@@ -120,8 +120,7 @@ def import_plans(
         person.email.lower(): person
         for person in session.scalars(select(Person).where(Person.workspace_id == workspace_id))
     }
-    coachable = {m.key: m for m in catalogue.metrics if m.kind != "outcome"}
-    plans = _check_rows(table, people, coachable, units, latest_month(0, now), problems)
+    plans = _check_rows(table, people, catalogue, units, latest_month(0, now), problems)
     stored = _stored(session, workspace_id, list(plans))
     changed: list[_Plan] = []
     for key, plan in plans.items():
@@ -163,7 +162,7 @@ def import_plans(
 def _check_rows(
     table: CsvTable,
     people: dict[str, Person],
-    coachable: dict[str, Metric],
+    catalogue: Catalogue,
     units: Mapping[str, str],
     latest: str,
     problems: Problems,
@@ -182,7 +181,7 @@ def _check_rows(
             add(line, "month", problem)
         rep = _person(get("rep_email", ""), people, reps, "rep", line, problems)
         author = _person(get("author_email", ""), people, authors, "author", line, problems)
-        metric = _metric(get("metric", ""), coachable, line, problems)
+        metric = _metric(get("metric", ""), catalogue, line, problems)
         target = None
         if metric is not None:
             target = _target(get("target", ""), metric, units.get(metric.key, "count"))
@@ -243,15 +242,19 @@ def _person(
     return None
 
 
-def _metric(
-    text: str, coachable: dict[str, Metric], line: int, problems: Problems
-) -> Metric | None:
-    """The focus metric a key names; None, with the problem noted, if it isn't one."""
+def _metric(text: str, catalogue: Catalogue, line: int, problems: Problems) -> Metric | None:
+    """The focus metric a key names; None, with the problem noted, if it isn't one (the plan
+    modal offers skills, not results)."""
     key = text.lower()
+    metrics = {m.key: m for m in catalogue.metrics}
+    coachable = [m.key for m in catalogue.metrics if m.kind != "outcome"]
     if key in coachable:
-        return coachable[key]
+        return metrics[key]
     if not key:
         problems.add(line, "metric", "empty required value")
+        return None
+    if key in metrics:
+        problems.add(line, "metric", f"{key} is a result, not a skill a plan can focus on")
         return None
     spaced = re.sub(r"[\s-]+", "_", key)  # "Win rate" is win_rate's label, not its key
     hint = did_you_mean(spaced, coachable, sorted(coachable))
