@@ -66,9 +66,8 @@ def write(tmp_path: Path, text: str, name: str = "plans.csv") -> Path:
     return path
 
 
-@pytest.fixture
-def org(engine: Engine, tmp_path: Path) -> Engine:
-    """Four SMB reps with three months of numbers, 2026-07 to 2026-09."""
+def metrics_csv() -> str:
+    """Three months of numbers for the four reps, 2026-07 to 2026-09."""
     rows = ["month,rep_email,leads_prospected,connects,discovery_calls,demos,wins,losses,revenue"]
     for month in ("2026-07", "2026-08", "2026-09"):
         for name, (leads, connects, calls, demos, wins) in FUNNEL.items():
@@ -76,10 +75,16 @@ def org(engine: Engine, tmp_path: Path) -> Engine:
                 f"{month},{name}@example.com,{leads},{connects},{calls},{demos},{wins},"
                 f"{demos - wins},{wins * 9000}"
             )
+    return "\n".join(rows) + "\n"
+
+
+@pytest.fixture
+def org(engine: Engine, tmp_path: Path) -> Engine:
+    """The org chart and its numbers imported."""
     with session_scope(engine) as session:
         import_org(session, WS, write(tmp_path, ORG, "org.csv"))
     with session_scope(engine) as session:
-        import_metrics(session, WS, write(tmp_path, "\n".join(rows) + "\n", "m.csv"), CATALOGUE)
+        import_metrics(session, WS, write(tmp_path, metrics_csv(), "m.csv"), CATALOGUE)
     return engine
 
 
@@ -246,4 +251,5 @@ def test_hostile_text_is_escaped_in_slack(org: Engine, tmp_path: Path) -> None:
         omar = session.scalars(select(Person).where(Person.email == "omar@example.com")).one()
         blocks = archive_blocks(omar.name, archive_view(session, omar), {})
     assert hostile in str(plans(org)[("omar@example.com", "2026-09")].why)
+    assert "&lt;!channel&gt; read this &amp; &lt;@U0BOSS&gt;" in str(blocks)  # shown, escaped
     assert leaks("chat.postMessage", {"blocks": blocks}, [hostile]) == []
