@@ -10,6 +10,7 @@ import csv
 import difflib
 import gc
 import io
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -35,7 +36,7 @@ Progress = Callable[[int, int], None]
 _PLAIN = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # A number with thousands separators as spreadsheets write it: "1,200" or "41,500.50".
-THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -286,6 +287,15 @@ def did_you_mean(text: str, candidates: Iterable[str], listed: Sequence[str] = (
     if match:
         return f" — did you mean {match[0]}?"
     return f" (expected one of: {', '.join(listed)})" if listed else ""
+
+
+def cell_number(text: str) -> float:
+    """A cell's number as spreadsheets write it ("1,200" too); NaN when it isn't one."""
+    plain = text.replace(",", "") if _THOUSANDS.match(text) else text
+    try:
+        return float(plain) if "_" not in plain else math.nan  # float() takes "1_000"; people don't
+    except ValueError:
+        return math.nan
 
 
 def month_problem(month: str, latest: str, ahead: str) -> str | None:

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 from analytics.catalogue import Catalogue, Constraint
 from storage.csv_common import (
     MONTH,
-    THOUSANDS,
     CsvTable,
     ImportResult,
     Problems,
     Progress,
     bump_data_version,
+    cell_number,
     check_header,
     check_text,
     ensure_workspace,
@@ -293,11 +293,7 @@ def _count(text: str, name: str, whole: bool) -> float | None | str:
     """The cell as a number, None when empty, or what is wrong with it."""
     if not text:
         return None
-    plain = text.replace(",", "") if THOUSANDS.match(text) else text
-    try:
-        value = float(plain) if "_" not in plain else math.nan
-    except ValueError:
-        value = math.nan
+    value = cell_number(text)
     if not math.isfinite(value):
         return f"{text!r} is not a number"
     if value < 0:

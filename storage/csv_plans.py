@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session, selectinload
 from analytics.catalogue import Catalogue, Metric
 from analytics.gaps import format_month, parse_month
 from storage.csv_common import (
-    THOUSANDS,
     CsvTable,
     ImportResult,
     Problems,
+    cell_number,
     check_header,
     check_text,
     did_you_mean,
@@ -268,12 +268,7 @@ def _target(text: str, metric: Metric, unit: str) -> float | None | str:
     if not text:
         return None
     percent = text.endswith("%")
-    core = text.removesuffix("%").strip()
-    plain = core.replace(",", "") if THOUSANDS.match(core) else core
-    try:
-        value = float(plain) if "_" not in plain else math.nan
-    except ValueError:
-        value = math.nan
+    value = cell_number(text.removesuffix("%").strip())
     if not math.isfinite(value):
         return f"{text!r} is not a number"
     if value < 0:
