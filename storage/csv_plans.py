@@ -35,7 +35,7 @@ from storage.csv_common import (
 )
 from storage.csv_metrics import MAX_VALUE, latest_month
 from storage.models import Person, Plan
-from storage.plans import MAX_FOCUS, MAX_TEXT, FocusInput, save_plan
+from storage.plans import MAX_FOCUS, MAX_TEXT, FocusInput, write_plan
 
 PLANS_REQUIRED = ("month", "rep_email", "author_email", "metric", "why", "actions")
 PLANS_COLUMNS = ("month", "rep_email", "author_email", "metric", "target", "why", "actions")
@@ -137,8 +137,9 @@ def import_plans(
     ensure_workspace(session, workspace_id)
     for plan in changed:
         assert plan.author is not None  # a plan without an author raised above
-        save_plan(
+        write_plan(
             session,
+            stored.get((plan.rep.id, plan.month)),
             workspace_id=workspace_id,
             rep_id=plan.rep.id,
             author_id=plan.author.id,
@@ -148,6 +149,7 @@ def import_plans(
             actions=plan.actions,
             checkin_dates=[],
         )
+    session.flush()
     updated = sum(1 for plan in changed if (plan.rep.id, plan.month) in stored)
     return PlanImportResult(
         rows=len(table.rows),
