@@ -131,11 +131,11 @@ def import_plans(
             problems.add(plan.lines[0], None, _kept(plan, before))
             continue
         changed.append(plan)
-    focus = {id(plan): _figures(plan, figures, units, problems) for plan in changed}
+    writes = [(plan, _figures(plan, figures, units, problems)) for plan in changed]
     problems.raise_if_any()
 
     ensure_workspace(session, workspace_id)
-    for plan in changed:
+    for plan, focus in writes:
         assert plan.author is not None  # a plan without an author raised above
         write_plan(
             session,
@@ -144,7 +144,7 @@ def import_plans(
             rep_id=plan.rep.id,
             author_id=plan.author.id,
             month=plan.month,
-            focus=focus[id(plan)],
+            focus=focus,
             why=plan.why,
             actions=plan.actions,
             checkin_dates=[],
