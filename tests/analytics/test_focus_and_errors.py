@@ -66,9 +66,12 @@ def org(
 
 def test_focus_ranks_by_impact_and_labels_effort() -> None:
     weak = "rep00@example.com"
-    # Close rate 2/20 instead of 6/20 (4 wins lost a month), and 300 leads instead of 400
+    # Close rate 2/20 instead of 6/20 (4 wins lost a month: 15 of 20 demos never reach a
+    # decision, the win rate of those that do is the peers'), and 300 leads instead of 400
     # (a quarter of the funnel, i.e. 1.5 wins).
-    subject = {weak: [{"wins": 2.0, "revenue": 20000.0, "leads_prospected": 300.0}] * 6}
+    subject = {
+        weak: [{"wins": 2.0, "losses": 3.0, "revenue": 20000.0, "leads_prospected": 300.0}] * 6
+    }
     engine = org(subject)
     report = engine.report(weak).model_dump(mode="json")
     metrics = {m["key"]: m for m in report["metrics"]}
@@ -81,6 +84,19 @@ def test_focus_ranks_by_impact_and_labels_effort() -> None:
     assert report["focus_note"] is None
 
     assert org(subject, config=GapConfig(max_focus=1)).report(weak).focus == ["close_rate"]
+
+
+def test_a_win_rate_weakness_fills_one_slot_not_two() -> None:
+    """Close rate = decided share × win rate: losing decided deals lowers both. The close rate's
+    shortfall is shown as the win rate's consequence, not as a second focus."""
+    weak = "rep00@example.com"
+    # As many decided deals as the peers (14 of 20 demos), but 2 won instead of 6.
+    engine = org({weak: [{"wins": 2.0, "losses": 12.0, "revenue": 20000.0}] * 6})
+    report = engine.report(weak).model_dump(mode="json")
+    metrics = {m["key"]: m for m in report["metrics"]}
+    assert report["focus"] == ["win_rate"]
+    assert metrics["close_rate"]["consequence_of"] == "win_rate"
+    assert any(c.startswith("Close rate trails") for c in report["consequences"])
 
 
 def test_outcomes_are_never_the_focus() -> None:
@@ -104,8 +120,11 @@ def test_at_or_above_the_median_everywhere_says_so() -> None:
 
 def test_trend_and_last_month_focus() -> None:
     weak = "rep00@example.com"
-    # 1 win of 20 demos for five months, then 3 of 20 in June (peers: 6 of 20).
-    months = [{"wins": 1.0, "revenue": 10000.0}] * 5 + [{"wins": 3.0, "revenue": 30000.0}]
+    # 1 win of 20 demos for five months, then 3 of 20 in June (peers: 6 of 20); most demos
+    # never reach a decision (the win rate of those that do is the peers').
+    months = [{"wins": 1.0, "losses": 1.0, "revenue": 10000.0}] * 5 + [
+        {"wins": 3.0, "losses": 3.0, "revenue": 30000.0}
+    ]
     engine = org({weak: months})
     report = engine.report(weak).model_dump(mode="json")
     assert report["focus"][0] == "close_rate"
