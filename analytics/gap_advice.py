@@ -346,14 +346,15 @@ class GapAdvice(GapEstimates):
         self, table: dict[str, list[Any]], row: int, metrics: list[dict[str, Any]], focus: list[int]
     ) -> dict[str, Any]:
         """Out-of-reach targets and the lever that would have to move instead: the first focus
-        metric when it is a rate, else the funnel rate where the rep ranks lowest."""
+        metric when it is a rate, else the funnel rate where the rep ranks lowest among those
+        the rep is compared on (a small group's deal size, say, is another motion's)."""
         out = table["out_of_reach"][row]
         if not out:
             return {"out_of_reach": [], "lever": None, "note": None}
         rates = [self._pos[k] for k in _FUNNEL[1:] + ("win_rate",) if k in self._pos]
         chosen = [m for m in focus if m in rates]
         ranked = sorted(
-            (m for m in rates if metrics[m]["percentile"] is not None),
+            (m for m in rates if metrics[m]["percentile"] is not None and metrics[m]["compared"]),
             key=lambda m: metrics[m]["percentile"],
         )
         lever = (chosen or ranked or [None])[0]

@@ -225,3 +225,34 @@ def test_a_lone_rep_gets_figures_without_peers() -> None:
     close = {m["key"]: m for m in document["metrics"]}["close_rate"]
     assert close["value"] == 0.3 and close["peer_median"] is None and close["estimate"] is None
     json.dumps(document, allow_nan=False)
+
+
+@pytest.mark.parametrize(("revenue", "excused"), [(62000.0, False), (120000.0, True)])
+def test_top_results_excuse_an_unlinked_gap_only_when_credible(
+    revenue: float, excused: bool
+) -> None:
+    """Engaging half the contacts per account has no direct link to bookings: for a rep whose
+    results are credibly at the top of the peers it is no month's focus. A rep who is merely
+    first this quarter by a little (the peers' months swing by 15,000) still gets it."""
+    weak = "rep00@example.com"
+    rows = []
+    for i in range(12):
+        rep = f"rep{i:02d}@example.com"
+        for t, month in enumerate(MONTHS):
+            # Peers' bookings swing month to month; every peer's three months add to 180,000.
+            booked = revenue if rep == weak else 60000.0 + 15000.0 * ((i + t) % 3 - 1)
+            rows.append(
+                funnel(
+                    rep,
+                    month,
+                    revenue=booked,
+                    accounts_active=40.0,
+                    contacts_engaged=30.0 if rep == weak else 60.0 + (i % 3) - 1,
+                )  # fmt: skip
+            )
+    report = GapEngine(pd.DataFrame(rows), people(12), CATALOGUE).report(weak)
+    metrics = {m.key: m for m in report.metrics}
+    assert metrics["contacts_per_account"].flagged
+    assert metrics["bookings"].percentile == 100
+    assert report.focus == ([] if excused else ["contacts_per_account"])
+    assert (report.focus_note is not None and "top of the peers" in report.focus_note) == excused
