@@ -107,7 +107,10 @@ class GapAdvice(GapEstimates):
         outcome = np.array([m.kind == "outcome" for m in self.metrics])
         # Results at the top of the peers: a leading indicator without a bookings link is
         # evidently not holding the rep back, so it is no remedial focus (the stretch remains).
-        top_results = (np.nan_to_num(pct[:, outcome], nan=0.0) >= TOP_RESULTS).any(axis=1)
+        # Evidently: the results are also credibly above the peers' typical value (a lucky
+        # quarter at the top is no evidence that nothing holds the rep back).
+        ahead = 1.0 - np.nan_to_num(cred[:, outcome], nan=1.0) >= cfg.flag_threshold
+        top_results = ((np.nan_to_num(pct[:, outcome], nan=0.0) >= TOP_RESULTS) & ahead).any(axis=1)
         linked = np.isfinite(impact)
         focus = self._focus(
             flagged & (consequence < 0) & ~(top_results[:, None] & ~linked), impact, cred
@@ -180,8 +183,16 @@ class GapAdvice(GapEstimates):
             with np.errstate(divide="ignore", invalid="ignore"):
                 behind = np.log(line[:, j] / corrected) * sign[j]  # > 0: still behind the line
                 # The own part's noise: its count's and every driver's (for opportunities
-                # worked the terms telescope to 1/opportunities + 1/demos).
-                noise = np.sqrt(variance[:, j] + variance[:, drivers].sum(axis=1))
+                # worked the terms telescope to 1/opportunities + 1/demos). A driver counting
+                # the same numerator (win rate for close rate: both count wins) shares that
+                # noise, which cancels in the ratio: for close rate ÷ win rate, decided deals ÷
+                # demos, 1/decided − 1/demos = |v_close − v_win|.
+                total = variance[:, j].copy()
+                for d in drivers:
+                    shared = self.metrics[d].numerator_terms == metric.numerator_terms
+                    own_noise = np.minimum(variance[:, j], variance[:, d]) if shared else 0.0
+                    total += variance[:, d] - 2.0 * own_noise
+                noise = np.sqrt(np.maximum(total, 0.0))
             explained = flagged[:, j] & ~(behind >= z * noise)
             cause = flagged[:, drivers] & known
             main = np.array(drivers)[np.argmax(np.where(cause, ratio[:, drivers], -np.inf), axis=1)]
@@ -335,14 +346,15 @@ class GapAdvice(GapEstimates):
         self, table: dict[str, list[Any]], row: int, metrics: list[dict[str, Any]], focus: list[int]
     ) -> dict[str, Any]:
         """Out-of-reach targets and the lever that would have to move instead: the first focus
-        metric when it is a rate, else the funnel rate where the rep ranks lowest."""
+        metric when it is a rate, else the funnel rate where the rep ranks lowest among those
+        the rep is compared on (a small group's deal size, say, is another motion's)."""
         out = table["out_of_reach"][row]
         if not out:
             return {"out_of_reach": [], "lever": None, "note": None}
         rates = [self._pos[k] for k in _FUNNEL[1:] + ("win_rate",) if k in self._pos]
         chosen = [m for m in focus if m in rates]
         ranked = sorted(
-            (m for m in rates if metrics[m]["percentile"] is not None),
+            (m for m in rates if metrics[m]["percentile"] is not None and metrics[m]["compared"]),
             key=lambda m: metrics[m]["percentile"],
         )
         lever = (chosen or ranked or [None])[0]
