@@ -71,6 +71,8 @@ class Person(Base):
     discipline: Mapped[str | None] = mapped_column(String(100))
     slack_user_id: Mapped[str | None] = mapped_column(String(32), index=True)
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # Whose working days and public holidays the cadence keeps ("DE", "US-CA"); None: the default.
+    country: Mapped[str | None] = mapped_column(String(32))
     start_date: Mapped[date | None] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

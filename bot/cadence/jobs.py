@@ -170,18 +170,17 @@ class Cadence:
             self._zones[key] = (time.monotonic() + ttl, zone)
         return zone
 
-    def _maybe_due(self, job: Kind, now: datetime) -> bool:
-        """Cheap pre-check: could `job` be due anywhere on Earth now? Saves Slack look-ups."""
+    def _maybe_due(self, job: Kind, now: datetime, countries: set[str | None]) -> bool:
+        """Cheap pre-check: could `job` be due anywhere on Earth now, in any of `countries`?
+        Saves Slack look-ups."""
         if job == "daily":
             return True
+        pick = day_one if job == "day-one" else day_two
         latest = (now + timedelta(hours=14)).date()
         day = (now - timedelta(hours=12)).date() - timedelta(days=1)
         while day <= latest:
             month = day.strftime("%Y-%m")
-            scheduled = (
-                day_one(month, self.rules) if job == "day-one" else day_two(month, self.rules)
-            )
-            if scheduled == day:
+            if any(pick(month, self.rules, country) == day for country in countries):
                 return True
             day += timedelta(days=1)
         return False
@@ -193,11 +192,11 @@ class Cadence:
         whatever is due in each one's local time."""
         if month is not None:
             return {month: people} if people else {}
-        if not self._maybe_due(job, now):
+        if not self._maybe_due(job, now, {p.country for p in people}):
             return {}
         groups: dict[str, list[Person]] = {}
         for person in people:
-            period = due_period(job, now, self.zone(person), self.rules)
+            period = due_period(job, now, self.zone(person), self.rules, person.country)
             if period is not None:
                 groups.setdefault(period, []).append(person)
         return groups
