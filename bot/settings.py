@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     coach_day_one: Literal["first", "first-working-day"] = Field("first", alias="COACH_DAY_ONE")
     # Whose public holidays count for people the org chart gives no country (None: weekends only).
     coach_country: str | None = Field(None, alias="COACH_COUNTRY")
+    # Working days of the month: a reminder to managers with planless reps, then the director.
+    coach_reminder_day: int = Field(3, ge=2, le=15, alias="COACH_REMINDER_DAY")
+    coach_escalation_day: int = Field(5, ge=3, le=20, alias="COACH_ESCALATION_DAY")
     coach_catch_up_hours: float = Field(12, gt=0, le=24, alias="COACH_CATCH_UP_HOURS")
     # Longer than any one Slack call may take with its retries, or a live send could be doubled.
     coach_claim_timeout: int = Field(600, ge=120, alias="COACH_CLAIM_TIMEOUT")
@@ -130,6 +133,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _escalation_after_reminder(self) -> Settings:
+        if self.coach_escalation_day <= self.coach_reminder_day:
+            raise ValueError(
+                "COACH_ESCALATION_DAY: the escalation must come on a later working day than the "
+                "reminder (COACH_REMINDER_DAY)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _one_install_mode(self) -> Settings:
         trio = [name for name in OAUTH_SETTINGS if getattr(self, name.lower())]
         if trio and len(trio) < len(OAUTH_SETTINGS):
@@ -185,6 +197,8 @@ class Settings(BaseSettings):
             day_one=self.coach_day_one,
             catch_up=timedelta(hours=self.coach_catch_up_hours),
             country=self.coach_country,
+            reminder_day=self.coach_reminder_day,
+            escalation_day=self.coach_escalation_day,
         )
 
     def require(self, *names: str) -> None:

@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 
-from bot.cadence.schedule import Kind, day_one, day_two, due_period
+from bot.cadence.schedule import Kind, due_period, scheduled_day
 from bot.cadence.sender import Batch, Message, Pacer, Recipient, Sender, Summary
 from bot.coaching.briefing import Briefing, reps_by_manager
 from bot.coaching.months import month_label, shift_month
@@ -30,16 +30,18 @@ from bot.slack.blocks.cadence import (
     day_one_parent,
     day_one_reply,
     digest,
+    escalation,
     reflection_invite,
+    reminder,
 )
 from bot.slack.client import make_web_client
 from storage.deliveries import delivered
-from storage.models import Delivery, MetricValue, PartialMonth, Person
+from storage.models import Delivery, MetricValue, PartialMonth, Person, Plan
 from storage.org import active_people
 
 log = logging.getLogger(__name__)
 
-JOBS: tuple[Kind, ...] = ("day-one", "day-two", "daily")
+JOBS: tuple[Kind, ...] = ("day-one", "day-two", "reminder", "escalation", "daily")
 ZONE_TTL = 24 * 3600.0
 RETRY_TTL = 600.0
 
@@ -82,6 +84,25 @@ def digest_key(month: str, director_id: int, part: str = "") -> str:
     piece of one): keyed by the team, so a retry after the org changed resends no team twice."""
     key = f"day-two:{month}:director:{director_id}"
     return f"{key}:manager:{part}" if part else key
+
+
+def nudge_key(job: Kind, month: str, person_id: int) -> str:
+    """The key of a manager's reminder or a director's escalation: one each a month."""
+    role = "manager" if job == "reminder" else "director"
+    return f"{job}:{month}:{role}:{person_id}"
+
+
+def escalation_target(by_id: dict[int, Person], manager: Person) -> Person | None:
+    """Whom a manager's planless reps are escalated to: the nearest director above them, else
+    their own manager."""
+    boss = first = by_id.get(manager.manager_id or -1)
+    seen: set[int] = set()
+    while boss is not None and boss.id not in seen:
+        if boss.role == "director":
+            return boss
+        seen.add(boss.id)
+        boss = by_id.get(boss.manager_id or -1)
+    return first
 
 
 def _day_one_keys(month: str, person: Person, reps: list[int]) -> list[str]:
@@ -175,12 +196,11 @@ class Cadence:
         Saves Slack look-ups."""
         if job == "daily":
             return True
-        pick = day_one if job == "day-one" else day_two
         latest = (now + timedelta(hours=14)).date()
         day = (now - timedelta(hours=12)).date() - timedelta(days=1)
         while day <= latest:
             month = day.strftime("%Y-%m")
-            if any(pick(month, self.rules, country) == day for country in countries):
+            if any(scheduled_day(job, month, self.rules, c) == day for c in countries):
                 return True
             day += timedelta(days=1)
         return False
@@ -216,6 +236,8 @@ class Cadence:
         now = now or datetime.now(UTC)
         if job == "daily":
             return self._daily(month, now)
+        if job in ("reminder", "escalation"):
+            return self._nudges(job, month, now)
         with self.services.sessions() as session:
             people = active_people(session, self.workspace_id)
         teams = {m: [r.id for r in reps] for m, reps in reps_by_manager(people).items()}
@@ -315,7 +337,8 @@ class Cadence:
                     (str(m), _name(briefing.by_id.get(m or -1)), [briefing.brief(r) for r in team])
                     for m, team in teams.items()
                 ),
-                key=lambda item: item[1],
+                # Teams with reps still planless first: the managers reminders are about.
+                key=lambda item: (all(b.plan is not None for b in item[2]), item[1]),
             )
             if not named:
                 continue
@@ -337,6 +360,137 @@ class Cadence:
             ]
             batches.append(Batch(messages, person=_recipient(director)))
         return batches
+
+    def _nudges(self, job: Kind, month: str | None, now: datetime) -> list[Run]:
+        """Reminders to managers whose reps have no plan yet, or the escalation of those
+        managers to their director: one message per recipient and month, none when muted or
+        when every rep has a plan by then."""
+        with self.services.sessions() as session:
+            people = active_people(session, self.workspace_id)
+        by_id = {p.id: p for p in people}
+        teams = reps_by_manager(people)
+        # Recipient id → the managers whose reps they hear about.
+        concerned: dict[int, list[int]] = {}
+        for manager_id in teams:
+            target = (
+                by_id[manager_id]
+                if job == "reminder"
+                else escalation_target(by_id, by_id[manager_id])
+            )
+            if target is not None:
+                concerned.setdefault(target.id, []).append(manager_id)
+        recipients = [by_id[r] for r in concerned if not by_id[r].mute_reminders]
+        runs = []
+        for period, due in sorted(self._due(job, recipients, month, now).items()):
+            run = Run(job, period, [])
+            settled = self._settled(period)
+            pending = []
+            for person in due:
+                state = settled.get(nudge_key(job, period, person.id))
+                if state is not None:
+                    run.settled[state[0]] += 1
+                else:
+                    pending.append(person)
+            if pending:
+                planless = self._planless(period, teams)
+                run.batches = (
+                    self._reminders(period, pending, planless)
+                    if job == "reminder"
+                    else self._escalations(period, pending, concerned, planless, by_id)
+                )
+            runs.append(run)
+        return runs
+
+    def _planless(self, month: str, teams: dict[int, list[Person]]) -> dict[int, list[Person]]:
+        """Each manager's reps with no plan for `month` (managers whose reps all have one left
+        out)."""
+        with self.services.sessions() as session:
+            planned = set(
+                session.scalars(
+                    select(Plan.rep_id).where(
+                        Plan.workspace_id == self.workspace_id, Plan.month == month
+                    )
+                )
+            )
+        found = {m: [r for r in reps if r.id not in planned] for m, reps in teams.items()}
+        return {m: reps for m, reps in found.items() if reps}
+
+    def _reminders(
+        self, month: str, due: list[Person], planless: dict[int, list[Person]]
+    ) -> list[Batch]:
+        """One reminder per manager with planless reps, under their day-one thread when it
+        went out (and shown in the conversation too), else as a message of its own."""
+        wanted = [m for m in due if m.id in planless]
+        with self.services.sessions() as session:
+            keys = [thread_key(month, m.id) for m in wanted]
+            threads = delivered(session, self.workspace_id, keys)
+        batches = []
+        for manager in wanted:
+            parent = threads.get(thread_key(month, manager.id))
+            where = (
+                (parent.channel, parent.ts)
+                if parent is not None and parent.status == "sent" and parent.channel and parent.ts
+                else None
+            )
+            reps = [(r.name, r.email) for r in planless[manager.id]]
+            text, blocks = reminder(manager.name, month, month_label(month), reps)
+            message = Message(
+                nudge_key("reminder", month, manager.id),
+                "reminder",
+                month,
+                text,
+                blocks,
+                reply_to=where,
+                broadcast=where is not None,
+            )
+            batches.append(Batch([message], person=_recipient(manager)))
+        return batches
+
+    def _escalations(
+        self,
+        month: str,
+        due: list[Person],
+        concerned: dict[int, list[int]],
+        planless: dict[int, list[Person]],
+        by_id: dict[int, Person],
+    ) -> list[Batch]:
+        """One escalation per director naming their managers with planless reps; a manager
+        escalated already this month (under another director before the org changed) is not
+        named again."""
+        done = self._escalated(month)
+        batches = []
+        for director in due:
+            managers = sorted(
+                (by_id[m] for m in concerned[director.id] if m in planless and m not in done),
+                key=lambda m: m.name,
+            )
+            if not managers:
+                continue
+            named = [(m.name, [r.name for r in planless[m.id]]) for m in managers]
+            text, blocks = escalation(director.name, month_label(month), named)
+            message = Message(
+                nudge_key("escalation", month, director.id),
+                "escalation",
+                month,
+                text,
+                blocks,
+                payload={"managers": [m.id for m in managers]},
+            )
+            batches.append(Batch([message], person=_recipient(director)))
+        return batches
+
+    def _escalated(self, month: str) -> set[int]:
+        """The managers named in escalations sent for `month`."""
+        with self.services.sessions() as session:
+            payloads = session.scalars(
+                select(Delivery.payload).where(
+                    Delivery.workspace_id == self.workspace_id,
+                    Delivery.period == month,
+                    Delivery.kind == "escalation",
+                    Delivery.status == "sent",
+                )
+            )
+            return {m for payload in payloads for m in (payload or {}).get("managers", [])}
 
     def _daily(self, day: str | None, now: datetime) -> list[Run]:
         channel = self.settings.coach_daily_channel

@@ -8,22 +8,25 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from analytics.workdays import is_working_day, next_working_day
+from analytics.workdays import is_working_day, next_working_day, nth_working_day
 from bot.coaching.months import parse_month
 
-Kind = Literal["day-one", "day-two", "daily"]
+Kind = Literal["day-one", "day-two", "reminder", "escalation", "daily"]
 DayOneRule = Literal["first", "first-working-day"]
 
 
 @dataclass(frozen=True)
 class Rules:
     """The cadence's settings: the local send time, which day is day one, the catch-up window,
-    and the country whose working days count for people the org chart gives none."""
+    the country whose working days count for people the org chart gives none, and the working
+    days of the month reminders and escalations go out on."""
 
     send_time: time = time(9, 0)
     day_one: DayOneRule = "first"
     catch_up: timedelta = timedelta(hours=12)
     country: str | None = None
+    reminder_day: int = 3
+    escalation_day: int = 5
 
 
 def day_one(month: str, rules: Rules, country: str | None = None) -> date:
@@ -44,19 +47,26 @@ def day_two(month: str, rules: Rules, country: str | None = None) -> date:
     return next_working_day(after, country or rules.country)
 
 
+def scheduled_day(kind: Kind, period: str, rules: Rules, country: str | None = None) -> date | None:
+    """The day a message of `kind` for `period` (a month, or a day for daily) goes out: day one,
+    day two, the month's n-th working day for reminders and escalations; None for a daily post
+    on a day that is not a working day (or a month without that many working days)."""
+    if kind == "daily":
+        day = date.fromisoformat(period)
+        return day if is_working_day(day, country or rules.country) else None
+    if kind in ("reminder", "escalation"):
+        year, number = parse_month(period)
+        n = rules.reminder_day if kind == "reminder" else rules.escalation_day
+        return nth_working_day(year, number, n, country or rules.country)
+    return (day_one if kind == "day-one" else day_two)(period, rules, country)
+
+
 def scheduled_at(
     kind: Kind, period: str, zone: ZoneInfo, rules: Rules, country: str | None = None
 ) -> datetime | None:
-    """The local moment a message of `kind` for `period` (a month, or a day for daily) is due;
-    None for a daily post on a day that is not a working day."""
-    if kind == "daily":
-        day = date.fromisoformat(period)
-        if not is_working_day(day, country or rules.country):
-            return None
-    else:
-        pick = day_one if kind == "day-one" else day_two
-        day = pick(period, rules, country)
-    return datetime.combine(day, rules.send_time, tzinfo=zone)
+    """The local moment a message of `kind` for `period` is due (see `scheduled_day`)."""
+    day = scheduled_day(kind, period, rules, country)
+    return None if day is None else datetime.combine(day, rules.send_time, tzinfo=zone)
 
 
 def local_period(kind: Kind, now: datetime, zone: ZoneInfo) -> str:

@@ -43,7 +43,8 @@ METADATA_TYPE = "coach_delivery"
 @dataclass(frozen=True)
 class Message:
     """One scheduled message and its exactly-once key; `threaded` replies go under the batch's
-    first message."""
+    first message, a message with `reply_to` (channel, ts) under that earlier one (`broadcast`:
+    shown in the conversation too)."""
 
     key: str
     kind: str
@@ -53,6 +54,8 @@ class Message:
     rep_id: int | None = None
     threaded: bool = False
     payload: dict[str, Any] | None = None
+    reply_to: tuple[str, str] | None = None
+    broadcast: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,9 @@ class Sender:
                 return
             parent: tuple[str, str] | None = None
             for i, message in enumerate(batch.messages):
-                state, where = self._one(session, batch, target, message, parent)
+                state, where = self._one(
+                    session, batch, target, message, message.reply_to or parent
+                )
                 replies = batch.messages[i + 1 :] if i == 0 else []
                 if state in ("skipped", "failed"):
                     summary.add(state, 1, f"{state} {batch.who} ({message.kind}): {where}")
@@ -274,6 +279,7 @@ class Sender:
                 answer = self.client.chat_postMessage(
                     channel=parent[0] if parent else target,
                     thread_ts=parent[1] if parent else None,
+                    reply_broadcast=message.broadcast or None,
                     text=message.text,
                     blocks=message.blocks,
                     metadata={"event_type": METADATA_TYPE, "event_payload": {"key": message.key}},

@@ -653,6 +653,8 @@ class SlackStandIn:
         for name in ("blocks", "attachments", "thread_ts", "metadata"):
             if params.get(name):
                 message[name] = params[name]
+        if message.get("thread_ts") and _flag(params.get("reply_broadcast")):
+            message["subtype"] = "thread_broadcast"  # a reply also shown in the conversation
         if isinstance(message.get("metadata"), str):  # JSON-string metadata in a JSON body
             try:
                 message["metadata"] = json.loads(message["metadata"])
@@ -703,7 +705,8 @@ class SlackStandIn:
         def listed(message: dict[str, Any]) -> bool:
             ts = float(message["ts"])
             within = oldest <= ts <= latest if inclusive else oldest < ts < latest
-            return within and message.get("thread_ts", message["ts"]) == message["ts"]
+            top = message.get("thread_ts", message["ts"]) == message["ts"]
+            return within and (top or message.get("subtype") == "thread_broadcast")
 
         newest_first = [self._shown(m, timeline, params) for m in reversed(timeline) if listed(m)]
         return _page(newest_first, params)

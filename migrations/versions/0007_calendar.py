@@ -1,4 +1,4 @@
-"""calendar: each person's country (working days and public holidays)
+"""calendar: each person's country (working days and public holidays), muted reminders
 
 Revision ID: 0007
 Revises: 0005
@@ -18,12 +18,16 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Add people.country (nullable: the COACH_COUNTRY default)."""
+    """Add people.country (nullable: the COACH_COUNTRY default) and people.mute_reminders."""
     with op.batch_alter_table("people") as batch:
         batch.add_column(sa.Column("country", sa.String(32), nullable=True))
+        batch.add_column(
+            sa.Column("mute_reminders", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade() -> None:
-    """Drop people.country."""
+    """Drop people.country and people.mute_reminders."""
     with op.batch_alter_table("people") as batch:
+        batch.drop_column("mute_reminders")
         batch.drop_column("country")

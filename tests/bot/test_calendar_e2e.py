@@ -3,13 +3,17 @@ person's country, reminders and escalation, time off."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import time_machine
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot.cadence.jobs import Cadence
 from storage.db import session_scope
 from storage.models import Person
-from tests.bot.conftest import Bot, make_cadence, metadata_keys
+from tests.bot.conftest import Bot, blocks_text, make_cadence, metadata_keys
+from tests.bot.test_cadence_e2e import click, make_plan
 
 
 def set_person(bot: Bot, email: str, **values: object) -> None:
@@ -69,3 +73,95 @@ def test_no_daily_post_on_a_public_holiday(bot: Bot) -> None:
     with time_machine.travel("2026-12-29 09:30:00+00:00", tick=False):
         [run] = cadence.tick()
     assert (run.job, run.period, run.summary.sent) == ("daily", "2026-12-29", 1)
+
+
+def plan_for(bot: Bot, *numbers: int, month: str = "2026-12") -> None:
+    for i in numbers:
+        make_plan(bot, f"rep{i}@example.com", month, "close_rate", 0.1, 0.33, 0.2)
+
+
+def posts_with(bot: Bot, prefix: str) -> list[dict[str, Any]]:
+    """The messages whose exactly-once key starts with `prefix`."""
+    found = []
+    for call in bot.slack.calls_to("chat.postMessage"):
+        metadata = call.params.get("metadata") or {}
+        metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
+        if (metadata.get("event_payload") or {}).get("key", "").startswith(prefix):
+            found.append(call.params)
+    return found
+
+
+def reminded(bot: Bot, prefix: str = "reminder") -> set[str]:
+    """The managers whose DM holds a message keyed `prefix`…"""
+    return {
+        user
+        for user in ("UMARK", "UMIA")
+        if any(
+            ((m.get("metadata") or {}).get("event_payload") or {}).get("key", "").startswith(prefix)
+            for m in bot.slack.posted(user)
+        )
+    }
+
+
+def sent_in_month(cadence: Cadence, days: list[str]) -> None:
+    """Tick at 09:30 UTC on each day, twice (a second tick sends nothing new)."""
+    for day in days:
+        with time_machine.travel(f"{day} 09:30:00+00:00", tick=False):
+            cadence.tick()
+            assert sum(r.summary.sent for r in cadence.tick()) == 0
+
+
+def test_reminder_on_working_day_three_then_escalation_on_day_five_each_once(
+    bot: Bot, cadence: Cadence
+) -> None:
+    # December 2026: Tuesday the 1st is working day 1, Thursday the 3rd day 3, Monday the 7th 5.
+    plan_for(bot, 1, 2, 6, 7, 8, 9, 10)  # Mia's team is all planned; Mark's 3 to 5 are not
+    sent_in_month(cadence, ["2026-12-01", "2026-12-02"])
+    assert posts_with(bot, "reminder") == []
+    sent_in_month(cadence, ["2026-12-03"])
+    [nudge] = posts_with(bot, "reminder")
+    mark_parent = next(
+        p for p in bot.slack.posted("UMARK") if p["text"].startswith("December 1:1s")
+    )
+    assert nudge["thread_ts"] == mark_parent["ts"]
+    # a reply in the day-one thread, shown in the conversation too
+    history = bot.slack.calls_to("chat.postMessage")[-1].response
+    assert isinstance(history, dict) and history["message"]["subtype"] == "thread_broadcast"
+    assert nudge["text"] == "Reminder: 3 of your reps have no December plan yet"
+    text = blocks_text(nudge)
+    assert all(f"*Rep {i}*" in text for i in (3, 4, 5)) and "*Rep 1*" not in text
+    assert text.count('"action_id": "plan_open"') == 3 and "rep3@example.com|2026-12" in text
+    plan_for(bot, 3)
+    sent_in_month(cadence, ["2026-12-04", "2026-12-07", "2026-12-08"])
+    [escalated] = posts_with(bot, "escalation")
+    assert escalated["channel"] == "UDANA"
+    assert escalated["text"] == "2 reps still have no December plan, under 1 managers"
+    assert "*Mark Manager* — 2 without a plan: Rep 4, Rep 5" in blocks_text(escalated)
+    assert len(posts_with(bot, "reminder")) == 1
+    keys = metadata_keys(bot.slack)
+    assert len(keys) == len(set(keys))
+
+
+def test_the_digest_lists_teams_with_planless_reps_first(bot: Bot, cadence: Cadence) -> None:
+    plan_for(bot, 1, 2, 3, 4, 5, 6)  # Mark's team is planned, Mia's is not
+    sent_in_month(cadence, ["2026-12-02"])
+    [digest] = posts_with(bot, "day-two")
+    text = blocks_text(digest)
+    assert text.index("Mia Manager") < text.index("Mark Manager")
+
+
+def test_mute_from_app_home_stops_reminders_only(bot: Bot, cadence: Cadence) -> None:
+    click(bot, "UMARK", "reminders_mute", "mute", {"type": "view", "view_id": "V1"})
+    [home] = bot.slack.wait_for("views.publish")
+    assert "Unmute reminders" in json.dumps(home.params["view"])
+    with session_scope(bot.engine) as session:
+        assert session.scalar(select(Person.mute_reminders).where(Person.slack_user_id == "UMARK"))
+    sent_in_month(cadence, ["2026-12-01", "2026-12-02", "2026-12-03", "2026-12-07"])
+    assert reminded(bot) == {"UMIA"}
+    assert any(p["channel"] == "UMARK" for p in posts_with(bot, "day-one"))  # the plan still
+    [escalated] = posts_with(bot, "escalation")  # the director still hears about both teams
+    assert "*Mark Manager*" in blocks_text(escalated) and "*Mia Manager*" in blocks_text(escalated)
+    click(bot, "UMARK", "reminders_mute", "unmute", {"type": "view", "view_id": "V1"})
+    bot.slack.wait_for("views.publish", count=2)
+    sent_in_month(cadence, ["2027-01-05"])  # January's working day 3
+    assert reminded(bot, "reminder:2027-01") == {"UMIA", "UMARK"}
