@@ -12,17 +12,24 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 
-from bot.cadence.schedule import Kind, due_period, scheduled_day
+from analytics.workdays import is_working_day, next_working_day, nth_working_day
+from bot.cadence.schedule import (
+    Kind,
+    away_by_status,
+    due_period,
+    scheduled_at,
+    scheduled_day,
+)
 from bot.cadence.sender import Batch, Message, Pacer, Recipient, Sender, Summary
 from bot.coaching.briefing import Briefing, reps_by_manager
-from bot.coaching.months import month_label, shift_month
+from bot.coaching.months import month_label, parse_month, shift_month
 from bot.coaching.services import Services
 from bot.logs import fields
 from bot.slack.blocks.cadence import (
@@ -35,6 +42,7 @@ from bot.slack.blocks.cadence import (
     reminder,
 )
 from bot.slack.client import make_web_client
+from storage.availability import defer, deferred
 from storage.deliveries import delivered
 from storage.models import Delivery, MetricValue, PartialMonth, Person, Plan
 from storage.org import active_people
@@ -44,6 +52,8 @@ log = logging.getLogger(__name__)
 JOBS: tuple[Kind, ...] = ("day-one", "day-two", "reminder", "escalation", "daily")
 ZONE_TTL = 24 * 3600.0
 RETRY_TTL = 600.0
+# A Slack status is read when a message is due, and kept this long (seconds) across ticks.
+STATUS_TTL = 900.0
 
 
 @dataclass
@@ -56,6 +66,8 @@ class Run:
     summary: Summary = field(default_factory=Summary)
     # Messages settled by an earlier run (sent, or skipped for the period): counted, not rebuilt.
     settled: Counter[str] = field(default_factory=Counter)
+    # People away now: (person id, last day away); the run records their messages as held back.
+    held: list[tuple[int, date]] = field(default_factory=list)
 
     def line(self) -> str:
         """The run's one-line summary."""
@@ -149,6 +161,7 @@ class Cadence:
         self.rules = self.settings.cadence_rules()
         self.default_zone = ZoneInfo(self.settings.coach_timezone)
         self._zones: dict[str, tuple[float, ZoneInfo | None]] = {}
+        self._statuses: dict[str, tuple[float, date | None]] = {}
         self._zones_lock = threading.Lock()
 
     # -- whose time is it ------------------------------------------------------------------------
@@ -245,8 +258,12 @@ class Cadence:
             recipients = [p for p in people if p.id in teams or p.role == "rep"]
         else:
             recipients = [p for p in people if p.role == "director"]
+        by_id = {p.id: p for p in people}
+        groups = self._due(job, recipients, month, now)
+        if month is None:
+            self._owed(job, recipients, now, groups)
         runs = []
-        for period, due in sorted(self._due(job, recipients, month, now).items()):
+        for period, due in sorted(groups.items()):
             run = Run(job, period, [])
             settled = self._settled(period)
             if job == "day-one":
@@ -260,12 +277,123 @@ class Cadence:
                     run.settled.update(states)  # all settled: nothing to build or claim
                 else:
                     pending.append(person)
+            covers: dict[int, tuple[Person, date]] = {}
+            if month is None:  # a run by hand for a month sends to everyone now
+                pending, covers = self._hold(job, period, pending, now, run, set(teams), by_id)
             if pending:
                 briefing = self._briefing(period)
-                make = self._day_one if job == "day-one" else self._day_two
-                run.batches = make(briefing, pending)
+                if job == "day-one":
+                    run.batches = self._day_one(briefing, pending, covers)
+                else:
+                    run.batches = self._day_two(briefing, pending)
             runs.append(run)
         return runs
+
+    # -- time off --------------------------------------------------------------------------------
+
+    def away_through(self, person: Person, now: datetime) -> date | None:
+        """The last day `person` is away, when they are away today (their own calendar): by
+        `/coach away until`, or by a Slack status read when a message is due for them."""
+        zone = self.zone(person)
+        today = now.astimezone(zone).date()
+        if person.away_until is not None and person.away_until >= today:
+            return person.away_until
+        until = self._status_away(person, now, zone)
+        return until if until is not None and until >= today else None
+
+    def _status_away(self, person: Person, now: datetime, zone: ZoneInfo) -> date | None:
+        """The last day away by the person's Slack status; kept a few minutes, and a failed
+        look-up (no `users.profile:read` scope yet, say) counts as present."""
+        if self.client is None or not person.slack_user_id:
+            return None
+        key = person.slack_user_id
+        with self._zones_lock:
+            cached = self._statuses.get(key)
+        if cached is not None and time.monotonic() < cached[0]:
+            return cached[1]
+        try:
+            profile = self.client.users_profile_get(user=key)["profile"]
+            until = away_by_status(profile, now, zone, self.rules)
+        except SlackApiError as exc:
+            log.info("no Slack status for %s: %s", person.email, exc.response.get("error"))
+            until = None
+        with self._zones_lock:
+            self._statuses[key] = (time.monotonic() + STATUS_TTL, until)
+        return until
+
+    def _owed(
+        self, job: Kind, people: list[Person], now: datetime, groups: dict[str, list[Person]]
+    ) -> None:
+        """Add to `groups` the people whose `job` message was held back while they were away,
+        on a working day in its month from the local send time on (not only in the catch-up
+        window: a held-back message is never lost to a late return)."""
+        periods = {(now + timedelta(hours=h)).strftime("%Y-%m") for h in (-12, 14)}
+        with self.services.sessions() as session:
+            owed = deferred(session, self.workspace_id, job, periods)
+        known = {p.id: p for p in people}
+        for period, held in owed.items():
+            for person_id in held:
+                person = known.get(person_id)
+                if person is None:
+                    continue
+                zone = self.zone(person)
+                local = now.astimezone(zone)
+                start = scheduled_at(job, period, zone, self.rules, person.country)
+                if (
+                    local.strftime("%Y-%m") == period
+                    and start is not None
+                    and start <= now
+                    and local.time() >= self.rules.send_time
+                    and is_working_day(local.date(), person.country or self.rules.country)
+                ):
+                    group = groups.setdefault(period, [])
+                    if all(p.id != person.id for p in group):
+                        group.append(person)
+
+    def _hold(
+        self,
+        job: Kind,
+        period: str,
+        pending: list[Person],
+        now: datetime,
+        run: Run,
+        managers: set[int],
+        by_id: dict[int, Person],
+    ) -> tuple[list[Person], dict[int, tuple[Person, date]]]:
+        """Of `pending`, those a message goes to now; those away are held back until a working
+        day they are back. A manager away the whole first week (its first five working days)
+        has their day-one thread go to their director instead: (people to send to, manager id →
+        (director, the manager's last day away))."""
+        here: list[Person] = []
+        covers: dict[int, tuple[Person, date]] = {}
+        for person in pending:
+            until = self.away_through(person, now)
+            if until is None:
+                here.append(person)
+                continue
+            if job == "day-one" and person.id in managers:
+                director = self._cover(person, period, until, now, by_id)
+                if director is not None:
+                    covers[person.id] = (director, until)
+                    here.append(person)
+                    continue
+            run.held.append((person.id, until))
+            run.settled["deferred"] += 1
+        return here, covers
+
+    def _cover(
+        self, manager: Person, period: str, until: date, now: datetime, by_id: dict[int, Person]
+    ) -> Person | None:
+        """Who takes a manager's day one when they are away all of the first week: their
+        director, when present; None otherwise (the thread waits for the manager)."""
+        country = manager.country or self.rules.country
+        year, number = parse_month(period)
+        week = nth_working_day(year, number, 5, country)
+        back = next_working_day(until + timedelta(days=1), country)
+        director = escalation_target(by_id, manager)
+        if week is None or back <= week or director is None:
+            return None
+        return director if self.away_through(director, now) is None else None
 
     def _settled(self, period: str) -> dict[str, tuple[str, list[str]]]:
         """Keys of `period` no run needs to touch again (sent, or skipped for the period), with
@@ -282,7 +410,15 @@ class Cadence:
                 key: (status, (payload or {}).get("parts", [])) for key, status, payload in rows
             }
 
-    def _day_one(self, briefing: Briefing, due: list[Person]) -> list[Batch]:
+    def _day_one(
+        self,
+        briefing: Briefing,
+        due: list[Person],
+        covers: dict[int, tuple[Person, date]] | None = None,
+    ) -> list[Batch]:
+        """Reps' invitations and managers' threads; a thread in `covers` (manager id →
+        (director, last day away)) goes to the director, who is told why."""
+        covers = covers or {}
         month, label = briefing.month, month_label(briefing.month)
         last_label = month_label(briefing.last_month)
         teams = reps_by_manager(briefing.people)
@@ -299,12 +435,14 @@ class Cadence:
             if person.id in teams:
                 briefs = [briefing.brief(rep) for rep in teams[person.id]]
                 key = thread_key(month, person.id)
+                director, until = covers.get(person.id, (None, None))
                 text, blocks = day_one_parent(
-                    person.name,
+                    person.name if director is None else director.name,
                     label,
                     len(briefs),
                     sum(1 for b in briefs if b.last_plan is None),
                     briefing.data_note,
+                    covering=None if until is None else (person.name, until),
                 )
                 messages = [Message(key, "day-one", month, text, blocks)]
                 for brief in briefs:
@@ -320,7 +458,7 @@ class Cadence:
                             threaded=True,
                         )
                     )
-                batches.append(Batch(messages, person=_recipient(person)))
+                batches.append(Batch(messages, person=_recipient(director or person)))
         return batches
 
     def _day_two(self, briefing: Briefing, due: list[Person]) -> list[Batch]:
@@ -380,8 +518,11 @@ class Cadence:
             if target is not None:
                 concerned.setdefault(target.id, []).append(manager_id)
         recipients = [by_id[r] for r in concerned if not by_id[r].mute_reminders]
+        groups = self._due(job, recipients, month, now)
+        if month is None:
+            self._owed(job, recipients, now, groups)
         runs = []
-        for period, due in sorted(self._due(job, recipients, month, now).items()):
+        for period, due in sorted(groups.items()):
             run = Run(job, period, [])
             settled = self._settled(period)
             pending = []
@@ -391,6 +532,8 @@ class Cadence:
                     run.settled[state[0]] += 1
                 else:
                     pending.append(person)
+            if month is None:
+                pending, _ = self._hold(job, period, pending, now, run, set(), by_id)
             if pending:
                 planless = self._planless(period, teams)
                 run.batches = (
@@ -429,7 +572,11 @@ class Cadence:
             parent = threads.get(thread_key(month, manager.id))
             where = (
                 (parent.channel, parent.ts)
-                if parent is not None and parent.status == "sent" and parent.channel and parent.ts
+                if parent is not None
+                and parent.status == "sent"
+                and parent.recipient_id == manager.id  # not a director's, who covered
+                and parent.channel
+                and parent.ts
                 else None
             )
             reps = [(r.name, r.email) for r in planless[manager.id]]
@@ -564,9 +711,14 @@ class Cadence:
         runs = self.plan(job, month=month, now=now)
         sender = self.sender()
         for run in runs:
+            if run.held:  # recorded by a real run only: a dry run plans, it writes nothing
+                with self.services.sessions() as session:
+                    for person_id, until in run.held:
+                        defer(session, self.workspace_id, person_id, job, run.period, until)
             run.summary = sender.send(run.batches)
             run.summary.add("already", run.settled["sent"])
             run.summary.add("skipped", run.settled["skipped"])
+            run.summary.add("deferred", run.settled["deferred"])
             s = run.summary
             log.info(
                 "job run",

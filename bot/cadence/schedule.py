@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from analytics.workdays import is_working_day, next_working_day, nth_working_day
@@ -92,3 +92,24 @@ def due_period(
         if start is not None and start <= now < start + rules.catch_up:
             return period
     return None
+
+
+# Slack's "Vacationing" preset, and the words of a status that says someone is out.
+VACATION_EMOJI = ":palm_tree:"
+AWAY_WORDS = ("out of office", "on leave")
+
+
+def away_by_status(
+    profile: dict[str, Any], now: datetime, zone: ZoneInfo, rules: Rules
+) -> date | None:
+    """The last day someone is away by their Slack status (`users.profile.get`'s profile): a
+    vacation emoji or an "out of office"/"on leave" text, with an expiry — a status that never
+    clears is too often forgotten to hold messages back. A status clearing before the local
+    send time frees that day. None when the status says nothing of the kind."""
+    expires = int(profile.get("status_expiration") or 0)
+    text = str(profile.get("status_text") or "").lower()
+    says_away = profile.get("status_emoji") == VACATION_EMOJI or any(w in text for w in AWAY_WORDS)
+    if not says_away or expires <= now.timestamp():
+        return None
+    end = datetime.fromtimestamp(expires, tz=zone)
+    return end.date() if end.time() > rules.send_time else end.date() - timedelta(days=1)

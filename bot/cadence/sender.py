@@ -92,6 +92,7 @@ class Summary:
     busy: int = 0  # claimed by another live process, which sends them
     skipped: int = 0
     failed: int = 0
+    deferred: int = 0  # held back while the recipient is away
     problems: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -105,9 +106,10 @@ class Summary:
     def line(self, job: str, period: str) -> str:
         """The one-line summary a run ends with."""
         busy = f", {self.busy} in progress elsewhere" if self.busy else ""
+        away = f", {self.deferred} held back (away)" if self.deferred else ""
         return (
             f"{job} {period}: {self.sent} sent, {self.already} already sent{busy}, "
-            f"{self.skipped} skipped, {self.failed} failed"
+            f"{self.skipped} skipped, {self.failed} failed{away}"
         )
 
 

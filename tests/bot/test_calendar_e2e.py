@@ -4,6 +4,7 @@ person's country, reminders and escalation, time off."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 import time_machine
@@ -165,3 +166,111 @@ def test_mute_from_app_home_stops_reminders_only(bot: Bot, cadence: Cadence) -> 
     bot.slack.wait_for("views.publish", count=2)
     sent_in_month(cadence, ["2027-01-05"])  # January's working day 3
     assert reminded(bot, "reminder:2027-01") == {"UMIA", "UMARK"}
+
+
+def away_from(bot: Bot, user: str, text: str) -> str:
+    """`/coach away …` as `user`; the answer's text."""
+    before = len(bot.slack.calls_to("response_url"))
+    bot.command(f"away {text}", user)
+    return bot.slack.wait_for("response_url", count=before + 1)[-1].params["text"]
+
+
+def keyed(bot: Bot, user: str, prefix: str) -> list[dict[str, Any]]:
+    """What `user` received whose exactly-once key starts with `prefix`."""
+    return [
+        m
+        for m in bot.slack.posted(user)
+        if ((m.get("metadata") or {}).get("event_payload") or {}).get("key", "").startswith(prefix)
+    ]
+
+
+def test_away_command_sets_checks_and_clears_time_off(bot: Bot) -> None:
+    with time_machine.travel("2026-11-30 12:00:00+00:00", tick=True):
+        assert away_from(bot, "UREP1", "until 2026-12-02").startswith(
+            "Away until Wednesday, December 2"
+        )
+        assert "is not a date" in away_from(bot, "UREP1", "until 2026-02-30")
+        assert "from today" in away_from(bot, "UREP1", "until 2026-11-01")
+        assert "`/coach away until YYYY-MM-DD`" in away_from(bot, "UREP1", "next week")
+        with session_scope(bot.engine) as session:
+            stored = session.scalar(
+                select(Person.away_until).where(Person.slack_user_id == "UREP1")
+            )
+        assert str(stored) == "2026-12-02"
+        assert away_from(bot, "UREP1", "off").startswith("Welcome back")
+        with session_scope(bot.engine) as session:
+            assert (
+                session.scalar(select(Person.away_until).where(Person.slack_user_id == "UREP1"))
+                is None
+            )
+
+
+def test_a_rep_away_on_the_first_gets_their_reflection_on_return(
+    bot: Bot, cadence: Cadence
+) -> None:
+    with time_machine.travel("2026-11-30 12:00:00+00:00", tick=True):
+        away_from(bot, "UREP1", "until 2026-12-02")
+    with time_machine.travel("2026-12-01 09:30:00+00:00", tick=False):
+        [run] = cadence.tick()
+    assert (run.summary.sent, run.summary.deferred) == (21, 1)
+    assert "1 held back (away)" in run.line()
+    assert keyed(bot, "UREP1", "reflection") == [] and keyed(bot, "UREP2", "reflection")
+    sent_in_month(cadence, ["2026-12-02"])  # still away
+    assert keyed(bot, "UREP1", "reflection") == []
+    # Back on the 3rd; the bot was down all day and catches up late in the evening.
+    with time_machine.travel("2026-12-03 22:30:00+00:00", tick=False):
+        cadence.tick()
+        assert sum(r.summary.sent for r in cadence.tick()) == 0
+    [invite] = keyed(bot, "UREP1", "reflection:2026-12")
+    assert "Write my reflection" in blocks_text(invite)
+    keys = metadata_keys(bot.slack)
+    assert len(keys) == len(set(keys))
+
+
+def test_a_manager_away_all_week_has_day_one_go_to_the_director(bot: Bot, cadence: Cadence) -> None:
+    # December's first five working days end on Monday the 7th; Mark is back on the 9th.
+    set_person(bot, "mark@example.com", away_until=date(2026, 12, 8))
+    set_person(bot, "mia@example.com", away_until=date(2026, 12, 2))  # back within the week: waits
+    sent_in_month(cadence, ["2026-12-01"])
+    assert keyed(bot, "UMARK", "day-one") == [] and keyed(bot, "UMIA", "day-one") == []
+    [parent] = [
+        m for m in keyed(bot, "UDANA", "day-one:2026-12:manager:") if not m.get("thread_ts")
+    ]
+    assert parent["text"] == "Mark Manager's December 1:1s — 5 reps, 5 with no plan last month"
+    text = blocks_text(parent)
+    assert "Good morning Dana" in text and "Mark Manager is away until Tuesday, December 8" in text
+    assert len(keyed(bot, "UDANA", "day-one:2026-12:manager:")) == 6  # and the 5 replies
+    sent_in_month(cadence, ["2026-12-02", "2026-12-03"])
+    assert len(keyed(bot, "UMIA", "day-one")) == 6  # Mia's thread waited for her
+    [mia_nudge] = keyed(bot, "UMIA", "reminder")
+    assert mia_nudge["thread_ts"] == keyed(bot, "UMIA", "day-one")[0]["ts"]
+    assert keyed(bot, "UMARK", "reminder") == []  # away: held back
+    sent_in_month(cadence, ["2026-12-07", "2026-12-08", "2026-12-09"])
+    [mark_nudge] = keyed(bot, "UMARK", "reminder")  # on his return, a message of its own
+    assert not mark_nudge.get("thread_ts")
+    assert keyed(bot, "UMARK", "day-one") == []  # the director had it: never sent twice
+    keys = metadata_keys(bot.slack)
+    assert len(keys) == len(set(keys))
+
+
+def test_a_slack_vacation_status_holds_the_digest_until_it_clears(
+    bot: Bot, cadence: Cadence
+) -> None:
+    # Dana's "Vacationing" status clears at noon on the 3rd: after 09:00, so she is out that day.
+    with time_machine.travel("2026-11-30 12:00:00+00:00", tick=False):
+        bot.slack.set_status("UDANA", ":palm_tree:", "Vacationing", expiration=1796299200)
+        bot.slack.set_status("UMIA", ":palm_tree:", "Gone fishing")  # never clears: ignored
+        bot.slack.set_status("UMARK", "", "Out of office, back Friday", expiration=1796299200)
+    sent_in_month(cadence, ["2026-12-01", "2026-12-02", "2026-12-03"])
+    assert keyed(bot, "UDANA", "day-two") == []
+    assert keyed(bot, "UMIA", "day-one") and not keyed(bot, "UMARK", "day-one")
+    asked = {c.params["user"] for c in bot.slack.calls_to("users.profile.get")}
+    assert {"UDANA", "UMIA", "UMARK"} <= asked
+    sent_in_month(cadence, ["2026-12-04"])
+    assert len(keyed(bot, "UDANA", "day-two")) == 1 and keyed(bot, "UMARK", "day-one")
+
+
+def test_a_status_that_cannot_be_read_holds_nothing_back(bot: Bot, cadence: Cadence) -> None:
+    bot.slack.fail("users.profile.get", error="missing_scope")
+    sent_in_month(cadence, ["2026-12-01"])
+    assert len(metadata_keys(bot.slack)) == 22

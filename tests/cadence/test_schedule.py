@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from bot.cadence.schedule import (
     Kind,
     Rules,
+    away_by_status,
     day_one,
     day_two,
     due_period,
@@ -380,3 +381,33 @@ def test_no_daily_post_on_a_public_holiday() -> None:
     assert scheduled_at("daily", "2026-12-28", UTC_ZONE, british) is None  # Boxing Day, observed
     assert scheduled_at("daily", "2026-12-29", UTC_ZONE, british) == utc(2026, 12, 29, 9)
     assert scheduled_at("daily", "2026-12-28", UTC_ZONE, FIRST) == utc(2026, 12, 28, 9)
+
+
+# -- a Slack status that says someone is away -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("emoji", "text", "expires", "until"),
+    [
+        (":palm_tree:", "Vacationing", utc(2026, 12, 10, 17), date(2026, 12, 10)),
+        ("", "Out of Office until the 10th", utc(2026, 12, 10, 17), date(2026, 12, 10)),
+        (":baby:", "On leave", utc(2026, 12, 10, 17), date(2026, 12, 10)),
+        # clears before 09:00 on the 10th: back that day
+        (":palm_tree:", "", utc(2026, 12, 10, 7), date(2026, 12, 9)),
+        (":palm_tree:", "Vacationing", None, None),  # never clears: too often forgotten
+        (":palm_tree:", "Vacationing", utc(2026, 12, 1, 8), None),  # cleared already
+        (":spiral_calendar_pad:", "In a meeting", utc(2026, 12, 10, 17), None),
+    ],
+)
+def test_away_by_slack_status(
+    emoji: str, text: str, expires: datetime | None, until: date | None
+) -> None:
+    profile = {
+        "status_emoji": emoji,
+        "status_text": text,
+        "status_expiration": int(expires.timestamp()) if expires else 0,
+    }
+    assert away_by_status(profile, utc(2026, 12, 1, 9), UTC_ZONE, FIRST) == until
+    # the day is the person's own: 07:00 UTC on the 10th is 16:00 in Tokyo, after its 09:00
+    if expires is not None and expires.hour == 7:
+        assert away_by_status(profile, utc(2026, 12, 1, 9), TOKYO, FIRST) == date(2026, 12, 10)

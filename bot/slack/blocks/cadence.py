@@ -89,10 +89,19 @@ def _suggestion(brief: RepBrief) -> str:
 
 
 def day_one_parent(
-    manager_name: str, month_label: str, reps: int, without_plan: int, note: str | None
+    manager_name: str,
+    month_label: str,
+    reps: int,
+    without_plan: int,
+    note: str | None,
+    covering: tuple[str, date] | None = None,
 ) -> tuple[str, Blocks]:
-    """The day-one DM to a manager; one threaded reply per rep follows."""
+    """The day-one DM to a manager (one threaded reply per rep follows); to their director
+    instead when `covering` (the manager's name, their last day away) says they are away all
+    week — `manager_name` is then the director's."""
     text = f"{month_label.split()[0]} 1:1s — {reps} reps, {without_plan} with no plan last month"
+    if covering is not None:
+        text = f"{escape(covering[0])}'s {text}"
     blocks: Blocks = [
         _section(
             f"*{text}*\nGood morning {escape(manager_name.split()[0])}. Before each 1:1 today: "
@@ -100,6 +109,14 @@ def day_one_parent(
             "and how, with a check-in you can measure. One reply per rep below."
         )
     ]
+    if covering is not None:
+        blocks.append(
+            _context(
+                f":palm_tree: {escape(covering[0])} is away until "
+                f"{covering[1]:%A, %B} {covering[1].day}, all of the month's first week: their "
+                "day-one thread comes to you so the 1:1s can go ahead."
+            )
+        )
     if note:
         blocks.append(_context(f":warning: {escape(note)}"))
     return text, blocks
