@@ -274,3 +274,25 @@ def test_a_status_that_cannot_be_read_holds_nothing_back(bot: Bot, cadence: Cade
     bot.slack.fail("users.profile.get", error="missing_scope")
     sent_in_month(cadence, ["2026-12-01"])
     assert len(metadata_keys(bot.slack)) == 22
+
+
+def test_a_held_back_message_goes_at_nine_local_across_a_dst_change(
+    bot: Bot, cadence: Cadence
+) -> None:
+    # Rep 2 in Los Angeles is away March 1–12, 2027; clocks go forward on Sunday the 14th, so
+    # 09:00 on Monday the 15th is 16:00 UTC, not 17:00 as on day one.
+    set_person(
+        bot, "rep2@example.com", timezone="America/Los_Angeles", away_until=date(2027, 3, 12)
+    )
+    with time_machine.travel("2027-03-01 17:30:00+00:00", tick=False):
+        cadence.tick()
+    assert keyed(bot, "UREP2", "reflection") == [] and keyed(bot, "UREP1", "reflection")
+    with time_machine.travel("2027-03-15 15:59:00+00:00", tick=False):
+        cadence.tick()
+    assert keyed(bot, "UREP2", "reflection") == []
+    with time_machine.travel("2027-03-15 16:00:00+00:00", tick=False):
+        cadence.tick()
+    assert len(keyed(bot, "UREP2", "reflection:2027-03")) == 1
+    with time_machine.travel("2027-04-01 16:30:00+00:00", tick=False):  # not carried into April
+        cadence.tick()
+    assert len(keyed(bot, "UREP2", "reflection:2027-03")) == 1
