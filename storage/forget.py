@@ -6,7 +6,15 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from storage.csv_common import bump_data_version, ensure_workspace
-from storage.models import Delivery, MetricValue, PartialMonth, Person, Plan, Reflection
+from storage.models import (
+    Deferral,
+    Delivery,
+    MetricValue,
+    PartialMonth,
+    Person,
+    Plan,
+    Reflection,
+)
 from storage.org import person_by_email
 
 
@@ -37,6 +45,10 @@ def forget_person(session: Session, workspace_id: str, email: str) -> dict[str, 
         counts[name] = session.execute(statement).rowcount
     # Which of their months were month-to-date goes with the values it described.
     session.execute(delete(PartialMonth).where(PartialMonth.person_id == person.id))
+    # Time off is personal too, and so is what was held back for it.
+    session.execute(delete(Deferral).where(Deferral.person_id == person.id))
+    person.away_until = None
+    person.country = None
     person.email = f"forgotten-{person.id}@invalid"
     person.name = "Former colleague"
     person.slack_user_id = person.timezone = person.segment = None

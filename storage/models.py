@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -71,8 +72,14 @@ class Person(Base):
     discipline: Mapped[str | None] = mapped_column(String(100))
     slack_user_id: Mapped[str | None] = mapped_column(String(32), index=True)
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # Whose working days and public holidays the cadence keeps ("DE", "US-CA"); None: the default.
+    country: Mapped[str | None] = mapped_column(String(32))
     start_date: Mapped[date | None] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Muted from App Home: no reminders or escalations; day one and day two still come.
+    mute_reminders: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # `/coach away until`: the last day away, in the person's own calendar (None: here).
+    away_until: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -109,6 +116,21 @@ class PartialMonth(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
     through: Mapped[date] = mapped_column(Date)
+
+
+class Deferral(Base):
+    """A cadence message held back while its recipient was away: it goes on a working day they
+    are back, within its month; its exactly-once key still decides that it goes once."""
+
+    __tablename__ = "deferrals"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    job: Mapped[str] = mapped_column(String(16), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # The last day away as known when it was (last) held back.
+    until: Mapped[date] = mapped_column(Date)
+    deferred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Plan(Base):

@@ -553,7 +553,7 @@ _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 @app.command("run")
 def run_cmd(
-    job: Annotated[str, typer.Argument(help="day-one, day-two or daily.")],
+    job: Annotated[str, typer.Argument(help="day-one, day-two, reminder, escalation or daily.")],
     month: Annotated[
         str | None, typer.Option(help="The coaching month (YYYY-MM) to send now, to everyone.")
     ] = None,
@@ -568,7 +568,7 @@ def run_cmd(
     from bot.cadence.jobs import JOBS
 
     if job not in JOBS:
-        fail(f"unknown job {job!r}: choose day-one, day-two or daily")
+        fail(f"unknown job {job!r}: choose {', '.join(JOBS)}")
     if job == "daily":
         if month is not None:
             fail("daily takes --day YYYY-MM-DD, not --month")

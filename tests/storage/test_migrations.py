@@ -21,6 +21,7 @@ TABLES = {
     "checkins",
     "reflections",
     "deliveries",
+    "deferrals",
     "plan_outcomes",
     "slack_installations",
     "slack_bots",
