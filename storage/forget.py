@@ -6,13 +6,13 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from storage.csv_common import bump_data_version, ensure_workspace
-from storage.models import Delivery, MetricValue, PartialMonth, Person, Plan, Reflection
+from storage.models import Delivery, MetricValue, PartialMonth, Person, Pip, Plan, Reflection
 from storage.org import person_by_email
 
 
 def forget_person(session: Session, workspace_id: str, email: str) -> dict[str, int] | None:
-    """Delete the person's plans (with their focus, check-ins and outcomes), reflections, metric
-    values and scheduled messages, and blank the org-chart row so nothing names them again. The
+    """Delete the person's plans (with their focus, check-ins and outcomes), PIPs (with their
+    metrics, check-ins and trail), reflections, metric values and scheduled messages, and blank the org-chart row so nothing names them again. The
     row itself stays, anonymous and inactive: check-ins they logged on others' plans and the
     people who reported to them still point somewhere. None when nobody has that email."""
     person = person_by_email(session, workspace_id, email) or session.scalar(
@@ -23,7 +23,10 @@ def forget_person(session: Session, workspace_id: str, email: str) -> dict[str, 
     plans = list(session.scalars(select(Plan).where(Plan.rep_id == person.id)))
     for plan in plans:
         session.delete(plan)  # the ORM cascade takes focus, check-ins and outcomes with it
-    counts = {"plans": len(plans)}
+    pips = list(session.scalars(select(Pip).where(Pip.rep_id == person.id)))
+    for pip in pips:
+        session.delete(pip)  # with its metrics, check-ins and audit trail
+    counts = {"plans": len(plans), "PIPs": len(pips)}
     for name, statement in (
         ("reflections", delete(Reflection).where(Reflection.rep_id == person.id)),
         ("metric values", delete(MetricValue).where(MetricValue.person_id == person.id)),
