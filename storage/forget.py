@@ -12,9 +12,10 @@ from storage.org import person_by_email
 
 def forget_person(session: Session, workspace_id: str, email: str) -> dict[str, int] | None:
     """Delete the person's plans (with their focus, check-ins and outcomes), PIPs (with their
-    metrics, check-ins and trail), reflections, metric values and scheduled messages, and blank the org-chart row so nothing names them again. The
-    row itself stays, anonymous and inactive: check-ins they logged on others' plans and the
-    people who reported to them still point somewhere. None when nobody has that email."""
+    metrics, check-ins and trail), reflections, metric values and scheduled messages, and blank
+    the org-chart row so nothing names them again. The row itself stays, anonymous and inactive:
+    check-ins they logged on others' plans and the people who reported to them still point
+    somewhere. None when nobody has that email."""
     person = person_by_email(session, workspace_id, email) or session.scalar(
         select(Person).where(Person.workspace_id == workspace_id, Person.email == email.lower())
     )

@@ -84,7 +84,11 @@ def log_event(
 ) -> PipEvent:
     """Add one line to the PIP's audit trail."""
     event = PipEvent(
-        workspace_id=pip.workspace_id, pip_id=pip.id, actor_id=actor_id, action=action, detail=detail
+        workspace_id=pip.workspace_id,
+        pip_id=pip.id,
+        actor_id=actor_id,
+        action=action,
+        detail=detail,
     )
     session.add(event)
     pip.events.append(event)
@@ -240,7 +244,9 @@ def decide(
                 found.value,
                 found.p_reached,
             )
-    log_event(session, pip, actor_id, "judged", verdicts={v.metric_key: v.verdict for v in verdicts})
+    log_event(
+        session, pip, actor_id, "judged", verdicts={v.metric_key: v.verdict for v in verdicts}
+    )
     if decision == "extended":
         assert new_end is not None  # checked above, before anything was written
         log_event(
@@ -285,9 +291,7 @@ def active_counts_by_manager(session: Session, workspace_id: str) -> Counter[int
 def active_pips(session: Session, workspace_id: str) -> list[Pip]:
     """Every running PIP of the workspace (for the cadence's check-ins and end dates)."""
     return list(
-        session.scalars(
-            _load().where(Pip.workspace_id == workspace_id, Pip.status == "active")
-        )
+        session.scalars(_load().where(Pip.workspace_id == workspace_id, Pip.status == "active"))
     )
 
 
