@@ -27,7 +27,7 @@ def forget_person(session: Session, workspace_id: str, email: str) -> dict[str, 
     pips = list(session.scalars(select(Pip).where(Pip.rep_id == person.id)))
     for pip in pips:
         session.delete(pip)  # with its metrics, check-ins and audit trail
-    counts = {"plans": len(plans), "PIPs": len(pips)}
+    counts = {"plans": len(plans)}
     for name, statement in (
         ("reflections", delete(Reflection).where(Reflection.rep_id == person.id)),
         ("metric values", delete(MetricValue).where(MetricValue.person_id == person.id)),
@@ -39,6 +39,7 @@ def forget_person(session: Session, workspace_id: str, email: str) -> dict[str, 
         ),
     ):
         counts[name] = session.execute(statement).rowcount
+    counts["PIPs"] = len(pips)
     # Which of their months were month-to-date goes with the values it described.
     session.execute(delete(PartialMonth).where(PartialMonth.person_id == person.id))
     person.email = f"forgotten-{person.id}@invalid"

@@ -347,14 +347,15 @@ def forget(
     email: Annotated[str, typer.Argument(help="The person's email.")],
     yes: Annotated[bool, typer.Option("--yes", help="Don't ask for confirmation.")] = False,
 ) -> None:
-    """Delete a person's personal data (plans, check-ins, reflections, metrics) on request."""
+    """Delete a person's personal data (plans, PIPs, check-ins, reflections, metrics) on
+    request."""
     from storage.db import session_scope
     from storage.forget import forget_person
 
     config = settings()
     ws = workspace(config)
     if not yes and not typer.confirm(
-        f"Delete every plan, check-in, reflection and metric of {email} for good?"
+        f"Delete every plan, PIP, check-in, reflection and metric of {email} for good?"
     ):
         fail("nothing deleted")
     with open_database(config) as engine, session_scope(engine) as session:  # type: ignore[arg-type]
