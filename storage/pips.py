@@ -14,7 +14,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from storage.models import Person, Pip, PipCheckIn, PipEvent, PipMetric, Plan, PlanFocus, utcnow
+from storage.models import (
+    MetricValue,
+    PartialMonth,
+    Person,
+    Pip,
+    PipCheckIn,
+    PipEvent,
+    PipMetric,
+    Plan,
+    PlanFocus,
+    utcnow,
+)
 
 DECISIONS = ("completed", "extended", "ended")
 
@@ -301,3 +312,30 @@ def all_pips(session: Session, workspace_id: str, since: date | None) -> list[Pi
     if since is not None:
         query = query.where(Pip.start_date >= since)
     return list(session.scalars(query.order_by(Pip.start_date, Pip.id)))
+
+
+def full_months(
+    session: Session, workspace_id: str, rep_id: int, first: str, last: str | None = None
+) -> list[dict[str, float]]:
+    """The rep's counts per full month from `first` to `last` (YYYY-MM, both included; no end
+    without `last`), oldest first. Month-to-date months are left out: a goal is judged on
+    whole months."""
+    query = select(MetricValue.month, MetricValue.name, MetricValue.value).where(
+        MetricValue.workspace_id == workspace_id,
+        MetricValue.person_id == rep_id,
+        MetricValue.month >= first,
+    )
+    if last is not None:
+        query = query.where(MetricValue.month <= last)
+    partial = set(
+        session.scalars(
+            select(PartialMonth.month).where(
+                PartialMonth.workspace_id == workspace_id, PartialMonth.person_id == rep_id
+            )
+        )
+    )
+    months: dict[str, dict[str, float]] = {}
+    for month, name, value in session.execute(query):
+        if month not in partial:
+            months.setdefault(month, {})[name] = value
+    return [months[m] for m in sorted(months)]
