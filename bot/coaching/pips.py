@@ -30,6 +30,7 @@ from storage.pips import PipGoal, PipTracking, PipVerdict, all_pips, full_months
 RHYTHMS = {"weekly": 7, "fortnightly": 14}
 DEADLINES = (30, 60, 90)
 MAX_GOALS, MAX_TRACKING = 3, 4
+MAX_COMMITMENTS = 10  # a check-in ticks each one off: Slack's checkboxes take ten
 HISTORY_MONTHS = 3  # a plan on the same metrics this recently: the issues were discussed
 LONGEST_DAYS = 180
 
@@ -205,6 +206,8 @@ def parse_pip_form(
     ]
     if not commitments:
         errors["commitments"] = "Add your own commitments, e.g. join three calls a week."
+    elif len(commitments) > MAX_COMMITMENTS:
+        errors["commitments"] = f"At most {MAX_COMMITMENTS} commitments: each is ticked off."
     if entry.rhythm not in RHYTHMS:
         errors["rhythm"] = "How often will you check in?"
     if seen and not seen & recent and not entry.discussed:

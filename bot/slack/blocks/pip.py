@@ -11,7 +11,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from bot.coaching.pips import DEADLINES, MAX_GOALS, MAX_TRACKING, RHYTHMS
+from bot.coaching.pips import DEADLINES, MAX_COMMITMENTS, MAX_GOALS, MAX_TRACKING, RHYTHMS
 from bot.coaching.wording import format_value
 from bot.slack.blocks.mrkdwn import escape
 
@@ -341,7 +341,7 @@ def pip_checkin_modal(
         kept = {
             "type": "checkboxes",
             "action_id": "value",
-            "options": [_option(c, str(i)) for i, c in enumerate(commitments[:10])],
+            "options": [_option(c, str(i)) for i, c in enumerate(commitments[:MAX_COMMITMENTS])],
         }
         blocks.append(_input("kept", "Your commitments kept (unticked: missed)", kept, True))
     blocks.append(_input("notes", "Notes", _text_input(None, "What was discussed", True), True))
