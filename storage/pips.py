@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from storage.models import (
@@ -59,7 +59,8 @@ class PipVerdict:
     p_reached: float | None
 
 
-def _load() -> Any:
+def _load() -> Select[tuple[Pip]]:
+    """PIPs with their metrics, check-ins and trail (one query each, not one per PIP)."""
     return select(Pip).options(
         selectinload(Pip.metrics), selectinload(Pip.checkins), selectinload(Pip.events)
     )

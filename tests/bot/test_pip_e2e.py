@@ -204,8 +204,9 @@ def test_without_prior_plans_the_manager_confirms_it_is_no_surprise(bot: Bot) ->
     assert [(e.action, e.detail["discussed"]) for e in pip.events] == [("created", True)]
     # The rep gets it by DM with an Acknowledge button; the manager sees it isn't acknowledged.
     bot.slack.wait_for("chat.postMessage", count=2)
-    assert "pip_ack" in texts(bot, "UREP3")
-    assert "Not acknowledged by Rep 3 yet" in texts(bot, "UMARK")
+    assert "pip_ack" in texts(bot, "UREP3") and "pip_checkin_open" not in texts(bot, "UREP3")
+    manager = texts(bot, "UMARK")
+    assert "Not acknowledged by Rep 3 yet" in manager and "pip_checkin_open" in manager
 
 
 def test_with_a_prior_plan_on_the_metric_no_confirmation_is_asked(bot: Bot) -> None:
@@ -258,13 +259,15 @@ def test_bad_input_is_answered_inline(
 
 
 def test_the_rep_acknowledges_and_the_manager_sees_when(bot: Bot, running: Pip) -> None:
+    before = len(bot.slack.calls_to("response_url"))
     click(bot, "UMARK", "pip_ack", str(running.id))  # only the rep can
+    [*_, refused] = bot.slack.wait_for("response_url", count=before + 1)
+    assert "Only the rep" in refused.params["text"]
     click(bot, "UREP1", "pip_ack", str(running.id))
-    click(bot, "UREP1", "pip_ack", str(running.id))  # a second click changes nothing
-    pip = pip_of(bot, "rep1@example.com")
-    assert pip is not None and pip.acknowledged_at is not None
-    assert [e.action for e in pip.events].count("acknowledged") == 1
+    wait_until(lambda: (p := pip_of(bot, "rep1@example.com")) is not None and p.acknowledged_at)
     bot.slack.wait_for("chat.update", count=2)
+    pip = pip_of(bot, "rep1@example.com")
+    assert pip is not None and [e.action for e in pip.events].count("acknowledged") == 1
     assert "Acknowledged by Rep 1 on Nov 2, 2026" in texts(bot, "UMARK")
     assert "pip_ack" not in texts(bot, "UREP1")
 

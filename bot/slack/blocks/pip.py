@@ -236,47 +236,43 @@ def pip_blocks(rep_name: str, author_name: str, pip: dict[str, Any]) -> Blocks:
     return blocks
 
 
+def _acknowledgement(rep_name: str, pip: dict[str, Any]) -> dict[str, Any]:
+    acknowledged = pip.get("acknowledged_at")
+    if acknowledged is None:
+        return _context(f"Not acknowledged by {escape(rep_name)} yet.")
+    return _context(
+        f":white_check_mark: Acknowledged by {escape(rep_name)} on {_day(acknowledged)}."
+    )
+
+
 def pip_message(
     rep_name: str, author_name: str, pip: dict[str, Any], for_rep: bool
 ) -> tuple[str, Blocks]:
-    """The PIP's DM: to the rep with an Acknowledge button (until they do), to the manager with
-    whether and when the rep acknowledged it."""
+    """The PIP's DM: to the rep with an Acknowledge button (until they do); to the manager with
+    whether and when the rep acknowledged it, and (while it runs) buttons to log a check-in or
+    record the decision."""
     text = f"Performance improvement plan for {escape(rep_name)}"
     blocks = pip_blocks(rep_name, author_name, pip)
-    acknowledged = pip.get("acknowledged_at")
-    if acknowledged is not None:
-        blocks.append(
-            _context(
-                f":white_check_mark: Acknowledged by {escape(rep_name)} on {_day(acknowledged)}."
-            )
-        )
-    elif for_rep:
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": "pip_ack",
-                        "text": _text("Acknowledge"),
-                        "style": "primary",
-                        "value": str(pip["id"]),
-                    }
-                ],
-            }
-        )
+    buttons = []
+    if for_rep and pip.get("acknowledged_at") is None:
+        buttons.append(_element("pip_ack", "Acknowledge", pip["id"], primary=True))
     else:
-        blocks.append(_context(f"Not acknowledged by {escape(rep_name)} yet."))
+        blocks.append(_acknowledgement(rep_name, pip))
+    if not for_rep and pip["status"] == "active":
+        buttons.append(_element("pip_checkin_open", "Log check-in", pip["id"]))
+        buttons.append(_element("pip_decide_open", "Record decision", pip["id"]))
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
     return text, blocks
 
 
+def _element(action_id: str, label: str, pip_id: int, primary: bool = False) -> dict[str, Any]:
+    button = {"type": "button", "action_id": action_id, "text": _text(label), "value": str(pip_id)}
+    return {**button, "style": "primary"} if primary else button
+
+
 def _button(action_id: str, label: str, pip_id: int) -> dict[str, Any]:
-    return {
-        "type": "actions",
-        "elements": [
-            {"type": "button", "action_id": action_id, "text": _text(label), "value": str(pip_id)}
-        ],
-    }
+    return {"type": "actions", "elements": [_element(action_id, label, pip_id)]}
 
 
 def pip_checkin_due(rep_name: str, pip_id: int, day: date) -> tuple[str, Blocks]:
@@ -423,7 +419,7 @@ def pip_decided(rep_name: str, author: str, decision: str, end: date) -> str:
 def pip_status(rep_name: str, author_name: str, pip: dict[str, Any]) -> Blocks:
     """A PIP as `/coach pip` shows it to those who may see it: its content, acknowledgement and
     check-ins."""
-    _, blocks = pip_message(rep_name, author_name, pip, for_rep=False)
+    blocks = [*pip_blocks(rep_name, author_name, pip), _acknowledgement(rep_name, pip)]
     checkins = pip["checkins"]
     if checkins:
         lines = ", ".join(
@@ -433,3 +429,13 @@ def pip_status(rep_name: str, author_name: str, pip: dict[str, Any]) -> Blocks:
     else:
         blocks.append(_context("No check-ins yet."))
     return blocks
+
+
+def pip_status_modal(rep_name: str, author_name: str, pip: dict[str, Any]) -> dict[str, Any]:
+    """`pip_status` in a modal (what `/coach pip` opens on a rep with a PIP)."""
+    return {
+        "type": "modal",
+        "title": _text("Improvement plan"),
+        "close": _text("Close"),
+        "blocks": pip_status(rep_name, author_name, pip),
+    }

@@ -46,7 +46,7 @@ from bot.slack.blocks.pip import (
     pip_decision_modal,
     pip_message,
     pip_modal,
-    pip_status,
+    pip_status_modal,
 )
 from bot.slack.blocks.plan import loading_modal, message_modal
 from bot.slack.context import Actor
@@ -159,8 +159,8 @@ def _pip_view(context: BoltContext, client: WebClient, token: str) -> dict[str, 
 def _status_modal(context: BoltContext, pip: Pip, rep_name: str) -> dict[str, Any]:
     services: Services = context["services"]
     author = services.directory(pip.workspace_id).get(pip.author_id or -1)
-    blocks = pip_status(rep_name, author.name if author else "Their manager", _view(context, pip))
-    return {"type": "modal", "title": {"type": "plain_text", "text": TITLE}, "blocks": blocks}
+    name = author.name if author else "Their manager"
+    return pip_status_modal(rep_name, name, _view(context, pip))
 
 
 def _view(context: BoltContext, pip: Pip) -> dict[str, Any]:
@@ -274,7 +274,6 @@ def acknowledge_button(
     """The rep's Acknowledge button: recorded once, shown on both DMs and in the thread."""
     ack()
     actor: Actor = context["actor"]
-    services: Services = context["services"]
     with context["sessions"]() as session:
         pip = get_pip(session, actor.workspace_id, _ref(body))
         if pip is None or pip.rep_id != actor.person_id:
@@ -284,21 +283,26 @@ def acknowledge_button(
             return
         session.commit()
         view, threads = _view(context, pip), _threads(pip)
-        author = services.directory(actor.workspace_id).get(pip.author_id or -1)
-        author_name = author.name if author else "Their manager"
-        copies = [
-            (pip.rep_dm_channel, pip.rep_dm_ts, True),
-            (pip.dm_channel, pip.dm_ts, False),
-        ]
-    for channel, ts, for_rep in copies:
+        _refresh(client, context, pip, actor.name)
+    when = view["acknowledged_at"]
+    _post(client, threads[:1], f"Acknowledged by {escape(actor.name)} on {when:%b %-d, %Y}.")
+
+
+def _refresh(client: WebClient, context: BoltContext, pip: Pip, rep_name: str) -> None:
+    """Rewrite both copies of the PIP's DM as it stands now (acknowledged, extended, over)."""
+    view = _view(context, pip)
+    author = context["services"].directory(pip.workspace_id).get(pip.author_id or -1)
+    author_name = author.name if author else "Their manager"
+    for channel, ts, for_rep in (
+        (pip.rep_dm_channel, pip.rep_dm_ts, True),
+        (pip.dm_channel, pip.dm_ts, False),
+    ):
         if channel and ts:
-            text, blocks = pip_message(actor.name, author_name, view, for_rep=for_rep)
+            text, blocks = pip_message(rep_name, author_name, view, for_rep=for_rep)
             try:
                 client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
             except SlackApiError as exc:
                 log.warning("PIP message update failed: %s", exc.response.get("error"))
-    when = view["acknowledged_at"]
-    _post(client, threads[:1], f"Acknowledged by {escape(actor.name)} on {when:%b %-d, %Y}.")
 
 
 def _runnable(context: BoltContext, session: Session, pip_id: int) -> tuple[Pip, Member] | str:
@@ -483,6 +487,7 @@ def submit_decision(ack: Ack, client: WebClient, context: BoltContext) -> None:
             form.values.text("note"),
         )
         session.commit()
+        ack()
         threads, end = _threads(pip), pip.end_date
-    ack()
+        _refresh(client, context, pip, rep.name)
     _post(client, threads, pip_decided(rep.name, actor.name, decision, end))
