@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from bot.cadence.jobs import Cadence
 from bot.coaching.archive import lessons_for
-from bot.demo.standin import TEAM_ID, SlackStandIn, event_body, new_trigger_id
+from bot.demo.standin import SlackStandIn, event_body
 from storage.db import make_engine, session_scope, upgrade
 from storage.models import MetricValue, Person, Pip
 from storage.plans import FocusInput, save_plan
@@ -40,6 +40,7 @@ from tests.bot.conftest import (
 )
 from tests.bot.test_block_limits import check_view
 from tests.bot.test_cadence_e2e import click
+from tests.bot.test_checkin_e2e import submit_view
 
 HOSTILE = '=HYPERLINK("https://evil.example") <!channel> & <@UDANA>'
 
@@ -131,22 +132,7 @@ def submit(
     bot: Bot, viewer: str, view: dict[str, Any], state: dict[str, Any], view_id: str = "V1"
 ) -> dict[str, Any] | None:
     """Submit a modal; its inline errors, or None when it was accepted."""
-    payload = {
-        "type": "view_submission",
-        "team": {"id": TEAM_ID, "domain": "coach-test"},
-        "user": {"id": viewer, "team_id": TEAM_ID},
-        "api_app_id": "A0C0ACH01",
-        "trigger_id": new_trigger_id(),
-        "view": {
-            "id": view_id,
-            "type": "modal",
-            "callback_id": view["callback_id"],
-            "private_metadata": view["private_metadata"],
-            "blocks": view["blocks"],
-            "state": {"values": state},
-        },
-    }
-    status, body = bot.interact(payload)
+    status, body = submit_view(bot, viewer, {**view, "id": view_id}, state)
     assert status == 200
     return json.loads(body)["errors"] if body else None
 
