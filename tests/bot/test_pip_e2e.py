@@ -441,3 +441,18 @@ def test_export_for_hr(world: tuple[Bot, Cadence, str], running: Pip) -> None:
     assert first["trail"][0]["action"] == "created"
     assert export("--since", "2026-12-01").stdout.count("\n") == 1  # the header only
     assert export("--since", "soon").returncode == 1
+
+
+def test_coach_run_pips_by_hand(world: tuple[Bot, Cadence, str], running: Pip) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
+    env.update({"DATABASE_URL": world[2], "COLUMNS": "200"})
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "bot.cli.main", "run", "pips", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    dry = run("--day", "2026-11-16", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"pip:{running.id}:checkin:2026-11-16 (would send)" in dry.stdout
+    wrong = run("--month", "2026-11")
+    assert wrong.returncode == 1 and "pips takes --day" in wrong.stderr
