@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk import WebClient
@@ -30,6 +31,7 @@ from bot.cadence.schedule import (
 from bot.cadence.sender import Batch, Message, Pacer, Recipient, Sender, Summary
 from bot.coaching.briefing import Briefing, reps_by_manager
 from bot.coaching.months import month_label, parse_month, shift_month
+from bot.coaching.pips import checkin_days, judged_goals
 from bot.coaching.services import Services
 from bot.logs import fields
 from bot.slack.blocks.cadence import (
@@ -41,15 +43,19 @@ from bot.slack.blocks.cadence import (
     reflection_invite,
     reminder,
 )
+from bot.slack.blocks.pip import pip_checkin_due, pip_end_due
 from bot.slack.client import make_web_client
 from storage.availability import defer, deferred
 from storage.deliveries import delivered
 from storage.models import Delivery, MetricValue, PartialMonth, Person, Plan
 from storage.org import active_people
+from storage.pips import active_pips
 
 log = logging.getLogger(__name__)
 
-JOBS: tuple[Kind, ...] = ("day-one", "day-two", "reminder", "escalation", "daily")
+# PIP check-ins and end dates are due on days, like the daily post, in each PIP author's time.
+Job = Kind | Literal["pips"]
+JOBS: tuple[Job, ...] = ("day-one", "day-two", "reminder", "escalation", "daily", "pips")
 ZONE_TTL = 24 * 3600.0
 RETRY_TTL = 600.0
 # A Slack status is read when a message is due, and kept this long (seconds) across ticks.
@@ -60,7 +66,7 @@ STATUS_TTL = 900.0
 class Run:
     """One job for one period: the batches it makes and, once run, what happened."""
 
-    job: Kind
+    job: Job
     period: str
     batches: list[Batch]
     summary: Summary = field(default_factory=Summary)
@@ -242,15 +248,15 @@ class Cadence:
         with self.services.sessions() as session:
             return Briefing(session, self.workspace_id, engine, labels, month)
 
-    def plan(
-        self, job: Kind, *, month: str | None = None, now: datetime | None = None
-    ) -> list[Run]:
+    def plan(self, job: Job, *, month: str | None = None, now: datetime | None = None) -> list[Run]:
         """The runs `job` makes now (or for `month`), with every message rendered."""
         now = now or datetime.now(UTC)
         if job == "daily":
             return self._daily(month, now)
         if job in ("reminder", "escalation"):
             return self._nudges(job, month, now)
+        if job == "pips":
+            return self._pips(month, now)
         with self.services.sessions() as session:
             people = active_people(session, self.workspace_id)
         teams = {m: [r.id for r in reps] for m, reps in reps_by_manager(people).items()}
@@ -481,7 +487,12 @@ class Cadence:
             if not named:
                 continue
             parts = digest(
-                director.name, label, month_label(briefing.last_month), named, briefing.data_note
+                director.name,
+                label,
+                month_label(briefing.last_month),
+                named,
+                briefing.data_note,
+                briefing.pips,
             )
             listed = [part for part, _, _ in parts if part]
             messages = [
@@ -690,6 +701,56 @@ class Cadence:
             Run("daily", day, [Batch([Message(key, "daily", day, text, blocks)], channel=channel)])
         ]
 
+    def _pips(self, day: str | None, now: datetime) -> list[Run]:
+        """Each running PIP's check-in reminders on its rhythm's days and its verdicts on its
+        end date, in the PIP's thread, on the day it is in the author's time (or on `day`)."""
+        catalogue = self.services.catalogue
+        threshold = self.settings.coach_flag_threshold
+        runs: dict[str, Run] = {}
+        settled_by: dict[str, dict[str, tuple[str, list[str]]]] = {}
+        with self.services.sessions() as session:
+            for pip in active_pips(session, self.workspace_id):
+                author, rep = (
+                    session.get(Person, pip.author_id or -1),
+                    session.get(Person, pip.rep_id),
+                )
+                if author is None or rep is None or not (pip.dm_channel and pip.dm_ts):
+                    continue
+                period = day or due_period("daily", now, self.zone(author), self.rules)
+                if period is None:
+                    continue
+                if period not in runs:
+                    runs[period], settled_by[period] = (
+                        Run("pips", period, []),
+                        self._settled(period),
+                    )
+                run, settled = runs[period], settled_by[period]
+                on = date.fromisoformat(period)
+                messages = []
+                if on in checkin_days(pip):
+                    key = f"pip:{pip.id}:checkin:{period}"
+                    text, blocks = pip_checkin_due(rep.name, pip.id, on)
+                    messages.append(Message(key, "pip", period, text, blocks, rep_id=rep.id))
+                if on == pip.end_date:
+                    key = f"pip:{pip.id}:end:{period}"
+                    if key not in settled:  # judged only while there is something to send
+                        goals = judged_goals(session, catalogue, pip, threshold)
+                        text, blocks = pip_end_due(rep.name, pip.id, on, goals)
+                        messages.append(Message(key, "pip", period, text, blocks, rep_id=rep.id))
+                for message in messages:
+                    if message.key in settled:
+                        run.settled[settled[message.key][0]] += 1
+                    else:
+                        run.batches.append(
+                            Batch(
+                                [message],
+                                person=_recipient(author),
+                                channel=pip.dm_channel,
+                                thread=(pip.dm_channel, pip.dm_ts),
+                            )
+                        )
+        return [runs[p] for p in sorted(runs)]
+
     # -- sending ---------------------------------------------------------------------------------
 
     def sender(self) -> Sender:
@@ -705,7 +766,7 @@ class Cadence:
             backoff=self.backoff,
         )
 
-    def run(self, job: Kind, *, month: str | None = None, now: datetime | None = None) -> list[Run]:
+    def run(self, job: Job, *, month: str | None = None, now: datetime | None = None) -> list[Run]:
         """Plan and send `job`; each run's summary is filled in."""
         start = time.perf_counter()
         runs = self.plan(job, month=month, now=now)

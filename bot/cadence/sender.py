@@ -71,11 +71,13 @@ class Recipient:
 
 @dataclass(frozen=True)
 class Batch:
-    """The messages for one conversation, sent in order: to a person's DM or to a channel."""
+    """The messages for one conversation, sent in order: to a person's DM or to a channel, or
+    into an existing `thread` there (channel, ts)."""
 
     messages: list[Message]
     person: Recipient | None = None
     channel: str | None = None
+    thread: tuple[str, str] | None = None
 
     @property
     def who(self) -> str:
@@ -185,7 +187,7 @@ class Sender:
                 self._skip_all(session, batch, batch.messages, reason)
                 summary.add("skipped", len(batch.messages), f"skipped {batch.who}: {reason}")
                 return
-            parent: tuple[str, str] | None = None
+            parent = batch.thread
             for i, message in enumerate(batch.messages):
                 state, where = self._one(
                     session, batch, target, message, message.reply_to or parent
@@ -204,7 +206,7 @@ class Sender:
                         return
                 else:
                     summary.add(state)
-                    if i == 0:
+                    if i == 0 and batch.thread is None:
                         channel, _, ts = where.partition(" ")
                         parent = (channel, ts)
 

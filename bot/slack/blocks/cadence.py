@@ -269,12 +269,20 @@ def digest_team(manager_name: str, briefs: list[RepBrief], last_label: str) -> B
     return blocks
 
 
+def pip_count(count: int) -> Blocks:
+    """A team's running PIPs in the digest: how many, never who."""
+    if not count:
+        return []
+    return [_context(f"{count} rep{'s' if count > 1 else ''} on a performance improvement plan")]
+
+
 def digest(
     director_name: str,
     month_label: str,
     last_label: str,
     teams: list[tuple[str, str, list[RepBrief]]],
     note: str | None,
+    pips: dict[str, int] | None = None,
 ) -> list[tuple[str, str, Blocks]]:
     """The day-two digest: one message, or a summary with one threaded reply per manager (split
     further when one team alone would pass Slack's block limit).
@@ -295,7 +303,8 @@ def digest(
     ]
     if note:
         head.append(_context(f":warning: {escape(note)}"))
-    parts = [digest_team(name, team, last_label) for _, name, team in teams]
+    pips = pips or {}
+    parts = [digest_team(n, team, last_label) + pip_count(pips.get(i, 0)) for i, n, team in teams]
     if len(head) + sum(len(p) + 1 for p in parts) <= DIGEST_BLOCKS:
         blocks = list(head)
         for part in parts:

@@ -28,6 +28,7 @@ from bot.slack.charts import team_chart
 from bot.slack.context import Actor
 from bot.slack.listeners.checkins import open_checkin_modal
 from bot.slack.listeners.errors import database_down
+from bot.slack.listeners.pips import pip_command
 from bot.slack.listeners.plans import open_plan_modal
 from bot.slack.mentions import parse_mention
 from bot.slack.middleware import resolve_member, resolve_person
@@ -48,6 +49,7 @@ HELP = """*coach* — metrics-driven coaching. Examples:
 • `/coach checkin @priya` — log progress on her plan
 • `/coach team` — your reps: focus, plan, last check-in
 • `/coach archive @priya` — her past plans, month by month
+• `/coach pip @priya` — a performance improvement plan (her manager chain and admins)
 • `/coach me` — your own gaps
 • `/coach away until 2026-12-24` — hold coach's messages until you're back (`away off`: back)
 • `/coach help` — this message"""
@@ -77,7 +79,7 @@ def coach_command(
         respond(response_type="ephemeral", text=HELP)
         return
     context["trigger_id"] = command.get("trigger_id")
-    if sub in ("plan", "checkin"):  # a modal opens on the trigger, which expires in 3 s
+    if sub in ("plan", "checkin", "pip"):  # a modal opens on the trigger, which expires in 3 s
         handler(args, context, respond, client)
         return
     # Answered off Bolt's listener threads: those only ack, so a burst of slow answers (or a
@@ -401,5 +403,6 @@ SUBCOMMANDS: dict[str, Callable[[list[str], BoltContext, Respond, WebClient], No
     "team": team,
     "archive": archive,
     "away": away,
+    "pip": pip_command,
     "help": help_,
 }
