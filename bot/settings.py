@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analytics.models import GapConfig
+from analytics.workdays import parse_country
 from bot.cadence.schedule import Rules
 
 DEFAULT_WORKSPACE = "default"
@@ -49,6 +50,11 @@ class Settings(BaseSettings):
     coach_months_ahead: int = Field(0, ge=0, le=24, alias="COACH_MONTHS_AHEAD")
     coach_send_time: str = Field("09:00", alias="COACH_SEND_TIME")
     coach_day_one: Literal["first", "first-working-day"] = Field("first", alias="COACH_DAY_ONE")
+    # Whose public holidays count for people the org chart gives no country (None: weekends only).
+    coach_country: str | None = Field(None, alias="COACH_COUNTRY")
+    # Working days of the month: a reminder to managers with planless reps, then the director.
+    coach_reminder_day: int = Field(3, ge=2, le=15, alias="COACH_REMINDER_DAY")
+    coach_escalation_day: int = Field(5, ge=3, le=20, alias="COACH_ESCALATION_DAY")
     coach_catch_up_hours: float = Field(12, gt=0, le=24, alias="COACH_CATCH_UP_HOURS")
     # Longer than any one Slack call may take with its retries, or a live send could be doubled.
     coach_claim_timeout: int = Field(600, ge=120, alias="COACH_CLAIM_TIMEOUT")
@@ -69,6 +75,11 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
         return value
+
+    @field_validator("coach_country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        return None if value is None else parse_country(value)
 
     @field_validator("coach_send_time")
     @classmethod
@@ -122,6 +133,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _escalation_after_reminder(self) -> Settings:
+        if self.coach_escalation_day <= self.coach_reminder_day:
+            raise ValueError(
+                "COACH_ESCALATION_DAY: the escalation must come on a later working day than the "
+                "reminder (COACH_REMINDER_DAY)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _one_install_mode(self) -> Settings:
         trio = [name for name in OAUTH_SETTINGS if getattr(self, name.lower())]
         if trio and len(trio) < len(OAUTH_SETTINGS):
@@ -170,11 +190,15 @@ class Settings(BaseSettings):
         )
 
     def cadence_rules(self) -> Rules:
-        """When cadence messages go out: local send time, day-one rule, catch-up window."""
+        """When cadence messages go out: local send time, day-one rule, catch-up window, the
+        default country's working days."""
         return Rules(
             send_time=time.fromisoformat(self.coach_send_time),
             day_one=self.coach_day_one,
             catch_up=timedelta(hours=self.coach_catch_up_hours),
+            country=self.coach_country,
+            reminder_day=self.coach_reminder_day,
+            escalation_day=self.coach_escalation_day,
         )
 
     def require(self, *names: str) -> None:

@@ -13,6 +13,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
+from analytics.workdays import parse_country
 from storage.csv_common import (
     CsvTable,
     ImportResult,
@@ -36,6 +37,7 @@ ORG_COLUMNS = (
     "slack_user_id",
     "timezone",
     "start_date",
+    "country",
 )
 NEEDS_MANAGER = ("rep", "manager")
 
@@ -52,6 +54,7 @@ _FIELDS = (
     "slack_user_id",
     "timezone",
     "start_date",
+    "country",
 )
 
 
@@ -88,6 +91,7 @@ class _Row:
     slack_user_id: str | None
     timezone: str | None
     start_date: date | None
+    country: str | None
 
 
 def import_org(
@@ -179,6 +183,7 @@ def _fields(row: _Row, manager_id: int | None, known_slack_id: str | None) -> di
         "slack_user_id": row.slack_user_id or known_slack_id,
         "timezone": row.timezone,
         "start_date": row.start_date,
+        "country": row.country,
         "active": True,
     }
 
@@ -243,6 +248,12 @@ def _check_rows(table: CsvTable, problems: Problems) -> list[_Row]:
         start = _date(get("start_date", ""))
         if isinstance(start, str):
             add(line, "start_date", start)
+        country = None
+        if get("country"):
+            try:
+                country = parse_country(get("country", ""))
+            except ValueError as exc:
+                add(line, "country", str(exc))
         if len(problems) == count:
             rows.append(
                 _Row(
@@ -256,6 +267,7 @@ def _check_rows(table: CsvTable, problems: Problems) -> list[_Row]:
                     slack_id,
                     zone,
                     start if isinstance(start, date) else None,
+                    country,
                 )
             )
     _check_managers(reports, role_of, problems)

@@ -6,15 +6,25 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from storage.csv_common import bump_data_version, ensure_workspace
-from storage.models import Delivery, MetricValue, PartialMonth, Person, Plan, Reflection
+from storage.models import (
+    Deferral,
+    Delivery,
+    MetricValue,
+    PartialMonth,
+    Person,
+    Pip,
+    Plan,
+    Reflection,
+)
 from storage.org import person_by_email
 
 
 def forget_person(session: Session, workspace_id: str, email: str) -> dict[str, int] | None:
-    """Delete the person's plans (with their focus, check-ins and outcomes), reflections, metric
-    values and scheduled messages, and blank the org-chart row so nothing names them again. The
-    row itself stays, anonymous and inactive: check-ins they logged on others' plans and the
-    people who reported to them still point somewhere. None when nobody has that email."""
+    """Delete the person's plans (with their focus, check-ins and outcomes), PIPs (with their
+    metrics, check-ins and trail), reflections, metric values and scheduled messages, and blank
+    the org-chart row so nothing names them again. The row itself stays, anonymous and inactive:
+    check-ins they logged on others' plans and the people who reported to them still point
+    somewhere. None when nobody has that email."""
     person = person_by_email(session, workspace_id, email) or session.scalar(
         select(Person).where(Person.workspace_id == workspace_id, Person.email == email.lower())
     )
@@ -23,6 +33,9 @@ def forget_person(session: Session, workspace_id: str, email: str) -> dict[str, 
     plans = list(session.scalars(select(Plan).where(Plan.rep_id == person.id)))
     for plan in plans:
         session.delete(plan)  # the ORM cascade takes focus, check-ins and outcomes with it
+    pips = list(session.scalars(select(Pip).where(Pip.rep_id == person.id)))
+    for pip in pips:
+        session.delete(pip)  # with its metrics, check-ins and audit trail
     counts = {"plans": len(plans)}
     for name, statement in (
         ("reflections", delete(Reflection).where(Reflection.rep_id == person.id)),
@@ -35,8 +48,13 @@ def forget_person(session: Session, workspace_id: str, email: str) -> dict[str, 
         ),
     ):
         counts[name] = session.execute(statement).rowcount
+    counts["PIPs"] = len(pips)
     # Which of their months were month-to-date goes with the values it described.
     session.execute(delete(PartialMonth).where(PartialMonth.person_id == person.id))
+    # Time off is personal too, and so is what was held back for it.
+    session.execute(delete(Deferral).where(Deferral.person_id == person.id))
+    person.away_until = None
+    person.country = None
     person.email = f"forgotten-{person.id}@invalid"
     person.name = "Former colleague"
     person.slack_user_id = person.timezone = person.segment = None

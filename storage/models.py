@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -71,8 +72,14 @@ class Person(Base):
     discipline: Mapped[str | None] = mapped_column(String(100))
     slack_user_id: Mapped[str | None] = mapped_column(String(32), index=True)
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # Whose working days and public holidays the cadence keeps ("DE", "US-CA"); None: the default.
+    country: Mapped[str | None] = mapped_column(String(32))
     start_date: Mapped[date | None] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Muted from App Home: no reminders or escalations; day one and day two still come.
+    mute_reminders: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # `/coach away until`: the last day away, in the person's own calendar (None: here).
+    away_until: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -109,6 +116,21 @@ class PartialMonth(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
     through: Mapped[date] = mapped_column(Date)
+
+
+class Deferral(Base):
+    """A cadence message held back while its recipient was away: it goes on a working day they
+    are back, within its month; its exactly-once key still decides that it goes once."""
+
+    __tablename__ = "deferrals"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    job: Mapped[str] = mapped_column(String(16), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # The last day away as known when it was (last) held back.
+    until: Mapped[date] = mapped_column(Date)
+    deferred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Plan(Base):
@@ -255,3 +277,102 @@ class PlanOutcome(Base):
     verdict: Mapped[str] = mapped_column(String(16))
     p_better: Mapped[float | None] = mapped_column(Float)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Pip(Base):
+    """A performance improvement plan: goals on metrics with deadlines, interim tracking
+    metrics, the manager's commitments and a rhythm of check-ins. Seen only by the rep, their
+    manager chain and admins; never part of the archive's lessons or team-wide views."""
+
+    __tablename__ = "pips"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    rep_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    rhythm_days: Mapped[int] = mapped_column(Integer)
+    commitments: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The author confirmed the issues were discussed before (no plan on them in 3 months).
+    discussed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # active while running; completed, extended (then active again) or ended by the decision.
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The DMs announcing it, to the author and to the rep: check-ins are threaded under both.
+    dm_channel: Mapped[str | None] = mapped_column(String(32))
+    dm_ts: Mapped[str | None] = mapped_column(String(32))
+    rep_dm_channel: Mapped[str | None] = mapped_column(String(32))
+    rep_dm_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    metrics: Mapped[list[PipMetric]] = relationship(
+        back_populates="pip", cascade="all, delete-orphan", order_by="PipMetric.position"
+    )
+    checkins: Mapped[list[PipCheckIn]] = relationship(
+        back_populates="pip", cascade="all, delete-orphan", order_by="PipCheckIn.on_date"
+    )
+    events: Mapped[list[PipEvent]] = relationship(
+        back_populates="pip", cascade="all, delete-orphan", order_by="PipEvent.id"
+    )
+
+
+class PipMetric(Base):
+    """An outcome metric (today's value → target by a deadline, judged at the end) or an
+    interim tracking metric (a weekly level), of one PIP."""
+
+    __tablename__ = "pip_metrics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pip_id: Mapped[int] = mapped_column(ForeignKey("pips.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # outcome | tracking
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    metric_key: Mapped[str] = mapped_column(String(64))
+    baseline: Mapped[float | None] = mapped_column(Float)
+    target: Mapped[float] = mapped_column(Float)  # the outcome's target, or the weekly level
+    deadline: Mapped[date | None] = mapped_column(Date)  # outcomes only
+    verdict: Mapped[str | None] = mapped_column(String(16))  # met, not met, not enough data
+    value: Mapped[float | None] = mapped_column(Float)  # what the verdict was judged on
+    p_reached: Mapped[float | None] = mapped_column(Float)
+
+    pip: Mapped[Pip] = relationship(back_populates="metrics")
+
+
+class PipCheckIn(Base):
+    """An interim check-in on a PIP: tracking metrics' latest values, commitments kept/missed."""
+
+    __tablename__ = "pip_checkins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    pip_id: Mapped[int] = mapped_column(ForeignKey("pips.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    on_date: Mapped[date] = mapped_column(Date)
+    values: Mapped[dict[str, float | None]] = mapped_column(JSON, default=dict)
+    kept: Mapped[list[str]] = mapped_column(JSON, default=list)
+    missed: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    # Slack may deliver the same submission twice; the client's key makes that a no-op.
+    request_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    pip: Mapped[Pip] = relationship(back_populates="checkins")
+
+
+class PipEvent(Base):
+    """The PIP's audit trail: who created, changed, acknowledged, checked in or decided, when."""
+
+    __tablename__ = "pip_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    pip_id: Mapped[int] = mapped_column(ForeignKey("pips.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    pip: Mapped[Pip] = relationship(back_populates="events")

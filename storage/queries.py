@@ -27,6 +27,7 @@ def people_frame(session: Session, workspace_id: str) -> pd.DataFrame:
             Person.slack_user_id,
             Person.timezone,
             Person.start_date,
+            Person.country,
             Person.active,
         )
         .outerjoin(manager, Person.manager_id == manager.id)

@@ -12,17 +12,26 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 
-from bot.cadence.schedule import Kind, day_one, day_two, due_period
+from analytics.workdays import is_working_day, next_working_day, nth_working_day
+from bot.cadence.schedule import (
+    Kind,
+    away_by_status,
+    due_period,
+    scheduled_at,
+    scheduled_day,
+)
 from bot.cadence.sender import Batch, Message, Pacer, Recipient, Sender, Summary
 from bot.coaching.briefing import Briefing, reps_by_manager
-from bot.coaching.months import month_label, shift_month
+from bot.coaching.months import month_label, parse_month, shift_month
+from bot.coaching.pips import checkin_days, judged_goals
 from bot.coaching.roi import CoachingRuns, coaching_runs
 from bot.coaching.services import Services
 from bot.logs import fields
@@ -31,30 +40,41 @@ from bot.slack.blocks.cadence import (
     day_one_parent,
     day_one_reply,
     digest,
+    escalation,
     reflection_invite,
+    reminder,
 )
+from bot.slack.blocks.pip import pip_checkin_due, pip_end_due
 from bot.slack.client import make_web_client
+from storage.availability import defer, deferred
 from storage.deliveries import delivered
-from storage.models import Delivery, MetricValue, PartialMonth, Person
+from storage.models import Delivery, MetricValue, PartialMonth, Person, Plan
 from storage.org import active_people
+from storage.pips import active_pips
 
 log = logging.getLogger(__name__)
 
-JOBS: tuple[Kind, ...] = ("day-one", "day-two", "daily")
+# PIP check-ins and end dates are due on days, like the daily post, in each PIP author's time.
+Job = Kind | Literal["pips"]
+JOBS: tuple[Job, ...] = ("day-one", "day-two", "reminder", "escalation", "daily", "pips")
 ZONE_TTL = 24 * 3600.0
 RETRY_TTL = 600.0
+# A Slack status is read when a message is due, and kept this long (seconds) across ticks.
+STATUS_TTL = 900.0
 
 
 @dataclass
 class Run:
     """One job for one period: the batches it makes and, once run, what happened."""
 
-    job: Kind
+    job: Job
     period: str
     batches: list[Batch]
     summary: Summary = field(default_factory=Summary)
     # Messages settled by an earlier run (sent, or skipped for the period): counted, not rebuilt.
     settled: Counter[str] = field(default_factory=Counter)
+    # People away now: (person id, last day away); the run records their messages as held back.
+    held: list[tuple[int, date]] = field(default_factory=list)
 
     def line(self) -> str:
         """The run's one-line summary."""
@@ -83,6 +103,25 @@ def digest_key(month: str, director_id: int, part: str = "") -> str:
     piece of one): keyed by the team, so a retry after the org changed resends no team twice."""
     key = f"day-two:{month}:director:{director_id}"
     return f"{key}:manager:{part}" if part else key
+
+
+def nudge_key(job: Kind, month: str, person_id: int) -> str:
+    """The key of a manager's reminder or a director's escalation: one each a month."""
+    role = "manager" if job == "reminder" else "director"
+    return f"{job}:{month}:{role}:{person_id}"
+
+
+def escalation_target(by_id: dict[int, Person], manager: Person) -> Person | None:
+    """Whom a manager's planless reps are escalated to: the nearest director above them, else
+    their own manager."""
+    boss = first = by_id.get(manager.manager_id or -1)
+    seen: set[int] = set()
+    while boss is not None and boss.id not in seen:
+        if boss.role == "director":
+            return boss
+        seen.add(boss.id)
+        boss = by_id.get(boss.manager_id or -1)
+    return first
 
 
 def _day_one_keys(month: str, person: Person, reps: list[int]) -> list[str]:
@@ -129,6 +168,7 @@ class Cadence:
         self.rules = self.settings.cadence_rules()
         self.default_zone = ZoneInfo(self.settings.coach_timezone)
         self._zones: dict[str, tuple[float, ZoneInfo | None]] = {}
+        self._statuses: dict[str, tuple[float, date | None]] = {}
         self._zones_lock = threading.Lock()
 
     # -- whose time is it ------------------------------------------------------------------------
@@ -171,18 +211,16 @@ class Cadence:
             self._zones[key] = (time.monotonic() + ttl, zone)
         return zone
 
-    def _maybe_due(self, job: Kind, now: datetime) -> bool:
-        """Cheap pre-check: could `job` be due anywhere on Earth now? Saves Slack look-ups."""
+    def _maybe_due(self, job: Kind, now: datetime, countries: set[str | None]) -> bool:
+        """Cheap pre-check: could `job` be due anywhere on Earth now, in any of `countries`?
+        Saves Slack look-ups."""
         if job == "daily":
             return True
         latest = (now + timedelta(hours=14)).date()
         day = (now - timedelta(hours=12)).date() - timedelta(days=1)
         while day <= latest:
             month = day.strftime("%Y-%m")
-            scheduled = (
-                day_one(month, self.rules) if job == "day-one" else day_two(month, self.rules)
-            )
-            if scheduled == day:
+            if any(scheduled_day(job, month, self.rules, c) == day for c in countries):
                 return True
             day += timedelta(days=1)
         return False
@@ -194,11 +232,11 @@ class Cadence:
         whatever is due in each one's local time."""
         if month is not None:
             return {month: people} if people else {}
-        if not self._maybe_due(job, now):
+        if not self._maybe_due(job, now, {p.country for p in people}):
             return {}
         groups: dict[str, list[Person]] = {}
         for person in people:
-            period = due_period(job, now, self.zone(person), self.rules)
+            period = due_period(job, now, self.zone(person), self.rules, person.country)
             if period is not None:
                 groups.setdefault(period, []).append(person)
         return groups
@@ -211,13 +249,15 @@ class Cadence:
         with self.services.sessions() as session:
             return Briefing(session, self.workspace_id, engine, labels, month)
 
-    def plan(
-        self, job: Kind, *, month: str | None = None, now: datetime | None = None
-    ) -> list[Run]:
+    def plan(self, job: Job, *, month: str | None = None, now: datetime | None = None) -> list[Run]:
         """The runs `job` makes now (or for `month`), with every message rendered."""
         now = now or datetime.now(UTC)
         if job == "daily":
             return self._daily(month, now)
+        if job in ("reminder", "escalation"):
+            return self._nudges(job, month, now)
+        if job == "pips":
+            return self._pips(month, now)
         with self.services.sessions() as session:
             people = active_people(session, self.workspace_id)
         teams = {m: [r.id for r in reps] for m, reps in reps_by_manager(people).items()}
@@ -225,8 +265,12 @@ class Cadence:
             recipients = [p for p in people if p.id in teams or p.role == "rep"]
         else:
             recipients = [p for p in people if p.role == "director"]
+        by_id = {p.id: p for p in people}
+        groups = self._due(job, recipients, month, now)
+        if month is None:
+            self._owed(job, recipients, now, groups)
         runs = []
-        for period, due in sorted(self._due(job, recipients, month, now).items()):
+        for period, due in sorted(groups.items()):
             run = Run(job, period, [])
             settled = self._settled(period)
             if job == "day-one":
@@ -240,12 +284,123 @@ class Cadence:
                     run.settled.update(states)  # all settled: nothing to build or claim
                 else:
                     pending.append(person)
+            covers: dict[int, tuple[Person, date]] = {}
+            if month is None:  # a run by hand for a month sends to everyone now
+                pending, covers = self._hold(job, period, pending, now, run, set(teams), by_id)
             if pending:
                 briefing = self._briefing(period)
-                make = self._day_one if job == "day-one" else self._day_two
-                run.batches = make(briefing, pending)
+                if job == "day-one":
+                    run.batches = self._day_one(briefing, pending, covers)
+                else:
+                    run.batches = self._day_two(briefing, pending)
             runs.append(run)
         return runs
+
+    # -- time off --------------------------------------------------------------------------------
+
+    def away_through(self, person: Person, now: datetime) -> date | None:
+        """The last day `person` is away, when they are away today (their own calendar): by
+        `/coach away until`, or by a Slack status read when a message is due for them."""
+        zone = self.zone(person)
+        today = now.astimezone(zone).date()
+        if person.away_until is not None and person.away_until >= today:
+            return person.away_until
+        until = self._status_away(person, now, zone)
+        return until if until is not None and until >= today else None
+
+    def _status_away(self, person: Person, now: datetime, zone: ZoneInfo) -> date | None:
+        """The last day away by the person's Slack status; kept a few minutes, and a failed
+        look-up (no `users.profile:read` scope yet, say) counts as present."""
+        if self.client is None or not person.slack_user_id:
+            return None
+        key = person.slack_user_id
+        with self._zones_lock:
+            cached = self._statuses.get(key)
+        if cached is not None and time.monotonic() < cached[0]:
+            return cached[1]
+        try:
+            profile = self.client.users_profile_get(user=key)["profile"]
+            until = away_by_status(profile, now, zone, self.rules)
+        except SlackApiError as exc:
+            log.info("no Slack status for %s: %s", person.email, exc.response.get("error"))
+            until = None
+        with self._zones_lock:
+            self._statuses[key] = (time.monotonic() + STATUS_TTL, until)
+        return until
+
+    def _owed(
+        self, job: Kind, people: list[Person], now: datetime, groups: dict[str, list[Person]]
+    ) -> None:
+        """Add to `groups` the people whose `job` message was held back while they were away,
+        on a working day in its month from the local send time on (not only in the catch-up
+        window: a held-back message is never lost to a late return)."""
+        periods = {(now + timedelta(hours=h)).strftime("%Y-%m") for h in (-12, 14)}
+        with self.services.sessions() as session:
+            owed = deferred(session, self.workspace_id, job, periods)
+        known = {p.id: p for p in people}
+        for period, held in owed.items():
+            for person_id in held:
+                person = known.get(person_id)
+                if person is None:
+                    continue
+                zone = self.zone(person)
+                local = now.astimezone(zone)
+                start = scheduled_at(job, period, zone, self.rules, person.country)
+                if (
+                    local.strftime("%Y-%m") == period
+                    and start is not None
+                    and start <= now
+                    and local.time() >= self.rules.send_time
+                    and is_working_day(local.date(), person.country or self.rules.country)
+                ):
+                    group = groups.setdefault(period, [])
+                    if all(p.id != person.id for p in group):
+                        group.append(person)
+
+    def _hold(
+        self,
+        job: Kind,
+        period: str,
+        pending: list[Person],
+        now: datetime,
+        run: Run,
+        managers: set[int],
+        by_id: dict[int, Person],
+    ) -> tuple[list[Person], dict[int, tuple[Person, date]]]:
+        """Of `pending`, those a message goes to now; those away are held back until a working
+        day they are back. A manager away the whole first week (its first five working days)
+        has their day-one thread go to their director instead: (people to send to, manager id →
+        (director, the manager's last day away))."""
+        here: list[Person] = []
+        covers: dict[int, tuple[Person, date]] = {}
+        for person in pending:
+            until = self.away_through(person, now)
+            if until is None:
+                here.append(person)
+                continue
+            if job == "day-one" and person.id in managers:
+                director = self._cover(person, period, until, now, by_id)
+                if director is not None:
+                    covers[person.id] = (director, until)
+                    here.append(person)
+                    continue
+            run.held.append((person.id, until))
+            run.settled["deferred"] += 1
+        return here, covers
+
+    def _cover(
+        self, manager: Person, period: str, until: date, now: datetime, by_id: dict[int, Person]
+    ) -> Person | None:
+        """Who takes a manager's day one when they are away all of the first week: their
+        director, when present; None otherwise (the thread waits for the manager)."""
+        country = manager.country or self.rules.country
+        year, number = parse_month(period)
+        week = nth_working_day(year, number, 5, country)
+        back = next_working_day(until + timedelta(days=1), country)
+        director = escalation_target(by_id, manager)
+        if week is None or back <= week or director is None:
+            return None
+        return director if self.away_through(director, now) is None else None
 
     def _settled(self, period: str) -> dict[str, tuple[str, list[str]]]:
         """Keys of `period` no run needs to touch again (sent, or skipped for the period), with
@@ -262,7 +417,15 @@ class Cadence:
                 key: (status, (payload or {}).get("parts", [])) for key, status, payload in rows
             }
 
-    def _day_one(self, briefing: Briefing, due: list[Person]) -> list[Batch]:
+    def _day_one(
+        self,
+        briefing: Briefing,
+        due: list[Person],
+        covers: dict[int, tuple[Person, date]] | None = None,
+    ) -> list[Batch]:
+        """Reps' invitations and managers' threads; a thread in `covers` (manager id →
+        (director, last day away)) goes to the director, who is told why."""
+        covers = covers or {}
         month, label = briefing.month, month_label(briefing.month)
         last_label = month_label(briefing.last_month)
         teams = reps_by_manager(briefing.people)
@@ -279,12 +442,14 @@ class Cadence:
             if person.id in teams:
                 briefs = [briefing.brief(rep) for rep in teams[person.id]]
                 key = thread_key(month, person.id)
+                director, until = covers.get(person.id, (None, None))
                 text, blocks = day_one_parent(
-                    person.name,
+                    person.name if director is None else director.name,
                     label,
                     len(briefs),
                     sum(1 for b in briefs if b.last_plan is None),
                     briefing.data_note,
+                    covering=None if until is None else (person.name, until),
                 )
                 messages = [Message(key, "day-one", month, text, blocks)]
                 for brief in briefs:
@@ -300,7 +465,7 @@ class Cadence:
                             threaded=True,
                         )
                     )
-                batches.append(Batch(messages, person=_recipient(person)))
+                batches.append(Batch(messages, person=_recipient(director or person)))
         return batches
 
     def _day_two(self, briefing: Briefing, due: list[Person]) -> list[Batch]:
@@ -318,7 +483,8 @@ class Cadence:
                     (str(m), _name(briefing.by_id.get(m or -1)), [briefing.brief(r) for r in team])
                     for m, team in teams.items()
                 ),
-                key=lambda item: item[1],
+                # Teams with reps still planless first: the managers reminders are about.
+                key=lambda item: (all(b.plan is not None for b in item[2]), item[1]),
             )
             if not named:
                 continue
@@ -329,6 +495,7 @@ class Cadence:
                 month_label(briefing.last_month),
                 named,
                 briefing.data_note,
+                briefing.pips,
                 lift,
             )
             listed = [part for part, _, _ in parts if part]
@@ -359,6 +526,146 @@ class Cadence:
             shift_month(month, -1),
             gap_engine=services.gap_engine(self.workspace_id),
         )
+
+    def _nudges(self, job: Kind, month: str | None, now: datetime) -> list[Run]:
+        """Reminders to managers whose reps have no plan yet, or the escalation of those
+        managers to their director: one message per recipient and month, none when muted or
+        when every rep has a plan by then."""
+        with self.services.sessions() as session:
+            people = active_people(session, self.workspace_id)
+        by_id = {p.id: p for p in people}
+        teams = reps_by_manager(people)
+        # Recipient id → the managers whose reps they hear about.
+        concerned: dict[int, list[int]] = {}
+        for manager_id in teams:
+            target = (
+                by_id[manager_id]
+                if job == "reminder"
+                else escalation_target(by_id, by_id[manager_id])
+            )
+            if target is not None:
+                concerned.setdefault(target.id, []).append(manager_id)
+        recipients = [by_id[r] for r in concerned if not by_id[r].mute_reminders]
+        groups = self._due(job, recipients, month, now)
+        if month is None:
+            self._owed(job, recipients, now, groups)
+        runs = []
+        for period, due in sorted(groups.items()):
+            run = Run(job, period, [])
+            settled = self._settled(period)
+            pending = []
+            for person in due:
+                state = settled.get(nudge_key(job, period, person.id))
+                if state is not None:
+                    run.settled[state[0]] += 1
+                else:
+                    pending.append(person)
+            if month is None:
+                pending, _ = self._hold(job, period, pending, now, run, set(), by_id)
+            if pending:
+                planless = self._planless(period, teams)
+                run.batches = (
+                    self._reminders(period, pending, planless)
+                    if job == "reminder"
+                    else self._escalations(period, pending, concerned, planless, by_id)
+                )
+            runs.append(run)
+        return runs
+
+    def _planless(self, month: str, teams: dict[int, list[Person]]) -> dict[int, list[Person]]:
+        """Each manager's reps with no plan for `month` (managers whose reps all have one left
+        out)."""
+        with self.services.sessions() as session:
+            planned = set(
+                session.scalars(
+                    select(Plan.rep_id).where(
+                        Plan.workspace_id == self.workspace_id, Plan.month == month
+                    )
+                )
+            )
+        found = {m: [r for r in reps if r.id not in planned] for m, reps in teams.items()}
+        return {m: reps for m, reps in found.items() if reps}
+
+    def _reminders(
+        self, month: str, due: list[Person], planless: dict[int, list[Person]]
+    ) -> list[Batch]:
+        """One reminder per manager with planless reps, under their day-one thread when it
+        went out (and shown in the conversation too), else as a message of its own."""
+        wanted = [m for m in due if m.id in planless]
+        with self.services.sessions() as session:
+            keys = [thread_key(month, m.id) for m in wanted]
+            threads = delivered(session, self.workspace_id, keys)
+        batches = []
+        for manager in wanted:
+            parent = threads.get(thread_key(month, manager.id))
+            where = (
+                (parent.channel, parent.ts)
+                if parent is not None
+                and parent.status == "sent"
+                and parent.recipient_id == manager.id  # not a director's, who covered
+                and parent.channel
+                and parent.ts
+                else None
+            )
+            reps = [(r.name, r.email) for r in planless[manager.id]]
+            text, blocks = reminder(manager.name, month, month_label(month), reps)
+            message = Message(
+                nudge_key("reminder", month, manager.id),
+                "reminder",
+                month,
+                text,
+                blocks,
+                reply_to=where,
+                broadcast=where is not None,
+            )
+            batches.append(Batch([message], person=_recipient(manager)))
+        return batches
+
+    def _escalations(
+        self,
+        month: str,
+        due: list[Person],
+        concerned: dict[int, list[int]],
+        planless: dict[int, list[Person]],
+        by_id: dict[int, Person],
+    ) -> list[Batch]:
+        """One escalation per director naming their managers with planless reps; a manager
+        escalated already this month (under another director before the org changed) is not
+        named again."""
+        done = self._escalated(month)
+        batches = []
+        for director in due:
+            managers = sorted(
+                (by_id[m] for m in concerned[director.id] if m in planless and m not in done),
+                key=lambda m: m.name,
+            )
+            if not managers:
+                continue
+            named = [(m.name, [r.name for r in planless[m.id]]) for m in managers]
+            text, blocks = escalation(director.name, month_label(month), named)
+            message = Message(
+                nudge_key("escalation", month, director.id),
+                "escalation",
+                month,
+                text,
+                blocks,
+                payload={"managers": [m.id for m in managers]},
+            )
+            batches.append(Batch([message], person=_recipient(director)))
+        return batches
+
+    def _escalated(self, month: str) -> set[int]:
+        """The managers named in escalations sent for `month`."""
+        with self.services.sessions() as session:
+            payloads = session.scalars(
+                select(Delivery.payload).where(
+                    Delivery.workspace_id == self.workspace_id,
+                    Delivery.period == month,
+                    Delivery.kind == "escalation",
+                    Delivery.status == "sent",
+                )
+            )
+            return {m for payload in payloads for m in (payload or {}).get("managers", [])}
 
     def _daily(self, day: str | None, now: datetime) -> list[Run]:
         channel = self.settings.coach_daily_channel
@@ -411,6 +718,56 @@ class Cadence:
             Run("daily", day, [Batch([Message(key, "daily", day, text, blocks)], channel=channel)])
         ]
 
+    def _pips(self, day: str | None, now: datetime) -> list[Run]:
+        """Each running PIP's check-in reminders on its rhythm's days and its verdicts on its
+        end date, in the PIP's thread, on the day it is in the author's time (or on `day`)."""
+        catalogue = self.services.catalogue
+        threshold = self.settings.coach_flag_threshold
+        runs: dict[str, Run] = {}
+        settled_by: dict[str, dict[str, tuple[str, list[str]]]] = {}
+        with self.services.sessions() as session:
+            for pip in active_pips(session, self.workspace_id):
+                author, rep = (
+                    session.get(Person, pip.author_id or -1),
+                    session.get(Person, pip.rep_id),
+                )
+                if author is None or rep is None or not (pip.dm_channel and pip.dm_ts):
+                    continue
+                period = day or due_period("daily", now, self.zone(author), self.rules)
+                if period is None:
+                    continue
+                if period not in runs:
+                    runs[period], settled_by[period] = (
+                        Run("pips", period, []),
+                        self._settled(period),
+                    )
+                run, settled = runs[period], settled_by[period]
+                on = date.fromisoformat(period)
+                messages = []
+                if on in checkin_days(pip):
+                    key = f"pip:{pip.id}:checkin:{period}"
+                    text, blocks = pip_checkin_due(rep.name, pip.id, on)
+                    messages.append(Message(key, "pip", period, text, blocks, rep_id=rep.id))
+                if on == pip.end_date:
+                    key = f"pip:{pip.id}:end:{period}"
+                    if key not in settled:  # judged only while there is something to send
+                        goals = judged_goals(session, catalogue, pip, threshold)
+                        text, blocks = pip_end_due(rep.name, pip.id, on, goals)
+                        messages.append(Message(key, "pip", period, text, blocks, rep_id=rep.id))
+                for message in messages:
+                    if message.key in settled:
+                        run.settled[settled[message.key][0]] += 1
+                    else:
+                        run.batches.append(
+                            Batch(
+                                [message],
+                                person=_recipient(author),
+                                channel=pip.dm_channel,
+                                thread=(pip.dm_channel, pip.dm_ts),
+                            )
+                        )
+        return [runs[p] for p in sorted(runs)]
+
     # -- sending ---------------------------------------------------------------------------------
 
     def sender(self) -> Sender:
@@ -426,15 +783,20 @@ class Cadence:
             backoff=self.backoff,
         )
 
-    def run(self, job: Kind, *, month: str | None = None, now: datetime | None = None) -> list[Run]:
+    def run(self, job: Job, *, month: str | None = None, now: datetime | None = None) -> list[Run]:
         """Plan and send `job`; each run's summary is filled in."""
         start = time.perf_counter()
         runs = self.plan(job, month=month, now=now)
         sender = self.sender()
         for run in runs:
+            if run.held:  # recorded by a real run only: a dry run plans, it writes nothing
+                with self.services.sessions() as session:
+                    for person_id, until in run.held:
+                        defer(session, self.workspace_id, person_id, job, run.period, until)
             run.summary = sender.send(run.batches)
             run.summary.add("already", run.settled["sent"])
             run.summary.add("skipped", run.settled["skipped"])
+            run.summary.add("deferred", run.settled["deferred"])
             s = run.summary
             log.info(
                 "job run",

@@ -1,53 +1,72 @@
-"""When cadence messages are due, in each recipient's own time (pure: no Slack, no database)."""
+"""When cadence messages are due, in each recipient's own time and on their country's working
+days (pure: no Slack, no database)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from analytics.workdays import is_working_day, next_working_day, nth_working_day
 from bot.coaching.months import parse_month
 
-Kind = Literal["day-one", "day-two", "daily"]
+Kind = Literal["day-one", "day-two", "reminder", "escalation", "daily"]
 DayOneRule = Literal["first", "first-working-day"]
 
 
 @dataclass(frozen=True)
 class Rules:
-    """The cadence's settings: the local send time, which day is day one, the catch-up window."""
+    """The cadence's settings: the local send time, which day is day one, the catch-up window,
+    the country whose working days count for people the org chart gives none, and the working
+    days of the month reminders and escalations go out on."""
 
     send_time: time = time(9, 0)
     day_one: DayOneRule = "first"
     catch_up: timedelta = timedelta(hours=12)
+    country: str | None = None
+    reminder_day: int = 3
+    escalation_day: int = 5
 
 
-def _next_working_day(day: date) -> date:
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return day
-
-
-def day_one(month: str, rules: Rules) -> date:
-    """Day one of a coaching month: the 1st, or the first working day (Monday–Friday)."""
+def day_one(month: str, rules: Rules, country: str | None = None) -> date:
+    """Day one of a coaching month: the 1st, or the first working day of the recipient's
+    `country` (else the rules' default): weekends and its public holidays are skipped."""
     year, number = parse_month(month)
     first = date(year, number, 1)
-    return first if rules.day_one == "first" else _next_working_day(first)
+    if rules.day_one == "first":
+        return first
+    return next_working_day(first, country or rules.country)
 
 
-def day_two(month: str, rules: Rules) -> date:
+def day_two(month: str, rules: Rules, country: str | None = None) -> date:
     """The day after day one (the next working day under the working-day rule)."""
-    after = day_one(month, rules) + timedelta(days=1)
-    return after if rules.day_one == "first" else _next_working_day(after)
+    after = day_one(month, rules, country) + timedelta(days=1)
+    if rules.day_one == "first":
+        return after
+    return next_working_day(after, country or rules.country)
 
 
-def scheduled_at(kind: Kind, period: str, zone: ZoneInfo, rules: Rules) -> datetime:
-    """The local moment a message of `kind` for `period` (a month, or a day for daily) is due."""
+def scheduled_day(kind: Kind, period: str, rules: Rules, country: str | None = None) -> date | None:
+    """The day a message of `kind` for `period` (a month, or a day for daily) goes out: day one,
+    day two, the month's n-th working day for reminders and escalations; None for a daily post
+    on a day that is not a working day (or a month without that many working days)."""
     if kind == "daily":
         day = date.fromisoformat(period)
-    else:
-        day = day_one(period, rules) if kind == "day-one" else day_two(period, rules)
-    return datetime.combine(day, rules.send_time, tzinfo=zone)
+        return day if is_working_day(day, country or rules.country) else None
+    if kind in ("reminder", "escalation"):
+        year, number = parse_month(period)
+        n = rules.reminder_day if kind == "reminder" else rules.escalation_day
+        return nth_working_day(year, number, n, country or rules.country)
+    return (day_one if kind == "day-one" else day_two)(period, rules, country)
+
+
+def scheduled_at(
+    kind: Kind, period: str, zone: ZoneInfo, rules: Rules, country: str | None = None
+) -> datetime | None:
+    """The local moment a message of `kind` for `period` is due (see `scheduled_day`)."""
+    day = scheduled_day(kind, period, rules, country)
+    return None if day is None else datetime.combine(day, rules.send_time, tzinfo=zone)
 
 
 def local_period(kind: Kind, now: datetime, zone: ZoneInfo) -> str:
@@ -56,8 +75,10 @@ def local_period(kind: Kind, now: datetime, zone: ZoneInfo) -> str:
     return local.date().isoformat() if kind == "daily" else local.strftime("%Y-%m")
 
 
-def due_period(kind: Kind, now: datetime, zone: ZoneInfo, rules: Rules) -> str | None:
-    """The period whose `kind` message is due now for someone in `zone`, if any.
+def due_period(
+    kind: Kind, now: datetime, zone: ZoneInfo, rules: Rules, country: str | None = None
+) -> str | None:
+    """The period whose `kind` message is due now for someone in `zone` (and `country`), if any.
 
     Due from the local send time until the catch-up window closes: a bot that was down at 09:00
     catches up the same day, and never sends November's nudges in December.
@@ -67,7 +88,28 @@ def due_period(kind: Kind, now: datetime, zone: ZoneInfo, rules: Rules) -> str |
         local_period(kind, now, zone),
         local_period(kind, now - timedelta(days=1), zone),
     ):
-        start = scheduled_at(kind, period, zone, rules)
-        if start <= now < start + rules.catch_up:
+        start = scheduled_at(kind, period, zone, rules, country)
+        if start is not None and start <= now < start + rules.catch_up:
             return period
     return None
+
+
+# Slack's "Vacationing" preset, and the words of a status that says someone is out.
+VACATION_EMOJI = ":palm_tree:"
+AWAY_WORDS = ("out of office", "on leave")
+
+
+def away_by_status(
+    profile: dict[str, Any], now: datetime, zone: ZoneInfo, rules: Rules
+) -> date | None:
+    """The last day someone is away by their Slack status (`users.profile.get`'s profile): a
+    vacation emoji or an "out of office"/"on leave" text, with an expiry — a status that never
+    clears is too often forgotten to hold messages back. A status clearing before the local
+    send time frees that day. None when the status says nothing of the kind."""
+    expires = int(profile.get("status_expiration") or 0)
+    text = str(profile.get("status_text") or "").lower()
+    says_away = profile.get("status_emoji") == VACATION_EMOJI or any(w in text for w in AWAY_WORDS)
+    if not says_away or expires <= now.timestamp():
+        return None
+    end = datetime.fromtimestamp(expires, tz=zone)
+    return end.date() if end.time() > rules.send_time else end.date() - timedelta(days=1)

@@ -43,7 +43,8 @@ METADATA_TYPE = "coach_delivery"
 @dataclass(frozen=True)
 class Message:
     """One scheduled message and its exactly-once key; `threaded` replies go under the batch's
-    first message."""
+    first message, a message with `reply_to` (channel, ts) under that earlier one (`broadcast`:
+    shown in the conversation too)."""
 
     key: str
     kind: str
@@ -53,6 +54,8 @@ class Message:
     rep_id: int | None = None
     threaded: bool = False
     payload: dict[str, Any] | None = None
+    reply_to: tuple[str, str] | None = None
+    broadcast: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,11 +71,13 @@ class Recipient:
 
 @dataclass(frozen=True)
 class Batch:
-    """The messages for one conversation, sent in order: to a person's DM or to a channel."""
+    """The messages for one conversation, sent in order: to a person's DM or to a channel, or
+    into an existing `thread` there (channel, ts)."""
 
     messages: list[Message]
     person: Recipient | None = None
     channel: str | None = None
+    thread: tuple[str, str] | None = None
 
     @property
     def who(self) -> str:
@@ -89,6 +94,7 @@ class Summary:
     busy: int = 0  # claimed by another live process, which sends them
     skipped: int = 0
     failed: int = 0
+    deferred: int = 0  # held back while the recipient is away
     problems: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -102,9 +108,10 @@ class Summary:
     def line(self, job: str, period: str) -> str:
         """The one-line summary a run ends with."""
         busy = f", {self.busy} in progress elsewhere" if self.busy else ""
+        away = f", {self.deferred} held back (away)" if self.deferred else ""
         return (
             f"{job} {period}: {self.sent} sent, {self.already} already sent{busy}, "
-            f"{self.skipped} skipped, {self.failed} failed"
+            f"{self.skipped} skipped, {self.failed} failed{away}"
         )
 
 
@@ -180,9 +187,11 @@ class Sender:
                 self._skip_all(session, batch, batch.messages, reason)
                 summary.add("skipped", len(batch.messages), f"skipped {batch.who}: {reason}")
                 return
-            parent: tuple[str, str] | None = None
+            parent = batch.thread
             for i, message in enumerate(batch.messages):
-                state, where = self._one(session, batch, target, message, parent)
+                state, where = self._one(
+                    session, batch, target, message, message.reply_to or parent
+                )
                 replies = batch.messages[i + 1 :] if i == 0 else []
                 if state in ("skipped", "failed"):
                     summary.add(state, 1, f"{state} {batch.who} ({message.kind}): {where}")
@@ -197,7 +206,7 @@ class Sender:
                         return
                 else:
                     summary.add(state)
-                    if i == 0:
+                    if i == 0 and batch.thread is None:
                         channel, _, ts = where.partition(" ")
                         parent = (channel, ts)
 
@@ -274,6 +283,7 @@ class Sender:
                 answer = self.client.chat_postMessage(
                     channel=parent[0] if parent else target,
                     thread_ts=parent[1] if parent else None,
+                    reply_broadcast=message.broadcast or None,
                     text=message.text,
                     blocks=message.blocks,
                     metadata={"event_type": METADATA_TYPE, "event_payload": {"key": message.key}},

@@ -7,8 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from bot.cadence.jobs import Cadence, Run
-from bot.cadence.schedule import Kind
+from bot.cadence.jobs import Cadence, Job, Run
 from bot.coaching.services import Services
 from bot.slack.client import make_web_client
 from bot.slack.installs import Workspace, installed_workspaces, workspaces_for
@@ -51,7 +50,7 @@ class EveryWorkspace:
         )
         return Cadence(self.services, workspace.id, client, backoff=self.backoff)
 
-    def run(self, job: Kind, *, month: str | None = None) -> list[tuple[str, Run]]:
+    def run(self, job: Job, *, month: str | None = None) -> list[tuple[str, Run]]:
         """`Cadence.run` in each workspace, as (workspace id, run)."""
         return [(c.workspace_id, run) for c in self.cadences() for run in c.run(job, month=month)]
 

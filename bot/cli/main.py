@@ -6,11 +6,11 @@ import json
 import re
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 import_app = typer.Typer(
-    help="Load the org chart and monthly metrics from CSV.", no_args_is_help=True
+    help="Load the org chart, monthly metrics and past plans from CSV.", no_args_is_help=True
 )
 export_app = typer.Typer(help="Export coaching data for sales ops.", no_args_is_help=True)
 report_app = typer.Typer(help="Reports on the coaching.", no_args_is_help=True)
@@ -118,22 +118,33 @@ def db_upgrade() -> None:
 
 
 def _run_import(kind: str, file: Path, migrate: bool) -> None:
-    from storage.csv_import import CsvImportError, import_metrics, import_org
+    from storage.csv_import import CsvImportError, import_metrics, import_org, import_plans
     from storage.db import session_scope
 
     config = settings()
     ws = workspace(config)
-    known = catalogue(config) if kind == "metrics" else None  # loaded first: fail early
+    known = catalogue(config) if kind != "org" else None  # loaded first: fail early
     if not file.is_file():
         fail(f"{file}: no such file")
     with (
         open_database(config, migrate=migrate) as engine,
         progress_bar(f"{kind} {file.name}") as cb,
     ):
+        figures = None
+        if kind == "plans":
+            from bot.coaching.gaps import load_gap_engine
+            from bot.coaching.plans import history_figures
+
+            gaps = load_gap_engine(engine, ws, known, config.gap_config())  # type: ignore[arg-type]
+            figures = history_figures(gaps)
         try:
             with session_scope(engine) as session:  # type: ignore[arg-type]
                 if known is None:
                     result = import_org(session, ws, file, progress=cb)
+                elif figures is not None:
+                    from bot.coaching.plans import metric_units
+
+                    result = import_plans(session, ws, file, known, metric_units(known), figures)
                 else:
                     result = import_metrics(
                         session, ws, file, known, cb, months_ahead=config.coach_months_ahead
@@ -143,24 +154,36 @@ def _run_import(kind: str, file: Path, migrate: bool) -> None:
             err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(1) from None
         out.print(result.summary(), highlight=False)
-        if kind == "metrics":
-            from bot.coaching.archive import months_to_judge, update_outcomes
+        if known is not None:
+            _judge_after_import(engine, config, ws, kind, result.months)
 
-            months = months_to_judge(
-                engine,  # type: ignore[arg-type]
-                ws,
-                result.months,
-                config.coach_window_months,
-            )
-            judged = update_outcomes(
-                engine,  # type: ignore[arg-type]
-                ws,
-                catalogue(config),
-                config.gap_config(),
-                months,
-            )
-            if judged:
-                out.print(f"judged {judged:,} plan focus metrics on the new numbers")
+
+def _judge_after_import(
+    engine: object, config: Settings, ws: str, kind: str, months: list[str]
+) -> None:
+    """Judge the plans an import may have changed the verdicts of: those whose month the new
+    numbers reach (metrics), the plans written (plans), and any plan not judged yet."""
+    from bot.coaching.archive import months_to_judge, update_outcomes
+
+    changed = months if kind == "metrics" else []
+    plan_months = months_to_judge(
+        engine,  # type: ignore[arg-type]
+        ws,
+        changed,
+        config.coach_window_months,
+    )
+    if kind == "plans":
+        plan_months = sorted({*plan_months, *months})
+    judged = update_outcomes(
+        engine,  # type: ignore[arg-type]
+        ws,
+        catalogue(config),
+        config.gap_config(),
+        plan_months,
+    )
+    if judged:
+        on = " on the new numbers" if kind == "metrics" else ""
+        out.print(f"judged {judged:,} plan focus metrics{on}")
 
 
 @import_app.command("org")
@@ -181,14 +204,21 @@ def import_metrics_cmd(
     _run_import("metrics", file, migrate)
 
 
+@import_app.command("plans")
+def import_plans_cmd(
+    file: Annotated[Path, typer.Argument(help="Plan history CSV.")],
+    migrate: Annotated[bool, typer.Option(help="Upgrade the database first.")] = False,
+) -> None:
+    """Import past coaching plans, one row per plan and focus metric; judged on import."""
+    _run_import("plans", file, migrate)
+
+
 @export_app.command("plans")
 def export_plans(
     since: Annotated[str | None, typer.Option(help="The first month (YYYY-MM).")] = None,
     format: Annotated[str, typer.Option(help="csv or json (one object per line).")] = "csv",
 ) -> None:
     """Every plan, one row each, with its focus metrics' outcomes."""
-    import csv
-
     from bot.coaching.archive import export_rows
     from storage.db import session_scope
 
@@ -199,11 +229,6 @@ def export_plans(
     config = settings()
     with open_database(config) as engine, session_scope(engine) as session:  # type: ignore[arg-type]
         rows = export_rows(session, workspace(config), since)
-    if format == "json":
-        for row in rows:
-            typer.echo(json.dumps(row, ensure_ascii=False))
-        return
-    writer = csv.writer(sys.stdout, lineterminator="\n")
     focus_columns = [
         "metric",
         "baseline",
@@ -226,13 +251,98 @@ def export_plans(
         "checkins",
         "last_checkin_status",
     ]
-    writer.writerow(header + [f"focus{i}_{c}" for i in (1, 2) for c in focus_columns])
-    for row in rows:
-        cells = [row[c] if c != "actions" else " | ".join(row["actions"]) for c in header]
+
+    def cells(row: dict[str, Any]) -> list[object]:
+        found = [row[c] if c != "actions" else " | ".join(row["actions"]) for c in header]
         for i in range(2):
             focus = row["focus"][i] if i < len(row["focus"]) else {}
-            cells += [focus.get(c) for c in focus_columns]
-        writer.writerow([spreadsheet_cell(cell) for cell in cells])
+            found += [focus.get(c) for c in focus_columns]
+        return found
+
+    write_export(
+        rows, format, header + [f"focus{i}_{c}" for i in (1, 2) for c in focus_columns], cells
+    )
+
+
+def write_export(
+    rows: list[dict[str, Any]],
+    format: str,
+    header: list[str],
+    cells: Callable[[dict[str, Any]], list[object]],
+) -> None:
+    """An export on stdout: JSON, one object per line, exactly as stored; or CSV, `header` and
+    then `cells(row)` for each row, every cell safe to open in a spreadsheet."""
+    import csv
+
+    if format == "json":
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([spreadsheet_cell(cell) for cell in cells(row)])
+
+
+@export_app.command("pips")
+def export_pips(
+    since: Annotated[
+        str | None, typer.Option(help="PIPs started on or after this day (YYYY-MM-DD or YYYY-MM).")
+    ] = None,
+    format: Annotated[str, typer.Option(help="csv or json (one object per line).")] = "csv",
+) -> None:
+    """Every performance improvement plan, one row each, with its verdicts and trail (for HR)."""
+    from datetime import date
+
+    from bot.coaching.pips import MAX_GOALS, MAX_TRACKING, export_rows
+    from storage.db import session_scope
+
+    if format not in ("csv", "json"):
+        fail(f"--format {format!r}: choose csv or json")
+    first = None
+    if since is not None:
+        try:
+            first = date.fromisoformat(since + "-01" if _MONTH.match(since) else since)
+        except ValueError:
+            fail(f"--since {since!r} is not a day (YYYY-MM-DD) or a month (YYYY-MM)")
+    config = settings()
+    with open_database(config) as engine, session_scope(engine) as session:  # type: ignore[arg-type]
+        rows = export_rows(session, workspace(config), first)
+    goal_columns = ["metric", "baseline", "target", "deadline", "value", "verdict"]
+    header = [
+        "rep_email",
+        "rep_name",
+        "manager_email",
+        "author_email",
+        "start",
+        "end",
+        "status",
+        "outcome",
+        "rhythm_days",
+        "discussed_before",
+        "acknowledged_at",
+        "commitments",
+        "checkins",
+        "commitments_kept",
+        "commitments_missed",
+    ]
+
+    def cells(row: dict[str, Any]) -> list[object]:
+        found = [row[c] if c != "commitments" else " | ".join(row[c]) for c in header]
+        for i in range(MAX_GOALS):
+            goal = row["goals"][i] if i < len(row["goals"]) else {}
+            found += [goal.get(c) for c in goal_columns]
+        for i in range(MAX_TRACKING):
+            track = row["tracking"][i] if i < len(row["tracking"]) else {}
+            found += [track.get("metric"), track.get("weekly_level")]
+        trail = [f"{e['at']} {e['who'] or ''} {e['action']}" for e in row["trail"]]
+        return [*found, "\n".join(trail)]
+
+    goal_header = [f"goal{i}_{c}" for i in range(1, MAX_GOALS + 1) for c in goal_columns]
+    track_header = [
+        f"tracking{i}_{c}" for i in range(1, MAX_TRACKING + 1) for c in ("metric", "weekly_level")
+    ]
+    write_export(rows, format, [*header, *goal_header, *track_header, "trail"], cells)
 
 
 # What makes a spreadsheet read a cell as a formula (OWASP's list, and the full-width forms some
@@ -376,14 +486,15 @@ def forget(
     email: Annotated[str, typer.Argument(help="The person's email.")],
     yes: Annotated[bool, typer.Option("--yes", help="Don't ask for confirmation.")] = False,
 ) -> None:
-    """Delete a person's personal data (plans, check-ins, reflections, metrics) on request."""
+    """Delete a person's personal data (plans, PIPs, check-ins, reflections, metrics) on
+    request."""
     from storage.db import session_scope
     from storage.forget import forget_person
 
     config = settings()
     ws = workspace(config)
     if not yes and not typer.confirm(
-        f"Delete every plan, check-in, reflection and metric of {email} for good?"
+        f"Delete every plan, PIP, check-in, reflection and metric of {email} for good?"
     ):
         fail("nothing deleted")
     with open_database(config) as engine, session_scope(engine) as session:  # type: ignore[arg-type]
@@ -550,11 +661,15 @@ _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 @app.command("run")
 def run_cmd(
-    job: Annotated[str, typer.Argument(help="day-one, day-two or daily.")],
+    job: Annotated[
+        str, typer.Argument(help="day-one, day-two, reminder, escalation, daily or pips.")
+    ],
     month: Annotated[
         str | None, typer.Option(help="The coaching month (YYYY-MM) to send now, to everyone.")
     ] = None,
-    day: Annotated[str | None, typer.Option(help="daily only: the day (YYYY-MM-DD).")] = None,
+    day: Annotated[
+        str | None, typer.Option(help="daily and pips only: the day (YYYY-MM-DD).")
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print what would be sent; send and record nothing.")
     ] = False,
@@ -565,10 +680,10 @@ def run_cmd(
     from bot.cadence.jobs import JOBS
 
     if job not in JOBS:
-        fail(f"unknown job {job!r}: choose day-one, day-two or daily")
-    if job == "daily":
+        fail(f"unknown job {job!r}: choose {', '.join(JOBS)}")
+    if job in ("daily", "pips"):
         if month is not None:
-            fail("daily takes --day YYYY-MM-DD, not --month")
+            fail(f"{job} takes --day YYYY-MM-DD, not --month")
         if day is not None:
             try:
                 date.fromisoformat(day)

@@ -14,6 +14,7 @@ from bot.coaching.months import month_label, shift_month, through_label
 from storage.models import Person, Plan, PlanOutcome
 from storage.org import active_people, descendants
 from storage.outcomes import outcomes_by_focus
+from storage.pips import active_counts_by_manager
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,8 @@ class Briefing:
         judged = outcomes_by_focus(session, [p.id for p in self.plans.values()])
         self.verdicts = {focus_id: o.verdict for focus_id, o in judged.items()}
         self.quarter = self._quarter(session, workspace_id)
+        # Running PIPs per manager (by id as the digest names teams): a count, never who.
+        self.pips = {str(m): n for m, n in active_counts_by_manager(session, workspace_id).items()}
 
     def _quarter(self, session: Session, workspace_id: str) -> dict[int, tuple[int, int]]:
         """Per rep, of their plans of the three months before this one that the archive has

@@ -65,6 +65,7 @@ _NEEDED_SCOPES = {
     "files.completeUploadExternal": "files:write",
     "files.getUploadURLExternal": "files:write",
     "users.info": "users:read",
+    "users.profile.get": "users.profile:read",
     "users.lookupByEmail": "users:read.email",
 }
 _HISTORY_METHODS = ("conversations.history", "conversations.replies")
@@ -160,6 +161,8 @@ class _User:
     tz: str | None
     team: str = TEAM_ID
     locale: str = "en-US"
+    # The custom status: emoji, text, and when it clears (Unix seconds; 0: never).
+    status: tuple[str, str, int] = ("", "", 0)
 
 
 @dataclass
@@ -239,6 +242,7 @@ class SlackStandIn:
             "files.completeUploadExternal": self._files_complete_upload_external,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "users.info": self._users_info,
+            "users.profile.get": self._users_profile_get,
             "users.lookupByEmail": self._users_lookup_by_email,
             "views.open": self._views_open,
             "views.publish": self._views_publish,
@@ -313,6 +317,12 @@ class SlackStandIn:
             self._users[user_id] = _User(
                 user_id, email, name or email.split("@")[0], tz, team, locale
             )
+
+    def set_status(self, user_id: str, emoji: str, text: str, expiration: int = 0) -> None:
+        """Set a person's custom status, as they would in Slack (`expiration`: Unix seconds when
+        it clears, 0 for never); `users.profile.get` shows it until then."""
+        with self._lock:
+            self._users[user_id].status = (emoji, text, expiration)
 
     def add_team(self, team_id: str, name: str, *, installer: str) -> str:
         """Make a workspace (if new) whose admin `installer` approves an install; returns the
@@ -629,6 +639,23 @@ class SlackStandIn:
             result["locale"] = user.locale
         return {"user": result}
 
+    def _users_profile_get(self, params: Params) -> dict[str, Any]:
+        """A person's profile with their custom status; an expired status reads as none."""
+        user = self._user(params.get("user"))
+        emoji, text, expiration = user.status
+        if expiration and expiration <= time.time():
+            emoji, text, expiration = "", "", 0
+        return {
+            "profile": {
+                "real_name": user.name,
+                "display_name": user.name,
+                "email": user.email,
+                "status_emoji": emoji,
+                "status_text": text,
+                "status_expiration": expiration,
+            }
+        }
+
     def _conversations_open(self, params: Params) -> dict[str, Any]:
         if params.get("channel"):
             return {"channel": {"id": params["channel"]}}
@@ -653,6 +680,8 @@ class SlackStandIn:
         for name in ("blocks", "attachments", "thread_ts", "metadata"):
             if params.get(name):
                 message[name] = params[name]
+        if message.get("thread_ts") and _flag(params.get("reply_broadcast")):
+            message["subtype"] = "thread_broadcast"  # a reply also shown in the conversation
         if isinstance(message.get("metadata"), str):  # JSON-string metadata in a JSON body
             try:
                 message["metadata"] = json.loads(message["metadata"])
@@ -703,7 +732,8 @@ class SlackStandIn:
         def listed(message: dict[str, Any]) -> bool:
             ts = float(message["ts"])
             within = oldest <= ts <= latest if inclusive else oldest < ts < latest
-            return within and message.get("thread_ts", message["ts"]) == message["ts"]
+            top = message.get("thread_ts", message["ts"]) == message["ts"]
+            return within and (top or message.get("subtype") == "thread_broadcast")
 
         newest_first = [self._shown(m, timeline, params) for m in reversed(timeline) if listed(m)]
         return _page(newest_first, params)

@@ -26,6 +26,7 @@ REQUIRED_SCOPES = (
     "channels:history",
     "users:read",
     "users:read.email",
+    "users.profile:read",
     "files:write",
 )
 

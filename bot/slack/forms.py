@@ -27,6 +27,7 @@ from slack_bolt import BoltResponse
 
 from bot.slack.blocks.cadence import REFLECTION_CALLBACK
 from bot.slack.blocks.checkin import CHECKIN_CALLBACK
+from bot.slack.blocks.pip import PIP_CALLBACK, PIP_CHECKIN_CALLBACK, PIP_DECISION_CALLBACK
 from bot.slack.blocks.plan import PLAN_CALLBACK, message_modal
 
 OUT_OF_DATE = "This form is out of date: close it and open it again."
@@ -70,6 +71,18 @@ class CheckinMeta(_Strict):
     plan: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]  # a database id: larger overflows it
 
 
+class PipMeta(_Strict):
+    """What the PIP modal carries: the rep (by email)."""
+
+    rep: str
+
+
+class PipRef(_Strict):
+    """What a PIP's check-in and decision modals carry: the PIP."""
+
+    pip: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+
+
 class ReflectionMeta(_Strict):
     """What the reflection modal carries: the month of the 1:1 it prepares."""
 
@@ -80,6 +93,9 @@ META: dict[str, type[_Strict]] = {
     PLAN_CALLBACK: PlanMeta,
     CHECKIN_CALLBACK: CheckinMeta,
     REFLECTION_CALLBACK: ReflectionMeta,
+    PIP_CALLBACK: PipMeta,
+    PIP_CHECKIN_CALLBACK: PipRef,
+    PIP_DECISION_CALLBACK: PipRef,
 }
 
 

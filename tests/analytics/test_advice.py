@@ -29,28 +29,37 @@ def counts(request: pytest.FixtureRequest) -> dict[str, int]:
 
 
 def test_focus_metrics_are_real_material_weaknesses(counts: dict[str, int]) -> None:
-    # Measured on these 16 orgs: SMB 96%, Mid-Market 90% (on seeds 100-115: 85% and 81%; a few
-    # noise outliers in raw counts decide it).
-    assert counts["focus"] >= 40
-    assert counts["focus_true"] >= 0.82 * counts["focus"], counts
+    # Measured on these 16 orgs: SMB 96% (71/74), Mid-Market 90% (55/61); on seeds 100-115
+    # 95% and 88%, on the held-out seeds 200-215 see analytics/README.md.
+    assert counts["focus"] >= 50
+    assert counts["focus_true"] >= 0.85 * counts["focus"], counts
 
 
 def test_clear_weaknesses_lead_the_focus(counts: dict[str, int]) -> None:
-    # Measured: 86% and 88% (the misses are volume plants the window showed mildly: with the
-    # simulator's month swings counted, 96% and 100% of the clear ones lead the focus).
-    assert counts["clear"] >= 20
-    assert counts["clear_lead"] >= 0.8 * counts["clear"], counts
-    assert counts["clear_swing_lead"] >= 0.9 * counts["clear_swing"], counts
+    # "Clear" counts every noise the simulator injects, month swings included. Measured: 21/22
+    # and 18/18 (on seeds 100-115: 24/25 and 20/22). By count noise only: 24/27 and 21/22.
+    assert counts["clear"] >= 15
+    assert counts["clear_lead"] >= 0.9 * counts["clear"], counts
+    assert counts["clear_counts_lead"] >= 0.85 * counts["clear_counts"], counts
 
 
 def test_no_manufactured_weakness(counts: dict[str, int]) -> None:
-    assert counts["clean_focus"] <= 0.03 * counts["clean"], counts
+    assert counts["clean_focus"] <= 0.02 * counts["clean"], counts  # measured 0.2%, 0.7%
     assert counts["top_focus"] == 0
     assert counts["scale"] == 0
     assert counts["ramp_volume"] == 0  # never volume against tenured peers
     assert counts["ramp_cohort_volume"] == 0  # nor against the cohort, unless planted
     assert counts["small_other_focus"] <= 1
-    assert counts["targets_3x"] <= 0.003 * counts["targets"], counts
+
+
+def test_no_target_beyond_reach_is_offered(counts: dict[str, int]) -> None:
+    """A worked-back volume over 3x today's is never offered as a target: it is marked out of
+    reach (with the lever that has to move instead), and the plan's prefilled step stays within
+    the peers' top quartile."""
+    assert counts["targets"] >= 900 and counts["prefills"] >= 5
+    assert counts["targets_3x"] == 0
+    assert counts["prefills_3x"] == 0
+    assert counts["targets_3x_out"] <= 0.005 * counts["targets"], counts  # measured 2 and 0
 
 
 def test_small_group_weakness_found_through_adjusted_rates(counts: dict[str, int]) -> None:
@@ -242,3 +251,18 @@ def test_an_unreachable_quota_is_said_in_words_not_as_infinity() -> None:
     table = {"out_of_reach": [["leads_prospected"]], "own": [{"leads_prospected": None}]}
     note = engine._reach_note(table, 0, shown, [])["note"]
     assert note.startswith("Quota can't be reached at today's rates with more leads alone")
+
+
+def test_the_lever_is_a_metric_the_rep_is_compared_on() -> None:
+    """An Enterprise rep's quota out of reach: the lever named is one of the rates compared
+    across groups, never the small group's deal size (another motion's)."""
+    people, metrics, truth = realistic_org("SMB", seed=10, small_plant="connect_rate")
+    engine = GapEngine(metrics, people, CATALOGUE)
+    enterprise = 0
+    for report in engine.reports("2026-06"):
+        if report.targets is None or not report.targets.out_of_reach:
+            continue
+        lever = next(m for m in report.metrics if m.key == report.targets.lever)
+        assert lever.compared, (report.rep, lever.key)
+        enterprise += report.segment == "Enterprise"
+    assert enterprise >= 1

@@ -49,7 +49,7 @@ def test_default_catalogue_has_the_issue_metrics() -> None:
             "higher",
             "normal",
         ),
-        "sales_cycle_days": ("cycle_days", "wins", "value", "lower", "normal"),
+        "sales_cycle_days": ("cycle_days", "wins", "value", "lower", "gamma_poisson"),
         "follow_up_ratio": (
             "follow_up_meetings",
             "initial_meetings",

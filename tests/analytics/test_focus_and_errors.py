@@ -66,9 +66,12 @@ def org(
 
 def test_focus_ranks_by_impact_and_labels_effort() -> None:
     weak = "rep00@example.com"
-    # Close rate 2/20 instead of 6/20 (4 wins lost a month), and 300 leads instead of 400
+    # Close rate 2/20 instead of 6/20 (4 wins lost a month: 15 of 20 demos never reach a
+    # decision, the win rate of those that do is the peers'), and 300 leads instead of 400
     # (a quarter of the funnel, i.e. 1.5 wins).
-    subject = {weak: [{"wins": 2.0, "revenue": 20000.0, "leads_prospected": 300.0}] * 6}
+    subject = {
+        weak: [{"wins": 2.0, "losses": 3.0, "revenue": 20000.0, "leads_prospected": 300.0}] * 6
+    }
     engine = org(subject)
     report = engine.report(weak).model_dump(mode="json")
     metrics = {m["key"]: m for m in report["metrics"]}
@@ -81,6 +84,19 @@ def test_focus_ranks_by_impact_and_labels_effort() -> None:
     assert report["focus_note"] is None
 
     assert org(subject, config=GapConfig(max_focus=1)).report(weak).focus == ["close_rate"]
+
+
+def test_a_win_rate_weakness_fills_one_slot_not_two() -> None:
+    """Close rate = decided share × win rate: losing decided deals lowers both. The close rate's
+    shortfall is shown as the win rate's consequence, not as a second focus."""
+    weak = "rep00@example.com"
+    # As many decided deals as the peers (14 of 20 demos), but 2 won instead of 6.
+    engine = org({weak: [{"wins": 2.0, "losses": 12.0, "revenue": 20000.0}] * 6})
+    report = engine.report(weak).model_dump(mode="json")
+    metrics = {m["key"]: m for m in report["metrics"]}
+    assert report["focus"] == ["win_rate"]
+    assert metrics["close_rate"]["consequence_of"] == "win_rate"
+    assert any(c.startswith("Close rate trails") for c in report["consequences"])
 
 
 def test_outcomes_are_never_the_focus() -> None:
@@ -104,8 +120,11 @@ def test_at_or_above_the_median_everywhere_says_so() -> None:
 
 def test_trend_and_last_month_focus() -> None:
     weak = "rep00@example.com"
-    # 1 win of 20 demos for five months, then 3 of 20 in June (peers: 6 of 20).
-    months = [{"wins": 1.0, "revenue": 10000.0}] * 5 + [{"wins": 3.0, "revenue": 30000.0}]
+    # 1 win of 20 demos for five months, then 3 of 20 in June (peers: 6 of 20); most demos
+    # never reach a decision (the win rate of those that do is the peers').
+    months = [{"wins": 1.0, "losses": 1.0, "revenue": 10000.0}] * 5 + [
+        {"wins": 3.0, "losses": 3.0, "revenue": 30000.0}
+    ]
     engine = org({weak: months})
     report = engine.report(weak).model_dump(mode="json")
     assert report["focus"][0] == "close_rate"
@@ -206,3 +225,34 @@ def test_a_lone_rep_gets_figures_without_peers() -> None:
     close = {m["key"]: m for m in document["metrics"]}["close_rate"]
     assert close["value"] == 0.3 and close["peer_median"] is None and close["estimate"] is None
     json.dumps(document, allow_nan=False)
+
+
+@pytest.mark.parametrize(("revenue", "excused"), [(62000.0, False), (120000.0, True)])
+def test_top_results_excuse_an_unlinked_gap_only_when_credible(
+    revenue: float, excused: bool
+) -> None:
+    """Engaging half the contacts per account has no direct link to bookings: for a rep whose
+    results are credibly at the top of the peers it is no month's focus. A rep who is merely
+    first this quarter by a little (the peers' months swing by 15,000) still gets it."""
+    weak = "rep00@example.com"
+    rows = []
+    for i in range(12):
+        rep = f"rep{i:02d}@example.com"
+        for t, month in enumerate(MONTHS):
+            # Peers' bookings swing month to month; every peer's three months add to 180,000.
+            booked = revenue if rep == weak else 60000.0 + 15000.0 * ((i + t) % 3 - 1)
+            rows.append(
+                funnel(
+                    rep,
+                    month,
+                    revenue=booked,
+                    accounts_active=40.0,
+                    contacts_engaged=30.0 if rep == weak else 60.0 + (i % 3) - 1,
+                )  # fmt: skip
+            )
+    report = GapEngine(pd.DataFrame(rows), people(12), CATALOGUE).report(weak)
+    metrics = {m.key: m for m in report.metrics}
+    assert metrics["contacts_per_account"].flagged
+    assert metrics["bookings"].percentile == 100
+    assert report.focus == ([] if excused else ["contacts_per_account"])
+    assert (report.focus_note is not None and "top of the peers" in report.focus_note) == excused

@@ -130,14 +130,18 @@ def test_subject_figures(engine: GapEngine) -> None:
     assert close["peer_median"] == pytest.approx(0.3)
     assert close["top_quartile"] == pytest.approx(0.375)
     assert close["percentile"] == pytest.approx(100 / 6)  # beats e only
-    # Impact: (0.3 − the shrunk estimate) × 10 demos a month × 1,000 a deal; the raw 0.2 (6 of
-    # 30) would overstate it.
-    assert close["impact"] == pytest.approx((0.3 - close["estimate"]) * 10 * 1000.0)
-    assert 0 < close["impact"] < 1000.0
+    # Impact: (0.3 − the shrunk estimate of its own part) × 10 demos a month × 1,000 a deal.
+    # Close rate = decided share × win rate, and the win rate is its driver: the own part is the
+    # estimate × the peers' typical win rate ÷ the rep's (6 of 12). Here the shortfall is all
+    # the win rate's, so the close rate's own part is worth nothing more.
+    win = by_key(report)["win_rate"]
+    typical_win = win["material_line"] / (1 - GapConfig().material_gap)
+    own = close["estimate"] * typical_win / 0.5
+    assert close["impact"] == pytest.approx((0.3 - own) * 10 * 1000.0)
+    assert close["impact"] < 0 < win["impact"]
     assert close["effort_or_skill"] == "skill"
     assert close["sentence"] == "Closes {value} of demos"
 
-    win = by_key(report)["win_rate"]
     assert (win["numerator"], win["denominator"]) == (6, 12)
     # Peers: b 8/14, c 9/15, d 12/18, e 3/9, f 0/6, g 15/21, h 6/10 (f counts: 6 decided deals)
     assert win["peer_count"] == 7

@@ -219,3 +219,40 @@ def test_two_processes_on_postgresql_send_every_message_exactly_once(
         assert c["sent"] + c["already sent"] + c.get("in progress elsewhere", 0) == ALL_KEYS
     keys = Counter(metadata_keys(slack))
     assert len(keys) == ALL_KEYS and set(keys.values()) == {1}
+
+
+def test_kill_9_mid_reminder_then_rerun_reminds_each_manager_once(
+    sqlite_db: str, slack: SlackStandIn
+) -> None:
+    """A reminder is a reply in the day-one thread: a rerun after the sender died once Slack had
+    posted it finds it there and doesn't post it again; the escalation goes once too."""
+    assert coach(sqlite_db, slack, *MONTH_RUN).returncode == 0
+    reminder_run = ["run", "reminder", "--month", "2026-11"]
+    calls = iter(range(1, 1000))
+    slack.slow("chat.postMessage", 60, when=lambda _p: next(calls) == 1)
+    process = subprocess.Popen(
+        [*COACH, *reminder_run],
+        env=env_for(sqlite_db, slack, COACH_SEND_WORKERS="1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        slack.wait_for("chat.postMessage", count=ALL_KEYS + 1, timeout=60)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    slack.release()
+    at_once = coach(sqlite_db, slack, *reminder_run)
+    assert "reminder 2026-11: 1 sent, 0 already sent, 1 in progress elsewhere" in at_once.stdout
+    age_claims(sqlite_db)
+    later = coach(sqlite_db, slack, *reminder_run)
+    assert "reminder 2026-11: 0 sent, 2 already sent" in later.stdout, later.stderr
+    for _ in range(2):
+        escalated = coach(sqlite_db, slack, "run", "escalation", "--month", "2026-11")
+        assert escalated.returncode == 0, escalated.stderr
+    keys = Counter(metadata_keys(slack))
+    assert set(keys.values()) == {1} and len(keys) == ALL_KEYS + 2 + 1  # reminders, escalation
+    reminders = [m for m in slack.posted() if "reminder:" in str(m["metadata"])]
+    assert all(m.get("thread_ts") for m in reminders)

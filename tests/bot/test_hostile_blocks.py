@@ -10,12 +10,13 @@ from typing import Any
 from bot.coaching.briefing import FocusOutcome, PlanView, RepBrief
 from bot.coaching.team import TeamRow
 from bot.slack.blocks.archive import archive_blocks
-from bot.slack.blocks.cadence import digest
+from bot.slack.blocks.cadence import digest, escalation, reminder
 from bot.slack.blocks.checkin import checkin_reply
 from bot.slack.blocks.gaps import gap_blocks
 from bot.slack.blocks.plan import message_modal
 from bot.slack.blocks.team import manager_home, rep_home
 from tests.bot.mrkdwn_leaks import leaks
+from tests.bot.test_block_limits import check_message
 
 NAME = "<!here> Mia & Co"
 ACTION = "<https://evil.example|open your numbers> & call"
@@ -123,3 +124,15 @@ def test_the_leak_finder_finds_what_slack_would_parse() -> None:
         "blocks": [{"type": "header", "text": {"type": "plain_text", "text": "&lt;!here&gt;"}}],
     }
     assert leaks("views.publish", {"view": twice}, ["<!here>"]) != []
+
+
+def test_a_reminder_and_an_escalation_past_their_room_name_everyone_escaped() -> None:
+    reps = [(f"{NAME} {i}", f"rep{i}@example.com") for i in range(60)]
+    text, blocks = reminder(NAME, "2026-12", "December 2026", reps)
+    assert message(text, blocks) == [] and len(blocks) <= 50
+    check_message(blocks)
+    managers = [(f"{NAME} {i}", [f"{NAME} {j}" for j in range(30)]) for i in range(60)]
+    text, blocks = escalation(NAME, "December 2026", managers)
+    assert message(text, blocks) == [] and len(blocks) <= 50
+    check_message(blocks)
+    assert "…and 15 more managers." in str(blocks[-1])

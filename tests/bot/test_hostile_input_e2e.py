@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from bot.demo.standin import Call, SlackStandIn, event_body
 from storage.csv_import import import_org
 from storage.db import session_scope
-from storage.models import Person
+from storage.models import Person, Pip
 from storage.plans import FocusInput, save_plan
 from tests.bot.conftest import (
     ORG,
@@ -33,6 +33,7 @@ from tests.bot.conftest import (
 from tests.bot.mrkdwn_leaks import leaks, rendered
 from tests.bot.test_cadence_e2e import click
 from tests.bot.test_checkin_e2e import checkin_state, submit_view
+from tests.bot.test_pip_e2e import values as pip_values
 from tests.bot.test_plan_e2e import state, submit
 
 NAMES = {
@@ -53,6 +54,8 @@ REFLECTION = {
     "went_well": "<@U0ATTACK> helped",
     "improve": "<https://evil.example|open your numbers>",
 }
+COMMITMENTS = ["<!channel> join 3 calls & <@U0ATTACK>", "<https://evil.example|review> calls"]
+PIP_NOTE = "<!here> decided & <#C0GENERAL>"
 OCTOBER = ("<!everyone> October: demos stall", ["<mailto:x@evil.example|mail> the buyer"])
 CATALOGUE = """\
 mode: extend
@@ -72,6 +75,8 @@ HOSTILE = [
     *REFLECTION.values(),
     OCTOBER[0],
     *OCTOBER[1],
+    *COMMITMENTS,
+    PIP_NOTE,
     "<!here> Close rate & more",
     "<https://evil.example|Closes>",
     "<mailto:x@evil.example|mail> your buyer & <!channel>",
@@ -237,6 +242,60 @@ def test_hostile_input_never_reaches_slack_unescaped(hostile: Bot, tmp_path: Pat
         "check-in modal and its thread reply",
         checkin,
         expect={"chat.postMessage": 1, "views.publish": 2},
+    )
+
+    def pip_create() -> None:
+        modal = _opened(
+            bot, "views.update", "pip_submit", lambda: bot.command("pip <@UREP1|rep1>", "UMARK")
+        )
+        goals = [("close_rate", "30%", "60")]
+        answer(submit(bot, "UMARK", modal, pip_values(goals, commitments="\n".join(COMMITMENTS))))
+
+    step("PIP modal and DMs", pip_create, expect={"chat.postMessage": 2})
+    with session_scope(bot.engine) as session:
+        pip_id = str(session.scalar(select(Pip.id)))
+    step(
+        "PIP acknowledged",
+        lambda: click(bot, "UREP1", "pip_ack", pip_id),
+        expect={"chat.update": 2},
+    )
+    step("PIP check-in due", lambda: cadence.run("pips", month="2026-11-09"))
+
+    def pip_checkin() -> None:
+        modal = _opened(
+            bot,
+            "views.update",
+            "pip_checkin_submit",
+            lambda: click(bot, "UMARK", "pip_checkin_open", pip_id),
+        )
+        values = {
+            "date": {"value": {"type": "datepicker", "selected_date": "2026-11-09"}},
+            "kept": {"value": {"type": "checkboxes", "selected_options": [{"value": "1"}]}},
+            "notes": {"value": {"type": "plain_text_input", "value": PIP_NOTE}},
+        }
+        answer(submit_view(bot, "UMARK", {**modal, "id": "VPIP"}, values))
+
+    step("PIP check-in modal and its thread replies", pip_checkin, expect={"chat.postMessage": 2})
+    step("PIP end", lambda: cadence.run("pips", month="2027-01-01"))
+
+    def pip_decide() -> None:
+        modal = _opened(
+            bot,
+            "views.update",
+            "pip_decision_submit",
+            lambda: click(bot, "UMARK", "pip_decide_open", pip_id),
+        )
+        values = {
+            "decision": {"value": {"type": "radio_buttons", "selected_option": {"value": "ended"}}},
+            "note": {"value": {"type": "plain_text_input", "value": PIP_NOTE}},
+        }
+        answer(submit_view(bot, "UMARK", {**modal, "id": "VEND"}, values))
+
+    step("PIP decision", pip_decide, expect={"chat.postMessage": 2})
+    step(
+        "/coach pip of the rep",
+        lambda: bot.command("pip <@UREP1|rep1>", "UREP1"),
+        expect={"views.update": 1},
     )
     step(
         "check-in modal without a plan",

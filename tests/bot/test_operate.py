@@ -136,7 +136,13 @@ def test_forget_deletes_personal_data_and_keeps_an_anonymous_row(sqlite_engine: 
     with session_scope(sqlite_engine) as session:
         before = session.get(Workspace, "default").data_version  # type: ignore[union-attr]
         counts = forget_person(session, "default", "REP1@example.com")
-    assert counts == {"plans": 1, "reflections": 1, "metric values": 16, "scheduled messages": 1}
+    assert counts == {
+        "plans": 1,
+        "reflections": 1,
+        "metric values": 16,
+        "scheduled messages": 1,
+        "PIPs": 0,
+    }
     with session_scope(sqlite_engine) as session:
         person = session.get(Person, ids["rep1@example.com"])
         assert person is not None and not person.active

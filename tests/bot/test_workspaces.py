@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -202,6 +203,10 @@ def test_uninstall_stops_the_cadence_for_that_workspace(two: Bot) -> None:
     )
     assert status == 200
     settings = settings_for(bot)
+    # Bolt acknowledges the event before the listener removes the workspace: wait for it.
+    deadline = time.monotonic() + 10
+    while len(installed_workspaces(settings, bot.engine)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert [w.id for w in installed_workspaces(settings, bot.engine)] == [ACME]
 
 

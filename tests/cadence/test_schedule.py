@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from bot.cadence.schedule import (
     Kind,
     Rules,
+    away_by_status,
     day_one,
     day_two,
     due_period,
@@ -115,9 +116,10 @@ def test_parse_month() -> None:
 
 
 def test_scheduled_at() -> None:
-    # daily: the period is a day; 09:00 in Berlin is 08:00 UTC in CET, 07:00 UTC in CEST
-    assert scheduled_at("daily", "2027-03-27", BERLIN, FIRST) == utc(2027, 3, 27, 8)
-    assert scheduled_at("daily", "2027-03-28", BERLIN, FIRST) == utc(2027, 3, 28, 7)
+    # daily: the period is a working day; 09:00 in Berlin is 08:00 UTC in CET, 07:00 UTC in
+    # CEST (from Sunday 2027-03-28); no post on the weekend
+    assert scheduled_at("daily", "2027-03-26", BERLIN, FIRST) == utc(2027, 3, 26, 8)
+    assert scheduled_at("daily", "2027-03-28", BERLIN, FIRST) is None
     assert scheduled_at("daily", "2027-03-29", BERLIN, FIRST) == utc(2027, 3, 29, 7)
     late = Rules(send_time=time(17, 30))
     assert scheduled_at("daily", "2026-12-01", TOKYO, late) == utc(2026, 12, 1, 8, 30)
@@ -150,8 +152,7 @@ def test_local_period() -> None:
         # still PDT on 2026-10-01
         ("day-one", LA, FIRST, utc(2026, 10, 1, 16, 0), "2026-10"),
         # Berlin switches to CEST on 2027-03-28
-        ("daily", BERLIN, FIRST, utc(2027, 3, 27, 8, 0), "2027-03-27"),
-        ("daily", BERLIN, FIRST, utc(2027, 3, 28, 7, 0), "2027-03-28"),
+        ("daily", BERLIN, FIRST, utc(2027, 3, 26, 8, 0), "2027-03-26"),
         ("daily", BERLIN, FIRST, utc(2027, 3, 29, 7, 0), "2027-03-29"),
         ("day-one", ZoneInfo("Pacific/Kiritimati"), FIRST, utc(2026, 11, 30, 19), "2026-12"),
         ("day-one", ZoneInfo("Pacific/Pago_Pago"), FIRST, utc(2026, 12, 1, 20), "2026-12"),
@@ -183,11 +184,12 @@ def test_la_is_not_due_at_the_utc_send_time() -> None:
 
 
 def test_berlin_daily_across_the_dst_change() -> None:
-    """09:00 in Berlin is 08:00 UTC before 2027-03-28 and 07:00 UTC from that day on."""
-    assert due_period("daily", utc(2027, 3, 27, 7, 0), BERLIN, FIRST) is None
-    assert due_period("daily", utc(2027, 3, 27, 8, 0), BERLIN, FIRST) == "2027-03-27"
-    assert due_period("daily", utc(2027, 3, 28, 6, 59), BERLIN, FIRST) is None
-    assert due_period("daily", utc(2027, 3, 28, 7, 0), BERLIN, FIRST) == "2027-03-28"
+    """09:00 in Berlin is 08:00 UTC before 2027-03-28 and 07:00 UTC from that day on; the
+    weekend in between has no post."""
+    assert due_period("daily", utc(2027, 3, 26, 7, 0), BERLIN, FIRST) is None
+    assert due_period("daily", utc(2027, 3, 26, 8, 0), BERLIN, FIRST) == "2027-03-26"
+    assert due_period("daily", utc(2027, 3, 28, 7, 0), BERLIN, FIRST) is None  # Sunday
+    assert due_period("daily", utc(2027, 3, 29, 6, 59), BERLIN, FIRST) is None
     assert due_period("daily", utc(2027, 3, 29, 7, 0), BERLIN, FIRST) == "2027-03-29"
 
 
@@ -305,9 +307,12 @@ def test_due_around_the_day_itself(kind: Kind, data: st.DataObject) -> None:
 
 @PROPERTY
 @given(now=instants, zone=zones)
-def test_daily_is_due_from_nine_to_nine_local(now: datetime, zone: ZoneInfo) -> None:
+def test_daily_is_due_from_nine_to_nine_local_on_working_days(
+    now: datetime, zone: ZoneInfo
+) -> None:
     local = now.astimezone(zone)
-    expected = local.date().isoformat() if time(9) <= local.time() < time(21) else None
+    working = local.weekday() < 5
+    expected = local.date().isoformat() if working and time(9) <= local.time() < time(21) else None
     assert due_period("daily", now, zone, FIRST) == expected
 
 
@@ -323,6 +328,86 @@ def test_shift_month_is_reversible_and_counts_months(month: int, delta: int) -> 
 
 def test_a_daily_catch_up_window_runs_past_local_midnight() -> None:
     late = Rules(send_time=time(18, 0))
-    now = datetime(2027, 3, 29, 0, 30, tzinfo=UTC)
-    assert due_period("daily", now, ZoneInfo("UTC"), late) == "2027-03-28"
+    now = datetime(2027, 3, 30, 0, 30, tzinfo=UTC)
+    assert due_period("daily", now, ZoneInfo("UTC"), late) == "2027-03-29"
     assert due_period("daily", now + timedelta(hours=6), ZoneInfo("UTC"), late) is None
+
+
+# -- countries: weekends and public holidays -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("country", "one", "two"),
+    [
+        # Friday 2026-05-01 is Labour Day in Germany, a working day in the US and the UK; the
+        # UK's early May bank holiday is Monday the 4th.
+        ("DE", date(2026, 5, 4), date(2026, 5, 5)),
+        ("US", date(2026, 5, 1), date(2026, 5, 4)),
+        ("GB", date(2026, 5, 1), date(2026, 5, 5)),
+        # Israel's weekend is Friday and Saturday: Sunday the 3rd is a working day
+        ("IL", date(2026, 5, 3), date(2026, 5, 4)),
+        (None, date(2026, 5, 1), date(2026, 5, 4)),
+    ],
+)
+def test_working_days_are_the_recipients_countrys(
+    country: str | None, one: date, two: date
+) -> None:
+    assert (day_one("2026-05", WORKING, country), day_two("2026-05", WORKING, country)) == (
+        one,
+        two,
+    )
+
+
+def test_the_default_country_applies_to_people_without_one() -> None:
+    german = Rules(day_one="first-working-day", country="DE")
+    assert day_one("2026-05", german) == date(2026, 5, 4)
+    assert day_one("2026-05", german, "US") == date(2026, 5, 1)  # their own country wins
+    # the 1st stays the 1st under the `first` rule, holiday or not
+    assert day_one("2026-05", Rules(country="DE")) == date(2026, 5, 1)
+
+
+def test_a_bank_holiday_on_the_first_moves_day_one_in_that_country_only() -> None:
+    # New Year's Day 2027 is a Friday: Berlin waits for Monday, a country-less Tokyo doesn't.
+    due = utc(2027, 1, 4, 8)  # 09:00 in Berlin
+    assert due_period("day-one", utc(2027, 1, 1, 8), BERLIN, WORKING, "DE") is None
+    assert due_period("day-one", due, BERLIN, WORKING, "DE") == "2027-01"
+    assert due_period("day-one", utc(2027, 1, 1, 0), TOKYO, WORKING) == "2027-01"
+    assert due_period("day-one", utc(2027, 1, 4, 0), TOKYO, WORKING) is None
+
+
+def test_no_daily_post_on_a_public_holiday() -> None:
+    british = Rules(country="GB")
+    assert scheduled_at("daily", "2026-12-25", UTC_ZONE, british) is None
+    assert scheduled_at("daily", "2026-12-28", UTC_ZONE, british) is None  # Boxing Day, observed
+    assert scheduled_at("daily", "2026-12-29", UTC_ZONE, british) == utc(2026, 12, 29, 9)
+    assert scheduled_at("daily", "2026-12-28", UTC_ZONE, FIRST) == utc(2026, 12, 28, 9)
+
+
+# -- a Slack status that says someone is away -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("emoji", "text", "expires", "until"),
+    [
+        (":palm_tree:", "Vacationing", utc(2026, 12, 10, 17), date(2026, 12, 10)),
+        ("", "Out of Office until the 10th", utc(2026, 12, 10, 17), date(2026, 12, 10)),
+        (":baby:", "On leave", utc(2026, 12, 10, 17), date(2026, 12, 10)),
+        # clears before 09:00 on the 10th: back that day
+        (":palm_tree:", "", utc(2026, 12, 10, 7), date(2026, 12, 9)),
+        (":palm_tree:", "Vacationing", None, None),  # never clears: too often forgotten
+        (":palm_tree:", "Vacationing", utc(2026, 12, 1, 8), None),  # cleared already
+        (":spiral_calendar_pad:", "In a meeting", utc(2026, 12, 10, 17), None),
+    ],
+)
+def test_away_by_slack_status(
+    emoji: str, text: str, expires: datetime | None, until: date | None
+) -> None:
+    profile = {
+        "status_emoji": emoji,
+        "status_text": text,
+        "status_expiration": int(expires.timestamp()) if expires else 0,
+    }
+    assert away_by_status(profile, utc(2026, 12, 1, 9), UTC_ZONE, FIRST) == until
+    # the day is the person's own: 07:00 UTC on the 10th is 16:00 in Tokyo, after its 09:00
+    if expires is not None and expires.hour == 7:
+        assert away_by_status(profile, utc(2026, 12, 1, 9), TOKYO, FIRST) == date(2026, 12, 10)

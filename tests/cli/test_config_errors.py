@@ -32,6 +32,10 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
         ({"COACH_FLAG_THRESHOLD": "high"}, "COACH_FLAG_THRESHOLD"),
         ({"COACH_MAX_FOCUS": "3"}, "COACH_MAX_FOCUS"),
         ({"COACH_MONTHS_AHEAD": "-1"}, "COACH_MONTHS_AHEAD"),
+        ({"COACH_COUNTRY": "Germany"}, "COACH_COUNTRY"),
+        ({"COACH_COUNTRY": "DE-XX"}, "COACH_COUNTRY"),
+        ({"COACH_REMINDER_DAY": "1"}, "COACH_REMINDER_DAY"),
+        ({"COACH_REMINDER_DAY": "6"}, "COACH_ESCALATION_DAY"),
     ],
 )
 def test_bad_setting_is_one_line_exit_2(env: dict[str, str], needle: str, tmp_path: Path) -> None:

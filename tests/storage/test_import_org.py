@@ -211,8 +211,8 @@ BAD_ORG: list[tuple[str, str | bytes, list[str]]] = [
         "unknown column",
         replace("start_date", "start_date,shoe_size"),
         [
-            "line 1, column shoe_size: unknown column (expected one of: discipline, email, "
-            "manager_email, name, role, segment, slack_user_id, start_date, timezone)"
+            "line 1, column shoe_size: unknown column (expected one of: country, discipline, "
+            "email, manager_email, name, role, segment, slack_user_id, start_date, timezone)"
         ],
     ),
     ("twice", replace("segment", "Email"), ["line 1, column email: the column appears twice"]),
@@ -425,3 +425,17 @@ def test_discipline_is_imported_and_reaches_the_people_frame(
     assert "discipline" in frame.columns
     assert set(frame["discipline"].dropna()) == {"AE"}
     assert frame["discipline"].isna().any()
+
+
+def test_country_is_checked_normalised_and_updated(engine: Engine, tmp_path: Path) -> None:
+    with_country = ORG.replace("start_date\n", "start_date,country\n")
+    with_country = with_country.replace("2026-09-01\n", "2026-09-01,de-by\n")
+    run_import(engine, write(tmp_path, with_country))
+    assert people(engine)["priya@example.com"].country == "DE-BY"
+    assert people(engine)["omar@example.com"].country is None
+    assert problems_of(engine, write(tmp_path, with_country.replace("de-by", "Germany"))) == [
+        "line 4, column country: 'Germany' is not a country code coach knows the holidays of "
+        "(ISO 3166-1 alpha-2, e.g. DE, or with a region, e.g. DE-BY)"
+    ]
+    run_import(engine, write(tmp_path, with_country.replace("de-by", "GB-SCT")))
+    assert people(engine)["priya@example.com"].country == "GB-SCT"

@@ -90,10 +90,19 @@ def _suggestion(brief: RepBrief) -> str:
 
 
 def day_one_parent(
-    manager_name: str, month_label: str, reps: int, without_plan: int, note: str | None
+    manager_name: str,
+    month_label: str,
+    reps: int,
+    without_plan: int,
+    note: str | None,
+    covering: tuple[str, date] | None = None,
 ) -> tuple[str, Blocks]:
-    """The day-one DM to a manager; one threaded reply per rep follows."""
+    """The day-one DM to a manager (one threaded reply per rep follows); to their director
+    instead when `covering` (the manager's name, their last day away) says they are away all
+    week — `manager_name` is then the director's."""
     text = f"{month_label.split()[0]} 1:1s — {reps} reps, {without_plan} with no plan last month"
+    if covering is not None:
+        text = f"{escape(covering[0])}'s {text}"
     blocks: Blocks = [
         _section(
             f"*{text}*\nGood morning {escape(manager_name.split()[0])}. Before each 1:1 today: "
@@ -101,6 +110,14 @@ def day_one_parent(
             "and how, with a check-in you can measure. One reply per rep below."
         )
     ]
+    if covering is not None:
+        blocks.append(
+            _context(
+                f":palm_tree: {escape(covering[0])} is away until "
+                f"{covering[1]:%A, %B} {covering[1].day}, all of the month's first week: their "
+                "day-one thread comes to you so the 1:1s can go ahead."
+            )
+        )
     if note:
         blocks.append(_context(f":warning: {escape(note)}"))
     return text, blocks
@@ -268,12 +285,20 @@ def lift_line(lift: RoiRow | None) -> str:
     )
 
 
+def pip_count(count: int) -> Blocks:
+    """A team's running PIPs in the digest: how many, never who."""
+    if not count:
+        return []
+    return [_context(f"{count} rep{'s' if count > 1 else ''} on a performance improvement plan")]
+
+
 def digest(
     director_name: str,
     month_label: str,
     last_label: str,
     teams: list[tuple[str, str, list[RepBrief]]],
     note: str | None,
+    pips: dict[str, int] | None = None,
     lift: RoiRow | None = None,
 ) -> list[tuple[str, str, Blocks]]:
     """The day-two digest: one message, or a summary with one threaded reply per manager (split
@@ -297,7 +322,8 @@ def digest(
     ]
     if note:
         head.append(_context(f":warning: {escape(note)}"))
-    parts = [digest_team(name, team, last_label) for _, name, team in teams]
+    pips = pips or {}
+    parts = [digest_team(n, team, last_label) + pip_count(pips.get(i, 0)) for i, n, team in teams]
     if len(head) + sum(len(p) + 1 for p in parts) <= DIGEST_BLOCKS:
         blocks = list(head)
         for part in parts:
@@ -345,4 +371,53 @@ def daily_progress(
             for label, coached, moving in focus
         ]
         blocks.append(_section("*Coached metrics this month*\n" + "\n".join(lines)))
+    return text, blocks
+
+
+# Sections of a reminder or escalation: room under Slack's 50 blocks for a head and a tail.
+NUDGE_ITEMS = 45
+
+
+def reminder(
+    manager_name: str, month: str, month_label: str, reps: list[tuple[str, str]]
+) -> tuple[str, Blocks]:
+    """The working-day reminder, in the day-one thread: the reps (name, email) still without a
+    plan for `month`, each with a Create plan button."""
+    month_name = month_label.split()[0]
+    text = f"Reminder: {len(reps)} of your reps have no {month_name} plan yet"
+    blocks: Blocks = [
+        _section(
+            f"*{text}*\nHi {escape(manager_name.split()[0])} — a plan agreed early is a month of "
+            "coaching; these reps are still waiting for theirs:"
+        )
+    ]
+    for name, email in reps[:NUDGE_ITEMS]:
+        section = _section(f"*{escape(name)}*")
+        section["accessory"] = _button("plan_open", "Create plan", f"{email}|{month}")
+        blocks.append(section)
+    if len(reps) > NUDGE_ITEMS:
+        blocks.append(_context(f"…and {len(reps) - NUDGE_ITEMS} more: `/coach plan @rep`."))
+    blocks.append(_context("You can mute these reminders from coach's App Home."))
+    return text, blocks
+
+
+def escalation(
+    director_name: str, month_label: str, managers: list[tuple[str, list[str]]]
+) -> tuple[str, Blocks]:
+    """The director's one message: managers (name, their planless reps' names) whose reps
+    still have no plan after the reminder."""
+    count = sum(len(reps) for _, reps in managers)
+    month_name = month_label.split()[0]
+    text = f"{count} reps still have no {month_name} plan, under {len(managers)} managers"
+    blocks: Blocks = [
+        _section(
+            f"*{text}*\nGood morning {escape(director_name.split()[0])}. Their managers were "
+            "reminded; a word from you may help:"
+        )
+    ]
+    for name, reps in managers[:NUDGE_ITEMS]:
+        listed = ", ".join(escape(r) for r in reps)
+        blocks.append(_section(f"*{escape(name)}* — {len(reps)} without a plan: {listed}"))
+    if len(managers) > NUDGE_ITEMS:
+        blocks.append(_context(f"…and {len(managers) - NUDGE_ITEMS} more managers."))
     return text, blocks

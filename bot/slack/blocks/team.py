@@ -69,8 +69,31 @@ def _button(row: TeamRow) -> dict[str, Any]:
     }
 
 
-def manager_home(rows: list[TeamRow], month_label: str) -> dict[str, Any]:
-    """The App Home of a manager or director: each rep with a Create plan / Log check-in button."""
+def reminders_toggle(muted: bool) -> dict[str, Any]:
+    """App Home's switch for the cadence's reminders and escalations (not the monthly plan)."""
+    say = "muted" if muted else "on"
+    return {
+        "type": "section",
+        "block_id": "reminders",
+        "text": {
+            "type": "mrkdwn",
+            "text": f"Reminders about reps without a plan: *{say}* (day one and two still come).",
+        },
+        "accessory": {
+            "type": "button",
+            "action_id": "reminders_mute",
+            "text": {
+                "type": "plain_text",
+                "text": "Unmute reminders" if muted else "Mute reminders",
+            },
+            "value": "unmute" if muted else "mute",
+        },
+    }
+
+
+def manager_home(rows: list[TeamRow], month_label: str, muted: bool = False) -> dict[str, Any]:
+    """The App Home of a manager or director: each rep with a Create plan / Log check-in button,
+    and the switch for their reminders."""
     blocks = team_blocks([], month_label)[:1]
     missing = sum(not r.planned for r in rows)
     blocks.append(
@@ -81,6 +104,7 @@ def manager_home(rows: list[TeamRow], month_label: str) -> dict[str, Any]:
             ],
         }
     )
+    blocks.append(reminders_toggle(muted))
     ordered = sorted(rows, key=lambda r: (r.planned, r.name))
     for row in ordered[:HOME_REPS_WITH_BUTTONS]:
         blocks.append(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.slack.listeners import checkins, commands, errors, home, plans, reflections
+from bot.slack.listeners import checkins, commands, errors, home, pips, plans, reflections
 
 
 def register(app: App) -> None:
     """Attach every listener module to `app`."""
     commands.register(app)
     plans.register(app)
+    pips.register(app)
     checkins.register(app)
     home.register(app)
     reflections.register(app)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
@@ -26,9 +28,11 @@ from bot.slack.charts import team_chart
 from bot.slack.context import Actor
 from bot.slack.listeners.checkins import open_checkin_modal
 from bot.slack.listeners.errors import database_down
+from bot.slack.listeners.pips import pip_command
 from bot.slack.listeners.plans import open_plan_modal
 from bot.slack.mentions import parse_mention
 from bot.slack.middleware import resolve_member, resolve_person
+from storage.availability import set_away
 from storage.directory import Member
 from storage.models import Person
 from storage.plans import get_plan
@@ -45,9 +49,13 @@ HELP = """*coach* — metrics-driven coaching. Examples:
 • `/coach checkin @priya` — log progress on her plan
 • `/coach team` — your reps: focus, plan, last check-in
 • `/coach archive @priya` — her past plans, month by month
+• `/coach pip @priya` — a performance improvement plan (her manager chain and admins)
 • `/coach me` — your own gaps
+• `/coach away until 2026-12-24` — hold coach's messages until you're back (`away off`: back)
 • `/coach help` — this message"""
 
+# The furthest ahead a last day away may be.
+MAX_AWAY_DAYS = 365
 NOT_YOURS = "You can only look up yourself and the reps you coach."
 WHO = "Who do you mean? Mention them, e.g. `/coach {sub} @priya`, or give their email."
 
@@ -71,7 +79,7 @@ def coach_command(
         respond(response_type="ephemeral", text=HELP)
         return
     context["trigger_id"] = command.get("trigger_id")
-    if sub in ("plan", "checkin"):  # a modal opens on the trigger, which expires in 3 s
+    if sub in ("plan", "checkin", "pip"):  # a modal opens on the trigger, which expires in 3 s
         handler(args, context, respond, client)
         return
     # Answered off Bolt's listener threads: those only ack, so a burst of slow answers (or a
@@ -339,6 +347,49 @@ def archive_button(
     archive([body["actions"][0]["value"]], context, respond, client)
 
 
+AWAY_USAGE = (
+    "Say when you're back: `/coach away until YYYY-MM-DD` (your last day away), or "
+    "`/coach away off` when you're back early."
+)
+
+
+def away(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
+    """`/coach away until YYYY-MM-DD` and `/coach away off`: the actor's own time off."""
+    actor: Actor = context["actor"]
+    words = [w.lower() for w in args]
+    if words in (["off"], ["back"], ["clear"]):
+        with context["sessions"]() as session:
+            set_away(session, actor.person_id, None)
+        respond(response_type="ephemeral", text="Welcome back: coach's messages come as usual.")
+        return
+    if len(words) != 2 or words[0] != "until":
+        respond(response_type="ephemeral", text=AWAY_USAGE)
+        return
+    today = datetime.now(ZoneInfo(actor.zone)).date()
+    try:
+        until = date.fromisoformat(words[1]) if len(words[1]) == 10 else None
+    except ValueError:
+        until = None
+    if until is None:
+        respond(response_type="ephemeral", text=f"{escape(args[1])} is not a date. {AWAY_USAGE}")
+        return
+    if not today <= until <= today + timedelta(days=MAX_AWAY_DAYS):
+        respond(
+            response_type="ephemeral",
+            text=f"Give a last day away from today to {MAX_AWAY_DAYS} days ahead. {AWAY_USAGE}",
+        )
+        return
+    with context["sessions"]() as session:
+        set_away(session, actor.person_id, until)
+    respond(
+        response_type="ephemeral",
+        text=(
+            f"Away until {until:%A, %B} {until.day}: coach holds your day-one, day-two and "
+            "reminder messages until your first working day back (within their month)."
+        ),
+    )
+
+
 def help_(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
     """`/coach help`."""
     respond(response_type="ephemeral", text=HELP)
@@ -351,5 +402,7 @@ SUBCOMMANDS: dict[str, Callable[[list[str], BoltContext, Respond, WebClient], No
     "checkin": checkin,
     "team": team,
     "archive": archive,
+    "away": away,
+    "pip": pip_command,
     "help": help_,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from bot.slack.blocks.gaps import gap_blocks
 from bot.slack.blocks.mrkdwn import escape
 from bot.slack.blocks.plan_message import plan_summary
 from bot.slack.blocks.team import manager_home, rep_home
+from storage.availability import set_reminders_muted
 from storage.models import Person
 from storage.plans import get_plan
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 def register(app: App) -> None:
     """Publish the home tab whenever someone opens it."""
     app.event("app_home_opened")(opened)
+    app.action("reminders_mute")(mute_reminders)
 
 
 def opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -40,13 +42,25 @@ def opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> No
             publish_home(client, session, context["services"], person)
 
 
+def mute_reminders(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    """App Home's switch: mute or unmute the clicker's own reminders, then show it."""
+    ack()
+    muted = body["actions"][0]["value"] == "mute"
+    with context["sessions"]() as session:
+        set_reminders_muted(session, context["actor"].person_id, muted)
+        person = session.get(Person, context["actor"].person_id)
+        if person is not None:
+            publish_home(client, session, context["services"], person)
+
+
 def home_view(session: Session, services: Services, person: Person) -> dict[str, Any]:
     """The home view for `person` in the current coaching month."""
     month = coaching_month(person.timezone or services.settings.coach_timezone)
     engine = services.gap_engine(person.workspace_id)
     labels = {m.key: m.label for m in services.catalogue.metrics}
     if person.role != "rep":
-        return manager_home(team_rows(session, person, month, engine, labels), month_label(month))
+        rows = team_rows(session, person, month, engine, labels)
+        return manager_home(rows, month_label(month), person.mute_reminders)
     try:
         report = engine.report(person.email)
         lessons = lessons_for(session, person.workspace_id, report.focus, person.id, month)
