@@ -27,6 +27,7 @@ bench: $(BIN)/coach
 	$(BIN)/python benchmarks/bench_advice.py
 	$(BIN)/python benchmarks/bench_cadence.py
 	$(BIN)/python benchmarks/bench_load.py
+	$(BIN)/python benchmarks/bench_roi.py
 
 # Stops and starts this machine's PostgreSQL server in the middle: not part of `make bench`.
 bench-faults: $(BIN)/coach

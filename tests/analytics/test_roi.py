@@ -158,9 +158,9 @@ def test_runs_follow_the_plans_and_the_controls() -> None:
 
 def test_no_effect_is_covered_and_a_real_one_is_found() -> None:
     """Three orgs of about 40 coached reps × 6 months. (a) No effect: the 90% interval holds 0
-    (the benchmark: in 94% of orgs; here at least 2 of 3) and the estimate stays small. (b) A
-    quarter of the gap closed per month coached: the interval excludes 0 (benchmark 94%; here
-    2 of 3) and the estimate lands within 10 points of the true lift on average."""
+    (benchmarks/bench_roi.py: in 90% of orgs; here at least 2 of 3) and the estimate stays
+    small. (b) A quarter of the gap closed per month coached: the interval excludes 0 (benchmark
+    100%; here 2 of 3) and the estimate lands within 10 points of the true lift on average."""
     covered, found, errors = 0, 0, []
     for seed in (0, 1, 2):
         _, lift, interval = roi_of(seed, 0.0)
