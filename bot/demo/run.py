@@ -75,7 +75,7 @@ def run_demo(folder: Path, console: Console) -> None:
     console.print(summary)
     for report in reports:
         console.print(gap_panel(report))
-    script_history(make_engine(url), WORKSPACE, gap_engine, catalogue, planted, console)
+    script_history(make_engine(url), WORKSPACE, gap_engine, catalogue, console)
     focus_reps = [r["rep"] for r in reports if r["focus"] and r["rep"] in planted]
     if focus_reps:
         play_slack(make_engine(url), WORKSPACE, folder, focus_reps[0], console)
