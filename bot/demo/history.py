@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 from analytics.catalogue import Catalogue
 from analytics.gaps import GapEngine, GapError
 from analytics.models import GapConfig, GapReport
-from bot.coaching.archive import export_rows, update_outcomes
+from bot.coaching.archive import export_rows, flagged_now, lessons_for, update_outcomes
 from bot.coaching.months import shift_month
 from bot.coaching.plans import PlanEntry, PlanForm, parse_plan_form, prefill
 from bot.coaching.wording import format_value, months_span
@@ -63,6 +63,26 @@ def script_history(
                 )
     judged = update_outcomes(db, workspace, catalogue, GapConfig(), months)
     _print_archive(db, workspace, catalogue, months, judged, console)
+
+
+def rep_to_show(
+    db: Engine, workspace: str, gaps: GapEngine, candidates: list[str], month: str
+) -> str | None:
+    """The first of `candidates` (reps with a focus) for whose focus the archive has lessons
+    (what has worked, who overcame it), so the demo shows them where the data hold any; else
+    the first candidate."""
+    with session_scope(db) as session:
+        people = dict(
+            session.execute(
+                select(Person.email, Person.id).where(Person.workspace_id == workspace)
+            ).all()
+        )
+        flagged = flagged_now(gaps)
+        for email in candidates:
+            focus = gaps.report(email).focus
+            if lessons_for(session, workspace, focus, people[email], month, flagged):
+                return email
+    return candidates[0] if candidates else None
 
 
 def _plan_form(report: GapReport, month: str) -> PlanForm | None:
