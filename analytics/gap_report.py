@@ -1,0 +1,412 @@
+"""Gap engine, stage 4: one rep's report assembled from the month's results.
+
+`_table` turns a month's results into JSON-ready lists once (with the worked-back targets);
+`_assemble` builds a rep's `GapReport` from it, with the peer-group basis, warnings and trend.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from analytics.gap_advice import GapAdvice
+from analytics.gap_window import _Month, _Results, format_month
+from analytics.models import GapReport
+
+
+class GapAssembly(GapAdvice):
+    """The report of one rep and month, from the results of stage 3."""
+
+    # ---------------------------------------------------------------- assembling a report
+
+    def _table(self, state: _Month, results: _Results) -> dict[str, list[Any]]:
+        """Every figure a report needs, per row of `results`, as JSON-ready Python lists."""
+        if results.table is not None:
+            return results.table
+        reps = results.reps
+        pos = self._pos
+        value = state.value[reps]
+        counted = state.count[reps] > 0
+        nan = np.full(len(reps), np.nan)
+
+        def column(source: np.ndarray, key: str) -> np.ndarray:
+            return source[:, pos[key]] if key in pos else nan
+
+        def monthly(key: str) -> np.ndarray:
+            if key not in pos:
+                return nan
+            months = state.count[reps, pos[key]]
+            return np.where(months > 0, state.den[reps, pos[key]] / np.maximum(months, 1), np.nan)
+
+        quota = state.extras["quota"][reps]
+        current = np.where(np.isfinite(results.estimate), results.estimate, value)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            own = _needed(quota, lambda key: column(current, key))
+            team = _needed(quota, lambda key: column(results.peer_median, key))
+        actual = {
+            "wins": monthly("avg_deal_size"),
+            "opportunities": monthly("win_rate"),
+            "demos": monthly("close_rate"),
+            "discovery_calls": monthly("demo_rate"),
+            "connects": monthly("discovery_rate"),
+            "leads_prospected": monthly("connect_rate"),
+            "pipeline_coverage": nan,
+        }
+        table: dict[str, list[Any]] = {
+            "value": _json(value),
+            "numerator": _json(np.where(counted, state.num[reps], np.nan)),
+            "denominator": _json(np.where(counted, state.den[reps], np.nan)),
+            "peer_median": _json(results.peer_median),
+            "top_quartile": _json(results.top_quartile),
+            "percentile": _json(results.percentile),
+            "estimate": _json(results.estimate),
+            "credibility": _json(results.credibility),
+            "material_line": _json(results.material_line),
+            "materiality": _json(results.materiality),
+            "compared": results.comparable.tolist(),
+            "consequence_of": [
+                [self.metrics[d].key if d >= 0 else None for d in row]
+                for row in results.consequence_of.tolist()
+            ],
+            "impact": _json(results.impact),
+            "flagged": results.flagged.tolist(),
+            "peer_count": results.peer_count.tolist(),
+            "peer_size": results.peer_size.tolist(),
+            "quota": _json(quota),
+            "inherited_wins": state.extras["inherited_wins"][reps].tolist(),
+            "inherited_revenue": state.extras["inherited_revenue"][reps].tolist(),
+        }
+        for name, figures in (("own", own), ("team", team), ("actual", actual)):
+            columns = {field: _json(figures[field]) for field in _TARGET_FIELDS}
+            table[name] = [
+                {field: columns[field][j] for field in _TARGET_FIELDS} for j in range(len(reps))
+            ]
+        reach = self._reach(own, actual, column(results.top_quartile, "leads_prospected"),
+                            column(results.top_quartile, "opportunities_worked"))  # fmt: skip
+        table["out_of_reach"] = reach
+        results.table = table
+        return table
+
+    def _assemble(
+        self,
+        state: _Month,
+        results: _Results,
+        rep: int,
+        previous_focus: list[int],
+        today: date | None,
+    ) -> GapReport:
+        row = results.row(rep)
+        table = self._table(state, results)
+        metrics = [
+            {
+                **self._static[m],
+                **{name: table[name][row][m] for name in _PER_METRIC},
+            }
+            for m in range(len(self.metrics))
+        ]
+        focus = results.focus[row]
+        tenure = self._tenure_month(rep, state.window[-1])
+        year, mon = divmod(state.window[-1], 12)
+        day = today or date(year, mon + 1, calendar.monthrange(year, mon + 1)[1])
+        start = self._starts[rep]
+        ramping = start is not None and (day - start).days < self.config.ramp_days
+        inherited = {
+            "wins": table["inherited_wins"][row],
+            "revenue": table["inherited_revenue"][row],
+        }
+        quota = table["quota"][row]
+        targets = (
+            None
+            if quota is None
+            else {
+                "quota": quota,
+                **{name: table[name][row] for name in ("own", "team", "actual")},
+                **self._reach_note(table, row, metrics, focus),
+            }
+        )
+        return GapReport.model_validate(
+            {
+                "rep": str(self._emails[rep]),
+                "name": self._names[rep],
+                "segment": self._segments[rep],
+                "month": format_month(state.window[-1]),
+                "window": [format_month(x) for x in state.window],
+                "through": self._through.get(state.window[-1]),
+                "peer_group": {
+                    "segment": state.pool_of[rep][0],
+                    "discipline": state.pool_of[rep][1],
+                    "size": table["peer_size"][row],
+                    "widened": False,
+                    **self._basis(results, row),
+                },
+                "ramping": ramping,
+                "tenure_month": tenure,
+                "material_gap": self.config.material_gap,
+                "metrics": metrics,
+                "focus": [self.metrics[i].key for i in focus],
+                "focus_note": self._focus_note(metrics, focus),
+                "consequences": [
+                    f"{m['label']} trails the peers as a consequence of "
+                    f"{self.metrics[self._pos[m['consequence_of']]].label.lower()}: "
+                    "coach that stage, not this count."
+                    for m in metrics
+                    if m["consequence_of"] is not None
+                ],
+                "stretch": self._stretch(results.stretch[row], metrics),
+                "targets": targets,
+                "trend": self._trend(state, table, row, rep, focus, previous_focus),
+                "inherited": inherited,
+                "warnings": self._warnings(state, results, row, rep, metrics, ramping, day, tenure),
+            }
+        )
+
+    @staticmethod
+    def _basis(results: _Results, row: int) -> dict[str, Any]:
+        """The report's `peer_group` fields saying what the rep was judged against."""
+        cohort = int(results.cohort_size[row])
+        peers, across = (int(x) for x in results.adjusted[row])
+        if cohort >= 0:
+            return {"basis": "tenure_cohort", "cohort": cohort}
+        if peers:
+            basis = "levels_adjusted" if across else "within_small_group"
+            return {"basis": basis, "adjusted_peers": peers}
+        return {"basis": "group"}
+
+    @property
+    def _static(self) -> list[dict[str, Any]]:
+        """The per-metric fields that come from the catalogue, computed once."""
+        if not hasattr(self, "_static_fields"):
+            self._static_fields = [
+                {
+                    "key": m.key,
+                    "label": m.label,
+                    "kind": m.kind,
+                    "direction": m.direction,
+                    "stage": m.stage,
+                    "unit": m.unit,
+                    "effort_or_skill": _EFFORT_OR_SKILL[m.kind],
+                    "sentence": m.sentence,
+                    "suggestions": list(m.suggestions),
+                }
+                for m in self.metrics
+            ]
+        return self._static_fields
+
+    def _warnings(
+        self,
+        state: _Month,
+        results: _Results,
+        row: int,
+        rep: int,
+        metrics: list[dict[str, Any]],
+        ramping: bool,
+        day: date,
+        tenure: int | None,
+    ) -> list[str]:
+        cfg = self.config
+        warnings = []
+        table = self._table(state, results)
+        basis = self._basis(results, row)
+        size = table["peer_size"][row]
+        segment, discipline = state.pool_of[rep]
+        group = " ".join(x for x in (segment, discipline) if x) or "the org"
+        if segment is None and any(s is not None for s in self._segments):
+            warnings.append(f"No segment on file; compared with all {size} other reps.")
+        group_size = int(state.group_size[rep])
+        if group_size < cfg.min_peer_group and basis["basis"] != "tenure_cohort":
+            if basis["basis"] == "levels_adjusted":
+                rates = (
+                    f"conversion rates are compared with {basis['adjusted_peers']} reps across "
+                    f"groups, each group's rates adjusted to the {group} level."
+                )
+            elif basis["basis"] == "within_small_group":
+                rates = (
+                    "conversion rates are compared within the group, its natural spread "
+                    "estimated from these few reps: read the figures with care."
+                )
+            else:
+                rates = "nothing is flagged."
+            warnings.append(
+                f"Only {group_size} reps in {group} ({cfg.min_peer_group - group_size} short of "
+                f"the {cfg.min_peer_group} a benchmark needs): volumes, deal size and cycle are "
+                "shown for reference, not flagged (other segments and disciplines work at "
+                f"another scale); {rates}"
+            )
+        if self._in_ramp(rep, state) and tenure is not None:
+            if basis["basis"] == "tenure_cohort":
+                first = max(tenure - cfg.window_months + 1, 1)
+                warnings.append(
+                    f"Month {tenure} of ramp: compared with {basis['cohort']} reps of {group} "
+                    f"in their own tenure months {first}–{tenure} (the data's history): "
+                    "volumes and conversion; deal size, cycle and accounts are not judged yet."
+                )
+            else:
+                warnings.append(
+                    f"Month {tenure} of ramp: fewer than {cfg.min_peer_group} reps of {group} "
+                    f"in the data reached month {tenure}, so volumes, deal size and cycle are "
+                    "not compared with tenured peers; only material, credible conversion gaps "
+                    "are flagged."
+                )
+        start = self._starts[rep]
+        if ramping and start is not None:
+            warnings.append(
+                f"Ramping: started {start.isoformat()}, {(day - start).days} days before "
+                f"{day.isoformat()}; compare with care."
+            )
+        wins, revenue = table["inherited_wins"][row], table["inherited_revenue"][row]
+        if wins or revenue:
+            warnings.append(
+                f"Inherited deals (bluebirds) kept out of skill metrics: {wins:,.0f} wins, "
+                f"{revenue:,.0f} in revenue in the window."
+            )
+        small, missing = [], []
+        for metric, figures in zip(self.metrics, metrics, strict=True):
+            if figures["value"] is None:
+                missing.append(f"{metric.label} (no {metric.denominator_label or 'data'})")
+            elif (
+                metric.denominator is not None
+                and metric.kind != "outcome"
+                and figures["denominator"] < cfg.min_sample
+            ):
+                what = metric.denominator_label or "in the denominator"
+                small.append(f"{metric.label} {figures['denominator']:,.0f} {what}")
+        if small:
+            warnings.append(
+                "Small samples (estimates lean on the peers): " + "; ".join(small) + "."
+            )
+        if missing:
+            warnings.append("Not computable in the window: " + "; ".join(missing) + ".")
+        absent = [
+            format_month(number)
+            for number in state.window
+            if not 0 <= number - self._first < self._span
+            or not self._has_row[rep, number - self._first]
+        ]
+        if absent:
+            warnings.append(f"No metrics for {', '.join(absent)} in the window.")
+        partial = [(n, self._through[n]) for n in state.window if n in self._through]
+        for number, through in partial:
+            days = calendar.monthrange(through.year, through.month)[1]
+            warnings.append(
+                f"{format_month(number)} is month to date, through {through.isoformat()}: "
+                f"its volumes count as {through.day} of {days} days (scaled to a full month), "
+                "and it is not judged until the full month is imported."
+            )
+        return warnings
+
+    def _trend(
+        self,
+        state: _Month,
+        table: dict[str, list[Any]],
+        row: int,
+        rep: int,
+        focus: list[int],
+        previous_focus: list[int],
+    ) -> dict[str, Any]:
+        months = range(state.t - self.config.trend_months + 1, state.t + 1)
+        series = [
+            {
+                "key": self.metrics[m].key,
+                "values": [_num(self._monthly[m, rep, t]) if t >= 0 else None for t in months],
+            }
+            for m in focus
+        ]
+        follow_ups = []
+        for m in previous_focus:
+            before = _num(self._monthly[m, rep, state.t - 1])
+            now = _num(self._monthly[m, rep, state.t])
+            median = table["peer_median"][row][m]
+            moved = None
+            if before is not None and now is not None and median is not None:
+                sign = 1.0 if self.metrics[m].direction == "higher" else -1.0
+                # The gap is how far the value trails the median (negative once past it).
+                moved = (median - now) * sign < (median - before) * sign
+            follow_ups.append(
+                {
+                    "key": self.metrics[m].key,
+                    "previous": before,
+                    "current": now,
+                    "peer_median": median,
+                    "moved_toward_median": moved,
+                }
+            )
+        return {
+            "months": [format_month(self._first + t) for t in months],
+            "series": series,
+            "last_month_focus": follow_ups,
+        }
+
+
+_EFFORT_OR_SKILL: dict[str, str | None] = {
+    "activity": "effort",
+    "conversion": "skill",
+    "value": "skill",
+    "outcome": None,
+}
+_PER_METRIC = (
+    "value",
+    "numerator",
+    "denominator",
+    "peer_median",
+    "top_quartile",
+    "percentile",
+    "peer_count",
+    "estimate",
+    "credibility",
+    "material_line",
+    "materiality",
+    "compared",
+    "flagged",
+    "consequence_of",
+    "impact",
+)
+_TARGET_FIELDS = (
+    "wins",
+    "opportunities",
+    "demos",
+    "discovery_calls",
+    "connects",
+    "leads_prospected",
+    "pipeline_coverage",
+)
+
+
+def _num(x: Any) -> float | None:
+    """A float for JSON: None for NaN, infinities and None."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _json(values: np.ndarray) -> list[Any]:
+    """An array as nested Python lists, NaN and infinities as None."""
+    out = np.asarray(values, dtype=float).astype(object)
+    out[~np.isfinite(np.asarray(values, dtype=float))] = None
+    return out.tolist()
+
+
+def _needed(quota: np.ndarray, rate: Any) -> dict[str, np.ndarray]:
+    """Monthly volumes needed to make quota at the given rates (`rate(key)` → array by rep).
+
+    Wins = Q / deal size; opportunities = wins / win rate (Q / (A·w)); then back up the funnel:
+    demos = wins / close rate, discovery calls = demos / demo rate, connects = discovery calls /
+    discovery rate, leads = connects / connect rate. Pipeline coverage = 1 / win rate.
+    """
+    wins = quota / rate("avg_deal_size")
+    demos = wins / rate("close_rate")
+    discovery = demos / rate("demo_rate")
+    connects = discovery / rate("discovery_rate")
+    return {
+        "wins": wins,
+        "opportunities": wins / rate("win_rate"),
+        "demos": demos,
+        "discovery_calls": discovery,
+        "connects": connects,
+        "leads_prospected": connects / rate("connect_rate"),
+        "pipeline_coverage": 1.0 / rate("win_rate"),
+    }
