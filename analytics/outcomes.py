@@ -19,7 +19,15 @@ as they arrive:
   counts to tell a material move from noise.
 
 A target is reported as met or not (`target_met`, the value over the months judged), but never
-closes a plan by itself.
+closes a plan by itself. A plan made while the rep ramped (the report's window held one of their
+first `ramp_months` tenure months) has no expectation — their numbers grow with tenure whatever
+the coaching — so it can close, or have not enough data, never improve or worsen.
+
+The months judged run from the plan's month to `window_months` later, as far as full months are
+in (a month to date waits), so a plan is judged again as each month arrives and settles on the
+same number of months the gap was found on. The figures shown beside a verdict are those judged:
+the months, the rep's value over them, the expectation, and the peers' median and material line
+on the window ending the last month judged.
 
 "Credibly" uses the metric's own noise model on the rep's counts (k of n): a Jeffreys posterior
 for rates (beta for conversions, gamma for counts per month) on counts divided by the peers'
