@@ -60,7 +60,6 @@ VERDICTS: tuple[Verdict, ...] = ("closed", "improved", "no change", "worse", "no
 VERDICT_CONFIDENCE = 0.9
 SUCCESS: tuple[Verdict, ...] = ("closed", "improved")  # what lessons are learnt from
 
-_Z = float(special.ndtri(VERDICT_CONFIDENCE))
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 
@@ -172,43 +171,29 @@ def judge(
     k, n = float(numerator), float(denominator)
     value = k / n
     met = None if target is None else _at_least(direction, value, target)
+    p = (
+        None
+        if expectation is None
+        else round(
+            p_better_than_uncertain(model, direction, k, n, expectation, expectation_sd, scale), 4
+        )
+    )
     if typical is not None:
         line = material_line(direction, typical, material_gap)
         if p_better(model, direction, k, n, line, scale) >= confidence:
-            p = _p_or_none(model, direction, k, n, expectation, expectation_sd, scale)
             return Outcome("closed", p, met)
-    if expectation is None:
+    if p is None:
         return Outcome("not enough data", None, met)
-    p = _p_or_none(model, direction, k, n, expectation, expectation_sd, scale)
-    assert p is not None
     if p >= confidence:
         return Outcome("improved", p, met)
     if 1.0 - p >= confidence:
         return Outcome("worse", p, met)
     # Could these months have shown a move the size of a material gap? If not, they can't decide.
-    size = material_gap * abs(typical if typical is not None else expectation)
+    size = material_gap * abs(typical if typical is not None else expectation or 0.0)
     noise = math.hypot(expectation_sd, posterior_sd(model, k, n, scale))
-    if size <= 0 or size < _z(confidence) * noise:
+    if size <= 0 or size < float(special.ndtri(confidence)) * noise:
         return Outcome("not enough data", p, met)
     return Outcome("no change", p, met)
-
-
-def _z(confidence: float) -> float:
-    return _Z if confidence == VERDICT_CONFIDENCE else float(special.ndtri(confidence))
-
-
-def _p_or_none(
-    model: ShrinkageModel,
-    direction: Direction,
-    k: float,
-    n: float,
-    expectation: float | None,
-    spread: float,
-    scale: float | None = None,
-) -> float | None:
-    if expectation is None:
-        return None
-    return round(p_better_than_uncertain(model, direction, k, n, expectation, spread, scale), 4)
 
 
 def expectation_spread(metric: MetricGap, material_gap: float) -> float:
@@ -286,14 +271,15 @@ def judge_plan(
     email: str,
     month: str,
     key: str,
-    model: ShrinkageModel,
     target: float | None = None,
     confidence: float = VERDICT_CONFIDENCE,
 ) -> Judgement | None:
-    """Judge a plan of `month` for the rep `email` on metric `key` with the engine's figures:
-    the expectation from the report the plan was made on (the window ending the month before),
-    the rep's own counts from the plan's month on, the peers on the window ending the last month
-    judged. None while none of the plan's months are in (see `months_judged`)."""
+    """Judge a plan of `month` for the rep `email` on metric `key` (of the engine's catalogue;
+    KeyError if unknown) with the engine's figures: the expectation from the report the plan was
+    made on (the window ending the month before), the rep's own counts from the plan's month on,
+    the peers on the window ending the last month judged. None while none of the plan's months
+    are in (see `months_judged`)."""
+    spec = engine.catalogue.metric(key)
     window = engine.config.window_months
     span = months_judged(engine, month, window)
     if span is None:
@@ -305,16 +291,18 @@ def judge_plan(
     now = _metric_of(now_report, key)
     material_gap = now_report.material_gap if now_report else engine.config.material_gap
     k, n = engine.counts(email, key, first, last)
-    scale = engine.noise_scale(email, last, key)
+    try:
+        scale = engine.noise_scale(email, last, key)
+    except GapError:  # no rep at all has numbers that month
+        scale = None
     typical = None
     if now is not None and now.material_line is not None:
-        sign = 1.0 if now.direction == "higher" else -1.0
+        sign = 1.0 if spec.direction == "higher" else -1.0
         typical = now.material_line / (1.0 - material_gap * sign)
     expectation = then.estimate if then is not None and not _ramping(then_report, engine) else None
-    direction: Direction = now.direction if now else (then.direction if then else "higher")
     outcome = judge(
-        model=model,
-        direction=direction,
+        model=spec.model,
+        direction=spec.direction,
         numerator=k,
         denominator=n,
         expectation=expectation,

@@ -78,7 +78,7 @@ def judge_history(history: CoachedHistory) -> tuple[Counter[str], Counter[str], 
     unearned = 0
     for plan in history.plans:
         for key, target in zip(plan.focus, plan.targets, strict=True):
-            judged = judge_plan(window, plan.rep, plan.month, key, MODELS[key].model, target)
+            judged = judge_plan(window, plan.rep, plan.month, key, target)
             if judged is None:
                 continue
             now[judged.verdict] += 1

@@ -129,7 +129,7 @@ def _judge_month(
             spec = models.get(focus.metric_key)
             if spec is None:
                 continue  # a metric the catalogue no longer has
-            found = judge_plan(gaps, email, month, focus.metric_key, spec.model, focus.target)
+            found = judge_plan(gaps, email, month, focus.metric_key, focus.target)
             if found is None:
                 continue
             figures = OutcomeFigures(

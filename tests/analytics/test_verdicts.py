@@ -17,7 +17,6 @@ from analytics.simulate import simulate_org
 from analytics.simulate_coaching import simulate_coaching
 
 CATALOGUE = load_catalogue()
-MODELS = {m.key: m.model for m in CATALOGUE.metrics}
 
 
 @functools.cache
@@ -32,7 +31,7 @@ def test_judged_on_the_estimate_before_and_the_reps_own_months_after() -> None:
     alone = GapEngine(metrics, people, CATALOGUE, GapConfig(window_months=1))
     rep = engine.reports("2026-07")[0].rep
     for month, last in (("2026-08", "2026-10"), ("2026-09", "2026-10"), ("2026-10", "2026-10")):
-        judged = judge_plan(engine, rep, month, "close_rate", "beta_binomial", 0.5)
+        judged = judge_plan(engine, rep, month, "close_rate", 0.5)
         assert judged is not None and (judged.first, judged.last) == (month, last)
         before = next(
             m for m in engine.report(rep, _previous(month)).metrics if m.key == "close_rate"
@@ -49,13 +48,13 @@ def test_judged_on_the_estimate_before_and_the_reps_own_months_after() -> None:
         assert (judged.peer_median, judged.material_line) == (now.peer_median, now.material_line)
         assert judged.outcome.target_met is False  # nobody closes half their demos here
     # At most a window of months, from the plan's month on.
-    early = judge_plan(engine, rep, "2026-05", "close_rate", "beta_binomial")
+    early = judge_plan(engine, rep, "2026-05", "close_rate")
     assert early is not None and (early.first, early.last, early.months) == (
         "2026-05",
         "2026-07",
         3,
     )
-    assert judge_plan(engine, rep, "2026-11", "close_rate", "beta_binomial") is None  # no data
+    assert judge_plan(engine, rep, "2026-11", "close_rate") is None  # no data
 
 
 def _previous(month: str) -> str:
@@ -81,7 +80,7 @@ def test_a_rep_ramping_when_planned_has_no_expectation() -> None:
     rep = sorted(metrics["rep"])[0]
     people.loc[people["email"] == rep, "start_date"] = date(2026, 6, 20)  # tenure 2 in July
     engine = GapEngine(metrics, people, CATALOGUE)
-    judged = judge_plan(engine, rep, "2026-08", "leads_prospected", "gamma_poisson")
+    judged = judge_plan(engine, rep, "2026-08", "leads_prospected")
     assert judged is not None and judged.expectation is None
     assert judged.verdict in ("closed", "not enough data")  # never improved or worse
 
@@ -100,7 +99,7 @@ def verdicts(lift: float, seeds: range) -> Counter[str]:
         engine = GapEngine(history.metrics, history.people, CATALOGUE)
         for plan in history.plans:
             for key, target in zip(plan.focus, plan.targets, strict=True):
-                judged = judge_plan(engine, plan.rep, plan.month, key, MODELS[key], target)
+                judged = judge_plan(engine, plan.rep, plan.month, key, target)
                 assert judged is not None  # every simulated plan has its month's numbers
                 tally[judged.verdict] += 1
     return tally

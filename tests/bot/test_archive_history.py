@@ -158,7 +158,7 @@ def test_each_outcome_is_the_analytics_judgement_with_what_it_was_judged_on(
             )
         }
     for email, month, key in planned:
-        found = judge_plan(engine, email, month, key, CATALOGUE.metric(key).model, 0.99)
+        found = judge_plan(engine, email, month, key, 0.99)
         assert found is not None
         row = stored[(email, month)]
         assert (row.judged_from, row.judged_to) == (found.first, found.last)
