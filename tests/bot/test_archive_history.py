@@ -20,6 +20,7 @@ from bot.coaching.archive import (
     affected_months,
     archive_view,
     export_rows,
+    flagged_now,
     lessons_for,
     months_to_judge,
     update_outcomes,
@@ -356,3 +357,14 @@ def test_an_edited_plan_is_judged_again_and_a_rep_who_left_keeps_their_outcome(
     before = verdicts(db)[(email, "2026-09")]
     judge_all(db)
     assert verdicts(db)[(email, "2026-09")] == before  # judged on their numbers all the same
+
+
+def test_flagged_now_reads_the_latest_report(demo: tuple[Engine, Path]) -> None:
+    db, _ = demo
+    engine = gaps(db)
+    flagged = flagged_now(engine)
+    report = next(r for r in engine.reports() if any(m.flagged for m in r.metrics))
+    on = next(m.key for m in report.metrics if m.flagged)
+    off = next(m.key for m in report.metrics if not m.flagged)
+    assert flagged(report.rep, on) and not flagged(report.rep, off)
+    assert not flagged("nobody@example.com", on)  # no numbers now: not flagged
