@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from analytics.catalogue import Catalogue, Metric
+from analytics.catalogue import Catalogue
 from analytics.gaps import GapEngine, GapError
 from analytics.models import GapConfig
 from analytics.outcomes import (
@@ -81,7 +81,7 @@ def update_outcomes(
     if not plan_months:
         return 0
     gaps = load_gap_engine(db, workspace_id, catalogue, config)
-    models = {m.key: m for m in catalogue.metrics}
+    known = {m.key for m in catalogue.metrics}
     with session_scope(db) as session:
         people = select(Person.id, Person.email).where(Person.workspace_id == workspace_id)
         emails = {pid: email for pid, email in session.execute(people)}
@@ -96,7 +96,7 @@ def update_outcomes(
         for attempt in (1, 2):
             try:
                 with session_scope(db) as session:
-                    judged += _judge_month(session, workspace_id, month, emails, models, gaps)
+                    judged += _judge_month(session, workspace_id, month, emails, known, gaps)
                 break
             except IntegrityError:  # another import judged the same plan at the same moment
                 if attempt == 2:
@@ -117,7 +117,7 @@ def _judge_month(
     workspace_id: str,
     month: str,
     emails: dict[int, str],
-    models: dict[str, Metric],
+    known: set[str],
     gaps: GapEngine,
 ) -> int:
     judged = 0
@@ -126,8 +126,7 @@ def _judge_month(
     for plan in plans:
         email = emails.get(plan.rep_id, "")
         for focus in plan.focus:
-            spec = models.get(focus.metric_key)
-            if spec is None:
+            if focus.metric_key not in known:
                 continue  # a metric the catalogue no longer has
             found = judge_plan(gaps, email, month, focus.metric_key, focus.target)
             if found is None:
