@@ -10,6 +10,7 @@ import csv
 import difflib
 import gc
 import io
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -33,6 +34,9 @@ Progress = Callable[[int, int], None]
 # whitespace), and the bidi overrides and isolates that make text display other than it reads
 # (U+202A–U+202E, U+2066–U+2069). Zero-width joiners belong to some names and are left alone.
 _PLAIN = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# A number with thousands separators as spreadsheets write it: "1,200" or "41,500.50".
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -283,6 +287,29 @@ def did_you_mean(text: str, candidates: Iterable[str], listed: Sequence[str] = (
     if match:
         return f" — did you mean {match[0]}?"
     return f" (expected one of: {', '.join(listed)})" if listed else ""
+
+
+def cell_number(text: str) -> float:
+    """A cell's number as spreadsheets write it ("1,200" too); NaN when it isn't one."""
+    plain = text.replace(",", "") if _THOUSANDS.match(text) else text
+    try:
+        return float(plain) if "_" not in plain else math.nan  # float() takes "1_000"; people don't
+    except ValueError:
+        return math.nan
+
+
+def month_problem(month: str, latest: str, ahead: str) -> str | None:
+    """What is wrong with a month cell (None: nothing); `ahead` says what to do about a month
+    after `latest`, the last one allowed."""
+    if not month:
+        return "empty required value"
+    if MONTH.match(month):
+        if month > latest:
+            return f"{month} is in the future: the latest month allowed is {latest} ({ahead})"
+        return None
+    if re.match(r"^\d{4}-\d{2}-\d{2}$", month):  # a spreadsheet turned the month into a date
+        return f"{month!r} is a date, not a YYYY-MM month (write {month[:7]})"
+    return f"{month!r} is not a YYYY-MM month"
 
 
 @contextmanager

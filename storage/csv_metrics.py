@@ -20,14 +20,17 @@ from sqlalchemy.orm import Session
 
 from analytics.catalogue import Catalogue, Constraint
 from storage.csv_common import (
+    MONTH,
     CsvTable,
     ImportResult,
     Problems,
     Progress,
     bump_data_version,
+    cell_number,
     check_header,
     check_text,
     ensure_workspace,
+    month_problem,
     paused_gc,
     read_csv,
 )
@@ -39,14 +42,15 @@ THROUGH = "through"
 PROGRESS_EVERY = 5_000  # CSV rows written between progress reports
 _ROWS_PER_INSERT = 400  # 2,000 parameters: far below SQLite's 32,766 and PostgreSQL's 65,535
 
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _VALUES: Table = MetricValue.__table__  # type: ignore[assignment]
 _PARTIAL: Table = PartialMonth.__table__  # type: ignore[assignment]
 # No rep-month reaches a trillion of anything, in any currency (¥1e12 is about $7bn): a bigger
 # number is a typo, an exponent like 1e308 or a spreadsheet overflow, and would swamp every sum.
 MAX_VALUE = 1e12
+
+# What to do about a month after the latest allowed one.
+_AHEAD = "to load quotas ahead, set COACH_MONTHS_AHEAD"
 
 Key = tuple[int, str]  # (person id, month)
 Values = tuple[float | None, ...]  # one per count column of the file, sorted by name
@@ -193,15 +197,15 @@ def _check_keys(
     problems: Problems,
 ) -> list[Key]:
     """Each row's (person id, month); rows with problems get a key no one has."""
-    month_problem: dict[str, str | None] = {}  # a file has few distinct months: check each once
+    month_problems: dict[str, str | None] = {}  # a file has few distinct months: check each once
     first_line: dict[tuple[str, str], int] = {}
     keys: list[Key] = []
     months, emails = cells_by_column.get("month", ()), cells_by_column.get("rep_email", ())
     for line, month_cell, email_cell in zip(table.lines, months, emails, strict=True):
         month, email = month_cell.strip(), email_cell.strip().lower()
-        if month not in month_problem:
-            month_problem[month] = _month_problem(month, latest)
-        if problem := month_problem[month]:
+        if month not in month_problems:
+            month_problems[month] = month_problem(month, latest, _AHEAD)
+        if problem := month_problems[month]:
             problems.add(line, "month", problem)
         pid = people.get(email)
         if not email:
@@ -236,7 +240,7 @@ def _check_through(
                 day = None
             if day is None:
                 problems.add(line, THROUGH, f"{text!r} is not a YYYY-MM-DD date")
-            elif _MONTH.match(month) and text[:7] != month:
+            elif MONTH.match(month) and text[:7] != month:
                 problems.add(
                     line,
                     THROUGH,
@@ -244,21 +248,6 @@ def _check_through(
                 )
         throughs.append(day)
     return throughs
-
-
-def _month_problem(month: str, latest: str) -> str | None:
-    if not month:
-        return "empty required value"
-    if _MONTH.match(month):
-        if month > latest:
-            return (
-                f"{month} is in the future: the latest month allowed is {latest} "
-                "(to load quotas ahead, set COACH_MONTHS_AHEAD)"
-            )
-        return None
-    if re.match(r"^\d{4}-\d{2}-\d{2}$", month):  # a spreadsheet turned the month into a date
-        return f"{month!r} is a date, not a YYYY-MM month (write {month[:7]})"
-    return f"{month!r} is not a YYYY-MM month"
 
 
 def _column(
@@ -304,11 +293,7 @@ def _count(text: str, name: str, whole: bool) -> float | None | str:
     """The cell as a number, None when empty, or what is wrong with it."""
     if not text:
         return None
-    plain = text.replace(",", "") if _THOUSANDS.match(text) else text
-    try:
-        value = float(plain) if "_" not in plain else math.nan
-    except ValueError:
-        value = math.nan
+    value = cell_number(text)
     if not math.isfinite(value):
         return f"{text!r} is not a number"
     if value < 0:

@@ -10,6 +10,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from storage.models import CheckIn, Plan, PlanFocus, Reflection
 
+MAX_FOCUS = 2  # focus metrics per plan: coaching on more dilutes the effort
+# What the plan modal's text inputs hold (Slack's plain-text input limit): a longer why, or
+# actions written one a line, couldn't be edited in the modal without being cut.
+MAX_TEXT = 3000
+
 
 @dataclass(frozen=True)
 class FocusInput:
@@ -43,17 +48,48 @@ def save_plan(
     checkin_dates: list[date],
 ) -> tuple[Plan, bool]:
     """Create the rep's plan for the month, or update the one there is; (plan, created)."""
-    plan = get_plan(session, workspace_id, rep_id, month)
-    created = plan is None
+    before = get_plan(session, workspace_id, rep_id, month)
+    plan = write_plan(
+        session,
+        before,
+        workspace_id=workspace_id,
+        rep_id=rep_id,
+        author_id=author_id,
+        month=month,
+        focus=focus,
+        why=why,
+        actions=actions,
+        checkin_dates=checkin_dates,
+    )
+    session.flush()
+    return plan, before is None
+
+
+def write_plan(
+    session: Session,
+    plan: Plan | None,
+    *,
+    workspace_id: str,
+    rep_id: int,
+    author_id: int,
+    month: str,
+    focus: list[FocusInput],
+    why: str,
+    actions: list[str],
+    checkin_dates: list[date],
+) -> Plan:
+    """Write the rep's plan for the month over `plan`, the one stored (loaded with its focus),
+    or as a new one when None; the caller flushes (many plans at once: one flush)."""
     if plan is None:
         plan = Plan(workspace_id=workspace_id, rep_id=rep_id, month=month)
         session.add(plan)
+    elif plan.focus:
+        plan.focus.clear()
+        session.flush()  # the old focus rows go before new ones with the same keys arrive
     plan.author_id = author_id
     plan.why = why
     plan.actions = actions
     plan.checkin_dates = [d.isoformat() for d in checkin_dates]
-    plan.focus.clear()
-    session.flush()  # the old focus rows go before new ones with the same keys arrive
     plan.focus.extend(
         PlanFocus(
             position=i,
@@ -64,8 +100,7 @@ def save_plan(
         )
         for i, f in enumerate(focus)
     )
-    session.flush()
-    return plan, created
+    return plan
 
 
 def latest_reflection(

@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 import_app = typer.Typer(
-    help="Load the org chart and monthly metrics from CSV.", no_args_is_help=True
+    help="Load the org chart, monthly metrics and past plans from CSV.", no_args_is_help=True
 )
 export_app = typer.Typer(help="Export coaching data for sales ops.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -116,22 +116,33 @@ def db_upgrade() -> None:
 
 
 def _run_import(kind: str, file: Path, migrate: bool) -> None:
-    from storage.csv_import import CsvImportError, import_metrics, import_org
+    from storage.csv_import import CsvImportError, import_metrics, import_org, import_plans
     from storage.db import session_scope
 
     config = settings()
     ws = workspace(config)
-    known = catalogue(config) if kind == "metrics" else None  # loaded first: fail early
+    known = catalogue(config) if kind != "org" else None  # loaded first: fail early
     if not file.is_file():
         fail(f"{file}: no such file")
     with (
         open_database(config, migrate=migrate) as engine,
         progress_bar(f"{kind} {file.name}") as cb,
     ):
+        figures = None
+        if kind == "plans":
+            from bot.coaching.gaps import load_gap_engine
+            from bot.coaching.plans import history_figures
+
+            gaps = load_gap_engine(engine, ws, known, config.gap_config())  # type: ignore[arg-type]
+            figures = history_figures(gaps)
         try:
             with session_scope(engine) as session:  # type: ignore[arg-type]
                 if known is None:
                     result = import_org(session, ws, file, progress=cb)
+                elif figures is not None:
+                    from bot.coaching.plans import metric_units
+
+                    result = import_plans(session, ws, file, known, metric_units(known), figures)
                 else:
                     result = import_metrics(
                         session, ws, file, known, cb, months_ahead=config.coach_months_ahead
@@ -141,24 +152,36 @@ def _run_import(kind: str, file: Path, migrate: bool) -> None:
             err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(1) from None
         out.print(result.summary(), highlight=False)
-        if kind == "metrics":
-            from bot.coaching.archive import months_to_judge, update_outcomes
+        if known is not None:
+            _judge_after_import(engine, config, ws, kind, result.months)
 
-            months = months_to_judge(
-                engine,  # type: ignore[arg-type]
-                ws,
-                result.months,
-                config.coach_window_months,
-            )
-            judged = update_outcomes(
-                engine,  # type: ignore[arg-type]
-                ws,
-                catalogue(config),
-                config.gap_config(),
-                months,
-            )
-            if judged:
-                out.print(f"judged {judged:,} plan focus metrics on the new numbers")
+
+def _judge_after_import(
+    engine: object, config: Settings, ws: str, kind: str, months: list[str]
+) -> None:
+    """Judge the plans an import may have changed the verdicts of: those whose month the new
+    numbers reach (metrics), the plans written (plans), and any plan not judged yet."""
+    from bot.coaching.archive import months_to_judge, update_outcomes
+
+    changed = months if kind == "metrics" else []
+    plan_months = months_to_judge(
+        engine,  # type: ignore[arg-type]
+        ws,
+        changed,
+        config.coach_window_months,
+    )
+    if kind == "plans":
+        plan_months = sorted({*plan_months, *months})
+    judged = update_outcomes(
+        engine,  # type: ignore[arg-type]
+        ws,
+        catalogue(config),
+        config.gap_config(),
+        plan_months,
+    )
+    if judged:
+        on = " on the new numbers" if kind == "metrics" else ""
+        out.print(f"judged {judged:,} plan focus metrics{on}")
 
 
 @import_app.command("org")
@@ -177,6 +200,15 @@ def import_metrics_cmd(
 ) -> None:
     """Import monthly funnel counts, one row per rep and month."""
     _run_import("metrics", file, migrate)
+
+
+@import_app.command("plans")
+def import_plans_cmd(
+    file: Annotated[Path, typer.Argument(help="Plan history CSV.")],
+    migrate: Annotated[bool, typer.Option(help="Upgrade the database first.")] = False,
+) -> None:
+    """Import past coaching plans, one row per plan and focus metric; judged on import."""
+    _run_import("plans", file, migrate)
 
 
 @export_app.command("plans")

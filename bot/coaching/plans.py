@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from analytics.catalogue import Catalogue
+from analytics.gaps import GapEngine, GapError
 from analytics.models import GapReport
-from bot.coaching.months import current_months, month_bounds, month_label
+from bot.coaching.months import current_months, month_bounds, month_label, shift_month
 from bot.coaching.numbers import DEFAULT_LOCALE, TypedNumberError, format_typed, parse_typed
 from bot.coaching.wording import unit_of
+from storage.csv_plans import Figures, FiguresOf
 from storage.plans import FocusInput
 
 
@@ -146,3 +150,32 @@ def reachable_target(report: GapReport, metric: dict[str, Any]) -> float | None:
         higher = metric["direction"] == "higher"
         target = min(target, top) if higher else max(target, top)
     return target
+
+
+def metric_units(catalogue: Catalogue) -> dict[str, str]:
+    """Each metric's unit by key, as `unit_of` says it (`percent` for rates)."""
+    return {m.key: unit_of(m.model_dump()) for m in catalogue.metrics}
+
+
+def history_figures(gaps: GapEngine) -> FiguresOf:
+    """For a plan of (rep email, month) made before coach was in use: each metric's value and
+    peer median in the report the plan would have been made on — the month before's, the one
+    day one quotes (empty where there are no numbers for it)."""
+    by_month: dict[str, dict[str, GapReport]] = {}
+
+    def figures(email: str, month: str) -> Mapping[str, Figures]:
+        before = shift_month(month, -1)
+        if before not in by_month:
+            try:  # every rep of a month at once: a history has many plans a month
+                by_month[before] = {r.rep: r for r in gaps.reports(before)}
+            except GapError:
+                by_month[before] = {}
+        report = by_month[before].get(email)
+        if report is None:  # not among the month's active reps with data: ask by name
+            try:
+                report = gaps.report(email, before)
+            except GapError:
+                return {}
+        return {m.key: (m.value, m.peer_median) for m in report.metrics}
+
+    return figures

@@ -8,9 +8,9 @@ from typing import Any
 from bot.coaching.wording import format_value
 from bot.slack.blocks.gaps import lessons_text
 from bot.slack.blocks.mrkdwn import escape
+from storage.plans import MAX_FOCUS, MAX_TEXT
 
 PLAN_CALLBACK = "plan_submit"
-MAX_FOCUS = 2
 
 
 def _text(text: str) -> dict[str, str]:
@@ -53,10 +53,11 @@ def _text_input(multiline: bool, initial: str | None, placeholder: str) -> dict[
         "type": "plain_text_input",
         "action_id": "value",
         "multiline": multiline,
+        "max_length": MAX_TEXT,  # what a plan imported from CSV may hold too
         "placeholder": _text(placeholder[:150]),
     }
     if initial:
-        element["initial_value"] = initial[:3000]
+        element["initial_value"] = initial[:MAX_TEXT]
     return element
 
 
