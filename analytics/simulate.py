@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -406,7 +407,72 @@ _REALISTIC_PLANT = {**_PLANT, "opportunities_worked": _OPPORTUNITIES_PER_DEMO}
 SCALE_DEPENDENT = ("leads_prospected", "opportunities_worked", "avg_deal_size", "sales_cycle_days")
 
 
-def realistic_org(
+def realistic_org(*args: Any, **kwargs: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """An org as real teams look, to measure the advice (benchmarks/bench_advice.py): the
+    (people, metrics, truth) of `realistic_parts` with the same arguments."""
+    org = realistic_parts(*args, **kwargs)
+    return org.people, org.frame(org.counts), org.truth
+
+
+@dataclass
+class RealisticOrg:
+    """A realistic org's people, truth and true values, and its baseline counts; `draw` draws
+    one rep-month's counts again from other true values (analytics.simulate_coaching)."""
+
+    people: pd.DataFrame
+    truth: pd.DataFrame
+    reps: list[_Rep]
+    months: np.ndarray  # month numbers, oldest first
+    end: int
+    values: dict[str, np.ndarray]  # true parameter -> (reps,) value
+    levels: dict[str, np.ndarray]  # true parameter -> (reps,) the segment's typical value
+    counts: dict[str, np.ndarray]  # column -> (reps, months)
+    ramp_volume: np.ndarray
+    ramp_rates: np.ndarray
+    accounts: np.ndarray
+    quota: np.ndarray
+
+    def draw(
+        self, values: Mapping[str, np.ndarray], rep: int, t: int, stream: np.random.Generator
+    ) -> dict[str, float]:
+        """Rep `rep`'s counts in month column `t`, drawn from `values` ((reps,) per parameter)."""
+        one = {a: v[rep : rep + 1] for a, v in values.items()}
+        counts = _draw_realistic(
+            one,
+            self.ramp_volume[rep : rep + 1, t : t + 1],
+            self.ramp_rates[rep : rep + 1, t : t + 1],
+            self.accounts[rep : rep + 1, t : t + 1],
+            self.quota[rep : rep + 1, t : t + 1],
+            stream,
+        )
+        return {key: float(value[0, 0]) for key, value in counts.items()}
+
+    def frame(self, counts: Mapping[str, np.ndarray]) -> pd.DataFrame:
+        """The metrics DataFrame of `counts` (column -> (reps, months))."""
+        zeros = np.zeros((len(self.reps), len(self.months)))
+        return _frame(self.reps, self.months, dict(counts), self.values["cycle"], zeros, zeros,
+                      self.end)  # fmt: skip
+
+
+def _draw_realistic(
+    true_of: Mapping[str, np.ndarray],
+    ramp_volume: np.ndarray,
+    ramp_rates: np.ndarray,
+    accounts: np.ndarray,
+    quota: np.ndarray,
+    stream: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Counts per (rep, month) from per-rep true values and per (rep, month) ramp factors."""
+    p = {a: np.minimum(true_of[a][:, None] * ramp_rates, 0.95) for a in _TRUE_RATES}
+    leads = true_of["leads"][:, None] * ramp_volume
+    return _draw_counts(
+        p, leads, true_of["deal"], true_of["cycle"], true_of["follow_up"],
+        true_of["contacts_per_account"], accounts, quota, ramp_volume.shape, stream,
+        opportunities_per_demo=true_of[_OPPORTUNITIES_PER_DEMO][:, None],
+    )  # fmt: skip
+
+
+def realistic_parts(
     level: str = "SMB",
     n_reps: int = 60,
     seed: int = 0,
@@ -422,8 +488,8 @@ def realistic_org(
     small_plant: str | None = None,
     small_drop: float = 0.5,
     ramp_lag: float | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """An org as real teams look, to measure the advice (benchmarks/bench_advice.py).
+) -> RealisticOrg:
+    """A realistic org with its true values and ramp factors (`realistic_org` gives its frames).
 
     `n_reps` reps in one segment at `level`'s volumes, plus `small_segment` Enterprise reps at
     another scale (5x fewer leads, 4x the deal size, 3x the cycle). True skill varies about ±10%
@@ -432,9 +498,9 @@ def realistic_org(
     `top_share` are top performers (15-25% better on every stage); `ramping_share` are in their
     2nd or 3rd month, and `new_hire_share` started within the data, so the org's history shows
     ramp curves (RAMP_VOLUME, RAMP_RATES; quotas ramp with volume). Opportunities worked follow
-    from the demos the funnel produces. Returns (people, metrics, truth): truth has one row per
-    rep with `email`, `segment`, `kind` (natural, weak, top, ramping), `planted` (metric key or
-    None), `drop` and `tenure_month` at the end month.
+    from the demos the funnel produces. Its `truth` has one row per rep with `email`,
+    `segment`, `kind` (natural, weak, top, ramping), `planted` (metric key or None), `drop` and
+    `tenure_month` at the end month.
 
     `small_plant` gives the first Enterprise rep a material weakness on that metric
     (`small_drop` worse); `ramp_lag` makes the first ramping rep prospect that share fewer
@@ -468,6 +534,7 @@ def realistic_org(
     lagging = [int(i) for i in np.flatnonzero(kind == "ramping")[: 1 if ramp_lag else 0]]
     special = lagging + ([n_reps] if small_plant is not None and small_segment else [])
     unplanted: dict[str, np.ndarray] = {}
+    levels: dict[str, np.ndarray] = {}
 
     def true(attr: str) -> np.ndarray:
         level_of = np.array(
@@ -478,6 +545,7 @@ def realistic_org(
                 for nm in norms
             ]
         )
+        levels[attr] = level_of
         noise = np.clip(rng.normal(0.0, spread, n), -2 * spread, 2 * spread)
         value = level_of * np.exp(noise)
         better = rng.uniform(1.15, 1.25, n)
@@ -502,20 +570,13 @@ def realistic_org(
     accounts = np.array([nm.accounts for nm in norms])[:, None] * np.sqrt(ramp_volume)
     quota = np.array([nm.quota() for nm in norms])[:, None] * ramp_volume
 
-    def draw(true_of: Mapping[str, np.ndarray], stream: np.random.Generator) -> dict:
-        p = {a: np.minimum(true_of[a][:, None] * ramp_rates, 0.95) for a in _TRUE_RATES}
-        leads = true_of["leads"][:, None] * ramp_volume
-        return _draw_counts(
-            p, leads, true_of["deal"], true_of["cycle"], true_of["follow_up"],
-            true_of["contacts_per_account"], accounts, quota, (n, len(months)), stream,
-            opportunities_per_demo=true_of[_OPPORTUNITIES_PER_DEMO][:, None],
-        )  # fmt: skip
-
     # The org as without the special plants, from the main stream; then their rows redrawn.
-    counts = draw(unplanted, rng)
+    counts = _draw_realistic(unplanted, ramp_volume, ramp_rates, accounts, quota, rng)
     if special:
         values["leads"][lagging] *= 1.0 - (ramp_lag or 0.0)
-        own = draw(values, np.random.default_rng([seed, 1]))
+        own = _draw_realistic(
+            values, ramp_volume, ramp_rates, accounts, quota, np.random.default_rng([seed, 1])
+        )
         rows = np.isin(np.arange(n), special)[:, None]
         counts = {key: np.where(rows, own[key], value) for key, value in counts.items()}
     for i in special:
@@ -523,7 +584,6 @@ def realistic_org(
         kind[i] = "weak" if small else kind[i]
         planted[i] = str(small_plant) if small else "leads_prospected"
         drops[i] = small_drop if small else float(ramp_lag or 0.0)
-    cycle = values["cycle"]
     names = _names(n, rng)
     reps = [
         _Rep(
@@ -537,8 +597,6 @@ def realistic_org(
     ]
     reps = _assign_managers(reps)
     people = _people_frame(reps, rng)
-    zeros = np.zeros((n, len(months)))
-    metrics = _frame(reps, months, counts, cycle, zeros, zeros, end)
     truth = pd.DataFrame(
         {
             "email": [r.email for r in reps],
@@ -549,7 +607,10 @@ def realistic_org(
             "tenure_month": end - starts + 1,
         }
     )
-    return people, metrics, truth
+    return RealisticOrg(
+        people, truth, reps, months, end, values, levels, counts, ramp_volume, ramp_rates,
+        accounts, quota,
+    )  # fmt: skip
 
 
 def _email(name: str) -> str:
@@ -760,6 +821,8 @@ __all__ = [
     "SCALE_DEPENDENT",
     "demo_org",
     "previous_month",
+    "RealisticOrg",
     "realistic_org",
+    "realistic_parts",
     "simulate_org",
 ]

@@ -236,6 +236,12 @@ def export_plans(
         "estimate",
         "peer_median_now",
         "verdict",
+        "judged_from",
+        "judged_to",
+        "expectation",
+        "material_line",
+        "target_met",
+        "p_better",
     ]
     header = [
         "month",

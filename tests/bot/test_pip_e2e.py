@@ -412,7 +412,7 @@ def test_pips_stay_out_of_lessons_archive_team_views_and_digest(
     for seen in (answers, homes):
         assert "improvement plan" not in seen.lower() and "Join three calls" not in seen
     with session_scope(bot.engine) as session:
-        assert lessons_for(session, "default", ["close_rate"], 0, "2026-11") == {}
+        assert lessons_for(session, "default", ["close_rate"], 0, "2026-11", lambda *_: False) == {}
     cadence.run("day-two", month="2026-11")
     digest = texts(bot, "UDANA")
     assert "on a performance improvement plan" in digest  # a count per manager …
