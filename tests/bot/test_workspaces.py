@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -36,6 +34,7 @@ from tests.bot.conftest import (
     seed,
     serve_bot,
 )
+from tests.in_process import run_coach
 
 ACME, BRAVO = "TACME0001", "TBRAVO001"
 OAUTH = {
@@ -266,22 +265,16 @@ def test_command_line_needs_the_workspace_named(two: Bot, tmp_path) -> None:  # 
         "DATABASE_URL": str(two.engine.url.render_as_string(hide_password=False)),
         **{k: v for k, v in OAUTH.items() if v is not None},
     }
-    coach = [sys.executable, "-m", "bot.cli.main"]
     csv = tmp_path / "org.csv"
     csv.write_text("email,name,role,manager_email\nnew@example.com,New Rep,rep,\n")
-    refused = subprocess.run(
-        [*coach, "import", "org", str(csv)], env=env, capture_output=True, text=True
-    )
+    refused = run_coach("import", "org", str(csv), env=env)
     assert refused.returncode == 2
     assert "COACH_WORKSPACE is not set" in refused.stderr
-    listed = subprocess.run([*coach, "workspaces"], env=env, capture_output=True, text=True)
+    listed = run_coach("workspaces", env=env)
     assert listed.returncode == 0, listed.stderr
     assert f"{ACME} Acme: 15 active people, installed {datetime.now():%Y-%m-%d}" in listed.stdout
     assert f"{BRAVO} Bravo: 15 active people" in listed.stdout
-    exported = subprocess.run(
-        [*coach, "export", "plans", "--format", "json"],
-        env={**env, "COACH_WORKSPACE": BRAVO},
-        capture_output=True,
-        text=True,
+    exported = run_coach(
+        "export", "plans", "--format", "json", env={**env, "COACH_WORKSPACE": BRAVO}
     )
     assert exported.returncode == 0, exported.stderr
