@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session, aliased
 
 from storage.csv_org import ORG_COLUMNS
@@ -40,25 +41,110 @@ def people_frame(session: Session, workspace_id: str) -> pd.DataFrame:
 
 def metrics_frame(engine: Engine, workspace_id: str) -> pd.DataFrame:
     """Monthly counts, wide: `rep` (email), `month` (YYYY-MM), then one float column per count,
-    and `through`: the last day a month-to-date row covers (a date), None for a full month."""
-    query = (
-        select(Person.email.label("rep"), MetricValue.month, MetricValue.name, MetricValue.value)
-        .join(Person, Person.id == MetricValue.person_id)
-        .where(MetricValue.workspace_id == workspace_id)
-    )
-    partial = (
-        select(Person.email.label("rep"), PartialMonth.month, PartialMonth.through)
-        .join(Person, Person.id == PartialMonth.person_id)
-        .where(PartialMonth.workspace_id == workspace_id)
-    )
+    and `through`: the last day a month-to-date row covers (a date), None for a full month.
+
+    Rows are sorted by rep and month; a rep-month is there when it has any value."""
     with engine.connect() as conn:
-        long = pd.read_sql(query, conn)
-        marks = conn.execute(partial).all()
-    if long.empty:
+        v = MetricValue.__table__.c
+        names = sorted(
+            conn.scalars(select(v.name).where(v.workspace_id == workspace_id).distinct()).all()
+        )
+        if len(names) >= _NAME_SLOTS:
+            raise ValueError(f"{len(names)} metric names: at most {_NAME_SLOTS - 1} can be read")
+        keys, values = _read_values(conn, workspace_id, names)
+        # After the values: everyone they name is here (people are never deleted).
+        emails = dict(
+            conn.execute(
+                select(Person.id, Person.email).where(Person.workspace_id == workspace_id)
+            ).all()
+        )
+        marks = conn.execute(
+            select(PartialMonth.person_id, PartialMonth.month, PartialMonth.through).where(
+                PartialMonth.workspace_id == workspace_id
+            )
+        ).all()
+    if not len(keys):
         return pd.DataFrame(columns=["rep", "month", "through"])
-    wide = long.pivot(index=["rep", "month"], columns="name", values="value")
-    wide.columns.name = None
-    wide = wide.reset_index().sort_values(["rep", "month"], ignore_index=True)
-    through = {(rep, month): day for rep, month, day in marks}
+    # One row per rep-month, one column per name: each value lands in its cell by index.
+    rep_months, row = np.unique(keys // _NAME_SLOTS, return_inverse=True)
+    table = np.full((len(rep_months), len(names)), np.nan)
+    table[row, keys % _NAME_SLOTS] = values
+    pids, month_codes = np.divmod(rep_months, _MONTH_SLOTS)
+    codes, month_index = np.unique(month_codes, return_inverse=True)
+    month_names = np.array([f"{c // 12:04d}-{c % 12 + 1:02d}" for c in codes.tolist()], object)
+    rep_ids, rep_index = np.unique(pids, return_inverse=True)
+    rep_names = np.array([emails[pid] for pid in rep_ids.tolist()], object)
+    wide = pd.DataFrame({"rep": rep_names[rep_index], "month": month_names[month_index]})
+    wide[names] = table
+    wide = wide.sort_values(["rep", "month"], ignore_index=True)
+    through = {(emails[pid], month): day for pid, month, day in marks}
     wide["through"] = [through.get(key) for key in zip(wide["rep"], wide["month"], strict=True)]
     return wide
+
+
+# Each stored value is read as two numbers: its value and one integer saying whose, which month
+# and which count (person id, month index since year 0 and the count's place among the names,
+# packed into one int64, exact as a float64 too since it stays below 2**53).
+_NAME_SLOTS = 1 << 10
+_MONTH_SLOTS = 1 << 16
+_MONTH_CODE = (
+    "(CAST(substr(month, 1, 4) AS INTEGER) * 12 + CAST(substr(month, 6, 2) AS INTEGER) - 1)"
+)
+_KEY = (
+    f"(CAST(person_id AS BIGINT) * {_MONTH_SLOTS} + {_MONTH_CODE}) * {_NAME_SLOTS} + {{name_code}}"
+)
+# PostgreSQL sends a COPY one message per row, so the values are aggregated into two arrays
+# (int8 keys, float8 values) of one row, copied out in binary: per array a header (dimensions,
+# null flag, element type, then size and lower bound per dimension), then each element as its
+# 4-byte length and big-endian bytes. Every element has the same width, so numpy reads each
+# array in place: no Python object per value.
+_COPY_HEADER = 19  # signature (11 bytes), flags (4), header extension length (4)
+
+
+def _pg_array(data: memoryview, element: str) -> np.ndarray:
+    dimensions = int.from_bytes(data[:4], "big")
+    count = int.from_bytes(data[12:16], "big") if dimensions else 0
+    layout = np.dtype([("length", ">i4"), ("value", element)])
+    return np.frombuffer(data, layout, count, offset=12 + 8 * dimensions)["value"]
+
+
+def _read_values(
+    conn: Connection, workspace_id: str, names: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every stored value of the workspace as (packed key, value) arrays, read through the
+    driver: SQLAlchemy rows and pandas' object columns cost several times the database's work
+    at two million values (see benchmarks/bench_read.py)."""
+    if not names:  # no value stored
+        return np.empty(0, np.int64), np.empty(0, np.float64)
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        key = _KEY.format(name_code="array_position(%s::text[], name::text) - 1")
+        query = (
+            f"COPY (SELECT array_agg({key}), array_agg(value) FROM metric_values "
+            "WHERE workspace_id = %s AND name = ANY(%s)) TO STDOUT (FORMAT BINARY)"
+        )
+        params = (names, workspace_id, names)
+        with raw.cursor() as cursor, cursor.copy(query, params) as copy:
+            stream = memoryview(b"".join(copy))
+        at = _COPY_HEADER + int.from_bytes(stream[_COPY_HEADER - 4 : _COPY_HEADER], "big") + 2
+        arrays = []
+        for element in (">i8", ">f8"):
+            length = int.from_bytes(stream[at : at + 4], "big", signed=True)
+            if length < 0:  # array_agg of no rows is NULL
+                return np.empty(0, np.int64), np.empty(0, np.float64)
+            arrays.append(_pg_array(stream[at + 4 : at + 4 + length], element))
+            at += 4 + length
+        return arrays[0].astype(np.int64), arrays[1].astype(np.float64)
+    # SQLite has no bulk export: each row comes back as a tuple of two numbers, the least a
+    # cursor can hand over, and numpy turns the list into arrays in one pass.
+    cases = " ".join(f"WHEN ? THEN {code}" for code in range(len(names)))
+    key = _KEY.format(name_code=f"CASE name {cases} END")
+    known = ", ".join("?" * len(names))
+    query = f"SELECT {key}, value FROM metric_values WHERE workspace_id = ? AND name IN ({known})"
+    cursor = raw.cursor()
+    try:
+        rows = cursor.execute(query, (*names, workspace_id, *names)).fetchall()
+    finally:
+        cursor.close()
+    pairs = np.array(rows, np.float64).reshape(-1, 2)
+    return pairs[:, 0].astype(np.int64), pairs[:, 1]
