@@ -45,13 +45,10 @@ def metrics_frame(engine: Engine, workspace_id: str) -> pd.DataFrame:
 
     Rows are sorted by rep and month; a rep-month is there when it has any value."""
     with engine.connect() as conn:
-        v = MetricValue.__table__.c
-        names = sorted(
-            conn.scalars(select(v.name).where(v.workspace_id == workspace_id).distinct()).all()
-        )
-        if len(names) >= _NAME_SLOTS:
-            raise ValueError(f"{len(names)} metric names: at most {_NAME_SLOTS - 1} can be read")
-        keys, values = _read_values(conn, workspace_id, names)
+        if conn.dialect.name == "postgresql":
+            names, keys, values = _read_postgresql(conn, workspace_id)
+        else:
+            names, keys, values = _read_sqlite(conn, workspace_id)
         # After the values: everyone they name is here (people are never deleted).
         emails = dict(
             conn.execute(
@@ -93,58 +90,90 @@ _MONTH_CODE = (
 _KEY = (
     f"(CAST(person_id AS BIGINT) * {_MONTH_SLOTS} + {_MONTH_CODE}) * {_NAME_SLOTS} + {{name_code}}"
 )
-# PostgreSQL sends a COPY one message per row, so the values are aggregated into two arrays
-# (int8 keys, float8 values) of one row, copied out in binary: per array a header (dimensions,
-# null flag, element type, then size and lower bound per dimension), then each element as its
-# 4-byte length and big-endian bytes. Every element has the same width, so numpy reads each
-# array in place: no Python object per value.
 _COPY_HEADER = 19  # signature (11 bytes), flags (4), header extension length (4)
+_EMPTY = (np.empty(0, np.int64), np.empty(0, np.float64))
+
+
+def _read_postgresql(
+    conn: Connection, workspace_id: str
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The names and every (packed key, value), from one row per count name holding three
+    arrays (person ids, months, values), copied out in binary.
+
+    COPY sends one message per row, and each would be a Python object: sixteen rows of arrays
+    are sixteen messages. In binary each array element is its 4-byte length and big-endian
+    bytes, the same width for every element (months are always YYYY-MM), so numpy reads each
+    array in place. The database does no work per value beyond gathering it.
+    """
+    query = (
+        "COPY (SELECT name, array_agg(person_id), array_agg(month), array_agg(value) "
+        "FROM metric_values WHERE workspace_id = %s GROUP BY name ORDER BY name) "
+        "TO STDOUT (FORMAT BINARY)"
+    )
+    driver = conn.connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(query, (workspace_id,)) as copy:  # type: ignore[union-attr]
+        stream = memoryview(b"".join(copy))
+    at = _COPY_HEADER + int.from_bytes(stream[_COPY_HEADER - 4 : _COPY_HEADER], "big")
+    names: list[str] = []
+    keys, values = [], []
+    while int.from_bytes(stream[at : at + 2], "big", signed=True) != -1:  # -1 ends the stream
+        at += 2
+        cells = []
+        for _ in range(4):
+            length = int.from_bytes(stream[at : at + 4], "big")
+            cells.append(stream[at + 4 : at + 4 + length])
+            at += 4 + length
+        pids = _pg_array(cells[1], ">i4").astype(np.int64)
+        text = np.ascontiguousarray(_pg_array(cells[2], "S7")).view(np.uint8)
+        digits = text.reshape(-1, 7).astype(np.int64) - 48  # YYYY-MM, as ASCII digits
+        months = digits[:, :4] @ np.array([12_000, 1_200, 120, 12]) + digits[:, 5] * 10
+        months += digits[:, 6] - 1
+        keys.append((pids * _MONTH_SLOTS + months) * _NAME_SLOTS + len(names))
+        values.append(_pg_array(cells[3], ">f8").astype(np.float64))
+        names.append(bytes(cells[0]).decode())
+    _check_names(names)
+    if not names:
+        return names, *_EMPTY
+    return names, np.concatenate(keys), np.concatenate(values)
 
 
 def _pg_array(data: memoryview, element: str) -> np.ndarray:
+    """A one-dimensional array in PostgreSQL's binary format, its elements all `element` wide:
+    a header (dimensions, null flag, element type, then size and lower bound per dimension),
+    then each element's 4-byte length and bytes."""
     dimensions = int.from_bytes(data[:4], "big")
     count = int.from_bytes(data[12:16], "big") if dimensions else 0
     layout = np.dtype([("length", ">i4"), ("value", element)])
-    return np.frombuffer(data, layout, count, offset=12 + 8 * dimensions)["value"]
+    cells = np.frombuffer(data, layout, count, offset=12 + 8 * dimensions)
+    if (cells["length"] != layout["value"].itemsize).any():
+        raise ValueError(f"metric_values holds an element that is not {element} wide")
+    return cells["value"]
 
 
-def _read_values(
-    conn: Connection, workspace_id: str, names: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every stored value of the workspace as (packed key, value) arrays, read through the
-    driver: SQLAlchemy rows and pandas' object columns cost several times the database's work
-    at two million values (see benchmarks/bench_read.py)."""
-    if not names:  # no value stored
-        return np.empty(0, np.int64), np.empty(0, np.float64)
-    raw = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        key = _KEY.format(name_code="array_position(%s::text[], name::text) - 1")
-        query = (
-            f"COPY (SELECT array_agg({key}), array_agg(value) FROM metric_values "
-            "WHERE workspace_id = %s AND name = ANY(%s)) TO STDOUT (FORMAT BINARY)"
-        )
-        params = (names, workspace_id, names)
-        with raw.cursor() as cursor, cursor.copy(query, params) as copy:
-            stream = memoryview(b"".join(copy))
-        at = _COPY_HEADER + int.from_bytes(stream[_COPY_HEADER - 4 : _COPY_HEADER], "big") + 2
-        arrays = []
-        for element in (">i8", ">f8"):
-            length = int.from_bytes(stream[at : at + 4], "big", signed=True)
-            if length < 0:  # array_agg of no rows is NULL
-                return np.empty(0, np.int64), np.empty(0, np.float64)
-            arrays.append(_pg_array(stream[at + 4 : at + 4 + length], element))
-            at += 4 + length
-        return arrays[0].astype(np.int64), arrays[1].astype(np.float64)
-    # SQLite has no bulk export: each row comes back as a tuple of two numbers, the least a
-    # cursor can hand over, and numpy turns the list into arrays in one pass.
+def _check_names(names: list[str]) -> None:
+    if len(names) >= _NAME_SLOTS:
+        raise ValueError(f"{len(names)} metric names: at most {_NAME_SLOTS - 1} can be read")
+
+
+def _read_sqlite(conn: Connection, workspace_id: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The names and every (packed key, value). SQLite has no bulk export: each value comes
+    back as a tuple of two numbers, the least a cursor can hand over, and numpy turns the list
+    into arrays in one pass."""
+    v = MetricValue.__table__.c
+    names = sorted(
+        conn.scalars(select(v.name).where(v.workspace_id == workspace_id).distinct()).all()
+    )
+    _check_names(names)
+    if not names:
+        return names, *_EMPTY
     cases = " ".join(f"WHEN ? THEN {code}" for code in range(len(names)))
     key = _KEY.format(name_code=f"CASE name {cases} END")
     known = ", ".join("?" * len(names))
     query = f"SELECT {key}, value FROM metric_values WHERE workspace_id = ? AND name IN ({known})"
-    cursor = raw.cursor()
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         rows = cursor.execute(query, (*names, workspace_id, *names)).fetchall()
     finally:
         cursor.close()
     pairs = np.array(rows, np.float64).reshape(-1, 2)
-    return pairs[:, 0].astype(np.int64), pairs[:, 1]
+    return names, pairs[:, 0].astype(np.int64), pairs[:, 1]
