@@ -27,6 +27,7 @@ bench: $(BIN)/coach
 	$(BIN)/python benchmarks/bench_advice.py
 	$(BIN)/python benchmarks/bench_verdicts.py
 	$(BIN)/python benchmarks/bench_cadence.py
+	$(BIN)/python benchmarks/bench_read.py
 	$(BIN)/python benchmarks/bench_load.py
 
 # Stops and starts this machine's PostgreSQL server in the middle: not part of `make bench`.

@@ -6,8 +6,6 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -19,14 +17,13 @@ from bot.demo.run import write_demo_csvs
 from storage.db import make_engine, session_scope
 from storage.models import Person, PlanOutcome
 from storage.plans import FocusInput, save_plan
+from tests.in_process import Ran, run_coach
 
-COACH = [sys.executable, "-m", "bot.cli.main"]
 
-
-def coach(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def coach(db: Path, *args: str) -> Ran:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
     env.update({"DATABASE_URL": f"sqlite:///{db}", "COACH_WORKSPACE": "acme", "COLUMNS": "200"})
-    return subprocess.run([*COACH, *args], env=env, capture_output=True, text=True, timeout=120)
+    return run_coach(*args, env=env)
 
 
 @pytest.fixture
@@ -186,9 +183,9 @@ def test_export_leaves_no_formula_for_a_spreadsheet(org: tuple[Path, Path]) -> N
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
     env.update({"DATABASE_URL": f"sqlite:///{db}", "COACH_WORKSPACE": "acme"})
     # Bytes, not text: text mode would turn the bare CRs this is about into LFs.
-    raw = subprocess.run(
-        [*COACH, "export", "plans"], env=env, capture_output=True, timeout=120, check=True
-    ).stdout.decode()
+    exported = run_coach("export", "plans", env=env)
+    assert exported.returncode == 0, exported.stderr
+    raw = exported.raw_stdout.decode()
     assert "\r" not in raw and "\u2028" not in raw  # every line break is a quoted LF
     # An importer that breaks rows at every line break, inside quotes or not, runs nothing.
     for physical in raw.split("\n"):
