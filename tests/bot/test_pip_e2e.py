@@ -292,11 +292,17 @@ def test_check_ins_come_on_the_rhythm_and_log_commitments(
     checkin = pip.checkins[0]
     assert (checkin.values, checkin.kept) == ({"leads_prospected": 80.0}, [HOSTILE])
     assert checkin.missed == ["Join three calls a week"]
-    replies = [
-        c.params
-        for c in bot.slack.calls_to("chat.postMessage")
-        if "Commitments kept: 1 of 2" in c.params.get("text", "")
-    ]
+
+    def checkin_replies() -> list[dict[str, Any]]:
+        return [
+            c.params
+            for c in bot.slack.calls_to("chat.postMessage")
+            if "Commitments kept: 1 of 2" in c.params.get("text", "")
+        ]
+
+    # The check-in is posted to both threads after the submission is acknowledged.
+    wait_until(lambda: len(checkin_replies()) >= 2, timeout=15)
+    replies = checkin_replies()
     assert {r["thread_ts"] for r in replies} == {running.dm_ts, running.rep_dm_ts}
     assert "<!channel>" not in replies[0]["text"] and "&lt;!channel&gt;" in replies[0]["text"]
 
