@@ -25,7 +25,9 @@ bench: $(BIN)/coach
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_gaps.py
 	$(BIN)/python benchmarks/bench_advice.py
+	$(BIN)/python benchmarks/bench_verdicts.py
 	$(BIN)/python benchmarks/bench_cadence.py
+	$(BIN)/python benchmarks/bench_read.py
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_roi.py
 

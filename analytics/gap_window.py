@@ -300,6 +300,36 @@ class GapWindow:
         for a full month or a month without data."""
         return self._through.get(parse_month(month))
 
+    def counts(self, email: str, key: str, first: str, last: str) -> tuple[float, float]:
+        """The rep's own counts (numerator, denominator) on metric `key`, added up over the
+        months `first` to `last` (months without data add nothing); (0, 0) for an unknown rep
+        or a metric the data can't compute."""
+        rep = int(self._index.get_indexer([str(email).strip().lower()])[0])
+        m = self._pos.get(key)
+        if rep < 0 or m is None:
+            return 0.0, 0.0
+        start = max(parse_month(first) - self._first, 0)
+        stop = min(parse_month(last) - self._first + 1, self._span)
+        if stop <= start:
+            return 0.0, 0.0
+        valid = self._valid[m][rep, start:stop]
+        return (
+            float(self._num[m][rep, start:stop][valid].sum()),
+            float(self._den[m][rep, start:stop][valid].sum()),
+        )
+
+    def noise_scale(self, email: str, month: str, key: str) -> float | None:
+        """The month-to-month noise level measured on `key` in the rep's peer group for the
+        window ending `month`: the dispersion φ of the count models, the per-unit variance of
+        `normal`; None without a fit (fewer than two peers, unknown rep or metric)."""
+        rep = int(self._index.get_indexer([str(email).strip().lower()])[0])
+        m = self._pos.get(key)
+        if rep < 0 or m is None:
+            return None
+        state = self._month(month)
+        fit = self._pool(state, state.pool_of[rep]).fits[m]
+        return None if fit is None else float(fit.scale)
+
     def _month(self, month: str | None) -> _Month:
         number = parse_month(month) if month is not None else parse_month(self.latest_month())
         if number not in self._data_months:

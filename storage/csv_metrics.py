@@ -2,7 +2,9 @@
 
 Values are stored long (one row per rep, month and count) and a big file holds millions of them,
 so this module parses column by column, compares with what is stored in one grouped query, and
-inserts with multi-row statements straight through the driver.
+writes in bulk in the import's one transaction: on PostgreSQL through COPY into temporary tables
+and a set-based merge, on SQLite with multi-row statements prepared once, straight through the
+driver.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ METRICS_REQUIRED = ("month", "rep_email")
 # The last day a month-to-date row covers; empty (or no such column) means the whole month.
 THROUGH = "through"
 PROGRESS_EVERY = 5_000  # CSV rows written between progress reports
+_ANALYZE_AFTER = 100_000  # values written by one PostgreSQL import
 _ROWS_PER_INSERT = 400  # 2,000 parameters: far below SQLite's 32,766 and PostgreSQL's 65,535
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -146,6 +149,7 @@ def _import(
     if progress:
         progress(0, total)
     connection = session.connection()
+    writer = _CopyWriter(connection, workspace_id, counts) if _copies(connection) else None
     new = updated = 0
     months: set[str] = set()
     for start in range(0, total, PROGRESS_EVERY):
@@ -172,11 +176,16 @@ def _import(
                     replaced.append(key)
             if not same_through:
                 remarked.append((key, through))
-        _delete(connection, workspace_id, replaced, counts)
-        _insert(connection, workspace_id, changed, counts)
+        if writer:
+            writer.stage(replaced, changed)
+        else:
+            _delete(connection, workspace_id, replaced, counts)
+            _insert(connection, workspace_id, changed, counts)
         _mark(connection, workspace_id, remarked)
         if progress:
             progress(min(start + PROGRESS_EVERY, total), total)
+    if writer:
+        writer.merge()
     if new or updated:
         bump_data_version(workspace)
         session.flush()
@@ -514,3 +523,63 @@ def _insert(
         connection.exec_driver_sql(
             head + ", ".join([row] * ((len(flat) - full) // 5)), tuple(flat[full:])
         )
+
+
+def _copies(connection: Connection) -> bool:
+    """Whether the connection takes COPY (PostgreSQL through psycopg 3)."""
+    return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
+
+
+class _CopyWriter:
+    """PostgreSQL's bulk path: the rows to replace and the values to insert are COPYed into
+    temporary tables, then merged into metric_values by two set-based statements in the
+    import's transaction (all or nothing, like every import). Multi-row INSERTs made the server
+    parse and plan every batch: a 120,000-row file took about a minute."""
+
+    def __init__(self, connection: Connection, workspace_id: str, counts: list[str]) -> None:
+        self.connection, self.workspace_id, self.counts = connection, workspace_id, counts
+        self.driver = connection.connection.driver_connection
+        self.staged = 0
+        connection.exec_driver_sql(
+            "CREATE TEMPORARY TABLE import_replaced (person_id integer, month varchar(7)) "
+            "ON COMMIT DROP"
+        )
+        connection.exec_driver_sql(
+            "CREATE TEMPORARY TABLE import_values (person_id integer, month varchar(7), "
+            "name varchar(64), value double precision) ON COMMIT DROP"
+        )
+
+    def stage(self, replaced: list[Key], changed: list[tuple[Key, Values]]) -> None:
+        """Copy these keys (their file columns to be removed) and values (to be inserted)."""
+        with self.driver.cursor() as cursor:
+            if replaced:
+                with cursor.copy("COPY import_replaced (person_id, month) FROM STDIN") as copy:
+                    for key in replaced:
+                        copy.write_row(key)
+            if changed:
+                statement = "COPY import_values (person_id, month, name, value) FROM STDIN"
+                with cursor.copy(statement) as copy:
+                    for (pid, month), values in changed:
+                        for name, value in zip(self.counts, values, strict=True):
+                            if value is not None:
+                                copy.write_row((pid, month, name, value))
+                                self.staged += 1
+
+    def merge(self) -> None:
+        """Remove the replaced rows' file columns, then insert every staged value."""
+        self.connection.exec_driver_sql(
+            "DELETE FROM metric_values AS v USING import_replaced AS r "
+            "WHERE v.workspace_id = %(ws)s AND v.person_id = r.person_id AND v.month = r.month "
+            "AND v.name = ANY(%(names)s)",
+            {"ws": self.workspace_id, "names": self.counts},
+        )
+        self.connection.exec_driver_sql(
+            "INSERT INTO metric_values (workspace_id, person_id, month, name, value) "
+            "SELECT %(ws)s, person_id, month, name, value FROM import_values",
+            {"ws": self.workspace_id},
+        )
+        if self.staged >= _ANALYZE_AFTER:
+            # Fresh statistics now, not when autovacuum comes round: the planner otherwise
+            # plans the next reads for the few thousand rows it last knew of.
+            self.connection.exec_driver_sql("ANALYZE metric_values")
+        self.connection.exec_driver_sql("DROP TABLE import_replaced, import_values")

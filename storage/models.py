@@ -248,9 +248,12 @@ class Delivery(Base):
 
 
 class PlanOutcome(Base):
-    """What became of one focus metric of a plan, judged on the plan's month's data.
+    """What became of one focus metric of a plan, judged on the rep's data from the plan's
+    month on (`judged_from` to `judged_to`) against the expectation without coaching.
 
-    One row per plan focus: a re-import of that month recomputes it in place.
+    One row per plan focus: a re-import of those months recomputes it in place. `value`,
+    `numerator` and `denominator` are the rep's over the months judged; `estimate`,
+    `peer_median_now` and `material_line` are the engine's on the window ending `judged_to`.
     """
 
     __tablename__ = "plan_outcomes"
@@ -276,6 +279,11 @@ class PlanOutcome(Base):
     target: Mapped[float | None] = mapped_column(Float)
     verdict: Mapped[str] = mapped_column(String(16))
     p_better: Mapped[float | None] = mapped_column(Float)
+    expectation: Mapped[float | None] = mapped_column(Float)
+    material_line: Mapped[float | None] = mapped_column(Float)
+    judged_from: Mapped[str | None] = mapped_column(String(7))
+    judged_to: Mapped[str | None] = mapped_column(String(7))
+    target_met: Mapped[bool | None] = mapped_column(Boolean)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

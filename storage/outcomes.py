@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from storage.models import Person, Plan, PlanFocus, PlanOutcome
@@ -13,20 +13,26 @@ from storage.models import Person, Plan, PlanFocus, PlanOutcome
 
 @dataclass(frozen=True)
 class OutcomeFigures:
-    """The rep's figures for the plan's month that one focus metric is judged on."""
+    """The figures one focus metric is judged on: the rep's over the months judged
+    (`judged_from` to `judged_to`), the expectation without coaching, the peers'."""
 
+    judged_from: str
+    judged_to: str
     value: float | None
-    estimate: float | None
     numerator: float | None
     denominator: float | None
+    expectation: float | None
+    estimate: float | None
     peer_median_now: float | None
+    material_line: float | None
 
 
 class Verdict(Protocol):
-    """A judgement: its word and the probability behind it."""
+    """A judgement: its word, the probability behind it, and whether the target was met."""
 
     verdict: str
     p_better: float | None
+    target_met: bool | None
 
 
 def plans_of_months(session: Session, workspace_id: str, months: list[str]) -> list[Plan]:
@@ -58,7 +64,10 @@ def save_outcome(
     outcome.value, outcome.estimate = result.value, result.estimate
     outcome.numerator, outcome.denominator = result.numerator, result.denominator
     outcome.peer_median_now = result.peer_median_now
+    outcome.expectation, outcome.material_line = result.expectation, result.material_line
+    outcome.judged_from, outcome.judged_to = result.judged_from, result.judged_to
     outcome.verdict, outcome.p_better = judged.verdict, judged.p_better
+    outcome.target_met = judged.target_met
 
 
 def outcomes_by_focus(session: Session, plan_ids: list[int]) -> dict[int, PlanOutcome]:
@@ -75,6 +84,7 @@ class MetricRecord:
 
     metric_key: str
     rep_id: int
+    rep_email: str
     rep_name: str
     rep_active: bool
     month: str
@@ -91,6 +101,7 @@ def metric_history(
         select(
             PlanOutcome.metric_key,
             Person.id,
+            Person.email,
             Person.name,
             Person.active,
             Plan.month,
@@ -110,14 +121,18 @@ def metric_history(
 
 
 def unjudged_months(session: Session, workspace_id: str) -> list[str]:
-    """Months with a plan focus metric that has no outcome yet."""
+    """Months with a plan focus metric that has no outcome yet, or one judged by the rules
+    before the months judged were recorded (migration 0006)."""
     return list(
         session.scalars(
             select(Plan.month)
             .distinct()
             .join(PlanFocus, PlanFocus.plan_id == Plan.id)
             .outerjoin(PlanOutcome, PlanOutcome.focus_id == PlanFocus.id)
-            .where(Plan.workspace_id == workspace_id, PlanOutcome.id.is_(None))
+            .where(
+                Plan.workspace_id == workspace_id,
+                or_(PlanOutcome.id.is_(None), PlanOutcome.judged_from.is_(None)),
+            )
             .order_by(Plan.month)
         )
     )

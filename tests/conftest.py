@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,22 +32,79 @@ def _pg_unreachable_reason() -> str | None:
 _PG_SKIP = _pg_unreachable_reason()
 
 
+def _create_pg_database(template: str | None = None) -> str:
+    """A new, uniquely named PostgreSQL database (a copy of `template`, else empty): its URL."""
+    name = f"coach_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_pg_database(url: str) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, uniquely named, empty PostgreSQL database, dropped afterwards."""
     if _PG_SKIP:
         pytest.skip(_PG_SKIP)
-    name = f"coach_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    url = _create_pg_database()
     try:
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        _drop_pg_database(url)
+
+
+# Migrating a database takes longer than most tests: each test process migrates one database
+# per backend with the real migrations, once, and tests that want a migrated database get a copy
+# of it (PostgreSQL's CREATE DATABASE … TEMPLATE; SQLite's backup API). Tests of the migrations
+# themselves, and of commands that migrate, still start from an empty database (`db_url`).
+@pytest.fixture(scope="session")
+def _pg_template() -> Iterator[str]:
+    if _PG_SKIP:
+        pytest.skip(_PG_SKIP)
+    url = _create_pg_database()
+    try:
+        upgrade(url)
+        yield url.rsplit("/", 1)[1]
+    finally:
+        _drop_pg_database(url)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "coach.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def migrated_pg_url(_pg_template: str) -> Iterator[str]:
+    """A fresh PostgreSQL database migrated to head, dropped afterwards."""
+    url = _create_pg_database(_pg_template)
+    try:
+        yield url
+    finally:
+        _drop_pg_database(url)
+
+
+@pytest.fixture
+def migrated_sqlite_url(sqlite_url: str, _sqlite_template: Path) -> str:
+    """`sqlite_url`, holding a database migrated to head."""
+    source = sqlite3.connect(_sqlite_template)
+    target = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
+    with target:
+        source.backup(target)
+    source.close()
+    target.close()
+    return sqlite_url
 
 
 @pytest.fixture
@@ -61,19 +119,18 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("pg_url" if request.param == "postgresql" else "sqlite_url")
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     """An engine on a database migrated to head (SQLite and PostgreSQL)."""
-    upgrade(db_url)
-    eng = make_engine(db_url)
+    migrated = "migrated_pg_url" if request.param == "postgresql" else "migrated_sqlite_url"
+    eng = make_engine(request.getfixturevalue(migrated))
     yield eng
     eng.dispose()
 
 
 @pytest.fixture
-def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+def sqlite_engine(migrated_sqlite_url: str) -> Iterator[Engine]:
     """An engine on a SQLite database migrated to head, for tests that need only one backend."""
-    upgrade(sqlite_url)
-    eng = make_engine(sqlite_url)
+    eng = make_engine(migrated_sqlite_url)
     yield eng
     eng.dispose()

@@ -3,26 +3,30 @@ gap in this org, who overcame it lately, and the export for sales ops."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from analytics.catalogue import Catalogue, Metric
+from analytics.catalogue import Catalogue
 from analytics.gaps import GapEngine, GapError
-from analytics.models import GapConfig, GapReport, MetricGap
+from analytics.models import GapConfig
 from analytics.outcomes import (
+    SUCCESS,
     VERDICTS,
     ActionRecord,
     WorkedAction,
-    judge,
+    judge_plan,
+    months_judged,
     persistent,
     what_worked,
 )
-from bot.coaching.gaps import load_gap_engines
+from bot.coaching.gaps import load_gap_engine
 from bot.coaching.months import shift_month
 from storage.db import session_scope
 from storage.directory import Member
@@ -52,9 +56,11 @@ def months_to_judge(
 
 
 def affected_months(changed: Iterable[str], window: int) -> list[str]:
-    """Plan months whose outcome a change to these data months can move: each month's data is in
-    the windows ending that month and the `window - 1` after it."""
-    return sorted({shift_month(m, i) for m in changed for i in range(window)})
+    """Plan months whose outcome a change to these data months can move: a plan is judged on up
+    to `window` months from its own on (so plans up to `window - 1` months before a data month),
+    against the expectation of the window ending the month before it (plans up to `window`
+    months after), with the peers of the window ending the last month judged (in between)."""
+    return sorted({shift_month(m, i) for m in changed for i in range(1 - window, window + 1)})
 
 
 def update_outcomes(
@@ -64,48 +70,33 @@ def update_outcomes(
     config: GapConfig,
     months: list[str] | None,
 ) -> int:
-    """Judge every plan of `months` (None: of every month) on the numbers for its month, and
-    return how many focus metrics were judged. Months without numbers wait until they arrive,
-    and so do months whose numbers are month to date (a `through` date): a plan is judged on its
-    full month only. Each month is written in its own short transaction, in place.
-
-    Closing is judged as gaps are found — the rep's shrunk estimate over the window ending in the
-    plan's month against the peer median — while better or worse than the baseline is judged on
-    the plan's month alone (the baseline's window would otherwise be counted twice), and a rep
-    with no numbers in the plan's month has not enough data.
+    """Judge every plan of `months` (None: of every month) on the numbers so far, and return how
+    many focus metrics were judged. A plan is judged on the rep's data from its month on, up to
+    `window_months` months as they arrive, against the expectation without coaching (the
+    engine's estimate the month before): `analytics.outcomes`. Months without numbers wait until
+    they arrive, and so do months whose numbers are month to date (a `through` date): a plan is
+    judged on full months only. Each month is written in its own short transaction, in place.
     """
     plan_months = _plan_months(db, workspace_id, months)
     if not plan_months:
         return 0
-    window, alone = load_gap_engines(
-        db, workspace_id, catalogue, config, config.model_copy(update={"window_months": 1})
-    )
-    models = {m.key: m for m in catalogue.metrics}
+    gaps = load_gap_engine(db, workspace_id, catalogue, config)
+    known = {m.key for m in catalogue.metrics}
     with session_scope(db) as session:
         people = select(Person.id, Person.email).where(Person.workspace_id == workspace_id)
         emails = {pid: email for pid, email in session.execute(people)}
     judged = 0
     for month in plan_months:
-        if window.through(month) is not None:
-            continue  # month to date: judged once the full month is imported
-        try:
-            pooled = {r.rep: r for r in window.reports(month)}
-            single = {r.rep: r for r in alone.reports(month)}
-        except GapError:
-            continue  # no numbers for that month yet
+        span = months_judged(gaps, month, config.window_months)
+        if span is None:
+            continue  # no full month of numbers from the plan's month on yet
+        for report_month in (shift_month(month, -1), span[1]):
+            with suppress(GapError):  # every rep at once: cheaper than one by one
+                gaps.warm(report_month)
         for attempt in (1, 2):
             try:
                 with session_scope(db) as session:
-                    judged += _judge_month(
-                        session,
-                        workspace_id,
-                        month,
-                        emails,
-                        models,
-                        config,
-                        (window, pooled),
-                        (alone, single),
-                    )
+                    judged += _judge_month(session, workspace_id, month, emails, known, gaps)
                 break
             except IntegrityError:  # another import judged the same plan at the same moment
                 if attempt == 2:
@@ -126,89 +117,86 @@ def _judge_month(
     workspace_id: str,
     month: str,
     emails: dict[int, str],
-    models: dict[str, Metric],
-    config: GapConfig,
-    pooled: tuple[GapEngine, dict[str, GapReport]],
-    single: tuple[GapEngine, dict[str, GapReport]],
+    known: set[str],
+    gaps: GapEngine,
 ) -> int:
     judged = 0
     plans = plans_of_months(session, workspace_id, [month])
     existing = outcomes_by_focus(session, [p.id for p in plans])
     for plan in plans:
         email = emails.get(plan.rep_id, "")
-        window = _metrics(_report(*pooled, email, month))
-        alone = _metrics(_report(*single, email, month))
         for focus in plan.focus:
-            spec = models.get(focus.metric_key)
-            if spec is None:
+            if focus.metric_key not in known:
                 continue  # a metric the catalogue no longer has
-            now, month_only = window.get(focus.metric_key), alone.get(focus.metric_key)
+            found = judge_plan(gaps, email, month, focus.metric_key, focus.target)
+            if found is None:
+                continue
             figures = OutcomeFigures(
-                value=now.value if now and month_only else None,
-                estimate=now.estimate if now else None,
-                numerator=month_only.numerator if month_only else None,
-                denominator=month_only.denominator if month_only else None,
-                peer_median_now=now.peer_median if now else None,
+                judged_from=found.first,
+                judged_to=found.last,
+                value=found.value,
+                numerator=found.numerator,
+                denominator=found.denominator,
+                expectation=found.expectation,
+                estimate=found.estimate,
+                peer_median_now=found.peer_median,
+                material_line=found.material_line,
             )
-            outcome = judge(
-                model=spec.model,
-                direction=spec.direction,
-                baseline=focus.baseline,
-                value=figures.value,
-                estimate=figures.estimate,
-                numerator=figures.numerator,
-                denominator=figures.denominator,
-                peer_median=figures.peer_median_now,
-                target=focus.target,
-                threshold=config.flag_threshold,
-            )
-            save_outcome(session, plan, focus, existing.get(focus.id), figures, outcome)
+            save_outcome(session, plan, focus, existing.get(focus.id), figures, found.outcome)
             judged += 1
     return judged
 
 
-def _metrics(report: GapReport | None) -> dict[str, MetricGap]:
-    return {m.key: m for m in report.metrics} if report is not None else {}
+# (rep email, metric key) → whether the rep is flagged on that metric in the latest month.
+FlaggedNow = Callable[[str, str], bool]
 
 
-def _report(
-    engine: GapEngine, reports: dict[str, GapReport], email: str, month: str
-) -> GapReport | None:
-    """The rep's report for the month; one `reports()` leaves out (a rep who left since) is
-    asked for by name, so their month is still judged."""
-    if email in reports:
-        return reports[email]
-    try:
-        return engine.report(email, month)
-    except GapError:
-        return None
+def flagged_now(engine: GapEngine) -> FlaggedNow:
+    """`FlaggedNow` from a gap engine's latest month (a rep without numbers then is not)."""
+
+    def flagged(email: str, key: str) -> bool:
+        try:
+            report = engine.report(email)
+        except GapError:
+            return False
+        return any(m.key == key and m.flagged for m in report.metrics)
+
+    return flagged
 
 
 @dataclass(frozen=True)
 class Lessons:
-    """What the org has learnt about one gap: actions that closed it, reps who did lately."""
+    """What the org has learnt about one gap: actions of plans that closed it or credibly
+    improved on it, and reps who did lately and are past it now."""
 
     worked: list[WorkedAction]
-    overcame: list[tuple[str, str]]  # (rep name, month): names and the fact only, no figures
+    overcame: list[tuple[str, str, str]]  # (rep name, month, verdict): no figures
 
     def as_dict(self) -> dict[str, Any]:
         """For the pure Block Kit builders."""
         return {
             "worked": [
-                {"action": w.action, "closed": w.closed, "used": w.used} for w in self.worked
+                {"action": w.action, "closed": w.closed, "improved": w.improved, "used": w.used}
+                for w in self.worked
             ],
-            "overcame": [{"name": n, "month": m} for n, m in self.overcame],
+            "overcame": [{"name": n, "month": m, "verdict": v} for n, m, v in self.overcame],
         }
 
 
 def lessons_for(
-    session: Session, workspace_id: str, metric_keys: list[str], rep_id: int, month: str
+    session: Session,
+    workspace_id: str,
+    metric_keys: list[str],
+    rep_id: int,
+    month: str,
+    flagged: FlaggedNow,
 ) -> dict[str, dict[str, Any]]:
-    """For each metric: the actions of plans that closed it in this org over the last two years
-    (most successful first) and the active reps other than `rep_id` who closed it in the last six
-    months, latest first."""
+    """For each metric: the actions of plans that closed it or credibly improved on it in this
+    org over the last two years (most successful first, with how often, of the plans judged
+    with data), and the active reps other than `rep_id` whose plan on it closed or credibly
+    improved in the last six months and who are not `flagged` on it now, latest first."""
     records = lesson_records(session, workspace_id, list(metric_keys), month)
-    return lessons_from(records, metric_keys, rep_id, month)
+    return lessons_from(records, metric_keys, rep_id, month, flagged)
 
 
 def lesson_records(
@@ -219,7 +207,11 @@ def lesson_records(
 
 
 def lessons_from(
-    records: list[MetricRecord], metric_keys: list[str], rep_id: int, month: str
+    records: list[MetricRecord],
+    metric_keys: list[str],
+    rep_id: int,
+    month: str,
+    flagged: FlaggedNow,
 ) -> dict[str, dict[str, Any]]:
     """`lessons_for` on records already read (they may cover more metrics than asked)."""
     since = shift_month(month, -RECENT_MONTHS)
@@ -227,13 +219,15 @@ def lessons_from(
     for key in dict.fromkeys(metric_keys):
         history = [r for r in records if r.metric_key == key and r.verdict != "not enough data"]
         worked = what_worked(
-            ActionRecord(action, r.verdict == "closed") for r in history for action in r.actions
+            ActionRecord(action, r.verdict) for r in history for action in r.actions
         )
-        latest: dict[int, tuple[str, str]] = {}
-        for r in history:
-            if r.verdict == "closed" and r.rep_active and r.rep_id != rep_id and r.month >= since:
-                latest[r.rep_id] = (r.rep_name, r.month)
-        overcame = sorted(latest.values(), key=lambda item: item[1], reverse=True)[:3]
+        latest: dict[int, MetricRecord] = {}
+        for r in history:  # oldest first: a rep's latest success wins
+            if r.verdict in SUCCESS and r.rep_active and r.rep_id != rep_id and r.month >= since:
+                latest[r.rep_id] = r
+        newest_first = sorted(latest.values(), key=lambda r: r.month, reverse=True)
+        past_it = (r for r in newest_first if not flagged(r.rep_email, key))
+        overcame = [(r.rep_name, r.month, r.verdict) for r in islice(past_it, 3)]
         if worked or overcame:
             found[key] = Lessons(worked, overcame).as_dict()
     return found
@@ -311,16 +305,28 @@ def export_rows(session: Session, workspace_id: str, since: str | None) -> list[
 
 
 def _focus_row(focus: PlanFocus, outcome: PlanOutcome | None) -> dict[str, Any]:
-    """A focus metric with the figures it was chosen on and, once judged, its outcome."""
+    """A focus metric with the figures it was chosen on and, once judged, its outcome with what
+    it was judged on: the months, the rep's value over them, the expectation without coaching,
+    the peers' median and material line on the window ending the last month judged."""
+
+    def judged(name: str) -> Any:
+        return getattr(outcome, name) if outcome is not None else None
+
     return {
         "metric": focus.metric_key,
         "baseline": focus.baseline,
         "target": focus.target,
         "peer_median_then": focus.peer_median,
-        "value": outcome.value if outcome else None,
-        "estimate": outcome.estimate if outcome else None,
-        "peer_median_now": outcome.peer_median_now if outcome else None,
-        "verdict": outcome.verdict if outcome else None,
+        "value": judged("value"),
+        "estimate": judged("estimate"),
+        "peer_median_now": judged("peer_median_now"),
+        "verdict": judged("verdict"),
+        "judged_from": judged("judged_from"),
+        "judged_to": judged("judged_to"),
+        "expectation": judged("expectation"),
+        "material_line": judged("material_line"),
+        "target_met": judged("target_met"),
+        "p_better": judged("p_better"),
     }
 
 

@@ -28,6 +28,7 @@ class FocusOutcome:
     peer_median: float | None
     target: float | None
     verdict: str | None = None  # the archive's, once the plan's month is judged
+    judged: dict[str, Any] | None = None  # what the verdict was judged on (months, value, ...)
 
     def _better(self, value: float | None, than: float | None, strict: bool) -> bool | None:
         if value is None or than is None:
@@ -42,15 +43,11 @@ class FocusOutcome:
 
     @property
     def closed(self) -> bool | None:
-        """The archive's verdict once the month is judged; until then, whether the raw value
-        reached the peer median or the plan's target (None without data)."""
-        if self.verdict is not None:
-            return None if self.verdict == "not enough data" else self.verdict == "closed"
-        at_median = self._better(self.now, self.peer_median, strict=False)
-        at_target = self._better(self.now, self.target, strict=False)
-        if at_median is None and at_target is None:
+        """The archive's verdict, once the month is judged (None before, and without data): a
+        raw value at the median or the target is no evidence that the gap closed."""
+        if self.verdict is None or self.verdict == "not enough data":
             return None
-        return bool(at_median) or bool(at_target)
+        return self.verdict == "closed"
 
 
 @dataclass(frozen=True)
@@ -134,6 +131,19 @@ class Briefing:
         self.plans = {(p.rep_id, p.month): p for p in plans}
         judged = outcomes_by_focus(session, [p.id for p in self.plans.values()])
         self.verdicts = {focus_id: o.verdict for focus_id, o in judged.items()}
+        self.judged = {
+            focus_id: {
+                "judged_from": o.judged_from,
+                "judged_to": o.judged_to,
+                "value": o.value,
+                "expectation": o.expectation,
+                "peer_median_now": o.peer_median_now,
+                "target": o.target,
+                "target_met": o.target_met,
+            }
+            for focus_id, o in judged.items()
+            if o.judged_from is not None
+        }
         self.quarter = self._quarter(session, workspace_id)
         # Running PIPs per manager (by id as the digest names teams): a count, never who.
         self.pips = {str(m): n for m, n in active_counts_by_manager(session, workspace_id).items()}
@@ -220,6 +230,7 @@ class Briefing:
                     peer_median=metric.get("peer_median", f.peer_median),
                     target=f.target,
                     verdict=self.verdicts.get(f.id),
+                    judged=self.judged.get(f.id),
                 )
             )
         return PlanView(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import sessionmaker
 from analytics.catalogue import Catalogue, load_catalogue
 from analytics.gaps import GapEngine, GapError
 from analytics.models import GapReport
-from bot.coaching.archive import lesson_records, lessons_from
+from bot.coaching.archive import flagged_now, lesson_records, lessons_from
 from bot.coaching.gaps import load_gap_engine
 from bot.settings import Settings
 from storage.directory import Directory, load_directory
@@ -130,7 +130,8 @@ class Services:
     def lessons(
         self, workspace_id: str, metric_keys: list[str], rep_id: int, month: str
     ) -> dict[str, dict[str, Any]]:
-        """`bot.coaching.archive.lessons_for`, from judged plans kept for LESSONS_SECONDS."""
+        """`bot.coaching.archive.lessons_for`, from judged plans kept for LESSONS_SECONDS; who is
+        flagged now from the workspace's warm gap engine."""
         keys = sorted(set(metric_keys))
 
         def read() -> list[MetricRecord]:
@@ -140,7 +141,8 @@ class Services:
         # Keyed by the data version too: after `coach forget` nobody is named a minute longer.
         version = self.version(workspace_id)
         records = self._lessons.get((workspace_id, version, month, tuple(keys)), read)
-        return lessons_from(records, metric_keys, rep_id, month)
+        flagged = flagged_now(self.gap_engine(workspace_id))
+        return lessons_from(records, metric_keys, rep_id, month, flagged)
 
     def gap_engine(self, workspace_id: str) -> GapEngine:
         """A warm gap engine for the workspace's latest import.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import calendar
+from functools import partial
 from typing import Any
+
+from bot.coaching.months import parse_month
 
 # Units by metric key for the default catalogue; a catalogue metric may carry its own `unit`.
 _UNITS = {
@@ -88,3 +92,33 @@ def format_bookings(amount: float | None) -> str:
     if amount is None:
         return "—"
     return f"{'−' if amount < 0 else '+'}${abs(amount):,.0f}"
+
+
+def months_span(first: str, last: str) -> str:
+    """The months a verdict was judged on, as people say them: 'Oct 2026', 'Oct – Dec 2026',
+    'Dec 2026 – Feb 2027'."""
+    (y1, m1), (y2, m2) = (parse_month(first), parse_month(last))
+    start = f"{calendar.month_abbr[m1]} {y1}"
+    if (y1, m1) == (y2, m2):
+        return start
+    end = f"{calendar.month_abbr[m2]} {y2}"
+    return f"{calendar.month_abbr[m1]} – {end}" if y1 == y2 else f"{start} – {end}"
+
+
+def judged_text(metric: dict[str, Any], focus: dict[str, Any]) -> str:
+    """What a verdict was judged on, in plain text (the caller escapes it for mrkdwn): the
+    months, the rep's value over them, the expectation without coaching, the peers' median,
+    the target and whether it was met — '24% in Oct – Nov 2026; expected 20% without
+    coaching; peers' median 26%; target 25%, met'."""
+    fmt = partial(format_value, metric)
+    months = months_span(focus["judged_from"], focus["judged_to"])
+    value = focus.get("value")
+    parts = [f"{fmt(value)} in {months}" if value is not None else f"no numbers in {months}"]
+    if focus.get("expectation") is not None:
+        parts.append(f"expected {fmt(focus['expectation'])} without coaching")
+    if focus.get("peer_median_now") is not None:
+        parts.append(f"peers' median {fmt(focus['peer_median_now'])}")
+    if focus.get("target") is not None:
+        met = {True: ", met", False: ", not met"}.get(focus.get("target_met"), "")  # type: ignore[arg-type]
+        parts.append(f"target {fmt(focus['target'])}{met}")
+    return "; ".join(parts)

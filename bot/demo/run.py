@@ -10,7 +10,8 @@ from rich.table import Table
 
 from analytics.catalogue import load_catalogue
 from analytics.simulate import demo_org
-from bot.demo.history import script_history
+from bot.coaching.months import coaching_month
+from bot.demo.history import rep_to_show, script_history
 from bot.demo.play import play_slack
 from bot.coaching.gaps import load_gap_engine
 from bot.cli.terminal import gap_panel
@@ -75,10 +76,11 @@ def run_demo(folder: Path, console: Console) -> None:
     console.print(summary)
     for report in reports:
         console.print(gap_panel(report))
-    script_history(make_engine(url), WORKSPACE, gap_engine, catalogue, planted, console)
+    script_history(make_engine(url), WORKSPACE, gap_engine, catalogue, console)
     focus_reps = [r["rep"] for r in reports if r["focus"] and r["rep"] in planted]
-    if focus_reps:
-        play_slack(make_engine(url), WORKSPACE, folder, focus_reps[0], console)
+    shown = rep_to_show(make_engine(url), WORKSPACE, gap_engine, focus_reps, coaching_month())
+    if shown is not None:
+        play_slack(make_engine(url), WORKSPACE, folder, shown, console)
     console.print(
         f"\nTry it yourself:  DATABASE_URL=sqlite:///{db_path} COACH_WORKSPACE={WORKSPACE} "
         f".venv/bin/coach gaps {reports[0]['rep'] if reports else 'EMAIL'}",

@@ -211,6 +211,7 @@ class SlackStandIn:
         self._codes: dict[str, tuple[str, str]] = {}  # OAuth code → (team id, installer id)
         self._bot_tokens: dict[str, str] = {}  # bot token → team id, issued by oauth.v2.access
         self._caller = TEAM_ID  # the team of the call being answered (under the lock)
+        self._caller_token = ""  # and the token it came with
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.views: dict[str, dict[str, Any]] = {}
         self.home_tabs: dict[str, dict[str, Any]] = {}
@@ -230,7 +231,10 @@ class SlackStandIn:
         self._ts_base = int(time.time()) * 1_000_000
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # Where `apps.connections.open` sends a Socket Mode client (a local WebSocket URL).
+        self.socket_url: str | None = None
         self._methods: dict[str, Callable[[Params], dict[str, Any]]] = {
+            "apps.connections.open": self._apps_connections_open,
             "auth.test": self._auth_test,
             "chat.getPermalink": self._chat_get_permalink,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -511,6 +515,7 @@ class SlackStandIn:
             if issued is None and self._token is not None and token != self._token:
                 raise _SlackError("invalid_auth")
             self._caller = issued or TEAM_ID
+            self._caller_token = token
             if needed and needed not in self.scopes:
                 provided = ",".join(sorted(self.scopes))
                 raise _SlackError("missing_scope", needed=needed, provided=provided)
@@ -583,6 +588,14 @@ class SlackStandIn:
             result["tz"] = user.tz
             result["tz_offset"] = int(offset.total_seconds()) if offset else 0
         return result
+
+    def _apps_connections_open(self, params: Params) -> dict[str, Any]:
+        # Socket Mode's WebSocket URL, asked for with the app-level token only.
+        if not self._caller_token.startswith("xapp-"):
+            raise _SlackError("not_allowed_token_type")
+        if self.socket_url is None:
+            raise _SlackError("invalid_auth")
+        return {"url": self.socket_url}
 
     def _auth_test(self, params: Params) -> dict[str, Any]:
         team = self._teams[self._caller]

@@ -1,7 +1,7 @@
 """pips: performance improvement plans, their metrics, check-ins and audit trail
 
-Revision ID: 0011
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-29 02:40:00
 
 """

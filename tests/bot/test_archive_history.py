@@ -1,5 +1,6 @@
-"""A scripted six-month coaching history for the demo org: every kind of outcome, what has
-worked, who overcame a gap, persistent deficiencies, and a re-import that recomputes in place."""
+"""A scripted coaching history for the demo org: outcomes stored as the analytics judge them,
+with what they were judged on; what has worked, who overcame a gap (and is past it now),
+persistent deficiencies, and a re-import that recomputes in place."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from sqlalchemy import Engine, delete, func, select
 from analytics.catalogue import load_catalogue
 from analytics.gaps import GapEngine
 from analytics.models import GapConfig, MetricGap
+from analytics.outcomes import judge_plan
 from analytics.simulate import demo_org
 from bot.coaching.archive import (
     affected_months,
     archive_view,
     export_rows,
+    flagged_now,
     lessons_for,
     months_to_judge,
     update_outcomes,
@@ -46,9 +49,8 @@ def demo(sqlite_engine: Engine, tmp_path: Path) -> tuple[Engine, Path]:
     return sqlite_engine, metrics_csv
 
 
-def gaps(db: Engine, window: int = CONFIG.window_months) -> GapEngine:
-    """Closing is judged on the usual window; better or worse on the plan's month alone."""
-    return load_gap_engine(db, WS, CATALOGUE, CONFIG.model_copy(update={"window_months": window}))
+def gaps(db: Engine) -> GapEngine:
+    return load_gap_engine(db, WS, CATALOGUE, CONFIG)
 
 
 def ids(db: Engine) -> dict[str, int]:
@@ -125,123 +127,163 @@ def verdicts(db: Engine) -> dict[tuple[str, str], str]:
     return {(email, month): verdict for email, month, verdict in found}
 
 
-def test_every_kind_of_outcome_as_specified(demo: tuple[Engine, Path]) -> None:
-    db, _ = demo
-    engine = gaps(db)
-    taken: set[str] = set()
-    month = "2026-09"
-    at_median, m1 = pick(
-        engine, month, lambda m: m.direction == "higher" and m.estimate >= m.peer_median, taken
-    )  # type: ignore[operator]
-    by_target, m2 = pick(engine, month, below, taken)
-    better, m3 = pick(engine, month, below, taken)
-    worse, m4 = pick(engine, month, lambda m: below(m) and m.value < 0.6, taken)  # type: ignore[operator]
-    same, m5 = pick(engine, month, below, taken)
-    no_data, m6 = pick(engine, month, below, taken)
-    plan(db, at_median, month, m1.key, m1.value * 0.9, None)  # type: ignore[operator]
-    plan(db, by_target, month, m2.key, m2.value * 0.9, m2.value)  # type: ignore[operator]
-    plan(db, better, month, m3.key, m3.value * 0.5, 0.99)  # type: ignore[operator]
-    plan(db, worse, month, m4.key, min(0.99, m4.value * 1.6), 0.99)  # type: ignore[operator]
-    alone = next(m for m in gaps(db, 1).report(same, month).metrics if m.key == m5.key)
-    plan(db, same, month, m5.key, alone.value, 0.99)  # September just like the baseline
-    plan(db, no_data, month, m6.key, m6.value, 0.99)
-    with session_scope(db) as session:  # September's row is missing; July's and August's stay
-        session.execute(
-            delete(MetricValue).where(
-                MetricValue.person_id == ids(db)[no_data], MetricValue.month == month
-            )
-        )
-    assert judge_all(db) == 6
-    found = verdicts(db)
-    assert found[(at_median, month)] == "closed"
-    assert found[(by_target, month)] == "closed"
-    assert found[(better, month)] == "improved"
-    assert found[(worse, month)] == "worse"
-    assert found[(same, month)] == "no change"
-    assert found[(no_data, month)] == "not enough data"
-    with session_scope(db) as session:
-        improved = session.scalar(select(PlanOutcome).where(PlanOutcome.verdict == "improved"))
-        assert improved is not None
-        # The numbers behind the verdict: baseline, now, peer median then and now, target.
-        assert improved.baseline == pytest.approx(m3.value * 0.5)  # type: ignore[operator]
-        assert improved.value == pytest.approx(m3.value)
-        # Now is now: after the deletion above the peers are one rep fewer.
-        now = next(m for m in gaps(db).report(better, month).metrics if m.key == m3.key)
-        assert improved.peer_median_then == 0.3
-        assert improved.peer_median_now == pytest.approx(now.peer_median)
-        assert improved.target == 0.99 and improved.p_better > 0.8  # type: ignore[operator]
-
-
-def test_what_worked_ranks_actions_by_closure_rate(demo: tuple[Engine, Path]) -> None:
-    db, _ = demo
-    engine = gaps(db)
-    taken: set[str] = set()
-    record, shadow, book = (
-        "Record two demos and review them together",
-        "Shadow a top closer",
-        "Read a sales book",
-    )
-    script = [
-        # (month, closes?, actions)
-        ("2026-07", True, [record]),
-        ("2026-08", True, [record.upper() + "."]),  # the same action, written differently
-        ("2026-07", True, [shadow]),
-        ("2026-08", False, [shadow, book]),
-        ("2026-09", False, [shadow]),
-        ("2026-09", False, [book]),
-    ]
-    for month, closes, actions in script:
-        # Closing plans meet their target; the others aim out of reach, for reps still behind.
-        want = (lambda m: True) if closes else below
-        email, metric = pick(engine, month, want, taken, keys=("close_rate",), min_n=5)
-        plan(
-            db, email, month, "close_rate", metric.value, metric.value if closes else 0.99, actions
-        )
-    judge_all(db)
-    with session_scope(db) as session:
-        someone = ids(db)["priya.shah@example.com"]
-        lessons = lessons_for(session, WS, ["close_rate"], someone, "2026-11")["close_rate"]
-    assert [(w["action"], w["closed"], w["used"]) for w in lessons["worked"]] == [
-        (record, 2, 2),
-        (shadow, 1, 3),
-    ]  # the book never closed the gap: not suggested
-
-
-def test_who_overcame_it_is_recent_active_and_never_the_rep_themself(
+def test_each_outcome_is_the_analytics_judgement_with_what_it_was_judged_on(
     demo: tuple[Engine, Path],
 ) -> None:
     db, _ = demo
     engine = gaps(db)
     taken: set[str] = set()
-    closers = {}
-    for label, month in (
-        ("recent", "2026-09"),
-        ("old", "2026-04"),
-        ("gone", "2026-08"),
-        ("viewer", "2026-07"),
-        ("also", "2026-06"),
-    ):
-        email, metric = pick(engine, month, lambda m: True, taken, keys=("close_rate",), min_n=5)
-        plan(db, email, month, "close_rate", metric.value, metric.value)  # target met: closed
-        closers[label] = email
-    update_outcomes(db, WS, CATALOGUE, CONFIG, ["2026-04", *MONTHS])
+    planned = []
+    for month in ("2026-08", "2026-09", "2026-10"):
+        for _ in range(3):
+            email, metric = pick(engine, month, below, taken)
+            plan(db, email, month, metric.key, metric.value, 0.99)
+            planned.append((email, month, metric.key))
+    gone, _ = pick(engine, "2026-09", below, taken)
+    plan(db, gone, "2026-09", "close_rate", 0.1, 0.99)
+    with session_scope(db) as session:  # no numbers from the plan's month on
+        session.execute(
+            delete(MetricValue).where(
+                MetricValue.person_id == ids(db)[gone], MetricValue.month >= "2026-09"
+            )
+        )
+    assert judge_all(db) == 10
+    engine = gaps(db)  # the numbers as judged
     with session_scope(db) as session:
-        gone = session.scalar(select(Person).where(Person.email == closers["gone"]))
+        stored = {
+            (email, month): outcome
+            for email, month, outcome in session.execute(
+                select(Person.email, Plan.month, PlanOutcome)
+                .join(Plan, Plan.id == PlanOutcome.plan_id)
+                .join(Person, Person.id == Plan.rep_id)
+            )
+        }
+    for email, month, key in planned:
+        found = judge_plan(engine, email, month, key, 0.99)
+        assert found is not None
+        row = stored[(email, month)]
+        assert (row.judged_from, row.judged_to) == (found.first, found.last)
+        assert row.judged_to == "2026-10"  # up to three months, as far as the data go
+        assert row.verdict == found.verdict and row.p_better == found.outcome.p_better
+        assert row.expectation == found.expectation and row.expectation is not None
+        assert row.value == found.value and row.peer_median_now == found.peer_median
+        assert row.material_line == found.material_line and row.target_met is False
+    assert stored[(gone, "2026-09")].verdict == "not enough data"
+    assert stored[(gone, "2026-09")].value is None
+
+
+def test_an_outcome_judged_by_the_old_rules_is_judged_again(demo: tuple[Engine, Path]) -> None:
+    db, _ = demo
+    email, metric = pick(gaps(db), "2026-09", below, set())
+    plan(db, email, "2026-09", metric.key, metric.value, 0.99)
+    judge_all(db)
+    with session_scope(db) as session:  # as migration 0006 leaves an outcome of before
+        row = session.scalar(select(PlanOutcome))
+        assert row is not None
+        judged = row.verdict
+        old = "worse" if judged != "worse" else "improved"
+        row.judged_from, row.judged_to, row.verdict = None, None, old
+    assert months_to_judge(db, WS, [], CONFIG.window_months) == ["2026-09"]
+    update_outcomes(db, WS, CATALOGUE, CONFIG, ["2026-09"])
+    with session_scope(db) as session:
+        row = session.scalar(select(PlanOutcome))
+        assert row is not None and row.judged_from == "2026-09" and row.verdict == judged
+    assert months_to_judge(db, WS, [], CONFIG.window_months) == []
+
+
+def scripted(db: Engine, script: list[tuple[str, str, list[str]]]) -> dict[str, str]:
+    """Plans on close rate, one per (month, verdict, actions), by reps not used yet; their
+    verdicts then set as scripted (the judge's own rules are tested above). The rep of each."""
+    engine = gaps(db)
+    taken: set[str] = set()
+    reps = {}
+    for i, (month, _, actions) in enumerate(script):
+        email, metric = pick(engine, month, lambda m: True, taken, keys=("close_rate",), min_n=5)
+        plan(db, email, month, "close_rate", metric.value, 0.99, actions)
+        reps[f"{i}"] = email
+    judge_all(db)
+    people = ids(db)
+    with session_scope(db) as session:
+        for i, (month, verdict, _) in enumerate(script):
+            row = session.scalar(
+                select(PlanOutcome)
+                .join(Plan, Plan.id == PlanOutcome.plan_id)
+                .where(Plan.rep_id == people[reps[f"{i}"]], Plan.month == month)
+            )
+            assert row is not None
+            row.verdict = verdict
+    return reps
+
+
+def nobody_flagged(email: str, key: str) -> bool:
+    return False
+
+
+def test_what_worked_counts_closed_and_improved_plans(demo: tuple[Engine, Path]) -> None:
+    db, _ = demo
+    record, shadow, book = (
+        "Record two demos and review them together",
+        "Shadow a top closer",
+        "Read a sales book",
+    )
+    scripted(
+        db,
+        [
+            ("2026-07", "closed", [record]),
+            ("2026-08", "improved", [record.upper() + "."]),  # the same action, written apart
+            ("2026-07", "closed", [shadow]),
+            ("2026-08", "no change", [shadow, book]),
+            ("2026-09", "worse", [shadow]),
+            ("2026-09", "no change", [book]),
+            ("2026-09", "not enough data", [book]),  # no data: not counted at all
+        ],
+    )
+    with session_scope(db) as session:
+        someone = ids(db)["priya.shah@example.com"]
+        lessons = lessons_for(session, WS, ["close_rate"], someone, "2026-11", nobody_flagged)
+    worked = lessons["close_rate"]["worked"]
+    assert [(w["action"], w["closed"], w["improved"], w["used"]) for w in worked] == [
+        (record, 1, 1, 2),
+        (shadow, 1, 0, 3),
+    ]  # the book never worked: not suggested
+
+
+def test_who_overcame_it_is_recent_active_past_it_now_and_never_the_rep_themself(
+    demo: tuple[Engine, Path],
+) -> None:
+    db, _ = demo
+    reps = scripted(
+        db,
+        [
+            ("2026-09", "closed", ["a"]),  # 0: named
+            ("2026-04", "closed", ["a"]),  # 1: too long ago
+            ("2026-08", "improved", ["a"]),  # 2: left the company
+            ("2026-07", "closed", ["a"]),  # 3: the rep asking
+            ("2026-06", "improved", ["a"]),  # 4: named
+            ("2026-08", "closed", ["a"]),  # 5: flagged on it again now
+            ("2026-09", "no change", ["a"]),  # 6: never overcame it
+        ],
+    )
+    with session_scope(db) as session:
+        gone = session.scalar(select(Person).where(Person.email == reps["2"]))
         assert gone is not None
         gone.active = False
     people = ids(db)
+    asked: list[tuple[str, str]] = []
+
+    def flagged(email: str, key: str) -> bool:
+        asked.append((email, key))
+        return email == reps["5"]
+
     with session_scope(db) as session:
-        lessons = lessons_for(session, WS, ["close_rate"], people[closers["viewer"]], "2026-11")
-    names = {o["name"] for o in lessons["close_rate"]["overcame"]}
-    with session_scope(db) as session:
+        lessons = lessons_for(session, WS, ["close_rate"], people[reps["3"]], "2026-11", flagged)
         name = dict(session.execute(select(Person.email, Person.name)).all())
-    assert names == {name[closers["recent"]], name[closers["also"]]}
-    assert [o["month"] for o in lessons["close_rate"]["overcame"]] == [
-        "2026-09",
-        "2026-06",
-    ]  # latest first
-    # Names and months only: nobody's figures travel with them.
-    assert set(lessons["close_rate"]["overcame"][0]) == {"name", "month"}
+    overcame = lessons["close_rate"]["overcame"]
+    assert overcame == [
+        {"name": name[reps["0"]], "month": "2026-09", "verdict": "closed"},
+        {"name": name[reps["4"]], "month": "2026-06", "verdict": "improved"},
+    ]  # latest first; names, months and the verdict only: nobody's figures
+    assert (reps["5"], "close_rate") in asked
 
 
 def test_persistent_deficiency_and_reimport_recomputes_without_duplicates(
@@ -289,7 +331,8 @@ def test_persistent_deficiency_and_reimport_recomputes_without_duplicates(
         rows = export_rows(session, WS, "2026-07")
     assert [r["month"] for r in rows] == ["2026-07", "2026-08", "2026-09", "2026-11"]
     assert rows[-1]["outcome"] is None and rows[-1]["focus"][0]["verdict"] is None  # not yet
-    assert rows[0]["focus"][0]["verdict"] in ("no change", "worse", "improved")
+    assert rows[0]["focus"][0]["verdict"] in ("no change", "worse", "improved", "not enough data")
+    assert rows[0]["focus"][0]["judged_from"] == "2026-07"
 
 
 def test_an_edited_plan_is_judged_again_and_a_rep_who_left_keeps_their_outcome(
@@ -297,11 +340,11 @@ def test_an_edited_plan_is_judged_again_and_a_rep_who_left_keeps_their_outcome(
 ) -> None:
     db, _ = demo
     engine = gaps(db)
-    email, metric = pick(engine, "2026-09", lambda m: True, set())
-    plan(db, email, "2026-09", metric.key, metric.value, metric.value)  # target met: closed
+    email, metric = pick(engine, "2026-09", below, set())
+    plan(db, email, "2026-09", metric.key, metric.value, 0.99)
     judge_all(db)
-    assert verdicts(db)[(email, "2026-09")] == "closed"
-    plan(db, email, "2026-09", metric.key, metric.value, 0.99, ["Another approach"])  # edited
+    assert (email, "2026-09") in verdicts(db)
+    plan(db, email, "2026-09", metric.key, metric.value, 0.98, ["Another approach"])  # edited
     assert (email, "2026-09") not in verdicts(db)  # the old verdict went with the old plan
     months = months_to_judge(db, WS, [], CONFIG.window_months)  # what any import judges
     assert months == ["2026-09"]
@@ -313,4 +356,15 @@ def test_an_edited_plan_is_judged_again_and_a_rep_who_left_keeps_their_outcome(
         person.active = False
     before = verdicts(db)[(email, "2026-09")]
     judge_all(db)
-    assert verdicts(db)[(email, "2026-09")] == before  # not "not enough data"
+    assert verdicts(db)[(email, "2026-09")] == before  # judged on their numbers all the same
+
+
+def test_flagged_now_reads_the_latest_report(demo: tuple[Engine, Path]) -> None:
+    db, _ = demo
+    engine = gaps(db)
+    flagged = flagged_now(engine)
+    report = next(r for r in engine.reports() if any(m.flagged for m in r.metrics))
+    on = next(m.key for m in report.metrics if m.flagged)
+    off = next(m.key for m in report.metrics if not m.flagged)
+    assert flagged(report.rep, on) and not flagged(report.rep, off)
+    assert not flagged("nobody@example.com", on)  # no numbers now: not flagged

@@ -139,6 +139,10 @@ def test_archive_of_many_months() -> None:
         "estimate": 0.19,
         "peer_median_now": 0.27,
         "verdict": "improved",
+        "judged_from": "2025-12",
+        "judged_to": "2026-02",
+        "expectation": 0.17,
+        "target_met": False,
     }
     plans = [
         {

@@ -152,10 +152,9 @@ def test_day_two_digest_answers_what_why_how_with_unplanned_reps_first(
     assert "*How:* Record 2 demos; Review them together" in text
     mark_part = text[text.index("Mark Manager") : text.index("Mia Manager")]
     assert mark_part.index("no plan yet") < mark_part.index("*Rep 1*")  # unplanned reps first
-    assert "cohort: 0 of 1 October 2026 plans closed their gap (0%)" in text  # rep1: still behind
-    assert (
-        "cohort: 1 of 1 October 2026 plans closed their gap (100%)" in text
-    )  # rep6: 27%, target met
+    # October's plans are not judged yet: rep6 is at their 25% target, but a target met is no
+    # closed gap, and until the archive's verdicts are in there is nothing to count.
+    assert "cohort: no October 2026 plans with data yet" in text
     # Last quarter's plans (5 reps) against what was expected when each was made; rep 1, flagged
     # in August and not coached in September, is a comparison group of one: too few to count.
     lift = re.search(

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.demo.standin import SlackStandIn
-from storage.db import make_engine, upgrade
+from storage.db import make_engine
 from storage.models import Delivery
 from tests.bot.conftest import metadata_keys, seed
 
@@ -24,8 +24,8 @@ ALL_KEYS = 22  # 2 managers × (1 + 5 replies) + 10 invitations
 
 
 @pytest.fixture
-def sqlite_db(sqlite_url: str) -> str:
-    upgrade(sqlite_url)
+def sqlite_db(migrated_sqlite_url: str) -> str:
+    sqlite_url = migrated_sqlite_url
     engine = make_engine(sqlite_url)
     seed(engine, ["2026-08", "2026-09", "2026-10"])
     engine.dispose()
@@ -180,8 +180,8 @@ def test_kill_9_mid_send_then_rerun_sends_every_message_exactly_once(
 
 
 @pytest.fixture
-def pg_db(pg_url: str) -> Iterator[str]:
-    upgrade(pg_url)
+def pg_db(migrated_pg_url: str) -> Iterator[str]:
+    pg_url = migrated_pg_url
     engine = make_engine(pg_url)
     seed(engine, ["2026-08", "2026-09", "2026-10"])
     engine.dispose()

@@ -60,14 +60,14 @@ def report() -> dict[str, Any]:
 def test_gaps_with_lessons_and_the_rep_home() -> None:
     lessons = {
         "close_rate": {
-            "worked": [{"action": ACTION, "closed": 2, "used": 3}],
-            "overcame": [{"name": NAME, "month": "2026-09"}],
+            "worked": [{"action": ACTION, "closed": 2, "improved": 1, "used": 3}],
+            "overcame": [{"name": NAME, "month": "2026-09", "verdict": "closed"}],
         }
     }
     blocks = gap_blocks(report(), lessons, chart=True)
     assert message("", blocks) == []
     assert blocks[0]["text"]["text"] == NAME  # the header is plain_text: as typed
-    assert "&lt;!here&gt; Mia &amp; Co (September 2026)" in str(blocks)
+    assert "&lt;!here&gt; Mia &amp; Co (closed it, September 2026)" in str(blocks)
     assert view(rep_home(blocks, None)) == []
 
 

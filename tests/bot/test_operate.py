@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
-import pytest
 import time_machine
 import yaml
 from sqlalchemy import Engine, func, select
@@ -17,13 +14,13 @@ from bot.cli.doctor import run_checks
 from bot.demo.standin import DEFAULT_SCOPES, SlackStandIn
 from bot.settings import Settings
 from bot.slack.client import REQUIRED_SCOPES
-from storage.db import make_engine, session_scope, upgrade
+from storage.db import make_engine, session_scope
 from storage.forget import forget_person
 from storage.models import CheckIn, Delivery, MetricValue, Person, Plan, Reflection, Workspace
 from storage.plans import FocusInput, add_checkin, save_plan, save_reflection
 from tests.bot.conftest import seed
+from tests.in_process import run_coach
 
-COACH = [sys.executable, "-m", "bot.cli.main"]
 MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
 
 
@@ -72,9 +69,7 @@ def test_doctor_says_what_to_fix(sqlite_engine: Engine) -> None:
 
 def test_doctor_on_an_empty_database_exits_1_and_says_migrate(sqlite_url: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
-    result = subprocess.run(
-        [*COACH, "doctor"], env={**env, "DATABASE_URL": sqlite_url}, capture_output=True, text=True
-    )
+    result = run_coach("doctor", env={**env, "DATABASE_URL": sqlite_url})
     assert result.returncode == 1
     assert "SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET not set" in result.stdout
     assert "fix: run `coach db upgrade`" in result.stdout
@@ -171,32 +166,24 @@ def test_forget_deletes_personal_data_and_keeps_an_anonymous_row(sqlite_engine: 
         assert forget_person(session, "default", "nobody@example.com") is None
 
 
-def test_forget_asks_first(sqlite_url: str) -> None:
-    upgrade(sqlite_url)
+def test_forget_asks_first(migrated_sqlite_url: str) -> None:
+    sqlite_url = migrated_sqlite_url
     engine = make_engine(sqlite_url)
     history(engine)
     engine.dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
     env.update({"DATABASE_URL": sqlite_url, "COLUMNS": "200"})
-    declined = subprocess.run(
-        [*COACH, "forget", "rep1@example.com"], env=env, input="n\n", capture_output=True, text=True
-    )
+    declined = run_coach("forget", "rep1@example.com", env=env, input="n\n")
     assert declined.returncode == 1 and "nothing deleted" in declined.stderr
-    done = subprocess.run(
-        [*COACH, "forget", "rep1@example.com", "--yes"], env=env, capture_output=True, text=True
-    )
+    done = run_coach("forget", "rep1@example.com", "--yes", env=env)
     assert done.returncode == 0, done.stderr
     assert "deleted 1 plans, 1 reflections, 16 metric values, 1" in done.stdout
-    unknown = subprocess.run(
-        [*COACH, "forget", "rep1@example.com", "--yes"], env=env, capture_output=True, text=True
-    )
+    unknown = run_coach("forget", "rep1@example.com", "--yes", env=env)
     assert unknown.returncode == 1 and "nobody in the org chart has that email" in unknown.stderr
 
 
-@pytest.mark.parametrize("url_fixture", ["pg_url"])
-def test_forget_on_postgresql(request: pytest.FixtureRequest, url_fixture: str) -> None:
-    url = request.getfixturevalue(url_fixture)
-    upgrade(url)
+def test_forget_on_postgresql(migrated_pg_url: str) -> None:
+    url = migrated_pg_url
     engine = make_engine(url)
     history(engine)
     with session_scope(engine) as session:

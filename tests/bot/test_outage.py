@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, func, select, text
 
 from bot.demo.standin import SlackStandIn
 from bot.slack.listeners.errors import DATABASE_DOWN
-from storage.db import make_engine, session_scope, upgrade
+from storage.db import make_engine, session_scope
 from storage.models import Plan
 from tests.bot.conftest import Bot, seed, serve_bot
 from tests.bot.test_plan_e2e import open_modal, state, submit
@@ -21,8 +21,8 @@ from tests.conftest import PG_ADMIN_URL
 
 
 @pytest.fixture
-def pg_bot(pg_url: str, slack: SlackStandIn) -> Iterator[tuple[Bot, str]]:
-    upgrade(pg_url)
+def pg_bot(migrated_pg_url: str, slack: SlackStandIn) -> Iterator[tuple[Bot, str]]:
+    pg_url = migrated_pg_url
     engine = make_engine(pg_url)
     seed(engine, ["2026-08", "2026-09", "2026-10"])
     with (

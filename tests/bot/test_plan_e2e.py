@@ -59,8 +59,9 @@ def state(
     return values
 
 
-def submit(bot: Bot, viewer: str, modal: dict[str, Any], values: dict[str, Any]) -> tuple[int, str]:
-    payload = {
+def submission(viewer: str, modal: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The view_submission payload of `modal` filled with `values` by `viewer`."""
+    return {
         "type": "view_submission",
         "team": {"id": TEAM_ID, "domain": "coach-test"},
         "user": {"id": viewer, "team_id": TEAM_ID},
@@ -75,7 +76,10 @@ def submit(bot: Bot, viewer: str, modal: dict[str, Any], values: dict[str, Any])
             "state": {"values": values},
         },
     }
-    return bot.interact(payload)
+
+
+def submit(bot: Bot, viewer: str, modal: dict[str, Any], values: dict[str, Any]) -> tuple[int, str]:
+    return bot.interact(submission(viewer, modal, values))
 
 
 def plans(bot: Bot) -> list[tuple[str, str, float | None]]:

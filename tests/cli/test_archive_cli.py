@@ -6,8 +6,6 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -19,14 +17,13 @@ from bot.demo.run import write_demo_csvs
 from storage.db import make_engine, session_scope
 from storage.models import Person, PlanOutcome
 from storage.plans import FocusInput, save_plan
+from tests.in_process import Ran, run_coach
 
-COACH = [sys.executable, "-m", "bot.cli.main"]
 
-
-def coach(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def coach(db: Path, *args: str) -> Ran:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
     env.update({"DATABASE_URL": f"sqlite:///{db}", "COACH_WORKSPACE": "acme", "COLUMNS": "200"})
-    return subprocess.run([*COACH, *args], env=env, capture_output=True, text=True, timeout=120)
+    return run_coach(*args, env=env)
 
 
 @pytest.fixture
@@ -83,14 +80,17 @@ def test_an_import_judges_the_plans_its_months_touch_once(org: tuple[Path, Path]
     # The plans were saved after their months' numbers came in: any import judges them.
     waiting = coach(db, "import", "metrics", str(metrics_csv))
     assert "0 new, 0 updated" in waiting.stdout and "judged 2 plan focus metrics" in waiting.stdout
-    october = coach(db, "import", "metrics", str(bumped(metrics_csv, "2026-10")))
+    october_file = bumped(metrics_csv, "2026-10")
+    october = coach(db, "import", "metrics", str(october_file))
     assert october.returncode == 0, october.stderr
-    # October's plan only: September's is judged on the window ending in September.
-    assert "judged 1 plan focus metrics" in october.stdout
-    september = coach(db, "import", "metrics", str(bumped(metrics_csv, "2026-09")))
-    assert "judged 2 plan focus metrics" in september.stdout  # in both windows
+    # October is a month judged for both plans (September's: September and October).
+    assert "judged 2 plan focus metrics" in october.stdout
+    # June is only in the window September's expectation was estimated on (June to August).
+    june_file = bumped(october_file, "2026-06")
+    june = coach(db, "import", "metrics", str(june_file))
+    assert "1 updated" in june.stdout and "judged 1 plan focus metrics" in june.stdout
     assert outcomes(db) == 2  # recomputed in place, never added twice
-    unchanged = coach(db, "import", "metrics", str(bumped(metrics_csv, "2026-09")))
+    unchanged = coach(db, "import", "metrics", str(june_file))
     assert "judged" not in unchanged.stdout and outcomes(db) == 2
 
 
@@ -104,16 +104,28 @@ def test_export_plans_as_csv_and_json(org: tuple[Path, Path]) -> None:
     october = rows[1]
     assert october["rep_email"] == "priya.shah@example.com"
     assert october["manager_email"] == "marcus.bell@example.com"
-    assert october["focus1_metric"] == "discovery_rate" and october["focus1_verdict"] == "closed"
-    assert october["outcome"] == "closed" and october["focus2_metric"] == ""
+    assert october["focus1_metric"] == "discovery_rate"
+    assert october["outcome"] == october["focus1_verdict"] and october["focus2_metric"] == ""
     assert october["actions"] == "Use the new discovery script | Review two calls a week"
-    assert rows[0]["focus1_verdict"] in ("improved", "no change", "worse")  # target out of reach
+    # Beside each verdict what it was judged on: the months, the value, the expectation.
+    assert (october["focus1_judged_from"], october["focus1_judged_to"]) == ("2026-10", "2026-10")
+    assert (rows[0]["focus1_judged_from"], rows[0]["focus1_judged_to"]) == ("2026-09", "2026-10")
+    for row in rows:
+        assert 0 < float(row["focus1_expectation"]) < 1 and 0 < float(row["focus1_value"]) < 1
+        assert 0 < float(row["focus1_material_line"]) < float(row["focus1_peer_median_now"])
+    # A target of 1% is met, and closes nothing by itself.
+    assert october["focus1_target_met"] == "True" and rows[0]["focus1_target_met"] == "False"
+    assert october["focus1_verdict"] in ("improved", "no change", "worse", "not enough data")
     lines = coach(
         db, "export", "plans", "--since", "2026-10", "--format", "json"
     ).stdout.splitlines()
     [plan] = [json.loads(line) for line in lines]
     assert plan["month"] == "2026-10" and plan["focus"][0]["target"] == 0.01
-    assert plan["focus"][0]["verdict"] == "closed" and plan["focus"][0]["value"] > 0.01
+    focus = plan["focus"][0]
+    assert focus["target_met"] is True and focus["verdict"] == october["focus1_verdict"]
+    assert (focus["judged_from"], focus["judged_to"]) == ("2026-10", "2026-10")
+    assert focus["expectation"] == pytest.approx(float(october["focus1_expectation"]))
+    assert 0.0 <= focus["p_better"] <= 1.0
 
 
 @pytest.mark.parametrize(
@@ -171,9 +183,9 @@ def test_export_leaves_no_formula_for_a_spreadsheet(org: tuple[Path, Path]) -> N
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
     env.update({"DATABASE_URL": f"sqlite:///{db}", "COACH_WORKSPACE": "acme"})
     # Bytes, not text: text mode would turn the bare CRs this is about into LFs.
-    raw = subprocess.run(
-        [*COACH, "export", "plans"], env=env, capture_output=True, timeout=120, check=True
-    ).stdout.decode()
+    exported = run_coach("export", "plans", env=env)
+    assert exported.returncode == 0, exported.stderr
+    raw = exported.raw_stdout.decode()
     assert "\r" not in raw and "\u2028" not in raw  # every line break is a quoted LF
     # An importer that breaks rows at every line break, inside quotes or not, runs nothing.
     for physical in raw.split("\n"):

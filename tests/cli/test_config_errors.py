@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-COACH = [sys.executable, "-m", "bot.cli.main"]
+from tests.in_process import Ran, run_coach
 
 
-def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], env: dict[str, str], cwd: Path) -> Ran:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
     full_env.pop("DATABASE_URL", None)
     full_env.update(env)
-    return subprocess.run(COACH + args, env=full_env, cwd=cwd, capture_output=True, text=True)
+    return run_coach(*args, env=full_env, cwd=cwd)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.in_process import Ran, run_coach
+
 COACH = [sys.executable, "-m", "bot.cli.main"]
 
 
@@ -41,13 +43,13 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "demo"
 
 
-def gaps(demo_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def gaps(demo_dir: Path, *args: str) -> Ran:
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{demo_dir / 'coach.db'}",
         "COACH_WORKSPACE": "demo",
     }
-    return subprocess.run([*COACH, "gaps", *args], capture_output=True, text=True, env=env)
+    return run_coach("gaps", *args, env=env)
 
 
 def test_demo_writes_csvs_database_and_slack_payloads(demo_dir: Path) -> None:

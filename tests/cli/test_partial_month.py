@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 
 from analytics.simulate import demo_org
 from bot.demo.run import write_demo_csvs
+from tests.in_process import Ran, run_coach
 
-COACH = [sys.executable, "-m", "bot.cli.main"]
 
-
-def coach(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*COACH, *args], capture_output=True, text=True, env=env, timeout=120, check=False
-    )
+def coach(env: dict[str, str], *args: str) -> Ran:
+    return run_coach(*args, env=env)
 
 
 def test_gaps_says_through_which_day_a_partial_month_runs(tmp_path: Path) -> None:

@@ -64,9 +64,8 @@ def save_history(engine: Engine, history: CoachedHistory) -> None:
             )
 
 
-def test_report_roi_reads_the_plans_and_numbers(
-    db_url: str, engine: Engine, tmp_path: Path
-) -> None:
+def test_report_roi_reads_the_plans_and_numbers(engine: Engine, tmp_path: Path) -> None:
+    db_url = engine.url.render_as_string(hide_password=False)
     history = simulate_coaching(
         2, reps=30, months=8, coached_months=3, weak_share=0.6, lift=0.25, catalogue=CATALOGUE
     )

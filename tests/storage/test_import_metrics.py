@@ -24,6 +24,7 @@ from analytics.catalogue import Catalogue, load_catalogue
 from storage.csv_import import CsvImportError, ImportResult, import_metrics, import_org
 from storage.db import session_scope
 from storage.models import MetricValue, PartialMonth, Person, Workspace
+from storage.queries import metrics_frame
 from tests.storage.test_import_org import ORG, WS, problems_of, snapshot, write
 
 DEFAULT_COLUMNS = [
@@ -490,6 +491,20 @@ def test_any_sequence_of_files_lands_exactly(
         result = run_import(engine, path, workspace)
         assert (result.new, result.updated, result.unchanged) == (new, updated, unchanged)
         assert stored(engine, workspace) == model
+        assert as_read(engine, workspace) == model
+
+
+def as_read(engine: Engine, workspace: str) -> Stored:
+    """{(email, month): {count: value}} as the gap engine's columnar read sees it."""
+    frame = metrics_frame(engine, workspace)
+    counts = [c for c in frame.columns if c not in ("rep", "month", "through")]
+    assert list(frame[["rep", "month"]].itertuples(index=False)) == sorted(
+        frame[["rep", "month"]].itertuples(index=False)
+    )
+    return {
+        (rep, month): {c: v for c, v in zip(counts, values, strict=True) if v == v}
+        for rep, month, *values in frame[["rep", "month", *counts]].itertuples(index=False)
+    }
 
 
 def marks(engine: Engine) -> dict[tuple[str, str], date]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from bot.coaching.months import month_label
-from bot.coaching.wording import format_value
+from bot.coaching.wording import format_value, judged_text
 from bot.slack.blocks.mrkdwn import escape
 
 VERDICT_ICONS = {
@@ -19,26 +18,16 @@ VERDICT_ICONS = {
 
 
 def outcome_text(focus: dict[str, Any], metric: dict[str, Any], label: str) -> str:
-    """'Close rate 18% → 24% (median 26% then, 27% now; target 25%) — closed', as mrkdwn (the
-    catalogue's `label` escaped)."""
-    fmt = partial(format_value, metric)
+    """'Close rate: 24% in Oct – Nov 2026; expected 20% without coaching; peers' median 26%;
+    target 25%, met — improved', as mrkdwn (everything from data escaped): beside the verdict,
+    exactly what it was judged on. Before the first month is in: the target and a wait."""
     verdict = focus.get("verdict")
-    now = fmt(focus["value"]) if verdict and verdict != "not enough data" else "…"
-    outcome = (
-        f" — {VERDICT_ICONS[verdict]} *{verdict}*"
-        if verdict
-        else " — _judged once the month's data is in_"
-    )
-    return (
-        f"{escape(label)} {fmt(focus['baseline'])} → {now} "
-        f"(median {fmt(focus['peer_median_then'])} then"
-        + (
-            f", {fmt(focus['peer_median_now'])} now"
-            if focus.get("peer_median_now") is not None
-            else ""
-        )
-        + f"; target {fmt(focus['target'])}){outcome}"
-    )
+    if not verdict or not focus.get("judged_from"):
+        target = focus.get("target")
+        aim = f" (target {format_value(metric, target)})" if target is not None else ""
+        return f"{escape(label)}{escape(aim)} — _judged once the month's data is in_"
+    judged = escape(judged_text(metric, focus))
+    return f"{escape(label)}: {judged} — {VERDICT_ICONS[verdict]} *{verdict}*"
 
 
 def archive_blocks(

@@ -12,7 +12,7 @@ from typing import Any
 from analytics.roi import RoiRow
 from bot.coaching.briefing import FocusOutcome, PlanView, RepBrief
 from bot.coaching.months import through_label
-from bot.coaching.wording import format_value, lift_sentence, metric_sentence
+from bot.coaching.wording import format_value, judged_text, lift_sentence, metric_sentence
 from bot.slack.blocks.mrkdwn import escape
 
 Blocks = list[dict[str, Any]]
@@ -47,13 +47,16 @@ def _button(action_id: str, text: str, value: str, primary: bool = False) -> dic
 
 
 def outcome_line(f: FocusOutcome) -> str:
-    """'Win rate 18% → 22% (team median 26%, target 24%) — closed', as mrkdwn."""
-    if f.verdict is not None and f.verdict != "closed":
-        verdict = f.verdict  # the archive's word, once the month is judged
-    elif f.now is None:
+    """Once judged, the verdict beside what it was judged on ('Win rate: 22% in Nov 2026;
+    expected 19% without coaching; peers' median 26% — improved'); before, where the rep is
+    against the plan's figures ('Win rate 18% → 22% (team median 26%, target 24%) — moving
+    toward the median'), as mrkdwn."""
+    if f.verdict is not None and f.judged is not None:
+        mark = " :white_check_mark:" if f.verdict == "closed" else ""
+        judged = escape(judged_text(f.metric, f.judged))
+        return f"{escape(f.label)}: {judged} — {f.verdict}{mark}"
+    if f.now is None:
         verdict = "no data yet"
-    elif f.closed:
-        verdict = "closed :white_check_mark:"
     else:
         verdict = "moving toward the median" if f.moved else "not moving yet"
     target = f", target {format_value(f.metric, f.target)}" if f.target is not None else ""

@@ -20,21 +20,29 @@ def _context(text: str) -> dict[str, Any]:
 
 
 def lessons_text(lessons: dict[str, Any], label: str) -> str | None:
-    """What has worked for this gap in the org, and who overcame it lately (names only), as
-    mrkdwn: the actions, names and `label` are escaped here."""
+    """What has worked for this gap in the org (actions of plans that closed it or credibly
+    improved on it, with how often), and who overcame it lately and is past it now (names only),
+    as mrkdwn: the actions, names and `label` are escaped here."""
     parts = []
     if lessons.get("worked"):
         tried = "; ".join(
-            f"“{escape(w['action'][:140])}” (closed it {w['closed']} of {w['used']} times)"
-            for w in lessons["worked"]
+            f"“{escape(w['action'][:140])}” ({worked_count(w)})" for w in lessons["worked"]
         )
         parts.append(f":seedling: What has worked for {escape(label)} here: {tried}")
     if lessons.get("overcame"):
         who = ", ".join(
-            f"{escape(o['name'])} ({month_label(o['month'])})" for o in lessons["overcame"]
+            f"{escape(o['name'])} ({o['verdict']} it, {month_label(o['month'])})"
+            for o in lessons["overcame"]
         )
-        parts.append(f":handshake: Closed this gap lately: {who} — a peer worth a coffee.")
+        parts.append(f":handshake: Overcame this gap lately: {who} — a peer worth a coffee.")
     return "\n".join(parts) or None
+
+
+def worked_count(worked: dict[str, Any]) -> str:
+    """'closed it 3 of 7 times', 'closed it 2 and improved it 1 of 7 times', 'improved it 1 of
+    4 times': of the plans with this action judged with data."""
+    done = [f"{word} it {worked[word]}" for word in ("closed", "improved") if worked.get(word)]
+    return f"{' and '.join(done)} of {worked['used']} times"
 
 
 def gap_blocks(

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session
 
 from analytics.gaps import GapError
-from bot.coaching.archive import lessons_for
+from bot.coaching.archive import flagged_now, lessons_for
 from bot.coaching.months import coaching_month, month_label
 from bot.coaching.services import Services
 from bot.coaching.team import team_rows
@@ -63,7 +63,9 @@ def home_view(session: Session, services: Services, person: Person) -> dict[str,
         return manager_home(rows, month_label(month), person.mute_reminders)
     try:
         report = engine.report(person.email)
-        lessons = lessons_for(session, person.workspace_id, report.focus, person.id, month)
+        lessons = lessons_for(
+            session, person.workspace_id, report.focus, person.id, month, flagged_now(engine)
+        )
         gaps = gap_blocks(report.model_dump(mode="json"), lessons)
     except GapError as exc:
         gaps = [{"type": "section", "text": {"type": "mrkdwn", "text": escape(exc)[:3000]}}]

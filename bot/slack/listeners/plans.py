@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from analytics.gaps import GapError
 from analytics.models import GapReport
-from bot.coaching.archive import lessons_for
+from bot.coaching.archive import flagged_now, lessons_for
 from bot.coaching.months import (
     coaching_month,
     current_months,
@@ -110,7 +110,14 @@ def open_plan_modal(
             targets=start["targets"],
             checkin_dates=existing.checkin_dates if existing else [],
             example=typing_example(locale),
-            lessons=lessons_for(session, actor.workspace_id, start["chosen"], rep.id, month),
+            lessons=lessons_for(
+                session,
+                actor.workspace_id,
+                start["chosen"],
+                rep.id,
+                month,
+                flagged_now(services.gap_engine(actor.workspace_id)),
+            ),
             reflection=None
             if reflection is None
             else {
