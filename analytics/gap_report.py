@@ -101,12 +101,11 @@ class GapAssembly(GapAdvice):
     ) -> GapReport:
         row = results.row(rep)
         table = self._table(state, results)
+        # One row of each per-metric column, then one dict per metric (catalogue fields first).
+        columns = zip(*(table[name][row] for name in _PER_METRIC), strict=True)
         metrics = [
-            {
-                **self._static[m],
-                **{name: table[name][row][m] for name in _PER_METRIC},
-            }
-            for m in range(len(self.metrics))
+            {**static, **dict(zip(_PER_METRIC, figures, strict=True))}
+            for static, figures in zip(self._static, columns, strict=True)
         ]
         focus = results.focus[row]
         tenure = self._tenure_month(rep, state.window[-1])
