@@ -428,10 +428,18 @@ def _trusted(
     by a round trip through `model_validate` on simulated orgs. Validating some 100,000 nested
     objects again took a fifth of `reports()`; `model_construct` is slower still (it loops over
     the fields in Python), so this sets what it sets. `given`: the fields set (default: all).
+
+    With every field set, the instances of a model share one set of them: pydantic only adds a
+    field's name to it (on assignment: already there) and copies it (`model_copy`), so sharing
+    changes nothing, and spares some 20 objects per report to create, collect and free.
     """
+    if given is None:
+        fields = _ALL_FIELDS.get(model) or _ALL_FIELDS.setdefault(model, set(model.model_fields))
+    else:
+        fields = set(given)
     instance = _new(model)
     _set(instance, "__dict__", values)
-    _set(instance, "__pydantic_fields_set__", set(values if given is None else given))
+    _set(instance, "__pydantic_fields_set__", fields)
     _set(instance, "__pydantic_extra__", None)
     _set(instance, "__pydantic_private__", None)
     return instance
@@ -439,6 +447,7 @@ def _trusted(
 
 # BaseModel's own __setattr__ validates names; these are what model_construct calls.
 _new, _set = object.__new__, object.__setattr__
+_ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
 
 
 def _num(x: Any) -> float | None:

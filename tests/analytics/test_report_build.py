@@ -51,11 +51,17 @@ def test_each_report_owns_its_parts(engine: GapEngine) -> None:
     rep = next(r for r in engine.reports() if r.targets and r.targets.out_of_reach).rep
     first, second = engine.report(rep), engine.report(rep)
     before = second.model_dump_json()
+    fields_before = second.peer_group.model_fields_set.copy()
     assert first.targets is not None
     for metric in first.metrics:
         metric.suggestions.append("changed")
     first.targets.out_of_reach.append("changed")
     first.targets.own.wins = -1.0
     first.window.append("changed")
+    first.peer_group.cohort = 1
     assert second.model_dump_json() == before
+    assert second.peer_group.model_fields_set == fields_before
+    assert second.model_dump_json(exclude_unset=True) == engine.report(rep).model_dump_json(
+        exclude_unset=True
+    )
     assert engine.report(rep).model_dump_json() == before
