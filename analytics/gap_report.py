@@ -171,7 +171,7 @@ class GapAssembly(GapAdvice):
                 "ramping": ramping,
                 "tenure_month": tenure,
                 "material_gap": self.config.material_gap,
-                "metrics": [_trusted(MetricGap, figures) for figures in metrics],
+                "metrics": _trusted_all(MetricGap, metrics),
                 "focus": [self.metrics[i].key for i in focus],
                 "focus_note": self._focus_note(metrics, focus),
                 "consequences": [
@@ -194,7 +194,9 @@ class GapAssembly(GapAdvice):
                     },
                 ),
                 "inherited": _trusted(Inherited, inherited),
-                "warnings": self._warnings(state, results, row, rep, metrics, ramping, day, tenure),
+                "warnings": self._warnings(
+                    state, results, row, rep, metrics, basis, ramping, day, tenure
+                ),
             },
         )
 
@@ -240,6 +242,7 @@ class GapAssembly(GapAdvice):
         row: int,
         rep: int,
         metrics: list[dict[str, Any]],
+        basis: dict[str, Any],
         ramping: bool,
         day: date,
         tenure: int | None,
@@ -247,7 +250,6 @@ class GapAssembly(GapAdvice):
         cfg = self.config
         warnings = []
         table = self._table(state, results)
-        basis = self._basis(results, row)
         size = table["peer_size"][row]
         segment, discipline = state.pool_of[rep]
         group = " ".join(x for x in (segment, discipline) if x) or "the org"
@@ -433,16 +435,24 @@ def _trusted(
     field's name to it (on assignment: already there) and copies it (`model_copy`), so sharing
     changes nothing, and spares some 20 objects per report to create, collect and free.
     """
-    if given is None:
-        fields = _ALL_FIELDS.get(model) or _ALL_FIELDS.setdefault(model, set(model.model_fields))
-    else:
-        fields = set(given)
-    instance = _new(model)
-    _set(instance, "__dict__", values)
-    _set(instance, "__pydantic_fields_set__", fields)
-    _set(instance, "__pydantic_extra__", None)
-    _set(instance, "__pydantic_private__", None)
+    instance = _trusted_all(model, [values])[0]
+    if given is not None:
+        _set(instance, "__pydantic_fields_set__", set(given))
     return instance
+
+
+def _trusted_all(model: type[_Model], values: list[dict[str, Any]]) -> list[_Model]:
+    """`_trusted` of each of `values` (every field set), in one call."""
+    fields = _ALL_FIELDS.get(model) or _ALL_FIELDS.setdefault(model, set(model.model_fields))
+    out = []
+    for one in values:
+        instance = _new(model)
+        _set(instance, "__dict__", one)
+        _set(instance, "__pydantic_fields_set__", fields)
+        _set(instance, "__pydantic_extra__", None)
+        _set(instance, "__pydantic_private__", None)
+        out.append(instance)
+    return out
 
 
 # BaseModel's own __setattr__ validates names; these are what model_construct calls.
