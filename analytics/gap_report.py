@@ -114,17 +114,15 @@ class GapAssembly(GapAdvice):
     ) -> GapReport:
         row = results.row(rep)
         table = self._table(state, results)
-        # One row of each per-metric column, then one dict per metric in MetricGap's field order.
+        # One row of each per-metric column, then one dict per metric: a copy of its template
+        # (MetricGap's fields in order) with the figures filled in.
         columns = zip(*(table[name][row] for name in _PER_METRIC), strict=True)
-        metrics = [
-            {
-                **head,
-                **dict(zip(_PER_METRIC, figures, strict=True)),
-                **tail,
-                "suggestions": [*ideas],
-            }
-            for (head, tail, ideas), figures in zip(self._static, columns, strict=True)
-        ]
+        metrics = []
+        for (template, ideas), figures in zip(self._static, columns, strict=True):
+            one = template.copy()
+            one.update(zip(_PER_METRIC, figures, strict=True))
+            one["suggestions"] = [*ideas]
+            metrics.append(one)
         focus = results.focus[row]
         tenure = self._tenure_month(rep, state.window[-1])
         year, mon = divmod(state.window[-1], 12)
@@ -213,9 +211,9 @@ class GapAssembly(GapAdvice):
         return {"basis": "group"}
 
     @property
-    def _static(self) -> list[tuple[dict[str, Any], dict[str, Any], tuple[str, ...]]]:
-        """The per-metric fields that come from the catalogue, computed once: those before the
-        figures in MetricGap's field order, the sentence after them, and the suggestions."""
+    def _static(self) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
+        """Per metric, computed once: a template of its MetricGap fields in field order, those
+        from the catalogue filled in (the figures None), and its suggestions."""
         if not hasattr(self, "_static_fields"):
             self._static_fields = [
                 (
@@ -227,8 +225,10 @@ class GapAssembly(GapAdvice):
                         "stage": m.stage,
                         "unit": m.unit,
                         "effort_or_skill": _EFFORT_OR_SKILL[m.kind],
+                        **dict.fromkeys(_PER_METRIC),
+                        "sentence": m.sentence,
+                        "suggestions": None,
                     },
-                    {"sentence": m.sentence},
                     tuple(m.suggestions),
                 )
                 for m in self.metrics
