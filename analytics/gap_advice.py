@@ -297,7 +297,8 @@ class GapAdvice(GapEstimates):
             results = before.focus_results
         if results is None:
             results = before.focus_results or self._evaluate(before, with_data, focus_only=True)
-        return {int(i): results.focus[results.row(int(i))] for i in with_data}
+        rows = np.searchsorted(results.reps, with_data).tolist()
+        return {i: results.focus[row] for i, row in zip(with_data.tolist(), rows, strict=True)}
 
     # ---------------------------------------------------------------- stretch, reach, notes
 

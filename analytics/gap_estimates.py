@@ -103,10 +103,9 @@ class GapEstimates(GapWindow):
         size = np.full(len(reps), -1)
         keys: dict[tuple[Any, int], int] = {}
         cohort_of = np.full(len(reps), -1)
-        for row, rep in enumerate(reps.tolist()):
-            tenure = self._tenure_month(rep, state.window[-1])
-            if tenure is None or not self._in_ramp(rep, state):
-                continue
+        for row in np.flatnonzero(self._ramping_in_window(state, reps)).tolist():
+            rep = int(reps[row])
+            tenure = state.window[-1] - int(self._start_month[rep]) + 1
             key = (state.pool_of[rep], tenure)
             cohort = self._cohort(state, key)
             observations = len(cohort.reps) - int(rep in set(cohort.reps.tolist()))
@@ -249,7 +248,7 @@ class GapEstimates(GapWindow):
         ramp_ok = np.array([m.kind in _RAMP_COMPARABLE for m in self.metrics])
         cohort_ok = np.array([m.kind in _COHORT_COMPARABLE for m in self.metrics])
         small = (state.group_size[reps] < self.config.min_peer_group) & ~cohort
-        ramping = np.array([self._in_ramp(int(i), state) for i in reps], dtype=bool) & ~cohort
+        ramping = self._ramping_in_window(state, reps) & ~cohort
         out = np.ones((len(reps), len(self.metrics)), dtype=bool)
         out[small] = borrowed[small]
         out[ramping[:, None] & ~ramp_ok[None, :]] = False
@@ -260,6 +259,11 @@ class GapEstimates(GapWindow):
         """Whether the window holds any of the rep's first `ramp_months` months of tenure."""
         tenure = self._tenure_month(rep, state.window[0])
         return tenure is not None and tenure <= self.config.ramp_months
+
+    def _ramping_in_window(self, state: _Month, reps: np.ndarray) -> np.ndarray:
+        """(n,) bool: `_in_ramp` of each of `reps`, at once."""
+        tenure = state.window[0] - self._start_month[reps] + 1
+        return self._has_start[reps] & (tenure <= self.config.ramp_months)
 
     def _log_variance(self, state: _Month, reps: np.ndarray) -> np.ndarray:
         """(n, K) the count noise of each metric's log value: 1/k − 1/n for a rate between two

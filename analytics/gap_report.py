@@ -8,14 +8,27 @@ from __future__ import annotations
 
 import calendar
 import math
+from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import BaseModel
 
 from analytics.gap_advice import GapAdvice
 from analytics.gap_window import _Month, _Results, format_month
-from analytics.models import GapReport
+from analytics.models import (
+    FocusFollowUp,
+    GapReport,
+    Inherited,
+    MetricGap,
+    PeerGroup,
+    Stretch,
+    Targets,
+    TargetSet,
+    Trend,
+    TrendSeries,
+)
 
 
 class GapAssembly(GapAdvice):
@@ -101,13 +114,15 @@ class GapAssembly(GapAdvice):
     ) -> GapReport:
         row = results.row(rep)
         table = self._table(state, results)
-        metrics = [
-            {
-                **self._static[m],
-                **{name: table[name][row][m] for name in _PER_METRIC},
-            }
-            for m in range(len(self.metrics))
-        ]
+        # One row of each per-metric column, then one dict per metric: a copy of its template
+        # (MetricGap's fields in order) with the figures filled in.
+        columns = zip(*(table[name][row] for name in _PER_METRIC), strict=True)
+        metrics = []
+        for (template, ideas), figures in zip(self._static, columns, strict=True):
+            one = template.copy()
+            one.update(zip(_PER_METRIC, figures, strict=True))
+            one["suggestions"] = [*ideas]
+            metrics.append(one)
         focus = results.focus[row]
         tenure = self._tenure_month(rep, state.window[-1])
         year, mon = divmod(state.window[-1], 12)
@@ -119,16 +134,18 @@ class GapAssembly(GapAdvice):
             "revenue": table["inherited_revenue"][row],
         }
         quota = table["quota"][row]
-        targets = (
-            None
-            if quota is None
-            else {
-                "quota": quota,
-                **{name: table[name][row] for name in ("own", "team", "actual")},
-                **self._reach_note(table, row, metrics, focus),
-            }
-        )
-        return GapReport.model_validate(
+        targets = None
+        if quota is not None:
+            # Copies of the month's cached rows: each report owns what it holds.
+            volumes = {name: _trusted(TargetSet, {**table[name][row]}) for name in _VOLUMES}
+            reach = self._reach_note(table, row, metrics, focus)
+            reach["out_of_reach"] = [*reach["out_of_reach"]]
+            targets = _trusted(Targets, {"quota": quota, **volumes, **reach})
+        stretch = self._stretch(results.stretch[row], metrics)
+        trend = self._trend(state, table, row, rep, focus, previous_focus)
+        basis = self._basis(results, row)
+        return _trusted(
+            GapReport,
             {
                 "rep": str(self._emails[rep]),
                 "name": self._names[rep],
@@ -136,17 +153,23 @@ class GapAssembly(GapAdvice):
                 "month": format_month(state.window[-1]),
                 "window": [format_month(x) for x in state.window],
                 "through": self._through.get(state.window[-1]),
-                "peer_group": {
-                    "segment": state.pool_of[rep][0],
-                    "discipline": state.pool_of[rep][1],
-                    "size": table["peer_size"][row],
-                    "widened": False,
-                    **self._basis(results, row),
-                },
+                "peer_group": _trusted(
+                    PeerGroup,
+                    {
+                        "segment": state.pool_of[rep][0],
+                        "discipline": state.pool_of[rep][1],
+                        "size": table["peer_size"][row],
+                        "widened": False,
+                        "basis": basis["basis"],
+                        "cohort": basis.get("cohort"),
+                        "adjusted_peers": basis.get("adjusted_peers"),
+                    },
+                    given=_PEER_GROUP_GIVEN | basis.keys(),
+                ),
                 "ramping": ramping,
                 "tenure_month": tenure,
                 "material_gap": self.config.material_gap,
-                "metrics": metrics,
+                "metrics": _trusted_all(MetricGap, metrics),
                 "focus": [self.metrics[i].key for i in focus],
                 "focus_note": self._focus_note(metrics, focus),
                 "consequences": [
@@ -156,12 +179,23 @@ class GapAssembly(GapAdvice):
                     for m in metrics
                     if m["consequence_of"] is not None
                 ],
-                "stretch": self._stretch(results.stretch[row], metrics),
+                "stretch": None if stretch is None else _trusted(Stretch, stretch),
                 "targets": targets,
-                "trend": self._trend(state, table, row, rep, focus, previous_focus),
-                "inherited": inherited,
-                "warnings": self._warnings(state, results, row, rep, metrics, ramping, day, tenure),
-            }
+                "trend": _trusted(
+                    Trend,
+                    {
+                        "months": trend["months"],
+                        "series": [_trusted(TrendSeries, x) for x in trend["series"]],
+                        "last_month_focus": [
+                            _trusted(FocusFollowUp, x) for x in trend["last_month_focus"]
+                        ],
+                    },
+                ),
+                "inherited": _trusted(Inherited, inherited),
+                "warnings": self._warnings(
+                    state, results, row, rep, metrics, basis, ramping, day, tenure
+                ),
+            },
         )
 
     @staticmethod
@@ -177,21 +211,26 @@ class GapAssembly(GapAdvice):
         return {"basis": "group"}
 
     @property
-    def _static(self) -> list[dict[str, Any]]:
-        """The per-metric fields that come from the catalogue, computed once."""
+    def _static(self) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
+        """Per metric, computed once: a template of its MetricGap fields in field order, those
+        from the catalogue filled in (the figures None), and its suggestions."""
         if not hasattr(self, "_static_fields"):
             self._static_fields = [
-                {
-                    "key": m.key,
-                    "label": m.label,
-                    "kind": m.kind,
-                    "direction": m.direction,
-                    "stage": m.stage,
-                    "unit": m.unit,
-                    "effort_or_skill": _EFFORT_OR_SKILL[m.kind],
-                    "sentence": m.sentence,
-                    "suggestions": list(m.suggestions),
-                }
+                (
+                    {
+                        "key": m.key,
+                        "label": m.label,
+                        "kind": m.kind,
+                        "direction": m.direction,
+                        "stage": m.stage,
+                        "unit": m.unit,
+                        "effort_or_skill": _EFFORT_OR_SKILL[m.kind],
+                        **dict.fromkeys(_PER_METRIC),
+                        "sentence": m.sentence,
+                        "suggestions": None,
+                    },
+                    tuple(m.suggestions),
+                )
                 for m in self.metrics
             ]
         return self._static_fields
@@ -203,6 +242,7 @@ class GapAssembly(GapAdvice):
         row: int,
         rep: int,
         metrics: list[dict[str, Any]],
+        basis: dict[str, Any],
         ramping: bool,
         day: date,
         tenure: int | None,
@@ -210,7 +250,6 @@ class GapAssembly(GapAdvice):
         cfg = self.config
         warnings = []
         table = self._table(state, results)
-        basis = self._basis(results, row)
         size = table["peer_size"][row]
         segment, discipline = state.pool_of[rep]
         group = " ".join(x for x in (segment, discipline) if x) or "the org"
@@ -373,6 +412,52 @@ _TARGET_FIELDS = (
     "leads_prospected",
     "pipeline_coverage",
 )
+
+
+_VOLUMES = ("own", "team", "actual")
+_PEER_GROUP_GIVEN = frozenset(("segment", "discipline", "size", "widened"))
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _trusted(
+    model: type[_Model], values: dict[str, Any], given: Iterable[str] | None = None
+) -> _Model:
+    """A `model` holding `values` (every field, in field order) without validating them again.
+
+    For the engine's own output only: its inputs were validated where they came in (the
+    imports, GapConfig), and `_assemble` builds each value with the type validation would give
+    (floats and None from `_json`/`_num`, ints and bools from `tolist`), which the tests check
+    by a round trip through `model_validate` on simulated orgs. Validating some 100,000 nested
+    objects again took a fifth of `reports()`; `model_construct` is slower still (it loops over
+    the fields in Python), so this sets what it sets. `given`: the fields set (default: all).
+
+    With every field set, the instances of a model share one set of them: pydantic only adds a
+    field's name to it (on assignment: already there) and copies it (`model_copy`), so sharing
+    changes nothing, and spares some 20 objects per report to create, collect and free.
+    """
+    instance = _trusted_all(model, [values])[0]
+    if given is not None:
+        _set(instance, "__pydantic_fields_set__", set(given))
+    return instance
+
+
+def _trusted_all(model: type[_Model], values: list[dict[str, Any]]) -> list[_Model]:
+    """`_trusted` of each of `values` (every field set), in one call."""
+    fields = _ALL_FIELDS.get(model) or _ALL_FIELDS.setdefault(model, set(model.model_fields))
+    out = []
+    for one in values:
+        instance = _new(model)
+        _set(instance, "__dict__", one)
+        _set(instance, "__pydantic_fields_set__", fields)
+        _set(instance, "__pydantic_extra__", None)
+        _set(instance, "__pydantic_private__", None)
+        out.append(instance)
+    return out
+
+
+# BaseModel's own __setattr__ validates names; these are what model_construct calls.
+_new, _set = object.__new__, object.__setattr__
+_ALL_FIELDS: dict[type[BaseModel], set[str]] = {}
 
 
 def _num(x: Any) -> float | None:

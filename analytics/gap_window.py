@@ -160,6 +160,11 @@ class GapWindow:
         self._disciplines = [_as_segment(s) for s in frame.get("discipline", [None] * len(frame))]
         self._groups = list(zip(self._segments, self._disciplines, strict=True))
         self._starts = [_as_date(s) for s in frame.get("start_date", [None] * len(frame))]
+        # Start months as numbers (year * 12 + month - 1), for tenure over many reps at once.
+        self._has_start = np.array([s is not None for s in self._starts], dtype=bool)
+        self._start_month = np.array(
+            [0 if s is None else s.year * 12 + s.month - 1 for s in self._starts], dtype=int
+        )
         active = frame["active"] if "active" in frame else pd.Series(True, index=frame.index)
         self._active = active.fillna(True).astype(bool).to_numpy()
 
