@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from analytics.catalogue import Catalogue, Metric
 from analytics.gaps import GapEngine, GapError, format_month, parse_month
@@ -508,7 +508,7 @@ def _combine(
     n = coached_reps
     spread = float(np.var(draws, ddof=1)) * n / (n - 1)
     df = min(n, control_reps) - 1 if trust > 0 else n - 1
-    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * math.sqrt(spread + unknown)
+    half = float(special.stdtrit(df, 0.5 + CONFIDENCE / 2)) * math.sqrt(spread + unknown)
     return lift, (float(np.expm1(estimate - half)), float(np.expm1(estimate + half))), trust
 
 
