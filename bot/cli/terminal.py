@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.console import Group
@@ -134,8 +135,13 @@ def render_mrkdwn(text: str) -> Text:
     return Text(_mrkdwn(text))
 
 
+# Slack's *bold* and _italic_ markers: at word edges only, so emails (first_last@…) and emoji
+# codes (:heavy_minus_sign:) keep their underscores.
+_EMPHASIS = re.compile(r"(?<![\w:])([*_])(?=\S)(.+?)(?<=\S)\1(?![\w:])")
+
+
 def _mrkdwn(text: str) -> str:
-    return unescape(text.replace("*", "").replace("_", ""))
+    return unescape(_EMPHASIS.sub(r"\2", text))
 
 
 def _reps(count: int) -> str:
