@@ -813,8 +813,8 @@ class Cadence:
         keys: dict[str, str],
         settled: dict[str, tuple[str, list[str]]],
     ) -> list[Batch]:
-        """The PIP's messages of `keys` for `period` not settled yet, in its thread; a check-in
-        reminder says `today`, the day it goes out."""
+        """The PIP's messages of `keys` for `period` not settled yet, in its thread, worded for
+        `today`, the day they go out."""
         messages = []
         for kind, key in keys.items():
             if key in settled:
@@ -825,7 +825,7 @@ class Cadence:
                 goals = judged_goals(
                     session, self.services.catalogue, pip, self.settings.coach_flag_threshold
                 )
-                text, blocks = pip_end_due(rep.name, pip.id, pip.end_date, goals)
+                text, blocks = pip_end_due(rep.name, pip.id, pip.end_date, goals, today)
             messages.append(Message(key, "pip", period, text, blocks, rep_id=rep.id))
         return [
             Batch(

@@ -36,7 +36,7 @@ def checkins(bot: Bot, pip: Pip) -> list[str]:
     return [k.removeprefix(prefix) for k in metadata_keys(bot.slack) if k.startswith(prefix)]
 
 
-def test_a_check_in_on_a_public_holiday_goes_the_next_working_day(
+def test_a_check_in_or_end_on_a_public_holiday_goes_the_next_working_day(
     bot: Bot, cadence: Cadence
 ) -> None:
     pip = portuguese_pip(bot)
@@ -46,6 +46,10 @@ def test_a_check_in_on_a_public_holiday_goes_the_next_working_day(
     assert checkins(bot, pip) == ["2026-12-02"]
     due = next(m for m in bot.slack.posted("UMARK") if "check-in due today" in m["text"])
     assert "Dec 2" in due["text"] and due["thread_ts"] == pip.dm_ts
+    assert sent_on(cadence, "2027-01-01 09:30:00+00:00") == 0  # New Year's Day, the end date
+    assert sent_on(cadence, "2027-01-04 09:30:00+00:00") == 1
+    assert metadata_keys(bot.slack).count(f"pip:{pip.id}:end:2027-01-04") == 1
+    assert any("Rep 1's PIP ended (Jan 1, 2027)" in m["text"] for m in bot.slack.posted("UMARK"))
 
 
 def test_a_check_in_due_while_the_author_is_away_waits_for_their_return(
