@@ -120,7 +120,8 @@ class PartialMonth(Base):
 
 class Deferral(Base):
     """A cadence message held back while its recipient was away: it goes on a working day they
-    are back, within its month; its exactly-once key still decides that it goes once."""
+    are back, within its month (a PIP's, any day after); its exactly-once key still decides that
+    it goes once."""
 
     __tablename__ = "deferrals"
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from analytics.workdays import is_working_day, next_working_day, nth_working_day
 from bot.cadence.schedule import (
@@ -48,7 +49,7 @@ from bot.slack.blocks.pip import pip_checkin_due, pip_end_due
 from bot.slack.client import make_web_client
 from storage.availability import defer, deferred
 from storage.deliveries import delivered
-from storage.models import Delivery, MetricValue, PartialMonth, Person, Plan
+from storage.models import Delivery, MetricValue, PartialMonth, Person, Pip, Plan
 from storage.org import active_people
 from storage.pips import active_pips
 
@@ -329,12 +330,23 @@ class Cadence:
         return until
 
     def _owed(
-        self, job: Kind, people: list[Person], now: datetime, groups: dict[str, list[Person]]
+        self,
+        job: Job,
+        people: list[Person],
+        now: datetime,
+        groups: dict[str, list[Person]],
+        days: set[str] | None = None,
     ) -> None:
         """Add to `groups` the people whose `job` message was held back while they were away,
         on a working day in its month from the local send time on (not only in the catch-up
-        window: a held-back message is never lost to a late return)."""
-        periods = {(now + timedelta(hours=h)).strftime("%Y-%m") for h in (-12, 14)}
+        window: a held-back message is never lost to a late return). For PIPs, `days` are the
+        days their messages were due on so far, and a held-back one goes any later working day."""
+        periods = (
+            days
+            if days is not None
+            else {(now + timedelta(hours=h)).strftime("%Y-%m") for h in (-12, 14)}
+        )
+        kind: Kind = "daily" if job == "pips" else job
         with self.services.sessions() as session:
             owed = deferred(session, self.workspace_id, job, periods)
         known = {p.id: p for p in people}
@@ -345,9 +357,9 @@ class Cadence:
                     continue
                 zone = self.zone(person)
                 local = now.astimezone(zone)
-                start = scheduled_at(job, period, zone, self.rules, person.country)
+                start = scheduled_at(kind, period, zone, self.rules, person.country)
                 if (
-                    local.strftime("%Y-%m") == period
+                    (days is not None or local.strftime("%Y-%m") == period)
                     and start is not None
                     and start <= now
                     and local.time() >= self.rules.send_time
@@ -359,7 +371,7 @@ class Cadence:
 
     def _hold(
         self,
-        job: Kind,
+        job: Job,
         period: str,
         pending: list[Person],
         now: datetime,
@@ -720,53 +732,110 @@ class Cadence:
 
     def _pips(self, day: str | None, now: datetime) -> list[Run]:
         """Each running PIP's check-in reminders on its rhythm's days and its verdicts on its
-        end date, in the PIP's thread, on the day it is in the author's time (or on `day`)."""
-        catalogue = self.services.catalogue
-        threshold = self.settings.coach_flag_threshold
-        runs: dict[str, Run] = {}
-        settled_by: dict[str, dict[str, tuple[str, list[str]]]] = {}
+        end date, in the PIP's thread, in the author's time (or on `day`). A day that is not a
+        working day of the author's country moves to the next one; messages due while the author
+        is away are held back, like the rest of the cadence's, until a working day they are back."""
+        runs = []
         with self.services.sessions() as session:
+            running = []
             for pip in active_pips(session, self.workspace_id):
                 author, rep = (
                     session.get(Person, pip.author_id or -1),
                     session.get(Person, pip.rep_id),
                 )
-                if author is None or rep is None or not (pip.dm_channel and pip.dm_ts):
-                    continue
-                period = day or due_period("daily", now, self.zone(author), self.rules)
-                if period is None:
-                    continue
-                if period not in runs:
-                    runs[period], settled_by[period] = (
-                        Run("pips", period, []),
-                        self._settled(period),
-                    )
-                run, settled = runs[period], settled_by[period]
-                on = date.fromisoformat(period)
-                messages = []
-                if on in checkin_days(pip):
-                    key = f"pip:{pip.id}:checkin:{period}"
-                    text, blocks = pip_checkin_due(rep.name, pip.id, on)
-                    messages.append(Message(key, "pip", period, text, blocks, rep_id=rep.id))
-                if on == pip.end_date:
-                    key = f"pip:{pip.id}:end:{period}"
-                    if key not in settled:  # judged only while there is something to send
-                        goals = judged_goals(session, catalogue, pip, threshold)
-                        text, blocks = pip_end_due(rep.name, pip.id, on, goals)
-                        messages.append(Message(key, "pip", period, text, blocks, rep_id=rep.id))
-                for message in messages:
-                    if message.key in settled:
-                        run.settled[settled[message.key][0]] += 1
-                    else:
-                        run.batches.append(
-                            Batch(
-                                [message],
-                                person=_recipient(author),
-                                channel=pip.dm_channel,
-                                thread=(pip.dm_channel, pip.dm_ts),
-                            )
+                if author is not None and rep is not None and pip.dm_channel and pip.dm_ts:
+                    running.append((pip, author, rep))
+            authors = {author.id: author for _, author, _ in running}
+            if day is not None:
+                groups = {day: list(authors.values())} if authors else {}
+            else:
+                groups = self._due("daily", list(authors.values()), None, now)
+                latest = (now + timedelta(hours=14)).date()
+                days = {
+                    d.isoformat()
+                    for p, a, _ in running
+                    for d in self._pip_days(p, a)
+                    if d <= latest
+                }
+                self._owed("pips", list(authors.values()), now, groups, days)
+            for period, due in sorted(groups.items()):
+                run, settled = Run("pips", period, []), self._settled(period)
+                on, ids = date.fromisoformat(period), {a.id for a in due}
+                wanted = [
+                    (pip, author, rep, keys)
+                    for pip, author, rep in running
+                    if author.id in ids and (keys := self._pip_keys(pip, author, on))
+                ]
+                pending: dict[int, Person] = {}
+                for _, author, _, keys in wanted:
+                    states = [settled[k][0] for k in keys.values() if k in settled]
+                    run.settled.update(states)
+                    if len(states) < len(keys):
+                        pending[author.id] = author
+                here = list(pending.values())
+                if day is None:  # a run by hand for a day sends to everyone now
+                    here, _ = self._hold("pips", period, here, now, run, set(), authors)
+                sending = {a.id for a in here}
+                for pip, author, rep, keys in wanted:
+                    if author.id in sending:
+                        today = on if day is not None else now.astimezone(self.zone(author)).date()
+                        run.batches += self._pip_batches(
+                            session, pip, author, rep, period, today, keys, settled
                         )
-        return [runs[p] for p in sorted(runs)]
+                runs.append(run)
+        return runs
+
+    def _pip_days(self, pip: Pip, author: Person) -> set[date]:
+        """The days a PIP's messages go out: its check-in days and end date, each moved to the
+        next working day of the author's country."""
+        country = author.country or self.rules.country
+        return {next_working_day(d, country) for d in [*checkin_days(pip), pip.end_date]}
+
+    def _pip_keys(self, pip: Pip, author: Person, on: date) -> dict[str, str]:
+        """The keys of the PIP's messages due on `on` ("checkin", "end" → key): one check-in
+        reminder however many check-in days moved onto it, and the end-of-PIP message."""
+        country = author.country or self.rules.country
+        keys = {}
+        if any(next_working_day(d, country) == on for d in checkin_days(pip)):
+            keys["checkin"] = f"pip:{pip.id}:checkin:{on}"
+        if next_working_day(pip.end_date, country) == on:
+            keys["end"] = f"pip:{pip.id}:end:{on}"
+        return keys
+
+    def _pip_batches(
+        self,
+        session: Session,
+        pip: Pip,
+        author: Person,
+        rep: Person,
+        period: str,
+        today: date,
+        keys: dict[str, str],
+        settled: dict[str, tuple[str, list[str]]],
+    ) -> list[Batch]:
+        """The PIP's messages of `keys` for `period` not settled yet, in its thread, worded for
+        `today`, the day they go out."""
+        messages = []
+        for kind, key in keys.items():
+            if key in settled:
+                continue
+            if kind == "checkin":
+                text, blocks = pip_checkin_due(rep.name, pip.id, today)
+            else:  # judged only while there is something to send
+                goals = judged_goals(
+                    session, self.services.catalogue, pip, self.settings.coach_flag_threshold
+                )
+                text, blocks = pip_end_due(rep.name, pip.id, pip.end_date, goals, today)
+            messages.append(Message(key, "pip", period, text, blocks, rep_id=rep.id))
+        return [
+            Batch(
+                [message],
+                person=_recipient(author),
+                channel=pip.dm_channel,
+                thread=(pip.dm_channel, pip.dm_ts),
+            )
+            for message in messages
+        ]
 
     # -- sending ---------------------------------------------------------------------------------
 

@@ -292,11 +292,13 @@ def verdict_lines(goals: list[dict[str, Any]]) -> str:
 
 
 def pip_end_due(
-    rep_name: str, pip_id: int, end: date, goals: list[dict[str, Any]]
+    rep_name: str, pip_id: int, end: date, goals: list[dict[str, Any]], today: date | None = None
 ) -> tuple[str, Blocks]:
     """The cadence's end-of-PIP message in its thread: each goal judged, and the decision to
-    record."""
-    text = f"{escape(rep_name)}'s PIP ends today ({_day(end)})"
+    record; sent on `today`, after an end date off work or while the author was away, it says
+    the PIP ended."""
+    when = "ends today" if today is None or today == end else "ended"
+    text = f"{escape(rep_name)}'s PIP {when} ({_day(end)})"
     return text, [
         _section(
             f"*{text}.* Judged on the full months so far, with the same noise rules as plans:"
