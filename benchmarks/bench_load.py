@@ -216,6 +216,7 @@ class Cluster:
     processes: list[subprocess.Popen[bytes]]
     pairs: list[tuple[str, str]]  # (manager's Slack id, one of their reps' email)
     env: dict[str, str]
+    ready_seconds: float  # from starting the replicas until every one answers /healthz
 
 
 @contextmanager
@@ -268,13 +269,14 @@ def coach_cluster(
         )
         ports = free_ports(replicas)
         python = str(Path(sys.executable))
+        started = time.perf_counter()
         for port in ports:
             command = [python, "-m", "bot.cli.main", "serve", "--port", str(port), "--no-scheduler"]
             processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
         coach = [f"http://127.0.0.1:{p}" for p in ports]
         for base in coach:
             wait_healthy(base + "/healthz")  # 200 once the replica's gap engine is warm
-        yield Cluster(url, coach, processes, pairs, env)
+        yield Cluster(url, coach, processes, pairs, env, time.perf_counter() - started)
     finally:
         for process in processes:
             process.terminate()
@@ -321,6 +323,7 @@ def main() -> None:
             load(coach, pairs, slack, args.replicas * 2, 3)
             acks, answers, requests, errors = load(coach, pairs, slack, args.clients, args.seconds)
             rss = [rss_mb(p.pid) for p in cluster.processes]
+            ready = cluster.ready_seconds
             floor_acks, _, floor_requests, floor_errors = load(
                 floor, pairs, slack, args.clients, args.seconds, answers=False
             )
@@ -344,6 +347,7 @@ def main() -> None:
     )
     print(f"  to the ack          {percentiles(floor_acks)}")
     print(f"resident memory per coach replica: {', '.join(f'{m:.0f} MB' for m in rss)}")
+    print(f"replicas ready (all {args.replicas} answering /healthz) {ready:.1f} s after start")
 
 
 if __name__ == "__main__":
