@@ -336,7 +336,7 @@ def export_rows(session: Session, workspace_id: str, since: date | None) -> list
                 "status": pip.status,
                 "rhythm_days": pip.rhythm_days,
                 "discussed_before": pip.discussed,
-                "acknowledged_at": pip.acknowledged_at.isoformat() if pip.acknowledged_at else None,
+                "acknowledged_at": _utc_text(pip.acknowledged_at),
                 "outcome": pip_outcome(pip),
                 "commitments": list(pip.commitments),
                 "checkins": len(pip.checkins),
@@ -361,7 +361,7 @@ def export_rows(session: Session, workspace_id: str, since: date | None) -> list
                 ],
                 "trail": [
                     {
-                        "at": e.at.isoformat(),
+                        "at": _utc_text(e.at),
                         "who": email(e.actor_id),
                         "action": e.action,
                         "detail": e.detail,
@@ -412,6 +412,12 @@ def pip_view(pip: Pip, catalogue: Catalogue, zone: ZoneInfo | None = None) -> di
             {"on": c.on_date, "kept": len(c.kept), "missed": len(c.missed)} for c in pip.checkins
         ],
     }
+
+
+def _utc_text(at: datetime | None) -> str | None:
+    """A stored time in ISO 8601 with its UTC offset, the same on SQLite and PostgreSQL."""
+    moment = _local(at, ZoneInfo("UTC"))
+    return moment.isoformat() if moment else None
 
 
 def _local(at: datetime | None, zone: ZoneInfo) -> datetime | None:
