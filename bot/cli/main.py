@@ -729,11 +729,14 @@ def run_cmd(
             fail("no workspace to send to: none has installed coach yet (see `coach workspaces`)")
         if dry_run:
             for cadence in cadences:
-                _dry_run(cadence, cadence.plan(job, month=period))  # type: ignore[arg-type]
+                runs = cadence.plan(job, month=period)  # type: ignore[arg-type]
+                _dry_run(cadence, runs)
+                if not runs:
+                    out.print(f"nothing is due now (give {_period_hint(job, 'see')})")
             return
         runs = every.run(job, month=period)  # type: ignore[arg-type]
     if not runs:
-        out.print(f"{job}: nothing is due now (give --month to send a month now)")
+        out.print(f"{job}: nothing is due now (give {_period_hint(job, 'send')} now)")
     failed = 0
     for ws, run in runs:
         for problem in run.summary.problems:
@@ -743,6 +746,13 @@ def run_cmd(
         failed += run.summary.failed
     if failed:
         raise typer.Exit(1)
+
+
+def _period_hint(job: str, verb: str) -> str:
+    """How to run `job` for a period of one's choosing: daily and pips take a day."""
+    if job in ("daily", "pips"):
+        return f"--day YYYY-MM-DD to {verb} a day"
+    return f"--month YYYY-MM to {verb} a month"
 
 
 def _dry_run(cadence, runs) -> None:  # type: ignore[no-untyped-def]
@@ -765,8 +775,6 @@ def _dry_run(cadence, runs) -> None:  # type: ignore[no-untyped-def]
             "earlier; nothing sent or recorded",
             highlight=False,
         )
-    if not runs:
-        out.print("nothing is due now (give --month to see a month)")
 
 
 def add_plugin_commands() -> None:

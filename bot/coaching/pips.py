@@ -10,8 +10,9 @@ months, the manager must confirm the issues were discussed before.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -335,7 +336,7 @@ def export_rows(session: Session, workspace_id: str, since: date | None) -> list
                 "status": pip.status,
                 "rhythm_days": pip.rhythm_days,
                 "discussed_before": pip.discussed,
-                "acknowledged_at": pip.acknowledged_at.isoformat() if pip.acknowledged_at else None,
+                "acknowledged_at": _utc_text(pip.acknowledged_at),
                 "outcome": pip_outcome(pip),
                 "commitments": list(pip.commitments),
                 "checkins": len(pip.checkins),
@@ -360,7 +361,7 @@ def export_rows(session: Session, workspace_id: str, since: date | None) -> list
                 ],
                 "trail": [
                     {
-                        "at": e.at.isoformat(),
+                        "at": _utc_text(e.at),
                         "who": email(e.actor_id),
                         "action": e.action,
                         "detail": e.detail,
@@ -372,8 +373,9 @@ def export_rows(session: Session, workspace_id: str, since: date | None) -> list
     return rows
 
 
-def pip_view(pip: Pip, catalogue: Catalogue) -> dict[str, Any]:
-    """A stored PIP as the Block Kit builders take it (plain data)."""
+def pip_view(pip: Pip, catalogue: Catalogue, zone: ZoneInfo | None = None) -> dict[str, Any]:
+    """A stored PIP as the Block Kit builders take it (plain data); `acknowledged_at` in `zone`
+    (the rep's, whose day it was), UTC without one."""
 
     def spec(key: str) -> dict[str, Any]:
         try:
@@ -388,7 +390,7 @@ def pip_view(pip: Pip, catalogue: Catalogue) -> dict[str, Any]:
         "rhythm_days": pip.rhythm_days,
         "commitments": list(pip.commitments),
         "status": pip.status,
-        "acknowledged_at": pip.acknowledged_at,
+        "acknowledged_at": _local(pip.acknowledged_at, zone or ZoneInfo("UTC")),
         "goals": [
             {
                 "metric": spec(m.metric_key),
@@ -410,6 +412,19 @@ def pip_view(pip: Pip, catalogue: Catalogue) -> dict[str, Any]:
             {"on": c.on_date, "kept": len(c.kept), "missed": len(c.missed)} for c in pip.checkins
         ],
     }
+
+
+def _utc_text(at: datetime | None) -> str | None:
+    """A stored time in ISO 8601 with its UTC offset, the same on SQLite and PostgreSQL."""
+    moment = _local(at, ZoneInfo("UTC"))
+    return moment.isoformat() if moment else None
+
+
+def _local(at: datetime | None, zone: ZoneInfo) -> datetime | None:
+    # Stored in UTC; SQLite hands it back without a zone.
+    if at is None:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(zone)
 
 
 def judged_goals(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, func, select
 
+from analytics.catalogue import load_catalogue
+from bot.coaching.pips import export_rows, pip_view
 from storage.db import session_scope
 from storage.forget import forget_person
 from storage.models import Person, Pip, PipCheckIn, PipEvent, PipMetric, Workspace
@@ -138,3 +141,32 @@ def test_forget_removes_the_reps_pips(engine: Engine) -> None:
     with session_scope(engine) as session:
         for table in (Pip, PipMetric, PipCheckIn, PipEvent):
             assert session.scalar(select(func.count()).select_from(table)) == 0
+
+
+def test_the_acknowledgement_shows_on_the_reps_own_day(engine: Engine) -> None:
+    # 02:00 UTC on Nov 3 is still the evening of Nov 2 in Los Angeles, where the rep clicked.
+    ids = org(engine)
+    pip_id = new_pip(engine, ids)
+    with session_scope(engine) as session:
+        pip = session.get(Pip, pip_id)
+        assert pip is not None
+        acknowledge(session, pip, ids["rep"], now=datetime(2026, 11, 3, 2, 0, tzinfo=UTC))
+    with session_scope(engine) as session:
+        pip = session.get(Pip, pip_id)
+        assert pip is not None
+        shown = pip_view(pip, load_catalogue(), ZoneInfo("America/Los_Angeles"))
+        assert shown["acknowledged_at"].date() == date(2026, 11, 2)
+        assert pip_view(pip, load_catalogue())["acknowledged_at"].date() == date(2026, 11, 3)
+
+
+def test_the_hr_export_gives_times_with_their_utc_offset(engine: Engine) -> None:
+    ids = org(engine)
+    pip_id = new_pip(engine, ids)
+    with session_scope(engine) as session:
+        pip = session.get(Pip, pip_id)
+        assert pip is not None
+        acknowledge(session, pip, ids["rep"], now=datetime(2026, 11, 3, 2, 0, tzinfo=UTC))
+    with session_scope(engine) as session:
+        [row] = export_rows(session, "w", None)
+    assert row["acknowledged_at"] == "2026-11-03T02:00:00+00:00"
+    assert all(datetime.fromisoformat(e["at"]).utcoffset() is not None for e in row["trail"])

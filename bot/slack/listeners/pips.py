@@ -164,7 +164,10 @@ def _status_modal(context: BoltContext, pip: Pip, rep_name: str) -> dict[str, An
 
 
 def _view(context: BoltContext, pip: Pip) -> dict[str, Any]:
-    return pip_view(pip, context["services"].catalogue)
+    services: Services = context["services"]
+    rep = services.directory(pip.workspace_id).get(pip.rep_id)
+    zone = (rep.timezone if rep else None) or services.settings.coach_timezone
+    return pip_view(pip, services.catalogue, ZoneInfo(zone))
 
 
 def submit(ack: Ack, client: WebClient, context: BoltContext) -> None:
