@@ -244,15 +244,19 @@ def checkin_days(pip: Pip) -> list[date]:
     return days
 
 
-def _months(first: date, last: date) -> tuple[str, str]:
-    return first.strftime("%Y-%m"), last.strftime("%Y-%m")
+def judged_months(start: date, deadline: date) -> tuple[str, str]:
+    """The months a goal is judged on: from the first month that begins on or after the PIP's
+    start — the weeks before it are what led to the PIP, not what it asks to change — to the
+    deadline's month."""
+    first = start if start.day == 1 else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return min(first, deadline).strftime("%Y-%m"), deadline.strftime("%Y-%m")
 
 
 def judge_pip(
     session: Session, catalogue: Catalogue, pip: Pip, threshold: float
 ) -> list[PipVerdict]:
-    """Each outcome metric judged on the rep's full months from the PIP's start to its
-    deadline (see analytics/pips.py)."""
+    """Each outcome metric judged on the rep's full months from the first month the PIP covers
+    whole to its deadline's month (see `judged_months` and analytics/pips.py)."""
     verdicts = []
     for metric in pip.metrics:
         if metric.role != "outcome" or metric.deadline is None:
@@ -262,7 +266,7 @@ def judge_pip(
         except KeyError:
             verdicts.append(PipVerdict(metric.metric_key, "not enough data", None, None))
             continue
-        first, last = _months(pip.start_date, metric.deadline)
+        first, last = judged_months(pip.start_date, metric.deadline)
         months = full_months(session, pip.workspace_id, pip.rep_id, first, last)
         figures = pooled(spec, months, catalogue.zero_if_missing)
         verdict, p = pip_verdict(
