@@ -17,8 +17,10 @@ from bot.slack.blocks.cadence import (
     day_one_parent,
     day_one_reply,
     digest,
+    escalation,
     reflection_invite,
     reflection_modal,
+    reminder,
 )
 from bot.slack.blocks.gaps import gap_blocks
 from tests.bot.test_block_limits import check_message, check_view
@@ -119,3 +121,12 @@ def test_a_gap_summary_of_a_partial_month_says_through_which_day() -> None:
     context = blocks[1]["elements"][0]["text"]
     assert context.startswith("2026-11 (through Nov 18) · window 2026-09 – 2026-11 · ")
     assert "through" not in json.dumps(gap_blocks(engine.reports("2026-10")[0].model_dump()))
+
+
+def test_reminder_and_escalation_count_in_words_that_agree() -> None:
+    one, _ = reminder("Mark Manager", "2026-12", "December 2026", [("Rep 1", "r1@example.com")])
+    assert one == "Reminder: one of your reps has no December plan yet"
+    text, _ = escalation("Dana Director", "December 2026", [("Mark Manager", ["Rep 1"])])
+    assert text == "1 rep still has no December plan, under 1 manager"
+    text, _ = escalation("Dana", "December 2026", [("Mark", ["A", "B"]), ("Mia", ["C"])])
+    assert text == "3 reps still have no December plan, under 2 managers"

@@ -136,7 +136,7 @@ def test_reminder_on_working_day_three_then_escalation_on_day_five_each_once(
     sent_in_month(cadence, ["2026-12-04", "2026-12-07", "2026-12-08"])
     [escalated] = posts_with(bot, "escalation")
     assert escalated["channel"] == "UDANA"
-    assert escalated["text"] == "2 reps still have no December plan, under 1 managers"
+    assert escalated["text"] == "2 reps still have no December plan, under 1 manager"
     assert "*Mark Manager* — 2 without a plan: Rep 4, Rep 5" in blocks_text(escalated)
     assert len(posts_with(bot, "reminder")) == 1
     keys = metadata_keys(bot.slack)

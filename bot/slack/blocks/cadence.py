@@ -387,7 +387,11 @@ def reminder(
     """The working-day reminder, in the day-one thread: the reps (name, email) still without a
     plan for `month`, each with a Create plan button."""
     month_name = month_label.split()[0]
-    text = f"Reminder: {len(reps)} of your reps have no {month_name} plan yet"
+    text = (
+        f"Reminder: {len(reps)} of your reps have no {month_name} plan yet"
+        if len(reps) > 1
+        else f"Reminder: one of your reps has no {month_name} plan yet"
+    )
     blocks: Blocks = [
         _section(
             f"*{text}*\nHi {escape(manager_name.split()[0])} — a plan agreed early is a month of "
@@ -411,7 +415,9 @@ def escalation(
     still have no plan after the reminder."""
     count = sum(len(reps) for _, reps in managers)
     month_name = month_label.split()[0]
-    text = f"{count} reps still have no {month_name} plan, under {len(managers)} managers"
+    reps_word = "rep still has" if count == 1 else "reps still have"
+    managers_word = "manager" if len(managers) == 1 else "managers"
+    text = f"{count} {reps_word} no {month_name} plan, under {len(managers)} {managers_word}"
     blocks: Blocks = [
         _section(
             f"*{text}*\nGood morning {escape(director_name.split()[0])}. Their managers were "
