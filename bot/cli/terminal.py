@@ -165,7 +165,8 @@ def roi_table(roi: Roi, labels: dict[str, str]) -> Group:
         f"{org.comparison_weight:.0%} · method: {roi.method}",
         style="dim",
     )
-    if org.bookings is not None:
+    # A dollar figure without its interval reads as a fact: shown only where the lift has one.
+    if org.bookings is not None and org.interval is not None:
         head.append(f"\n≈ {format_bookings(org.bookings)} in bookings a month through the funnel")
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="dim")
     for column in ("", "coached", "controls", "lift", "90% interval", "bookings/month"):
@@ -173,7 +174,7 @@ def roi_table(roi: Roi, labels: dict[str, str]) -> Group:
 
     def add(name: str, row: RoiRow) -> None:
         interval = "—" if row.interval is None else " to ".join(map(format_lift, row.interval))
-        bookings = format_bookings(row.bookings)
+        bookings = "—" if row.interval is None else format_bookings(row.bookings)
         table.add_row(
             Text(name), str(row.coached), str(row.controls), format_lift(row.lift),
             interval, bookings,
