@@ -732,11 +732,11 @@ def run_cmd(
                 runs = cadence.plan(job, month=period)  # type: ignore[arg-type]
                 _dry_run(cadence, runs)
                 if not runs:
-                    out.print(f"nothing is due now (give {_period_hint(job, 'see')})")
+                    out.print(_nothing(job, period, "see"))
             return
         runs = every.run(job, month=period)  # type: ignore[arg-type]
     if not runs:
-        out.print(f"{job}: nothing is due now (give {_period_hint(job, 'send')} now)")
+        out.print(f"{job}: {_nothing(job, period, 'send')}")
     failed = 0
     for ws, run in runs:
         for problem in run.summary.problems:
@@ -746,6 +746,13 @@ def run_cmd(
         failed += run.summary.failed
     if failed:
         raise typer.Exit(1)
+
+
+def _nothing(job: str, period: str | None, verb: str) -> str:
+    """What a run that found nothing to send says: for the period asked, or for now."""
+    if period is not None:
+        return f"nothing to {verb} for {period}"
+    return f"nothing is due now (give {_period_hint(job, verb)})"
 
 
 def _period_hint(job: str, verb: str) -> str:
