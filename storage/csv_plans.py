@@ -125,7 +125,13 @@ def import_plans(
     changed: list[_Plan] = []
     for key, plan in plans.items():
         before = stored.get(key)
-        if before is not None and _content(before) == plan.content():
+        # The same rows change nothing, unless the plan was imported before its month's
+        # numbers and they have come since: then they fill in its figures.
+        if (
+            before is not None
+            and _content(before) == plan.content()
+            and (_touched(before) or not _figures_arrived(before, plan, figures))
+        ):
             continue
         if before is not None and _touched(before):
             problems.add(plan.lines[0], None, _kept(plan, before))
@@ -355,6 +361,15 @@ def _stored(
 def _content(plan: Plan) -> tuple[object, ...]:
     focus = [(f.metric_key, f.target) for f in plan.focus]
     return plan.author_id, focus, plan.why, list(plan.actions)
+
+
+def _figures_arrived(before: Plan, plan: _Plan, figures: FiguresOf) -> bool:
+    """Whether a stored plan lacks a baseline the report it was made on now gives."""
+    missing = [f.metric_key for f in before.focus if f.baseline is None]
+    if not missing:
+        return False
+    known = figures(plan.rep.email, plan.month)
+    return any(known.get(key, (None, None))[0] is not None for key in missing)
 
 
 def _touched(plan: Plan) -> bool:

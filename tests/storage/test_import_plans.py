@@ -158,6 +158,23 @@ def test_same_file_twice_changes_nothing(org: Engine, tmp_path: Path) -> None:
     assert stored(org) == first
 
 
+def test_plans_imported_before_their_numbers_get_them_on_reimport(
+    engine: Engine, tmp_path: Path
+) -> None:
+    with session_scope(engine) as session:
+        import_org(session, WS, write(tmp_path, ORG, "org.csv"))
+    path = write(tmp_path, PLANS)
+    run(engine, path)  # no numbers yet: no baseline, no peer median
+    assert all(f.baseline is None for p in plans(engine).values() for f in p.focus)
+    with session_scope(engine) as session:
+        import_metrics(session, WS, write(tmp_path, metrics_csv(), "m.csv"), CATALOGUE)
+    again = run(engine, path)
+    assert again.summary() == "imported 3 rows as 2 plans: 0 new, 2 updated"
+    priya = plans(engine)[("priya@example.com", "2026-08")]
+    assert priya.focus[0].baseline == pytest.approx(9 / 60)
+    assert run(engine, path).summary().endswith("2 unchanged")  # and then it settles
+
+
 def test_a_changed_row_replaces_an_imported_plan_never_one_used_in_slack(
     org: Engine, tmp_path: Path
 ) -> None:
