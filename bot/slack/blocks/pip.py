@@ -25,6 +25,7 @@ DECISION_LABELS = {
 }
 VERDICT_MARKS = {"met": ":white_check_mark: met", "not met": ":x: not met"}
 Blocks = list[dict[str, Any]]
+OPTION_TEXT = 75  # Slack's limit on an option's text
 
 
 def _text(text: str) -> dict[str, str]:
@@ -62,7 +63,9 @@ def _text_input(initial: str | None, placeholder: str, multiline: bool = False) 
 
 
 def _option(text: str, value: str) -> dict[str, Any]:
-    return {"text": _text(text[:75]), "value": value}
+    # Slack takes 75 characters; a cut one ends with "…" so it doesn't read as whole.
+    shown = text if len(text) <= OPTION_TEXT else text[: OPTION_TEXT - 1].rstrip() + "…"
+    return {"text": _text(shown), "value": value}
 
 
 def _select(options: list[dict[str, Any]], initial: str | None, placeholder: str) -> dict[str, Any]:
