@@ -734,7 +734,8 @@ class Cadence:
         """Each running PIP's check-in reminders on its rhythm's days and its verdicts on its
         end date, in the PIP's thread, in the author's time (or on `day`). A day that is not a
         working day of the author's country moves to the next one; messages due while the author
-        is away are held back, like the rest of the cadence's, until a working day they are back."""
+        is away are held back, like the rest of the cadence's, until a working day they are back.
+        An end message that missed its day goes on the next run (see `_late_ends`)."""
         runs = []
         with self.services.sessions() as session:
             running = []
@@ -746,6 +747,7 @@ class Cadence:
                 if author is not None and rep is not None and pip.dm_channel and pip.dm_ts:
                     running.append((pip, author, rep))
             authors = {author.id: author for _, author, _ in running}
+            late: dict[str, set[int]] = {}
             if day is not None:
                 groups = {day: list(authors.values())} if authors else {}
             else:
@@ -758,6 +760,7 @@ class Cadence:
                     if d <= latest
                 }
                 self._owed("pips", list(authors.values()), now, groups, days)
+                late = self._late_ends(session, running, now, groups)
             for period, due in sorted(groups.items()):
                 run, settled = Run("pips", period, []), self._settled(period)
                 on, ids = date.fromisoformat(period), {a.id for a in due}
@@ -765,6 +768,11 @@ class Cadence:
                     (pip, author, rep, keys)
                     for pip, author, rep in running
                     if author.id in ids and (keys := self._pip_keys(pip, author, on))
+                ]
+                wanted += [
+                    (pip, author, rep, {"end": f"pip:{pip.id}:end:{period}"})
+                    for pip, author, rep in running
+                    if pip.id in late.get(period, set()) and author.id not in ids
                 ]
                 pending: dict[int, Person] = {}
                 for _, author, _, keys in wanted:
@@ -784,6 +792,37 @@ class Cadence:
                         )
                 runs.append(run)
         return runs
+
+    def _late_ends(
+        self,
+        session: Session,
+        running: list[tuple[Pip, Person, Person]],
+        now: datetime,
+        groups: dict[str, list[Person]],
+    ) -> dict[str, set[int]]:
+        """PIPs whose end message missed its day (the bot was down all its catch-up window):
+        end day → their ids, sent now, on a working day from the author's send time (its key is
+        the end day's, so it still goes once). Check-in reminders that missed theirs are stale
+        and stay unsent."""
+        ends = {}
+        for pip, author, _ in running:
+            country = author.country or self.rules.country
+            end = next_working_day(pip.end_date, country)
+            local = now.astimezone(self.zone(author))
+            if (
+                end <= local.date()
+                and local.time() >= self.rules.send_time
+                and is_working_day(local.date(), country)
+                and all(a.id != author.id for a in groups.get(end.isoformat(), []))
+            ):
+                ends[f"pip:{pip.id}:end:{end}"] = (pip.id, end.isoformat())
+        settled = delivered(session, self.workspace_id, list(ends))
+        late: dict[str, set[int]] = {}
+        for key, (pip_id, period) in ends.items():
+            if key not in settled or settled[key].status not in ("sent", "skipped"):
+                late.setdefault(period, set()).add(pip_id)
+                groups.setdefault(period, [])
+        return late
 
     def _pip_days(self, pip: Pip, author: Person) -> set[date]:
         """The days a PIP's messages go out: its check-in days and end date, each moved to the
