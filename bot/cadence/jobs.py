@@ -56,7 +56,7 @@ from storage.pips import active_pips
 
 log = logging.getLogger(__name__)
 
-# PIP check-ins and end dates are due on days, like the daily post, in each PIP author's time.
+# PIP check-ins and end dates are due on days, like the daily post, in each PIP lead's time.
 Job = Kind | Literal["pips"]
 JOBS: tuple[Job, ...] = ("day-one", "day-two", "reminder", "escalation", "daily", "pips")
 ZONE_TTL = 24 * 3600.0
