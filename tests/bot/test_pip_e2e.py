@@ -11,8 +11,10 @@ import csv
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -496,3 +498,16 @@ def test_after_a_reorg_reminders_go_to_the_reps_current_manager(bot: Bot) -> Non
     [due] = keyed(bot, "UMIA", f"pip:{pip.id}:checkin:2026-11-23")
     assert "set up by a previous manager" in json.dumps(due["blocks"])
     assert len(keyed(bot, "UMARK", f"pip:{pip.id}:lead:")) == 1
+
+
+def test_a_valid_pip_is_acknowledged_before_the_slow_save(bot: Bot) -> None:
+    view = open_pip(bot, "UMIA", "UREP7")
+    # Another writer holds the database for 4 seconds: the save waits, Slack's 3 seconds don't.
+    lock = sqlite3.connect(bot.engine.url.database or "", check_same_thread=False)
+    lock.execute("BEGIN IMMEDIATE")
+    threading.Timer(4.0, lock.rollback).start()
+    started = time.monotonic()
+    assert submit(bot, "UMIA", view, values([("close_rate", "40%", "60")], discussed=True)) is None
+    assert time.monotonic() - started < 3.0
+    wait_until(lambda: (p := pip_of(bot, "rep7@example.com")) is not None and p.rep_dm_ts, 15)
+    lock.close()
