@@ -32,7 +32,7 @@ from bot.cadence.schedule import (
 from bot.cadence.sender import Batch, Message, Pacer, Recipient, Sender, Summary
 from bot.coaching.briefing import Briefing, reps_by_manager
 from bot.coaching.months import month_label, parse_month, shift_month
-from bot.coaching.pips import checkin_days, judged_goals
+from bot.coaching.pips import checkin_days, judged_goals, may_run_pip
 from bot.coaching.roi import CoachingRuns, coaching_runs
 from bot.coaching.services import Services
 from bot.logs import fields
@@ -45,17 +45,18 @@ from bot.slack.blocks.cadence import (
     reflection_invite,
     reminder,
 )
-from bot.slack.blocks.pip import pip_checkin_due, pip_end_due
+from bot.slack.blocks.pip import pip_checkin_due, pip_end_due, pip_lead_moved
 from bot.slack.client import make_web_client
 from storage.availability import defer, deferred
 from storage.deliveries import delivered
+from storage.directory import Directory
 from storage.models import Delivery, MetricValue, PartialMonth, Person, Pip, Plan
 from storage.org import active_people
 from storage.pips import active_pips
 
 log = logging.getLogger(__name__)
 
-# PIP check-ins and end dates are due on days, like the daily post, in each PIP author's time.
+# PIP check-ins and end dates are due on days, like the daily post, in each PIP lead's time.
 Job = Kind | Literal["pips"]
 JOBS: tuple[Job, ...] = ("day-one", "day-two", "reminder", "escalation", "daily", "pips")
 ZONE_TTL = 24 * 3600.0
@@ -732,24 +733,26 @@ class Cadence:
 
     def _pips(self, day: str | None, now: datetime) -> list[Run]:
         """Each running PIP's check-in reminders on its rhythm's days and its verdicts on its
-        end date, in the PIP's thread, in the author's time (or on `day`). A day that is not a
-        working day of the author's country moves to the next one; messages due while the author
-        is away are held back, like the rest of the cadence's, until a working day they are back."""
+        end date, to its lead (see `_pip_lead`), in the lead's time (or on `day`). A day that is
+        not a working day of the lead's country moves to the next one; messages due while the
+        lead is away are held back, like the rest of the cadence's, until a working day they are
+        back. An end message that missed its day goes on the next run (see `_late_ends`)."""
         runs = []
+        directory = self.services.directory(self.workspace_id)
         with self.services.sessions() as session:
             running = []
             for pip in active_pips(session, self.workspace_id):
-                author, rep = (
-                    session.get(Person, pip.author_id or -1),
-                    session.get(Person, pip.rep_id),
-                )
-                if author is not None and rep is not None and pip.dm_channel and pip.dm_ts:
-                    running.append((pip, author, rep))
-            authors = {author.id: author for _, author, _ in running}
+                lead, rep = self._pip_lead(session, directory, pip), session.get(Person, pip.rep_id)
+                if lead is not None and rep is not None:
+                    running.append((pip, lead, rep))
+                else:
+                    log.info("PIP %s: nobody may act on it now; its reminders wait", pip.id)
+            leads = {lead.id: lead for _, lead, _ in running}
+            late: dict[str, set[int]] = {}
             if day is not None:
-                groups = {day: list(authors.values())} if authors else {}
+                groups = {day: list(leads.values())} if leads else {}
             else:
-                groups = self._due("daily", list(authors.values()), None, now)
+                groups = self._due("daily", list(leads.values()), None, now)
                 latest = (now + timedelta(hours=14)).date()
                 days = {
                     d.isoformat()
@@ -757,44 +760,91 @@ class Cadence:
                     for d in self._pip_days(p, a)
                     if d <= latest
                 }
-                self._owed("pips", list(authors.values()), now, groups, days)
+                self._owed("pips", list(leads.values()), now, groups, days)
+                late = self._late_ends(session, running, now, groups)
             for period, due in sorted(groups.items()):
                 run, settled = Run("pips", period, []), self._settled(period)
                 on, ids = date.fromisoformat(period), {a.id for a in due}
                 wanted = [
-                    (pip, author, rep, keys)
-                    for pip, author, rep in running
-                    if author.id in ids and (keys := self._pip_keys(pip, author, on))
+                    (pip, lead, rep, keys)
+                    for pip, lead, rep in running
+                    if lead.id in ids and (keys := self._pip_keys(pip, lead, on))
+                ]
+                wanted += [
+                    (pip, lead, rep, {"end": f"pip:{pip.id}:end:{period}"})
+                    for pip, lead, rep in running
+                    if pip.id in late.get(period, set()) and lead.id not in ids
                 ]
                 pending: dict[int, Person] = {}
-                for _, author, _, keys in wanted:
+                for _, lead, _, keys in wanted:
                     states = [settled[k][0] for k in keys.values() if k in settled]
                     run.settled.update(states)
                     if len(states) < len(keys):
-                        pending[author.id] = author
+                        pending[lead.id] = lead
                 here = list(pending.values())
                 if day is None:  # a run by hand for a day sends to everyone now
-                    here, _ = self._hold("pips", period, here, now, run, set(), authors)
+                    here, _ = self._hold("pips", period, here, now, run, set(), leads)
                 sending = {a.id for a in here}
-                for pip, author, rep, keys in wanted:
-                    if author.id in sending:
-                        today = on if day is not None else now.astimezone(self.zone(author)).date()
+                for pip, lead, rep, keys in wanted:
+                    if lead.id in sending:
+                        today = on if day is not None else now.astimezone(self.zone(lead)).date()
                         run.batches += self._pip_batches(
-                            session, pip, author, rep, period, today, keys, settled
+                            session, pip, lead, rep, period, today, keys, settled
                         )
                 runs.append(run)
         return runs
 
-    def _pip_days(self, pip: Pip, author: Person) -> set[date]:
+    def _pip_lead(self, session: Session, directory: Directory, pip: Pip) -> Person | None:
+        """Who a PIP's reminders go to: the rep's current manager, who may act on it (after a
+        reorg, not its author any more), else its author while they still may; None when
+        neither may (the rep left, say)."""
+        rep = directory.get(pip.rep_id)
+        for person_id in (rep.manager_id if rep else None, pip.author_id):
+            if person_id is not None and may_run_pip(directory, person_id, rep):
+                return session.get(Person, person_id)
+        return None
+
+    def _late_ends(
+        self,
+        session: Session,
+        running: list[tuple[Pip, Person, Person]],
+        now: datetime,
+        groups: dict[str, list[Person]],
+    ) -> dict[str, set[int]]:
+        """PIPs whose end message missed its day (the bot was down all its catch-up window):
+        end day → their ids, sent now, on a working day from the lead's send time (its key is
+        the end day's, so it still goes once). Check-in reminders that missed theirs are stale
+        and stay unsent."""
+        ends = {}
+        for pip, lead, _ in running:
+            country = lead.country or self.rules.country
+            end = next_working_day(pip.end_date, country)
+            local = now.astimezone(self.zone(lead))
+            if (
+                end <= local.date()
+                and local.time() >= self.rules.send_time
+                and is_working_day(local.date(), country)
+                and all(a.id != lead.id for a in groups.get(end.isoformat(), []))
+            ):
+                ends[f"pip:{pip.id}:end:{end}"] = (pip.id, end.isoformat())
+        settled = delivered(session, self.workspace_id, list(ends))
+        late: dict[str, set[int]] = {}
+        for key, (pip_id, period) in ends.items():
+            if key not in settled or settled[key].status not in ("sent", "skipped"):
+                late.setdefault(period, set()).add(pip_id)
+                groups.setdefault(period, [])
+        return late
+
+    def _pip_days(self, pip: Pip, lead: Person) -> set[date]:
         """The days a PIP's messages go out: its check-in days and end date, each moved to the
-        next working day of the author's country."""
-        country = author.country or self.rules.country
+        next working day of the lead's country."""
+        country = lead.country or self.rules.country
         return {next_working_day(d, country) for d in [*checkin_days(pip), pip.end_date]}
 
-    def _pip_keys(self, pip: Pip, author: Person, on: date) -> dict[str, str]:
+    def _pip_keys(self, pip: Pip, lead: Person, on: date) -> dict[str, str]:
         """The keys of the PIP's messages due on `on` ("checkin", "end" → key): one check-in
         reminder however many check-in days moved onto it, and the end-of-PIP message."""
-        country = author.country or self.rules.country
+        country = lead.country or self.rules.country
         keys = {}
         if any(next_working_day(d, country) == on for d in checkin_days(pip)):
             keys["checkin"] = f"pip:{pip.id}:checkin:{on}"
@@ -806,36 +856,51 @@ class Cadence:
         self,
         session: Session,
         pip: Pip,
-        author: Person,
+        lead: Person,
         rep: Person,
         period: str,
         today: date,
         keys: dict[str, str],
         settled: dict[str, tuple[str, list[str]]],
     ) -> list[Batch]:
-        """The PIP's messages of `keys` for `period` not settled yet, in its thread, worded for
-        `today`, the day they go out."""
+        """The PIP's messages of `keys` for `period` not settled yet, worded for `today`, the day
+        they go out: in its thread under the author's DM while the author leads it, else to the
+        lead's DM, with a note in that thread (once per lead) that the reminders moved."""
+        moved = lead.id != pip.author_id
+        author = session.get(Person, pip.author_id) if moved and pip.author_id else None
+        who = f"set up by {author.name}" if author else "set up by a previous manager"
+        note = None
+        if moved:  # it goes to someone who didn't set it up: say why
+            note = f"This PIP was {who}: it comes to you as {rep.name}'s manager now."
         messages = []
         for kind, key in keys.items():
             if key in settled:
                 continue
             if kind == "checkin":
-                text, blocks = pip_checkin_due(rep.name, pip.id, today)
+                text, blocks = pip_checkin_due(rep.name, pip.id, today, note)
             else:  # judged only while there is something to send
                 goals = judged_goals(
                     session, self.services.catalogue, pip, self.settings.coach_flag_threshold
                 )
-                text, blocks = pip_end_due(rep.name, pip.id, pip.end_date, goals, today)
+                text, blocks = pip_end_due(rep.name, pip.id, pip.end_date, goals, today, note)
             messages.append(Message(key, "pip", period, text, blocks, rep_id=rep.id))
-        return [
+        thread = (pip.dm_channel, pip.dm_ts) if pip.dm_channel and pip.dm_ts else None
+        batches = [
             Batch(
                 [message],
-                person=_recipient(author),
-                channel=pip.dm_channel,
-                thread=(pip.dm_channel, pip.dm_ts),
+                person=_recipient(lead),
+                channel=thread[0] if thread and not moved else None,
+                thread=thread if not moved else None,
             )
             for message in messages
         ]
+        if moved and messages and author is not None and thread is not None:
+            text, blocks = pip_lead_moved(rep.name, lead.name)
+            moved_note = Message(f"pip:{pip.id}:lead:{lead.id}", "pip", period, text, blocks)
+            batches.append(
+                Batch([moved_note], person=_recipient(author), channel=thread[0], thread=thread)
+            )
+        return batches
 
     # -- sending ---------------------------------------------------------------------------------
 

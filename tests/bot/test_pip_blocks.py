@@ -101,3 +101,15 @@ def test_messages_and_modals_at_their_largest() -> None:
         notes=LONG,
     )
     assert len(reply) <= 3000 and "<!here>" not in reply
+
+
+def test_a_commitment_cut_to_fit_a_checkbox_ends_with_an_ellipsis() -> None:
+    short, long = "Join three calls a week", "Give written feedback after every call " * 3
+    modal = pip_checkin_modal(
+        pip_id=7, rep_name="Rep", today="2026-11-09", tracking=[], commitments=[short, long]
+    )
+    [kept] = [b for b in modal["blocks"] if b.get("block_id") == "kept"]
+    shown = [o["text"]["text"] for o in kept["element"]["options"]]
+    assert shown[0] == short
+    assert len(shown[1]) <= 75 and shown[1].endswith("…")
+    assert long.startswith(shown[1].removesuffix("…"))

@@ -67,3 +67,17 @@ def test_a_check_in_due_while_the_author_is_away_waits_for_their_return(
     assert sent_on(cadence, "2026-12-21 09:30:00+00:00") == 1  # Monday, back
     assert sent_on(cadence, "2026-12-21 20:00:00+00:00") == 0
     assert checkins(bot, pip) == ["2026-12-15"]
+
+
+def test_an_end_message_missed_while_the_bot_was_down_goes_on_the_next_run(
+    bot: Bot, cadence: Cadence
+) -> None:
+    pip = portuguese_pip(bot)  # ends Friday January 1, a holiday: due Monday January 4
+    # No run at all on January 4: the bot was down all its catch-up window.
+    assert sent_on(cadence, "2027-01-05 08:30:00+00:00") == 0  # before nine in Lisbon
+    assert sent_on(cadence, "2027-01-05 09:30:00+00:00") == 1
+    assert sent_on(cadence, "2027-01-06 09:30:00+00:00") == 0
+    assert metadata_keys(bot.slack).count(f"pip:{pip.id}:end:2027-01-04") == 1
+    ended = [m for m in bot.slack.posted("UMARK") if "Rep 1's PIP ended (Jan 1, 2027)" in m["text"]]
+    assert len(ended) == 1 and ended[0]["thread_ts"] == pip.dm_ts
+    assert checkins(bot, pip) == []  # the check-in reminders it missed are stale: not sent

@@ -11,21 +11,25 @@ import csv
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import time_machine
 from slack_sdk.models.blocks import Block
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.cadence.jobs import Cadence
 from bot.coaching.archive import lessons_for
+from bot.coaching.services import VERSION_SECONDS
 from bot.demo.standin import SlackStandIn, event_body
 from storage.db import make_engine, session_scope, upgrade
-from storage.models import MetricValue, Person, Pip
+from storage.models import MetricValue, Person, Pip, Workspace
 from storage.plans import FocusInput, save_plan
 from tests.bot.conftest import (
     ORG,
@@ -40,6 +44,7 @@ from tests.bot.conftest import (
 )
 from tests.bot.test_block_limits import check_view
 from tests.bot.test_cadence_e2e import click
+from tests.bot.test_calendar_e2e import keyed
 from tests.bot.test_checkin_e2e import submit_view
 
 HOSTILE = '=HYPERLINK("https://evil.example") <!channel> & <@UDANA>'
@@ -462,3 +467,47 @@ def test_coach_run_pips_by_hand(world: tuple[Bot, Cadence, str], running: Pip) -
     assert f"pip:{running.id}:checkin:2026-11-16 (would send)" in dry.stdout
     wrong = run("--month", "2026-11")
     assert wrong.returncode == 1 and "pips takes --day" in wrong.stderr
+
+
+def test_after_a_reorg_reminders_go_to_the_reps_current_manager(bot: Bot) -> None:
+    pip = create(bot, "UREP5", "rep5@example.com", [("close_rate", "40%", "60")])
+    with session_scope(bot.engine) as session:  # Rep 5 moves from Mark's team to Mia's
+        mia = session.scalar(select(Person.id).where(Person.email == "mia@example.com"))
+        session.execute(
+            update(Person).where(Person.email == "rep5@example.com").values(manager_id=mia)
+        )
+        session.execute(update(Workspace).values(data_version=Workspace.data_version + 1))
+    cadence = make_cadence(bot.engine, bot.slack)
+    with time_machine.travel("2026-11-16 09:30:00+00:00", tick=False):
+        cadence.run("pips")
+        assert all(not r.batches for r in cadence.plan("pips"))  # exactly once
+    key = f"pip:{pip.id}:checkin:2026-11-16"
+    assert metadata_keys(bot.slack).count(key) == 1
+    assert keyed(bot, "UMARK", f"pip:{pip.id}:checkin") == []
+    [due] = keyed(bot, "UMIA", key)
+    assert "set up by Mark Manager" in json.dumps(due["blocks"]) and not due.get("thread_ts")
+    [moved] = keyed(bot, "UMARK", f"pip:{pip.id}:lead:")
+    assert moved["thread_ts"] == pip.dm_ts and "now go to Mia Manager" in moved["text"]
+    time.sleep(VERSION_SECONDS)  # the bot sees the new org chart
+    assert "callback_id" in press(bot, "UMIA", "pip_checkin_open", str(pip.id))
+    # Its author forgotten, the PIP's reminders still reach the rep's manager.
+    with session_scope(bot.engine) as session:
+        session.execute(update(Pip).where(Pip.id == pip.id).values(author_id=None))
+    with time_machine.travel("2026-11-23 09:30:00+00:00", tick=False):
+        cadence.run("pips")
+    [due] = keyed(bot, "UMIA", f"pip:{pip.id}:checkin:2026-11-23")
+    assert "set up by a previous manager" in json.dumps(due["blocks"])
+    assert len(keyed(bot, "UMARK", f"pip:{pip.id}:lead:")) == 1
+
+
+def test_a_valid_pip_is_acknowledged_before_the_slow_save(bot: Bot) -> None:
+    view = open_pip(bot, "UMIA", "UREP7")
+    # Another writer holds the database for 4 seconds: the save waits, Slack's 3 seconds don't.
+    lock = sqlite3.connect(bot.engine.url.database or "", check_same_thread=False)
+    lock.execute("BEGIN IMMEDIATE")
+    threading.Timer(4.0, lock.rollback).start()
+    started = time.monotonic()
+    assert submit(bot, "UMIA", view, values([("close_rate", "40%", "60")], discussed=True)) is None
+    assert time.monotonic() - started < 3.0
+    wait_until(lambda: (p := pip_of(bot, "rep7@example.com")) is not None and p.rep_dm_ts, 15)
+    lock.close()

@@ -25,6 +25,7 @@ DECISION_LABELS = {
 }
 VERDICT_MARKS = {"met": ":white_check_mark: met", "not met": ":x: not met"}
 Blocks = list[dict[str, Any]]
+OPTION_TEXT = 75  # Slack's limit on an option's text
 
 
 def _text(text: str) -> dict[str, str]:
@@ -62,7 +63,9 @@ def _text_input(initial: str | None, placeholder: str, multiline: bool = False) 
 
 
 def _option(text: str, value: str) -> dict[str, Any]:
-    return {"text": _text(text[:75]), "value": value}
+    # Slack takes 75 characters; a cut one ends with "…" so it doesn't read as whole.
+    shown = text if len(text) <= OPTION_TEXT else text[: OPTION_TEXT - 1].rstrip() + "…"
+    return {"text": _text(shown), "value": value}
 
 
 def _select(options: list[dict[str, Any]], initial: str | None, placeholder: str) -> dict[str, Any]:
@@ -275,10 +278,23 @@ def _button(action_id: str, label: str, pip_id: int) -> dict[str, Any]:
     return {"type": "actions", "elements": [_element(action_id, label, pip_id)]}
 
 
-def pip_checkin_due(rep_name: str, pip_id: int, day: date) -> tuple[str, Blocks]:
-    """The cadence's reminder in the PIP's thread: a check-in is due today."""
+def pip_checkin_due(
+    rep_name: str, pip_id: int, day: date, note: str | None = None
+) -> tuple[str, Blocks]:
+    """The cadence's reminder in the PIP's thread: a check-in is due today; `note` says why it
+    comes to someone other than the PIP's author."""
     text = f"PIP check-in due today ({_day(day)}) with {escape(rep_name)}"
-    return text, [_section(text + "."), _button("pip_checkin_open", "Log check-in", pip_id)]
+    blocks = [_section(text + "."), _button("pip_checkin_open", "Log check-in", pip_id)]
+    return text, blocks + ([_context(escape(note))] if note else [])
+
+
+def pip_lead_moved(rep_name: str, lead_name: str) -> tuple[str, Blocks]:
+    """The note in the PIP's thread when its reminders go to someone else now."""
+    text = (
+        f"{escape(rep_name)}'s PIP reminders now go to {escape(lead_name)}, "
+        "their manager, who may log its check-ins and decision."
+    )
+    return text, [_section(text)]
 
 
 def verdict_lines(goals: list[dict[str, Any]]) -> str:
@@ -292,11 +308,16 @@ def verdict_lines(goals: list[dict[str, Any]]) -> str:
 
 
 def pip_end_due(
-    rep_name: str, pip_id: int, end: date, goals: list[dict[str, Any]], today: date | None = None
+    rep_name: str,
+    pip_id: int,
+    end: date,
+    goals: list[dict[str, Any]],
+    today: date | None = None,
+    note: str | None = None,
 ) -> tuple[str, Blocks]:
     """The cadence's end-of-PIP message in its thread: each goal judged, and the decision to
     record; sent on `today`, after an end date off work or while the author was away, it says
-    the PIP ended."""
+    the PIP ended. `note` says why it comes to someone other than the PIP's author."""
     when = "ends today" if today is None or today == end else "ended"
     text = f"{escape(rep_name)}'s PIP {when} ({_day(end)})"
     return text, [
@@ -306,6 +327,7 @@ def pip_end_due(
         _section(verdict_lines(goals) or "No goals."),
         _context("Not enough data is never a failure: it means the numbers can't tell yet."),
         _button("pip_decide_open", "Record decision", pip_id),
+        *([_context(escape(note))] if note else []),
     ]
 
 

@@ -201,11 +201,10 @@ def submit(ack: Ack, client: WebClient, context: BoltContext) -> None:
         end=values.day("end"),
         discussed="yes" in values.options("discussed"),
     )
+    running = f"{rep.name} has a PIP running."
     with context["sessions"]() as session:
         if active_pip(session, actor.workspace_id, rep.id) is not None:
-            ack(
-                response_action="errors", errors={"goal_metric_1": f"{rep.name} has a PIP running."}
-            )
+            ack(response_action="errors", errors={"goal_metric_1": running})
             return
         try:
             report = services.gap_engine(actor.workspace_id).report(rep.email)
@@ -215,10 +214,21 @@ def submit(ack: Ack, client: WebClient, context: BoltContext) -> None:
         recent = recent_plan_metrics(
             session, actor.workspace_id, rep.id, history_since(coaching_month(actor.zone))
         )
-        locale = context["locales"].of(client, actor.workspace_id, actor.slack_user_id)
-        parsed = parse_pip_form(entry, report, rep.name, recent, _today(actor), locale)
-        if isinstance(parsed, dict):
-            ack(response_action="errors", errors=parsed)
+    locale = context["locales"].of(client, actor.workspace_id, actor.slack_user_id)
+    parsed = parse_pip_form(entry, report, rep.name, recent, _today(actor), locale)
+    if isinstance(parsed, dict):
+        ack(response_action="errors", errors=parsed)
+        return
+    # Valid: answer Slack now (it waits 3 seconds), then save and announce.
+    ack()
+    with context["sessions"]() as session:
+        if active_pip(session, actor.workspace_id, rep.id) is not None:  # saved meanwhile
+            try:
+                client.chat_postMessage(
+                    channel=actor.slack_user_id, text=f"Not saved: {escape(running)}"
+                )
+            except SlackApiError as exc:
+                log.warning("PIP not saved, and the DM saying so failed: %s", exc)
             return
         pip = create_pip(
             session,
@@ -234,7 +244,6 @@ def submit(ack: Ack, client: WebClient, context: BoltContext) -> None:
             discussed=parsed.discussed,
         )
         session.commit()
-        ack()
         view = _view(context, pip)
         pip_id = pip.id
     for role, user in (("author", actor.slack_user_id), ("rep", rep.slack_user_id)):
