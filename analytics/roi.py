@@ -30,10 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import special
 
-from analytics.catalogue import Catalogue, Metric
+from analytics.catalogue import Metric
 from analytics.gaps import GapEngine, GapError, format_month, parse_month
 from analytics.models import GapReport
 
@@ -158,8 +157,6 @@ class JudgedRuns:
 
 def coaching_roi(
     engine: GapEngine,
-    metrics: pd.DataFrame,
-    catalogue: Catalogue,
     plans: Iterable[CoachedPlan],
     managers: Mapping[str, str | None],
     since: str | None = None,
@@ -169,14 +166,12 @@ def coaching_roi(
 ) -> Roi:
     """The lift of the coaching runs that start in `since`..`until` (months, inclusive):
     `estimate_roi` of `judge_runs` (see both)."""
-    runs = judge_runs(engine, metrics, catalogue, plans, since, until)
+    runs = judge_runs(engine, plans, since, until)
     return estimate_roi(runs, managers, reps, resamples)
 
 
 def judge_runs(
     engine: GapEngine,
-    metrics: pd.DataFrame,
-    catalogue: Catalogue,
     plans: Iterable[CoachedPlan],
     since: str | None = None,
     until: str | None = None,
@@ -184,9 +179,10 @@ def judge_runs(
     """The runs that start in `since`..`until` (months, inclusive), coached and control, each
     with its log ratio against the expectation at plan time.
 
-    `engine` is the gap engine on `metrics` (the engine's metrics frame: single months' counts
-    are read from it). `since` defaults to the first plan's month, `until` to the engine's
-    latest full month. Runs on metrics the engine does not compute are left out.
+    `engine` is the gap engine on the workspace's data: the rep's own counts after the plan are
+    its pooled counts (`GapWindow.counts`), as the expectation's were. `since` defaults to the
+    first plan's month, `until` to the engine's latest full month. Runs on metrics the engine
+    does not compute are left out.
     """
     plans = [p for p in plans if p.focus]
     latest = parse_month(engine.latest_month()) if _has_data(engine) else None
@@ -200,7 +196,6 @@ def judge_runs(
         return JudgedRuns(label_since, label_until, [], [])
     known = {m.key: m for m in engine.metrics}
     reports = _Reports(engine)
-    counts = _MonthlyCounts(metrics, catalogue, end)
     planned: dict[tuple[str, int], set[str]] = defaultdict(set)
     for p in plans:
         planned[(p.rep.strip().lower(), parse_month(p.month))].update(p.focus)
@@ -226,11 +221,11 @@ def judge_runs(
         plan_months[rep].append(month)
     for run in coached:
         if run.metric in known:
-            _judge(run, reports, counts, end, known[run.metric])
+            _judge(run, engine, reports, end, known[run.metric])
     for run in controls:
         later = [m for m in plan_months.get(run.rep, []) if m > run.start]
         stop = min(later) - 1 if later else end
-        _judge(run, reports, counts, min(end, stop), known[run.metric])
+        _judge(run, engine, reports, min(end, stop), known[run.metric])
     return JudgedRuns(
         label_since,
         label_until,
@@ -307,46 +302,10 @@ class _Reports:
         return self._cache[number]
 
 
-class _MonthlyCounts:
-    """Each metric's numerator and denominator per (rep, month number), full months only (a
-    month-to-date row would judge part of a month as a whole one)."""
-
-    def __init__(self, metrics: pd.DataFrame, catalogue: Catalogue, end: int) -> None:
-        frame = metrics.copy()
-        if "through" in frame.columns:
-            frame = frame[frame["through"].isna()]
-        frame["rep"] = frame["rep"].astype(str).str.strip().str.lower()
-        frame["number"] = frame["month"].astype(str).map(parse_month)
-        self.frame = frame[frame["number"] <= end].set_index(["rep", "number"]).sort_index()
-        self.zero = set(catalogue.zero_if_missing)
-        self._cache: dict[str, pd.DataFrame] = {}
-
-    def of(self, metric: Metric) -> pd.DataFrame:
-        """(rep, month number) -> num, den; rows where the metric cannot be computed dropped."""
-        if metric.key not in self._cache:
-            num = self._linear(metric.numerator_terms)
-            terms = metric.denominator_terms
-            den = pd.Series(1.0, index=self.frame.index) if terms is None else self._linear(terms)
-            both = pd.DataFrame({"num": num, "den": den}).dropna()
-            self._cache[metric.key] = both[both["den"] > 0]
-        return self._cache[metric.key]
-
-    def _linear(self, terms: dict[str, float]) -> pd.Series:
-        total = pd.Series(0.0, index=self.frame.index)
-        for column, coef in terms.items():
-            if column not in self.frame.columns:
-                if column in self.zero:
-                    continue
-                return pd.Series(np.nan, index=self.frame.index)
-            values = pd.to_numeric(self.frame[column], errors="coerce")
-            total = total + coef * (values.fillna(0.0) if column in self.zero else values)
-        return total
-
-
 def _judge(
     run: Run,
+    engine: GapEngine,
     reports: _Reports,
-    counts: _MonthlyCounts,
     end: int,
     metric: Metric,
 ) -> None:
@@ -358,20 +317,18 @@ def _judge(
     if report.ramping or (report.tenure_month is not None and report.tenure_month < RAMP_MONTHS):
         return
     last = min(run.last + HORIZON - 1, end)
-    table = counts.of(metric)
-    if run.rep not in table.index.get_level_values(0):
+    observed, exposure = engine.counts(
+        run.rep, run.metric, format_month(run.start), format_month(last)
+    )
+    if exposure <= 0:
         return
-    rows = table.loc[run.rep]
-    rows = rows[(rows.index >= run.start) & (rows.index <= last)]
-    if rows.empty:
-        return
-    observed, expected = rows["num"].sum(), figures.estimate * rows["den"].sum()
+    expected = figures.estimate * exposure
     if observed < 0 or expected <= 0:
         return
     sign = 1.0 if metric.direction == "higher" else -1.0
     # Half a count on both sides: a month with none of them stays finite.
     run.log_ratio = sign * math.log((observed + 0.5) / (expected + 0.5))
-    noise = _log_variance(metric, observed, rows["den"].sum())
+    noise = _log_variance(metric, observed, exposure)
     noise += _log_variance(metric, figures.numerator or 0.0, figures.denominator or 0.0)
     run.weight = 1.0 / (noise + EFFECT_SPREAD)
     median = figures.peer_median

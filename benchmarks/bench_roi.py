@@ -48,7 +48,7 @@ def measure(shape: str, lift: float, orgs: int) -> dict[str, float]:
         engine = GapEngine(history.metrics, history.people, CATALOGUE)
         plans = [CoachedPlan(p.month, p.rep, p.focus) for p in history.plans]
         managers = dict(zip(history.people["email"], history.people["manager_email"], strict=True))
-        roi = coaching_roi(engine, history.metrics, CATALOGUE, plans, managers)
+        roi = coaching_roi(engine, plans, managers)
         rows.append((roi, history.true_lift or 0.0, time.perf_counter() - start))
     judged = [(r, truth) for r, truth, _ in rows if r.org.interval is not None]
 

@@ -59,13 +59,12 @@ def coaching_runs(
     workspace's data (one is built otherwise)."""
     with session_scope(engine) as session:
         people = people_frame(session, workspace_id)
-    metrics = metrics_frame(engine, workspace_id)
-    if gap_engine is None:
-        gap_engine = GapEngine(metrics, people, catalogue, config)
+    if gap_engine is None:  # a warm engine already holds the counts: no second read
+        gap_engine = GapEngine(metrics_frame(engine, workspace_id), people, catalogue, config)
     managers = {
         str(email): manager if isinstance(manager, str) else None
         for email, manager in zip(people["email"], people["manager_email"], strict=True)
     }
     plans = coached_plans(engine, workspace_id)
-    runs = judge_runs(gap_engine, metrics, catalogue, plans, since, until)
+    runs = judge_runs(gap_engine, plans, since, until)
     return CoachingRuns(runs, managers)

@@ -131,7 +131,7 @@ def roi_of(seed: int, lift: float) -> tuple[JudgedRuns, float | None, tuple[floa
     past = history(seed, lift)
     engine = GapEngine(past.metrics, past.people, CATALOGUE)
     plans = [CoachedPlan(p.month, p.rep, p.focus) for p in past.plans]
-    runs = judge_runs(engine, past.metrics, CATALOGUE, plans)
+    runs = judge_runs(engine, plans)
     org = estimate_roi(runs, {}, resamples=500).org
     return runs, org.lift, org.interval
 
@@ -180,7 +180,7 @@ def test_coaching_roi_is_judge_then_estimate() -> None:
     engine = GapEngine(past.metrics, past.people, CATALOGUE)
     plans = [CoachedPlan(p.month, p.rep, p.focus) for p in past.plans]
     managers = dict(zip(past.people["email"], past.people["manager_email"], strict=True))
-    roi = coaching_roi(engine, past.metrics, CATALOGUE, plans, managers, since="2026-03")
+    roi = coaching_roi(engine, plans, managers, since="2026-03")
     assert roi.since == "2026-03" and roi.until == "2026-06"
     assert 0 < roi.org.coached < sum(r.plans for r in roi_of(1, 0.25)[0].coached)
     assert sum(row.coached for row in roi.by_manager.values()) == roi.org.coached

@@ -82,8 +82,6 @@ def test_report_roi_reads_the_plans_and_numbers(engine: Engine, tmp_path: Path) 
     managers = dict(zip(history.people["email"], history.people["manager_email"], strict=True))
     direct = coaching_roi(
         GapEngine(history.metrics, history.people, CATALOGUE),
-        history.metrics,
-        CATALOGUE,
         [CoachedPlan(p.month, p.rep, p.focus) for p in history.plans],
         managers,
     ).as_json()
