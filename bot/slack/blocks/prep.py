@@ -41,7 +41,7 @@ def _day_label(day: date) -> str:
 
 
 def _success_line(prep: Prep) -> str:
-    first = escape(prep.rep_name.split()[0])
+    first = escape(prep.rep_name)
     if not prep.planned or not prep.focus:
         return (
             f"*This 1:1 is a success if* {first} leaves with a plan for the month: one skill, "
@@ -161,7 +161,7 @@ def one_on_one_prep(prep: Prep) -> tuple[str, Blocks]:
             )
         )
     blocks.append(_section(_success_line(prep)))
-    first = escape(prep.rep_name.split()[0])
+    first = escape(prep.rep_name)
     if prep.topics:
         topics = "\n".join(f"   ◦ {escape(t[:300])}" for t in prep.topics[:15])
         if len(prep.topics) > 15:
