@@ -9,15 +9,15 @@ from datetime import date, time
 from typing import Any
 
 import time_machine
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from bot.cadence.jobs import Cadence
 from bot.demo.standin import TEAM_ID, new_trigger_id
 from storage.db import session_scope
 from storage.models import MetricValue, OneOnOneTopics, PartialMonth, Person, WorkspaceSettings
 from tests.bot.conftest import Bot, blocks_text, make_cadence, metadata_keys
-from tests.bot.test_calendar_e2e import keyed, set_person
 from tests.bot.test_cadence_e2e import click, make_plan, person_id
+from tests.bot.test_calendar_e2e import keyed, set_person
 
 # Tuesday, December 8, 2026, 14:00 in Berlin (13:00 UTC): Rep 1's weekly 1:1 with Mark.
 BERLIN = "Europe/Berlin"
