@@ -73,7 +73,8 @@ def weekly_pairs(people: list[Person]) -> list[Pair]:
 
 def plan_one_on_ones(cadence: Cadence, day: str | None, now: datetime) -> list[Run]:
     """The runs of the weekly 1:1s: what is due now in each manager's (and rep's) time, or —
-    by hand, `day` — every 1:1 of that weekday, now, to everyone."""
+    by hand, `day` — the prep of every 1:1 of that weekday, now, to every manager (the reps'
+    prompts go only ahead of a 1:1, by the schedule)."""
     from bot.cadence.jobs import Run, _recipient
 
     with cadence.services.sessions() as session:
@@ -90,7 +91,6 @@ def plan_one_on_ones(cadence: Cadence, day: str | None, now: datetime) -> list[R
             if pair.slot.weekday == on.weekday():
                 meeting = datetime.combine(on, pair.slot.at, tzinfo=cadence.zone(pair.manager))
                 preps.setdefault(day, {})[pair.rep.id] = (pair, meeting)
-                prompts.setdefault(day, {})[pair.rep.id] = (pair, meeting)
     else:
         for pair in pairs:
             zone = cadence.zone(pair.manager)
