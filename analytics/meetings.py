@@ -62,7 +62,7 @@ def needed_by_now(target: float, kind: str, elapsed: int, total: int) -> float:
     doesn't accrue, so its pace is the target itself."""
     if kind != "activity" or total <= 0:
         return target
-    return target * elapsed / total
+    return target * (elapsed / total)
 
 
 def month_value(

@@ -22,6 +22,7 @@ FIELDS = {
     "one_on_one_lead": "coach_one_on_one_lead",
     "country": "coach_country",
 }
+_CLOCK = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
 _CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,31}$")
 
 
@@ -69,9 +70,10 @@ def check(form: dict[str, str], base: Settings) -> Checked:
         else:
             errors["daily_channel"] = "A channel id, like C024BE91L (in the channel's details)."
     if raw["send_time"]:
-        try:
-            values["send_time"] = time.fromisoformat(raw["send_time"]).strftime("%H:%M")
-        except ValueError:
+        clock = _CLOCK.match(raw["send_time"])
+        if clock and int(clock[1]) < 24 and int(clock[2]) < 60:
+            values["send_time"] = time(int(clock[1]), int(clock[2])).strftime("%H:%M")
+        else:
             errors["send_time"] = "A time of day, HH:MM (e.g. 09:00)."
     for name, (low, high) in {"reminder_day": (2, 15), "escalation_day": (3, 20)}.items():
         if raw[name]:

@@ -140,6 +140,19 @@ def _pipeline(prep: Prep, room: int) -> Blocks:
     return blocks
 
 
+def _fit(lines: list[str], room: int) -> list[str]:
+    """As many of `lines` as fit in `room` characters, then how many were left out."""
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) + 1 > room - 40:
+            kept.append(f"   ◦ …and {len(lines) - len(kept)} more")
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return kept
+
+
 def one_on_one_prep(prep: Prep) -> tuple[str, Blocks]:
     """The manager's DM before a weekly 1:1 with one rep: the success line, the agenda (the
     rep's topics, the focus metric's progress, the pipeline review, next steps), the numbers
@@ -162,23 +175,22 @@ def one_on_one_prep(prep: Prep) -> tuple[str, Blocks]:
         )
     blocks.append(_section(_success_line(prep)))
     first = escape(prep.rep_name)
-    if prep.topics:
-        topics = "\n".join(f"   ◦ {escape(t[:300])}" for t in prep.topics[:15])
-        if len(prep.topics) > 15:
-            topics += f"\n   ◦ …and {len(prep.topics) - 15} more"
-    else:
-        topics = f"   ◦ none added yet ({first} was asked)"
     focus = (
         f"2. *{escape(prep.focus[0].label)}* this month against its target"
         if prep.focus
         else "2. This month's focus: no plan yet — agree one (the plan modal)"
     )
-    steps = "\n".join(f"   ◦ {escape(s[:200])}" for s in prep.next_steps[:10])
-    agenda = (
-        f"*Agenda*\n1. {first}'s topics\n{topics}\n{focus}\n3. Pipeline review\n"
-        f"4. Next steps{':' if steps else ' — what each of you does before the next 1:1'}"
-        + (f"\n{steps}" if steps else "")
-    )
+    head = f"*Agenda*\n1. {first}'s topics"
+    tail = f"{focus}\n3. Pipeline review\n4. Next steps"
+    # The rep's topics and the plan's open actions share what the section has left.
+    room = MAX_TEXT - len(head) - len(tail) - 60
+    topics = _fit([f"   ◦ {escape(t[:300])}" for t in prep.topics], room * 2 // 3)
+    if not prep.topics:
+        topics = [f"   ◦ none added yet ({first} was asked)"]
+    steps = _fit([f"   ◦ {escape(s[:200])}" for s in prep.next_steps], room // 3)
+    agenda = "\n".join([head, *topics, tail + (":" if steps else " — who does what by next week")])
+    if steps:
+        agenda += "\n" + "\n".join(steps)
     blocks.append(_section(agenda))
     if prep.focus:
         through = (
