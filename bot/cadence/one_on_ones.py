@@ -145,7 +145,8 @@ def plan_one_on_ones(cadence: Cadence, day: str | None, now: datetime) -> list[R
                     message = Message(key, JOB, period, text, blocks, rep_id=pair.rep.id)
                     run.batches.append(Batch([message], person=_recipient(manager)))
         for pair, meeting in asking:
-            text, blocks = topics_prompt(pair.rep.name, pair.manager.name, meeting)
+            theirs = meeting.astimezone(cadence.zone(pair.rep))
+            text, blocks = topics_prompt(pair.rep.name, pair.manager.name, theirs, meeting.date())
             key = topics_key(period, pair.rep.id)
             message = Message(key, "topics", period, text, blocks, rep_id=pair.rep.id)
             run.batches.append(Batch([message], person=_recipient(pair.rep)))

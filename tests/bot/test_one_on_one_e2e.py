@@ -147,6 +147,10 @@ def test_a_slack_vacation_status_defers_a_1_1_prep(bot: Bot, cadence: Cadence) -
     preps = keyed(bot, "UMARK", "one-on-one:2026-12-08")
     assert len(preps) == 2
     assert all("fell while you were away" in blocks_text(p) for p in preps)
+    # Rep 2 (in UTC) was asked about the 1:1 in their own time; Mark's vacation holds back
+    # only his own messages.
+    [prompt] = keyed(bot, "UREP2", "topics:2026-12-08")
+    assert "is Tuesday, December 8, 15:00:" in prompt["text"]
     # The next week's come as usual, on time.
     ticks(cadence, "2026-12-15 12:30:00", "2026-12-15 14:30:00")
     assert len(keyed(bot, "UMARK", "one-on-one:2026-12-15")) == 2

@@ -107,7 +107,7 @@ def test_prep_variants_fit_and_say_what_is_missing() -> None:
 
 
 def test_the_reps_prompt_and_topics_modal_fit() -> None:
-    check_message(topics_prompt(HOSTILE, HOSTILE, MEETING)[1])
+    check_message(topics_prompt(HOSTILE, HOSTILE, MEETING, MEETING.date())[1])
     check_view(topics_modal(date(2026, 12, 8), HOSTILE, [HOSTILE * 30] * 20))
     check_view(topics_modal(date(2026, 12, 8), "Mark", []))
 

@@ -62,7 +62,7 @@ def _progress(f: FocusProgress) -> str:
         return f"{label}: no numbers for this month yet"
     now = format_value(f.metric, f.value)
     raw = ""
-    if f.denominator is not None:
+    if f.metric.get("kind") == "conversion" and f.denominator is not None:
         raw = f" ({f.numerator:,.0f} of {f.denominator:,.0f})"
     if f.needed is None:
         return f"{label} {now} month to date{raw} (no target set)"
@@ -208,8 +208,11 @@ def one_on_one_prep(prep: Prep) -> tuple[str, Blocks]:
     return text, blocks
 
 
-def topics_prompt(rep_name: str, manager_name: str, meeting: datetime) -> tuple[str, Blocks]:
-    """The rep's DM before their weekly 1:1: add topics to the agenda."""
+def topics_prompt(
+    rep_name: str, manager_name: str, meeting: datetime, day: date
+) -> tuple[str, Blocks]:
+    """The rep's DM before their weekly 1:1 (`meeting` in the rep's own time; `day`, the 1:1's
+    day in the manager's calendar, keys the topics): add topics to the agenda."""
     when = meeting_label(meeting)
     text = f"Your 1:1 with {escape(manager_name)} is {when}: anything to add to the agenda?"
     return text, [
@@ -220,9 +223,7 @@ def topics_prompt(rep_name: str, manager_name: str, meeting: datetime) -> tuple[
         ),
         {
             "type": "actions",
-            "elements": [
-                _button("topics_open", "Add my topics", meeting.date().isoformat(), primary=True)
-            ],
+            "elements": [_button("topics_open", "Add my topics", day.isoformat(), primary=True)],
         },
     ]
 
