@@ -22,6 +22,7 @@ from bot.slack.blocks.prep import (
     topics_prompt,
 )
 from bot.slack.blocks.team import manager_home
+from tests.bot.mrkdwn_leaks import leaks
 from tests.bot.test_block_limits import check_message, check_view
 
 MEETING = datetime(2026, 12, 8, 14, 0, tzinfo=ZoneInfo("Europe/Berlin"))
@@ -129,3 +130,26 @@ def test_the_schedule_modal_and_home_fit_a_team(reps: int) -> None:
 def test_the_settings_modal_fits() -> None:
     stored = {"daily_channel": "C0PROGRESS", "send_time": "08:30"}
     check_view(settings_modal(stored, {"send_time": "09:00", "country": ""}))
+
+
+def test_hostile_text_reaches_slack_escaped_or_as_typed() -> None:
+    hostile = [HOSTILE, "<@U0ATTACK>", "<!here> Mia & Co"]
+    flags = [deal(i).model_copy(update={"url": None, "stage": hostile[1]}) for i in range(5)]
+    full = prep(
+        rep_name=hostile[2],
+        topics=hostile,
+        next_steps=hostile,
+        flags=flags,
+        rep_away_until=date(2026, 12, 11),
+        focus=[FocusProgress(hostile[1], CLOSE_RATE, 0.15, 3, 20, 0.2, 0.2, 0.26)],
+    )
+    text, blocks = one_on_one_prep(full)
+    found = leaks("chat.postMessage", {"text": text, "blocks": blocks}, hostile)
+    text, blocks = topics_prompt(hostile[2], hostile[1], MEETING, MEETING.date())
+    found += leaks("chat.postMessage", {"text": text, "blocks": blocks}, hostile)
+    for surface in (
+        topics_modal(MEETING.date(), hostile[2], hostile),
+        schedule_modal([(1, hostile[2], None)], "Europe/Berlin", 30),
+    ):
+        found += leaks("views.open", {"view": surface}, hostile)
+    assert found == []
