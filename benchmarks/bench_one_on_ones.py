@@ -133,7 +133,8 @@ def main() -> None:
         print(f"  {label:<40} {seconds:6.2f} s wall  {built:5,} preps and prompts built")
     print(f"  sent at that tick: {summary.line('one-on-one', TUESDAY)}")
     preps = len(day.batches)
-    print(f"by hand, every 1:1 of Tuesday {TUESDAY}: {preps:,} preps; {sent.line('one-on-one', TUESDAY)}")
+    print(f"by hand, every 1:1 of Tuesday {TUESDAY}: {preps:,} preps")
+    print(f"  {sent.line('one-on-one', TUESDAY)}")
     print(
         f"  gather + render                          {plan_wall:6.2f} s wall  {plan_cpu:5.2f} s CPU"
     )
