@@ -362,7 +362,7 @@ ROWS: list[tuple[str, Callable[[dict[str, int]], str]]] = [
 ]
 BAYES_ROWS: list[tuple[str, Callable[[dict[str, int]], str]]] = [
     (
-        "tenured main-segment reps: engine precision",
+        "engine precision, main segment (neither top nor ramping)",
         lambda c: share(c["main_focus_true"], c["main_focus"]),
     ),
     ("Bayes flagger precision", lambda c: share(c["bayes_focus_true"], c["bayes_focus"])),
