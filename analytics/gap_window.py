@@ -85,10 +85,6 @@ class _Cohort:
     position: list[np.ndarray]  # per metric: each rep's index among those with a value, or -1
     sorted_values: list[np.ndarray]
     fits: list[PoolFit | None]
-    # Per count metric with a unit driver (GapWindow._unit_of): the fit of its own part (e.g.
-    # opportunities per demo) and each rep's index among the members that have one, or -1.
-    own_fits: dict[int, PoolFit | None] = field(default_factory=dict)
-    own_position: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
