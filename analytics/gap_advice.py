@@ -27,9 +27,10 @@ _FUNNEL = (
 )
 # A flag needs the gap credible (P(worse than the peers' typical value) ≥ flag_threshold) and
 # material: P(worse by at least `material_gap`) ≥ this. Lower than the flag threshold because the
-# second question is asked of a gap already known to be real; on realistic simulations 0.65
-# keeps 9 in 10 focus metrics real (benchmarks/bench_advice.py, analytics/README.md).
-MATERIAL_PROBABILITY = 0.65
+# second question is asked of a gap already known to be real. 0.7 balances the two advice goals
+# on the tuning simulations, once opportunities are judged per demo: precision (≥ 85%) and clear
+# weaknesses leading the focus (≥ 90%) (benchmarks/bench_advice.py, analytics/README.md).
+MATERIAL_PROBABILITY = 0.7
 # A metric with drivers is an independent weakness only if its own part (corrected for the
 # drivers) is behind the material line with this confidence: otherwise it follows from upstream.
 OWN_DRIVER_CONFIDENCE = 0.95
@@ -100,6 +101,23 @@ class GapAdvice(GapEstimates):
             flagged, value, own, self._log_variance(state, reps), typical, line, sign
         )
         consequence[consequence == -2] = -1  # unflagged: nothing to show
+        # A count that follows from its drivers is also judged by its own part (opportunities
+        # per demo): credibly and materially behind the peers' own parts is a weakness of its
+        # own, whatever its volume's month swings hide. Its credibility and materiality are then
+        # the own part's. Against the group only (a tenure cohort judges volumes as they are).
+        for j, (own_cred, own_material) in self._own_parts(
+            state, reps, pools, pool_of, rows_of
+        ).items():
+            by_own = (
+                worse[:, j]
+                & comparable[:, j]
+                & (cohort_size < 0)
+                & (own_cred >= cfg.flag_threshold)
+                & (own_material >= MATERIAL_PROBABILITY)
+            )
+            flagged[by_own, j] = True
+            consequence[by_own, j] = -1
+            cred[by_own, j], material[by_own, j] = own_cred[by_own], own_material[by_own]
         # Advice rests on the estimates: the raw value of a small sample would overstate a gap.
         current = np.where(np.isfinite(est), est, value)
         # A count with drivers is worth only its own part: the drivers' shortfall is theirs.

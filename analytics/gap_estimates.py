@@ -93,6 +93,44 @@ class GapEstimates(GapWindow):
             material_from=cfg.flag_threshold,
         )
 
+    def _own_parts(
+        self,
+        state: _Month,
+        reps: np.ndarray,
+        pools: list[Any],
+        pool_of: np.ndarray,
+        rows_of: list[np.ndarray],
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Per count metric with a unit driver (`_unit_of`): each rep's credibility and
+        materiality of its own part (the count per unit, e.g. opportunities per demo) against
+        the peers' own parts in its pool; NaN without units or a fit."""
+        cfg = self.config
+        out = {}
+        for j, d in self._unit_of.items():
+            cred, material = np.full(len(reps), np.nan), np.full(len(reps), np.nan)
+            fits = [pool.own_fits[j] for pool in pools]
+            position = np.empty(len(reps), dtype=int)
+            for rows, pool in zip(rows_of, pools, strict=True):
+                position[rows] = pool.own_position[j][reps[rows]]
+            k, n = state.num[reps, j], state.num[reps, d]
+            fitted = [p for p, fit in enumerate(fits) if fit is not None]
+            fit_of = np.full(len(fits), -1)
+            fit_of[fitted] = np.arange(len(fitted))
+            ok = (n > 0) & (state.den[reps, j] > 0) & (fit_of[pool_of] >= 0)
+            if ok.any():
+                _, cred[ok], _, material[ok] = posterior(
+                    [fits[p] for p in fitted],  # type: ignore[misc]
+                    fit_of[pool_of[ok]],
+                    k[ok],
+                    n[ok],
+                    position[ok],
+                    self.metrics[j].direction == "higher",
+                    gap=cfg.material_gap,
+                    material_from=cfg.flag_threshold,
+                )
+            out[j] = (cred, material)
+        return out
+
     def _against_cohorts(
         self, state: _Month, reps: np.ndarray, fig: _Figures, focus_only: bool
     ) -> np.ndarray:

@@ -71,6 +71,10 @@ class _Pool:
     position: list[np.ndarray]  # per metric: each rep's index among those members, or -1
     sorted_values: list[np.ndarray]
     fits: list[PoolFit | None]
+    # Per count metric with a unit driver (GapWindow._unit_of): the fit of its own part (e.g.
+    # opportunities per demo) and each rep's index among the members that have one, or -1.
+    own_fits: dict[int, PoolFit | None] = field(default_factory=dict)
+    own_position: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -208,6 +212,7 @@ class GapWindow:
             m for m in self.catalogue.metrics if all(c in raw or c in zero for c in m.columns)
         ]
         self._pos = {m.key: i for i, m in enumerate(self.metrics)}
+        self._unit_of = self._unit_drivers()
         k = len(self.metrics)
         num = np.zeros((k, reps, span))
         den = np.zeros((k, reps, span))
@@ -244,6 +249,23 @@ class GapWindow:
             },
         }
         self._data_months = {self._first + t for t in np.flatnonzero(has_row.any(axis=0))}
+
+    def _unit_drivers(self) -> dict[int, int]:
+        """Count metrics that follow from a funnel of drivers -> the driver rate whose numerator
+        counts the units they follow from (opportunities worked -> demo rate: demos). Such a
+        count's own part is the count per unit, free of the upstream stages and of the busy
+        and quiet months that move both."""
+        out = {}
+        for j, metric in enumerate(self.metrics):
+            rates = [self._pos[d] for d in metric.drivers if d in self._pos]
+            rates = [d for d in rates if self.metrics[d].denominator_terms is not None]
+            if metric.denominator_terms is not None or not rates:
+                continue
+            feeding = [self.metrics[d].denominator_terms for d in rates]
+            last = [d for d in rates if self.metrics[d].numerator_terms not in feeding]
+            if len(last) == 1:
+                out[j] = last[0]
+        return out
 
     def _load_through(
         self,
@@ -430,5 +452,18 @@ class GapWindow:
                 )
             )
         pool = _Pool(members, member_of, position, sorted_values, fits)
+        for j, d in self._unit_of.items():
+            has = member_of[j] & (state.num[:, d] > 0)
+            where = np.full(len(has), -1)
+            where[has] = np.arange(int(has.sum()))
+            both = self._valid[j][has, window] & self._valid[d][has, window]
+            pool.own_position[j] = where
+            pool.own_fits[j] = fit_pool(
+                "gamma_poisson",
+                state.num[has, j],
+                state.num[has, d],
+                np.where(both, self._num[j][has, window], 0.0),
+                np.where(both, self._num[d][has, window], 0.0),
+            )
         state.pools[key] = pool
         return pool

@@ -34,6 +34,7 @@ natural skill spread, material weaknesses, top performers, ramping reps and new 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analytics.catalogue import load_catalogue  # noqa: E402
 from analytics.gaps import GapConfig, GapEngine  # noqa: E402
-from analytics.simulate import SCALE_DEPENDENT, realistic_org  # noqa: E402
+from analytics.simulate import NORMS, PLANTABLE, SCALE_DEPENDENT, realistic_org  # noqa: E402
 from bot.coaching.plans import reachable_target  # noqa: E402
 
 CATALOGUE = load_catalogue()
@@ -63,6 +64,24 @@ CLEAR = (
 VOLUME = ("leads_prospected", "opportunities_worked")
 SMALL_PLANT, SMALL_DROP, RAMP_LAG = "connect_rate", 0.5, 0.5
 SWING = 0.2  # coefficient of variation of a rep's monthly volume in the simulator
+# How realistic_org makes reps (its defaults), for the evidence a window holds (`evidence`):
+# natural skill log-normal with sd SPREAD cut at 2 sd, a plant DROPS worse; a month's volume is
+# Poisson around the rep's level times a Gamma(SHAPE, 1/SHAPE) swing (CV 1/√SHAPE = SWING); a
+# deal's days to close are Gamma(DAYS_SHAPE) around the rep's cycle.
+SPREAD, DROPS, SHAPE, DAYS_SHAPE = 0.06, (0.3, 0.5), 25, 4.0
+EVIDENT = 0.9  # "clear": the window's counts leave at least this probability of the plant
+BAYES_LINE = 0.5  # the Bayes flagger (--bayes) flags what is more likely a plant than not
+_TRUE = {  # metric -> the simulator's true parameter behind it
+    "leads_prospected": "leads",
+    "connect_rate": "connect",
+    "discovery_rate": "discovery",
+    "demo_rate": "demo",
+    "follow_up_ratio": "follow_up",
+    "contacts_per_account": "contacts_per_account",
+    "win_rate": "win",
+    "sales_cycle_days": "cycle",
+}
+_GRID = 41
 
 
 def resolvable(report: dict[str, Any], key: str, drop: float, swings: bool = True) -> bool:
@@ -90,10 +109,64 @@ def resolvable(report: dict[str, Any], key: str, drop: float, swings: bool = Tru
     return typical * drop >= 4 * se
 
 
+def evidence(report: dict[str, Any], key: str, level: str, prior: float) -> float | None:
+    """How clearly the window shows a plant on `key`: P(the rep's true value is a planted
+    weakness | the window's counts), knowing exactly how the simulator makes reps: natural
+    skill (±2·SPREAD around the segment's level, for a rep neither top nor ramping), plants
+    (DROPS worse, uniform), their share `prior` per metric, and every noise (binomial steps,
+    Poisson counts, the month swings of volumes, gamma days to close). Opportunities worked
+    are judged by their own driver, opportunities per demo given the demos; close rate is
+    decided deals per demo times the win rate (natural spread of both). None for deal size and
+    results, and without counts."""
+    metrics = {m["key"]: m for m in report["metrics"]}
+    num, den = metrics[key]["numerator"], metrics[key]["denominator"]
+    norms = NORMS[level]
+    spread = SPREAD
+    if key == "opportunities_worked":
+        typical = norms.opportunities / (norms.leads * norms.connect * norms.discovery * norms.demo)
+        den = metrics["close_rate"]["denominator"]  # given the demos
+    elif key == "close_rate":
+        typical, spread = norms.decide * norms.win, SPREAD * math.sqrt(2)
+    elif key in _TRUE:
+        typical = getattr(norms, _TRUE[key])
+    else:
+        return None
+    if num is None or not den:
+        return None
+    k, n = float(num), float(den)
+
+    def log_like(theta: float) -> float:
+        if key == "sales_cycle_days":  # k days over n deals: Gamma(DAYS_SHAPE·n, θ/DAYS_SHAPE)
+            a = DAYS_SHAPE * n
+            return a * math.log(a / theta) - a * k / (n * theta)
+        if metrics[key]["unit"] == "percent":
+            return round(k) * math.log(theta) + (round(n) - round(k)) * math.log1p(-theta)
+        if key == "leads_prospected":  # k over n months: negative binomial, shape SHAPE·n
+            r = SHAPE * n
+            return k * math.log(n * theta / (r + n * theta)) + r * math.log(r / (r + n * theta))
+        return k * math.log(n * theta) - n * theta  # Poisson, given the denominator
+
+    worse = 1.0 if key == "sales_cycle_days" else -1.0
+    natural = [2 * spread * (2 * i / (_GRID - 1) - 1) for i in range(_GRID)]
+    weights = [math.exp(-0.5 * (e / spread) ** 2) for e in natural]
+    low, high = DROPS
+    drops = [low + (high - low) * i / (_GRID - 1) for i in range(_GRID)]
+    nat = [log_like(typical * math.exp(e)) for e in natural]
+    plant = [log_like(typical * (1 + worse * d)) for d in drops]
+    top = max(*nat, *plant)
+    p_nat = sum(w * math.exp(x - top) for w, x in zip(weights, nat, strict=True)) / sum(weights)
+    p_plant = sum(math.exp(x - top) for x in plant) / len(plant)
+    return prior * p_plant / (prior * p_plant + (1 - prior) * p_nat)
+
+
 def evaluate(
-    level: str, orgs: int, reps: int, config: GapConfig, first_seed: int = 0
+    level: str, orgs: int, reps: int, config: GapConfig, first_seed: int = 0, bayes: bool = False
 ) -> dict[str, Any]:
-    """Counts over `orgs` seeded orgs at `level`'s volumes (seeds first_seed, first_seed + 1…)."""
+    """Counts over `orgs` seeded orgs at `level`'s volumes (seeds first_seed, first_seed + 1…).
+
+    With `bayes`, also the Bayes flagger on the main segment's tenured reps: the up to two
+    metrics whose `evidence` of a plant is at least BAYES_LINE, most evident first — the best any
+    rule could do knowing the simulator's truth — next to the engine's focus on the same reps."""
     c: dict[str, int] = dict.fromkeys(
         (
             "focus",
@@ -102,6 +175,8 @@ def evaluate(
             "planted_lead",
             "clear",
             "clear_lead",
+            "clear_swings",
+            "clear_swings_lead",
             "clear_counts",
             "clear_counts_lead",
             "clean",
@@ -127,6 +202,11 @@ def evaluate(
             "no_focus",
             "stretch",
             "stretch_with_focus",
+            "main_focus",
+            "main_focus_true",
+            "bayes_focus",
+            "bayes_focus_true",
+            "bayes_clear_lead",
         ),
         0,
     )
@@ -142,6 +222,9 @@ def evaluate(
         )
         engine = GapEngine(metrics, people, CATALOGUE, config)
         by_email = truth.set_index("email")
+        # The share of plants per metric among the main segment's reps that may have one.
+        main = truth[(truth["segment"] == level) & truth["kind"].isin(["natural", "weak"])]
+        prior = (main["kind"] == "weak").mean() / len(PLANTABLE)
         for report in engine.reports(MONTH):
             r = report.model_dump(mode="json")
             shown = {m["key"]: m for m in r["metrics"]}
@@ -160,13 +243,32 @@ def evaluate(
                 c["planted"] += 1
                 c["planted_lead"] += bool(focus) and focus[0] == planted
                 big = t["drop"] >= 0.4 and planted in CLEAR
-                for name, swings in (("clear", True), ("clear_counts", False)):
+                lead = bool(focus) and focus[0] == planted
+                for name, swings in (("clear_swings", True), ("clear_counts", False)):
                     if big and resolvable(r, planted, t["drop"], swings=swings):
                         c[name] += 1
-                        c[f"{name}_lead"] += bool(focus) and focus[0] == planted
+                        c[f"{name}_lead"] += lead
+                clear = big and (evidence(r, planted, level, prior) or 0.0) >= EVIDENT
+                c["clear"] += clear
+                c["clear_lead"] += clear and lead
             else:
                 c["clean"] += 1
                 c["clean_focus"] += bool(focus)
+            if bayes and t["segment"] == level and t["kind"] in ("natural", "weak"):
+                c["main_focus"] += len(focus)
+                c["main_focus_true"] += planted in focus
+                odds = {key: evidence(r, key, level, prior) or 0.0 for key in PLANTABLE}
+                chosen = sorted((k for k, p in odds.items() if p >= BAYES_LINE), key=odds.get)
+                chosen = chosen[::-1][:2]
+                c["bayes_focus"] += len(chosen)
+                c["bayes_focus_true"] += planted in chosen
+                c["bayes_clear_lead"] += (
+                    planted is not None
+                    and t["drop"] >= 0.4
+                    and planted in CLEAR
+                    and odds[planted] >= EVIDENT
+                    and chosen[:1] == [planted]
+                )
             if t["segment"] == "Enterprise":
                 c["small"] += 1
                 c["scale"] += any(key in SCALE_DEPENDENT for key in focus)
@@ -214,7 +316,11 @@ ROWS: list[tuple[str, Callable[[dict[str, int]], str]]] = [
     ("precision (focus metrics that are real)", lambda c: share(c["focus_true"], c["focus"])),
     ("recall, clear weaknesses leading focus", lambda c: share(c["clear_lead"], c["clear"])),
     (
-        "recall, clear by count noise only (old definition)",
+        "recall, clear by 4 SE of all noise (previous definition)",
+        lambda c: share(c["clear_swings_lead"], c["clear_swings"]),
+    ),
+    (
+        "recall, clear by 4 SE of count noise (first definition)",
         lambda c: share(c["clear_counts_lead"], c["clear_counts"]),
     ),
     ("recall, all planted leading focus", lambda c: share(c["planted_lead"], c["planted"])),
@@ -254,6 +360,14 @@ ROWS: list[tuple[str, Callable[[dict[str, int]], str]]] = [
     ("reps without a focus given a stretch", lambda c: share(c["stretch"], c["no_focus"])),
     ("stretch next to a focus", lambda c: str(c["stretch_with_focus"])),
 ]
+BAYES_ROWS: list[tuple[str, Callable[[dict[str, int]], str]]] = [
+    (
+        "engine precision, main segment (neither top nor ramping)",
+        lambda c: share(c["main_focus_true"], c["main_focus"]),
+    ),
+    ("Bayes flagger precision", lambda c: share(c["bayes_focus_true"], c["bayes_focus"])),
+    ("Bayes flagger, clear weaknesses leading", lambda c: share(c["bayes_clear_lead"], c["clear"])),
+]
 
 
 def main() -> None:
@@ -262,9 +376,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="first seed (e.g. 200: held out)")
     parser.add_argument("--reps", type=int, default=60, help="reps in the main segment")
     parser.add_argument("--gap", type=float, help="material gap (default: GapConfig's)")
+    parser.add_argument(
+        "--bayes", action="store_true", help="add the Bayes flagger that knows the truth"
+    )
     args = parser.parse_args()
     config = GapConfig() if args.gap is None else GapConfig(material_gap=args.gap)
-    results = {level: evaluate(level, args.orgs, args.reps, config, args.seed) for level in LEVELS}
+    results = {
+        level: evaluate(level, args.orgs, args.reps, config, args.seed, args.bayes)
+        for level in LEVELS
+    }
     print(
         f"{args.orgs} orgs per level (seeds {args.seed}-{args.seed + args.orgs - 1}), "
         f"{args.reps} + 5 reps each, month {MONTH}, "
@@ -272,7 +392,7 @@ def main() -> None:
     )
     print(f"| measure | {' | '.join(LEVELS)} |")
     print(f"|---|{'---|' * len(LEVELS)}")
-    for label, cell in ROWS:
+    for label, cell in ROWS + (BAYES_ROWS if args.bayes else []):
         print(f"| {label} | {' | '.join(cell(results[level]) for level in LEVELS)} |")
 
 
