@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -41,6 +42,15 @@ def parse_month(text: str) -> int:
 def format_month(number: int) -> str:
     """A month number back to 'YYYY-MM'."""
     return f"{number // 12:04d}-{number % 12 + 1:02d}"
+
+
+def _each_distinct(column: pd.Series, function: Callable[[Any], Any]) -> pd.Series:
+    """`column.map(function)`, calling it once per distinct value: 120,000 rows of metrics have
+    a few thousand reps and a few dozen months."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    mapped = np.empty(len(uniques), dtype=object)
+    mapped[:] = [function(x) for x in uniques]
+    return pd.Series(mapped[codes], index=column.index)
 
 
 def _as_date(x: Any) -> date | None:
@@ -173,9 +183,9 @@ class GapWindow:
         if missing:
             raise GapError(f"metrics: missing column {sorted(missing)[0]!r}")
         frame = metrics.copy()
-        frame["rep"] = frame["rep"].astype(str).str.strip().str.lower()
+        frame["rep"] = _each_distinct(frame["rep"], lambda x: str(x).strip().lower())
         frame = frame[frame["rep"].isin(self._index)]  # managers' rows, unknown people: ignored
-        months = frame["month"].astype(str).map(parse_month).to_numpy(dtype=int)
+        months = _each_distinct(frame["month"], parse_month).to_numpy(dtype=int)
         rows = self._index.get_indexer(frame["rep"])
         duplicated = pd.Series(rows * 100_000 + months).duplicated().to_numpy()
         if duplicated.any():

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from analytics.catalogue import Catalogue, Constraint
-from storage.counts import blobs_matrix, encode, fresh_slots, save_slots
+from storage.counts import COUNT, blobs_matrix, encode, fresh_slots, save_slots
 from storage.counts import slots as counts_slots
 from storage.csv_common import (
     MONTH,
@@ -177,21 +177,26 @@ def _import(
     if not same.all():
         save_slots(connection, workspace_id, fresh)
     writer = (_CopyWriter if _copies(connection) else _SqliteWriter)(connection, workspace_id)
-    removes = ~same & empty
+    # The stored rep-months that change go first (all at once), then every changed one that
+    # still has a value goes in as new, chunk by chunk.
+    writer.remove([keys[i] for i in np.flatnonzero(found & ~same).tolist()])
+    written = ~same & ~empty
     for start in range(0, total, PROGRESS_EVERY):
-        chunk = range(start, min(start + PROGRESS_EVERY, total))
-        writer.stage(
-            [keys[i] for i in chunk if removes[i]],
-            [(keys[i], encode(merged[i])) for i in chunk if not same[i] and not empty[i]],
-        )
+        chunk = np.arange(start, min(start + PROGRESS_EVERY, total))
+        chosen = chunk[written[chunk]]
+        writer.insert([keys[i] for i in chosen.tolist()], merged[chosen])
         _mark(
             connection,
             workspace_id,
-            [(keys[i], throughs[i]) for i in chunk if not same_through[i]],
+            [(keys[i], throughs[i]) for i in chunk.tolist() if not same_through[i]],
         )
         if progress:
-            progress(chunk.stop, total)
-    writer.merge()
+            progress(int(chunk[-1]) + 1, total)
+    if writer.inserted >= _ANALYZE_AFTER and connection.dialect.name == "postgresql":
+        # Fresh statistics now, not when autovacuum comes round: the planner otherwise plans
+        # the next reads for the few thousand rows it last knew of.
+        connection.exec_driver_sql("ANALYZE metric_months")
+
     if new or updated:
         bump_data_version(workspace)
         session.flush()
@@ -506,77 +511,105 @@ def _copies(connection: Connection) -> bool:
 
 
 class _SqliteWriter:
-    """Each chunk's removals and upserts straight through the driver, statements prepared once
+    """Removals and inserts straight through the driver, each statement prepared once
     (SQLAlchemy's per-row parameter handling would cost more than SQLite's own work)."""
 
     def __init__(self, connection: Connection, workspace_id: str) -> None:
         self.connection, self.workspace_id = connection, workspace_id
+        self.inserted = 0
 
-    def stage(self, removed: list[Key], written: list[tuple[Key, bytes]]) -> None:
-        """Remove these rep-months, store these blobs."""
-        ws = self.workspace_id
-        if removed:
+    def remove(self, keys: list[Key]) -> None:
+        """Delete these rep-months."""
+        if keys:
             self.connection.exec_driver_sql(
                 "DELETE FROM metric_months WHERE workspace_id = ? AND person_id = ? AND month = ?",
-                [(ws, pid, month) for pid, month in removed],
-            )
-        if written:
-            self.connection.exec_driver_sql(
-                "INSERT INTO metric_months (workspace_id, person_id, month, counts) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (workspace_id, person_id, month) "
-                "DO UPDATE SET counts = excluded.counts",
-                [(ws, pid, month, blob) for (pid, month), blob in written],
+                [(self.workspace_id, pid, month) for pid, month in keys],
             )
 
-    def merge(self) -> None:
-        """Nothing left: SQLite wrote as it went."""
+    def insert(self, keys: list[Key], rows: np.ndarray) -> None:
+        """Store these rep-months (none of them stored now), one row of counts each."""
+        if keys:
+            self.connection.exec_driver_sql(
+                "INSERT INTO metric_months (workspace_id, person_id, month, counts) "
+                "VALUES (?, ?, ?, ?)",
+                [
+                    (self.workspace_id, pid, month, encode(row))
+                    for (pid, month), row in zip(keys, rows, strict=True)
+                ],
+            )
+            self.inserted += len(keys)
 
 
 class _CopyWriter:
-    """PostgreSQL's bulk path: the rep-months to remove or store are COPYed (binary) into a
-    temporary table, then merged into metric_months by two set-based statements in the import's
-    transaction (all or nothing, like every import)."""
+    """PostgreSQL's bulk path, in the import's transaction (all or nothing, like every import):
+    the rep-months to replace are COPYed into a temporary table and deleted by one set-based
+    statement; then the new rows are COPYed straight into metric_months, in PostgreSQL's binary
+    format built by numpy (every row has the same layout: id, 7-byte month, blob).
+
+    Measured on 120,000 rows: an INSERT … SELECT … ON CONFLICT from a staging table took about
+    twice as long as the COPY into the table, which needs no conflict handling once the
+    replaced rows are gone.
+    """
 
     def __init__(self, connection: Connection, workspace_id: str) -> None:
         self.connection, self.workspace_id = connection, workspace_id
         self.driver = connection.connection.driver_connection
-        self.staged = 0
-        connection.exec_driver_sql(
-            "CREATE TEMPORARY TABLE import_months (person_id integer, month varchar(7), "
-            "counts bytea) ON COMMIT DROP"
-        )
+        self.inserted = 0
 
-    def stage(self, removed: list[Key], written: list[tuple[Key, bytes]]) -> None:
-        """Copy these rep-months (NULL counts: to remove) and blobs (to store)."""
-        if not removed and not written:
+    def remove(self, keys: list[Key]) -> None:
+        """Delete these rep-months."""
+        if not keys:
             return
-        statement = "COPY import_months (person_id, month, counts) FROM STDIN (FORMAT BINARY)"
+        self.connection.exec_driver_sql(
+            "CREATE TEMPORARY TABLE import_replaced (person_id integer, month varchar(7)) "
+            "ON COMMIT DROP"
+        )
+        statement = "COPY import_replaced (person_id, month) FROM STDIN (FORMAT BINARY)"
         with self.driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-            copy.set_types(["int4", "varchar", "bytea"])
-            for pid, month in removed:
-                copy.write_row((pid, month, None))
-            for (pid, month), blob in written:
-                copy.write_row((pid, month, blob))
-        self.staged += len(removed) + len(written)
+            copy.set_types(["int4", "varchar"])
+            for key in keys:
+                copy.write_row(key)
+        self.connection.exec_driver_sql(
+            "DELETE FROM metric_months AS m USING import_replaced AS r "
+            "WHERE m.workspace_id = %(ws)s AND m.person_id = r.person_id AND m.month = r.month",
+            {"ws": self.workspace_id},
+        )
+        self.connection.exec_driver_sql("DROP TABLE import_replaced")
 
-    def merge(self) -> None:
-        """Remove the emptied rep-months, then insert or replace every staged blob."""
-        params = {"ws": self.workspace_id}
-        self.connection.exec_driver_sql(
-            "DELETE FROM metric_months AS m USING import_months AS i "
-            "WHERE m.workspace_id = %(ws)s AND m.person_id = i.person_id AND m.month = i.month "
-            "AND i.counts IS NULL",
-            params,
+    def insert(self, keys: list[Key], rows: np.ndarray) -> None:
+        """Store these rep-months (none of them stored now), one row of counts each."""
+        if not keys:
+            return
+        workspace = self.workspace_id.encode()
+        blob = rows.shape[1] * COUNT.itemsize
+        # Each tuple: its field count, then each field's byte length and big-endian bytes.
+        layout = np.dtype(
+            [
+                ("fields", ">i2"),
+                ("ws_length", ">i4"),
+                ("ws", f"S{len(workspace)}"),
+                ("pid_length", ">i4"),
+                ("pid", ">i4"),
+                ("month_length", ">i4"),
+                ("month", "S7"),
+                ("counts_length", ">i4"),
+                ("counts", COUNT, (rows.shape[1],)),
+            ]
         )
-        self.connection.exec_driver_sql(
-            "INSERT INTO metric_months (workspace_id, person_id, month, counts) "
-            "SELECT %(ws)s, person_id, month, counts FROM import_months "
-            "WHERE counts IS NOT NULL "
-            "ON CONFLICT (workspace_id, person_id, month) DO UPDATE SET counts = excluded.counts",
-            params,
+        data = np.zeros(len(keys), layout)
+        data["fields"] = 4
+        data["ws_length"], data["ws"] = len(workspace), workspace
+        data["pid_length"], data["pid"] = 4, [pid for pid, _ in keys]
+        data["month_length"], data["month"] = 7, [month.encode() for _, month in keys]
+        data["counts_length"], data["counts"] = blob, rows
+        statement = (
+            "COPY metric_months (workspace_id, person_id, month, counts) FROM STDIN (FORMAT BINARY)"
         )
-        if self.staged >= _ANALYZE_AFTER:
-            # Fresh statistics now, not when autovacuum comes round: the planner otherwise
-            # plans the next reads for the few thousand rows it last knew of.
-            self.connection.exec_driver_sql("ANALYZE metric_months")
-        self.connection.exec_driver_sql("DROP TABLE import_months")
+        with self.driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            copy.write(_COPY_SIGNATURE + data.tobytes() + _COPY_TRAILER)
+        self.inserted += len(keys)
+
+
+# PostgreSQL's binary COPY: signature, flags and header extension length; -1 ends the data.
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)

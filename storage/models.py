@@ -110,13 +110,18 @@ class MetricMonth(Base):
     instead of 1.92 million, so reading, importing and checking foreign keys touch 16× fewer
     rows, and a read is a concatenation of blobs that numpy views as a matrix. On SQLite the
     table has no rowid: the natural key is the only B-tree.
+
+    No foreign keys: PostgreSQL checks them row by row, two lookups per row, and that was most
+    of a big import's time. Imports write only person ids they have just looked up in the
+    workspace's org chart, in the same transaction; people and workspaces are never deleted
+    (`coach forget` anonymises a person and deletes their rows here).
     """
 
     __tablename__ = "metric_months"
     __table_args__ = {"sqlite_with_rowid": False}
 
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
     counts: Mapped[bytes] = mapped_column(LargeBinary)
 

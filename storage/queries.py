@@ -38,7 +38,8 @@ def people_frame(session: Session, workspace_id: str) -> pd.DataFrame:
         .where(Person.workspace_id == workspace_id)
         .order_by(Person.email)
     ).all()
-    frame = pd.DataFrame(rows, columns=PEOPLE_COLUMNS)
+    # Plain tuples: pandas probes each Row object for attributes, 10× slower.
+    frame = pd.DataFrame([tuple(row) for row in rows], columns=PEOPLE_COLUMNS)
     frame["active"] = frame["active"].astype(bool)
     return frame
 
@@ -73,16 +74,37 @@ def metrics_frame(engine: Engine, workspace_id: str) -> pd.DataFrame:
         pids, month_codes, table = pids[kept], month_codes[kept], table[kept]
     if not len(pids):
         return pd.DataFrame(columns=["rep", "month", "through"])
-    codes, month_index = np.unique(month_codes, return_inverse=True)
-    month_names = np.array([f"{c // 12:04d}-{c % 12 + 1:02d}" for c in codes.tolist()], object)
+    # Sorted by email and month with numpy: a few thousand emails sort, not 120,000 rows.
     rep_ids, rep_index = np.unique(pids, return_inverse=True)
     rep_names = np.array([emails[pid] for pid in rep_ids.tolist()], object)
-    wide = pd.DataFrame({"rep": rep_names[rep_index], "month": month_names[month_index]})
-    wide[names] = table
-    wide = wide.sort_values(["rep", "month"], ignore_index=True)
-    through = {(emails[pid], month): day for pid, month, day in marks}
-    wide["through"] = [through.get(key) for key in zip(wide["rep"], wide["month"], strict=True)]
+    rank = np.empty(len(rep_names), np.int64)
+    rank[np.argsort(rep_names, kind="stable")] = np.arange(len(rep_names))
+    order = np.lexsort((month_codes, rank[rep_index]))
+    pids, month_codes, rep_index, table = (
+        pids[order],
+        month_codes[order],
+        rep_index[order],
+        table[order],
+    )
+    codes, month_index = np.unique(month_codes, return_inverse=True)
+    month_names = np.array([f"{c // 12:04d}-{c % 12 + 1:02d}" for c in codes.tolist()], object)
+    wide = pd.DataFrame(table, columns=names)
+    wide.insert(0, "rep", rep_names[rep_index])
+    wide.insert(1, "month", month_names[month_index])
+    through = np.full(len(wide), None, object)
+    if marks:
+        key = pd.Index(pids * _MONTH_SLOTS + month_codes)
+        marked = [
+            pid * _MONTH_SLOTS + int(month[:4]) * 12 + int(month[5:]) - 1 for pid, month, _ in marks
+        ]
+        at = key.get_indexer(marked)
+        days = np.array([day for _, _, day in marks], object)
+        through[at[at >= 0]] = days[at >= 0]
+    wide["through"] = through
     return wide
+
+
+_MONTH_SLOTS = 1 << 16  # month codes (months since year 0) stay below it
 
 
 _MONTH_CODE = (
