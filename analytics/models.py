@@ -209,3 +209,18 @@ class GapReport(BaseModel):
     trend: Trend
     inherited: Inherited
     warnings: list[str]
+
+
+class DealFlag(BaseModel):
+    """An open CRM deal going sideways: untouched, stuck, or both (the 1:1's pipeline review)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    crm_id: str
+    name: str
+    url: str | None = None
+    stage: str = Field(description="The stage's label from the mapping file.")
+    amount: Number = None
+    days_in_stage: int
+    days_since_touch: int | None = Field(None, description="None: never touched.")
+    reasons: list[Literal["untouched", "stuck"]]

@@ -77,7 +77,8 @@ def write_org(path: Path, reps: int, rng: np.random.Generator) -> list[str]:
     ]
     with path.open("w", newline="", encoding="utf-8") as file:
         out = csv.writer(file)
-        out.writerow([c for c in ORG_COLUMNS if c != "discipline"])  # one discipline
+        # One discipline, no weekly 1:1s.
+        out.writerow([c for c in ORG_COLUMNS if c not in ("discipline", "one_on_one")])
         out.writerows(rows)
     return rep_emails
 

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # Working days of the month: a reminder to managers with planless reps, then the director.
     coach_reminder_day: int = Field(3, ge=2, le=15, alias="COACH_REMINDER_DAY")
     coach_escalation_day: int = Field(5, ge=3, le=20, alias="COACH_ESCALATION_DAY")
+    # Minutes before a weekly 1:1 that the manager gets its prep.
+    coach_one_on_one_lead: int = Field(30, ge=5, le=240, alias="COACH_ONE_ON_ONE_LEAD")
     coach_catch_up_hours: float = Field(12, gt=0, le=24, alias="COACH_CATCH_UP_HOURS")
     # Longer than any one Slack call may take with its retries, or a live send could be doubled.
     coach_claim_timeout: int = Field(600, ge=120, alias="COACH_CLAIM_TIMEOUT")
@@ -152,8 +154,9 @@ class Settings(BaseSettings):
             )
         if trio and self.coach_daily_channel:
             raise ValueError(
-                "COACH_DAILY_CHANNEL: a channel id belongs to one workspace; the daily progress "
-                "post isn't available in multi-workspace mode yet, so unset it"
+                "COACH_DAILY_CHANNEL: a channel id belongs to one workspace; in multi-workspace "
+                "mode, unset it and set each workspace's channel from App Home (Workspace "
+                "settings)"
             )
         if trio and self.slack_bot_token:
             raise ValueError(

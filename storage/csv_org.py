@@ -13,6 +13,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
+from analytics.meetings import WeeklySlot, parse_slot
 from analytics.workdays import parse_country
 from storage.csv_common import (
     CsvTable,
@@ -38,6 +39,7 @@ ORG_COLUMNS = (
     "timezone",
     "start_date",
     "country",
+    "one_on_one",
 )
 NEEDS_MANAGER = ("rep", "manager")
 
@@ -56,6 +58,8 @@ _FIELDS = (
     "start_date",
     "country",
 )
+# Set only by a non-empty `one_on_one` cell: an empty one keeps what the manager set in Slack.
+_SLOT_FIELDS = ("one_on_one_weekday", "one_on_one_time")
 
 
 @cache
@@ -92,6 +96,7 @@ class _Row:
     timezone: str | None
     start_date: date | None
     country: str | None
+    one_on_one: WeeklySlot | None
 
 
 def import_org(
@@ -121,7 +126,10 @@ def import_org(
         row.email.lower(): row
         for row in session.execute(
             select(
-                Person.id, Person.email, Person.active, *(getattr(Person, f) for f in _FIELDS)
+                Person.id,
+                Person.email,
+                Person.active,
+                *(getattr(Person, f) for f in (*_FIELDS, *_SLOT_FIELDS)),
             ).where(Person.workspace_id == workspace_id)
         )
     }
@@ -133,7 +141,12 @@ def import_org(
         session.connection().execute(
             insert(_PEOPLE),
             [
-                {**_fields(row, None, None), "workspace_id": workspace_id, "email": row.email}
+                {
+                    **dict.fromkeys(_SLOT_FIELDS),  # every row the same keys: one executemany
+                    **_fields(row, None, None),
+                    "workspace_id": workspace_id,
+                    "email": row.email,
+                }
                 for row in arrivals
             ],
         )
@@ -149,7 +162,8 @@ def import_org(
                 changes.append({"id": ids[row.email], "manager_id": manager_id})
             continue
         wanted = _fields(row, manager_id, before.slack_user_id)
-        if not before.active or any(getattr(before, f) != wanted[f] for f in _FIELDS):
+        compared = [f for f in (*_FIELDS, *_SLOT_FIELDS) if f in wanted]
+        if not before.active or any(getattr(before, f) != wanted[f] for f in compared):
             changes.append({"id": before.id, "active": True, **wanted})
             updated += 1
     in_file = {row.email for row in rows}
@@ -173,7 +187,11 @@ def import_org(
 
 
 def _fields(row: _Row, manager_id: int | None, known_slack_id: str | None) -> dict[str, Any]:
+    slot = {}
+    if row.one_on_one is not None:
+        slot = {"one_on_one_weekday": row.one_on_one.weekday, "one_on_one_time": row.one_on_one.at}
     return {
+        **slot,
         "name": row.name,
         "role": row.role,
         "manager_id": manager_id,
@@ -254,6 +272,15 @@ def _check_rows(table: CsvTable, problems: Problems) -> list[_Row]:
                 country = parse_country(get("country", ""))
             except ValueError as exc:
                 add(line, "country", str(exc))
+        slot = None
+        if get("one_on_one"):
+            if role and role != "rep":
+                add(line, "one_on_one", "only a rep has a weekly 1:1 (with their manager)")
+            else:
+                try:
+                    slot = parse_slot(get("one_on_one", ""))
+                except ValueError as exc:
+                    add(line, "one_on_one", str(exc))
         if len(problems) == count:
             rows.append(
                 _Row(
@@ -268,6 +295,7 @@ def _check_rows(table: CsvTable, problems: Problems) -> list[_Row]:
                     zone,
                     start if isinstance(start, date) else None,
                     country,
+                    slot,
                 )
             )
     _check_managers(reports, role_of, problems)

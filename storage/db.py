@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 import migrations
+
+# A row with a unique `request_key` column (check-ins of plans and PIPs).
+Keyed = TypeVar("Keyed", bound=DeclarativeBase)
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 
@@ -92,3 +97,19 @@ def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def flush_or_first(session: Session, row: Keyed, request_key: str | None) -> Keyed | None:
+    """Flush the pending `row`, unique on `request_key`; None when it was written. When another
+    process committed the same key first (Slack sent one submission to two replicas), roll
+    back — the session's pending work with it — and return the row that process wrote."""
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        model = type(row)
+        first = session.scalar(select(model).where(model.request_key == request_key))  # type: ignore[attr-defined]
+        if request_key is None or first is None:
+            raise
+        return first
+    return None

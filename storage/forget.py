@@ -11,6 +11,7 @@ from storage.models import (
     Deferral,
     Delivery,
     MetricMonth,
+    OneOnOneTopics,
     PartialMonth,
     Person,
     Pip,
@@ -56,7 +57,8 @@ def forget_person(session: Session, workspace_id: str, email: str) -> dict[str, 
     session.execute(delete(PartialMonth).where(PartialMonth.person_id == person.id))
     # Time off is personal too, and so is what was held back for it.
     session.execute(delete(Deferral).where(Deferral.person_id == person.id))
-    person.away_until = None
+    session.execute(delete(OneOnOneTopics).where(OneOnOneTopics.rep_id == person.id))
+    person.away_until = person.one_on_one_weekday = person.one_on_one_time = None
     person.country = None
     person.email = f"forgotten-{person.id}@invalid"
     person.name = "Former colleague"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    Time,
     UniqueConstraint,
     false,
 )
@@ -81,6 +82,10 @@ class Person(Base):
     mute_reminders: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # `/coach away until`: the last day away, in the person's own calendar (None: here).
     away_until: Mapped[date | None] = mapped_column(Date)
+    # A rep's weekly 1:1 with their manager: weekday (0 is Monday) and time, in the manager's
+    # time zone; the manager gets its prep a little before (None: no weekly 1:1).
+    one_on_one_weekday: Mapped[int | None] = mapped_column(Integer)
+    one_on_one_time: Mapped[time | None] = mapped_column(Time)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -153,6 +158,40 @@ class Deferral(Base):
     # The last day away as known when it was (last) held back.
     until: Mapped[date] = mapped_column(Date)
     deferred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OneOnOneTopics(Base):
+    """What a rep wants to talk about in one weekly 1:1 (the meeting's day, the manager's
+    calendar): shown in their manager's prep."""
+
+    __tablename__ = "one_on_one_topics"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    rep_id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    meeting_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    topics: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class WorkspaceSettings(Base):
+    """A workspace's cadence settings, changed by its admins from App Home; an empty one
+    (None) falls back to the environment's default."""
+
+    __tablename__ = "workspace_settings"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    daily_channel: Mapped[str | None] = mapped_column(String(32))
+    send_time: Mapped[str | None] = mapped_column(String(5))
+    reminder_day: Mapped[int | None] = mapped_column(Integer)
+    escalation_day: Mapped[int | None] = mapped_column(Integer)
+    one_on_one_lead: Mapped[int | None] = mapped_column(Integer)  # minutes before the 1:1
+    country: Mapped[str | None] = mapped_column(String(32))
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
 
 class Plan(Base):

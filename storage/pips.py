@@ -15,6 +15,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from storage.counts import read_counts
+from storage.db import flush_or_first
 from storage.models import (
     MetricMonth,
     PartialMonth,
@@ -202,7 +203,8 @@ def add_pip_checkin(
     notes: str,
     request_key: str | None,
 ) -> tuple[PipCheckIn, bool]:
-    """Record a check-in; a repeated `request_key` (a double submit) returns the first one."""
+    """Record a check-in; a repeated `request_key` (a double submit, even one racing on another
+    replica) returns the first one."""
     if request_key:
         existing = session.scalar(select(PipCheckIn).where(PipCheckIn.request_key == request_key))
         if existing is not None:
@@ -219,6 +221,9 @@ def add_pip_checkin(
         request_key=request_key,
     )
     session.add(checkin)
+    first = flush_or_first(session, checkin, request_key)
+    if first is not None:
+        return first, False
     pip.checkins.append(checkin)
     log_event(
         session,

@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from storage.db import flush_or_first
 from storage.models import CheckIn, Plan, PlanFocus, Reflection
 
 MAX_FOCUS = 2  # focus metrics per plan: coaching on more dilutes the effort
@@ -128,7 +129,8 @@ def add_checkin(
     notes: str,
     request_key: str | None,
 ) -> tuple[CheckIn, bool]:
-    """Record a check-in; a repeated `request_key` (a double submit) returns the first one."""
+    """Record a check-in; a repeated `request_key` (a double submit, even one racing on another
+    replica) returns the first one."""
     if request_key:
         existing = session.scalar(select(CheckIn).where(CheckIn.request_key == request_key))
         if existing is not None:
@@ -145,8 +147,8 @@ def add_checkin(
         request_key=request_key,
     )
     session.add(checkin)
-    session.flush()
-    return checkin, True
+    first = flush_or_first(session, checkin, request_key)
+    return (first, False) if first is not None else (checkin, True)
 
 
 def save_reflection(

@@ -14,7 +14,8 @@ from storage.csv_org import ORG_COLUMNS
 from storage.models import PartialMonth, Person
 
 # The org chart as imported, and whether the person is still in it.
-PEOPLE_COLUMNS = [*ORG_COLUMNS, "active"]
+# The org chart as the analytics read it: who people are, not when they meet.
+PEOPLE_COLUMNS = [*(c for c in ORG_COLUMNS if c != "one_on_one"), "active"]
 
 
 def people_frame(session: Session, workspace_id: str) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analytics.workdays import is_working_day, next_working_day, nth_working_day
+from bot.cadence.one_on_ones import plan_one_on_ones
 from bot.cadence.schedule import (
     Kind,
     away_by_status,
@@ -35,6 +36,7 @@ from bot.coaching.months import month_label, parse_month, shift_month
 from bot.coaching.pips import checkin_days, judged_goals, may_run_pip
 from bot.coaching.roi import CoachingRuns, coaching_runs
 from bot.coaching.services import Services
+from bot.coaching.workspace import load as load_workspace_settings
 from bot.logs import fields
 from bot.slack.blocks.cadence import (
     daily_progress,
@@ -58,8 +60,17 @@ from storage.pips import active_pips
 log = logging.getLogger(__name__)
 
 # PIP check-ins and end dates are due on days, like the daily post, in each PIP lead's time.
-Job = Kind | Literal["pips"]
-JOBS: tuple[Job, ...] = ("day-one", "day-two", "reminder", "escalation", "daily", "pips")
+# Weekly 1:1 preps (and the reps' prompts for topics) are due on days, in each manager's time.
+Job = Kind | Literal["pips", "one-on-one"]
+JOBS: tuple[Job, ...] = (
+    "day-one",
+    "day-two",
+    "reminder",
+    "escalation",
+    "daily",
+    "pips",
+    "one-on-one",
+)
 ZONE_TTL = 24 * 3600.0
 RETRY_TTL = 600.0
 # A Slack status is read when a message is due, and kept this long (seconds) across ticks.
@@ -252,9 +263,20 @@ class Cadence:
         with self.services.sessions() as session:
             return Briefing(session, self.workspace_id, engine, labels, month)
 
+    def refresh(self) -> None:
+        """Read the workspace's own settings (App Home) over the environment's defaults: an
+        admin's change takes effect on the next run, in every replica."""
+        with self.services.sessions() as session:
+            base = self.services.settings
+            self.settings = load_workspace_settings(session, base, self.workspace_id)
+        self.rules = self.settings.cadence_rules()
+
     def plan(self, job: Job, *, month: str | None = None, now: datetime | None = None) -> list[Run]:
         """The runs `job` makes now (or for `month`), with every message rendered."""
         now = now or datetime.now(UTC)
+        self.refresh()
+        if job == "one-on-one":
+            return plan_one_on_ones(self, month, now)
         if job == "daily":
             return self._daily(month, now)
         if job in ("reminder", "escalation"):
@@ -348,7 +370,7 @@ class Cadence:
             if days is not None
             else {(now + timedelta(hours=h)).strftime("%Y-%m") for h in (-12, 14)}
         )
-        kind: Kind = "daily" if job == "pips" else job
+        kind: Kind = "daily" if job in ("pips", "one-on-one") else job  # type: ignore[assignment]
         with self.services.sessions() as session:
             owed = deferred(session, self.workspace_id, job, periods)
         known = {p.id: p for p in people}

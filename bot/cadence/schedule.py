@@ -113,3 +113,24 @@ def away_by_status(
         return None
     end = datetime.fromtimestamp(expires, tz=zone)
     return end.date() if end.time() > rules.send_time else end.date() - timedelta(days=1)
+
+
+def weekly_meetings(now: datetime, zone: ZoneInfo, weekday: int, at: time) -> list[datetime]:
+    """The local moments of a weekly meeting (`weekday`, `at` in `zone`) from a day before
+    `now` to five days after it: enough for every prep and prompt that may be due now."""
+    today = now.astimezone(zone).date()
+    found = []
+    for offset in range(-1, 6):
+        day = today + timedelta(days=offset)
+        if day.weekday() == weekday:
+            found.append(datetime.combine(day, at, tzinfo=zone))
+    return found
+
+
+def prompt_at(meeting: datetime, zone: ZoneInfo, rules: Rules, country: str | None) -> datetime:
+    """When a rep is asked for their 1:1 topics: the send time of their last working day before
+    the meeting's day, in their own `zone` (and `country`)."""
+    day = meeting.date() - timedelta(days=1)
+    while not is_working_day(day, country or rules.country):
+        day -= timedelta(days=1)
+    return datetime.combine(day, rules.send_time, tzinfo=zone)

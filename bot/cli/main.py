@@ -678,18 +678,22 @@ def scheduler_cmd() -> None:
 
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# Jobs whose period is a day, not a month.
+DAY_JOBS = ("daily", "pips", "one-on-one")
 
 
 @app.command("run")
 def run_cmd(
     job: Annotated[
-        str, typer.Argument(help="day-one, day-two, reminder, escalation, daily or pips.")
+        str,
+        typer.Argument(help="day-one, day-two, reminder, escalation, daily, pips or one-on-one."),
     ],
     month: Annotated[
         str | None, typer.Option(help="The coaching month (YYYY-MM) to send now, to everyone.")
     ] = None,
     day: Annotated[
-        str | None, typer.Option(help="daily and pips only: the day (YYYY-MM-DD).")
+        str | None,
+        typer.Option(help="daily, pips and one-on-one only: the day (YYYY-MM-DD)."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print what would be sent; send and record nothing.")
@@ -702,7 +706,7 @@ def run_cmd(
 
     if job not in JOBS:
         fail(f"unknown job {job!r}: choose {', '.join(JOBS)}")
-    if job in ("daily", "pips"):
+    if job in DAY_JOBS:
         if month is not None:
             fail(f"{job} takes --day YYYY-MM-DD, not --month")
         if day is not None:
@@ -720,13 +724,17 @@ def run_cmd(
     config = settings(logs=True)
     if not dry_run:
         config.require("SLACK_BOT_TOKEN")
-    if job == "daily" and not config.coach_daily_channel:
-        fail("COACH_DAILY_CHANNEL is not set: the daily progress post needs a channel", 2)
     with open_database(config) as engine:
         every = _cadence(config, engine, only_set=True)
         cadences = every.cadences()
         if not cadences:
             fail("no workspace to send to: none has installed coach yet (see `coach workspaces`)")
+        if job == "daily" and not any(_daily_channel(c) for c in cadences):
+            fail(
+                "no daily channel: set COACH_DAILY_CHANNEL, or a workspace's channel in App Home "
+                "(Workspace settings)",
+                2,
+            )
         if dry_run:
             for cadence in cadences:
                 runs = cadence.plan(job, month=period)  # type: ignore[arg-type]
@@ -755,9 +763,15 @@ def _nothing(job: str, period: str | None, verb: str) -> str:
     return f"nothing is due now (give {_period_hint(job, verb)})"
 
 
+def _daily_channel(cadence) -> str | None:  # type: ignore[no-untyped-def]
+    """The daily post's channel in a cadence's workspace (its own setting, else the default)."""
+    cadence.refresh()
+    return cadence.settings.coach_daily_channel
+
+
 def _period_hint(job: str, verb: str) -> str:
-    """How to run `job` for a period of one's choosing: daily and pips take a day."""
-    if job in ("daily", "pips"):
+    """How to run `job` for a period of one's choosing: daily, pips and 1:1s take a day."""
+    if job in DAY_JOBS:
         return f"--day YYYY-MM-DD to {verb} a day"
     return f"--month YYYY-MM to {verb} a month"
 

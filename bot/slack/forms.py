@@ -29,6 +29,7 @@ from bot.slack.blocks.cadence import REFLECTION_CALLBACK
 from bot.slack.blocks.checkin import CHECKIN_CALLBACK
 from bot.slack.blocks.pip import PIP_CALLBACK, PIP_CHECKIN_CALLBACK, PIP_DECISION_CALLBACK
 from bot.slack.blocks.plan import PLAN_CALLBACK, message_modal
+from bot.slack.blocks.prep import SCHEDULE_CALLBACK, SETTINGS_CALLBACK, TOPICS_CALLBACK
 
 OUT_OF_DATE = "This form is out of date: close it and open it again."
 # Per kind of input, what to say when Slack's state for it can't be read.
@@ -89,6 +90,25 @@ class ReflectionMeta(_Strict):
     month: Month
 
 
+class TopicsMeta(_Strict):
+    """What the rep's topics modal carries: the day of the 1:1 (the manager's calendar)."""
+
+    day: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+
+
+DbId = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+
+
+class ScheduleMeta(_Strict):
+    """What the weekly 1:1s modal carries: the reps it lists, in order."""
+
+    reps: Annotated[list[DbId], Field(max_length=100)]
+
+
+class SettingsMeta(_Strict):
+    """The workspace settings modal carries nothing: the workspace is the actor's."""
+
+
 META: dict[str, type[_Strict]] = {
     PLAN_CALLBACK: PlanMeta,
     CHECKIN_CALLBACK: CheckinMeta,
@@ -96,6 +116,9 @@ META: dict[str, type[_Strict]] = {
     PIP_CALLBACK: PipMeta,
     PIP_CHECKIN_CALLBACK: PipRef,
     PIP_DECISION_CALLBACK: PipRef,
+    TOPICS_CALLBACK: TopicsMeta,
+    SCHEDULE_CALLBACK: ScheduleMeta,
+    SETTINGS_CALLBACK: SettingsMeta,
 }
 
 

@@ -110,7 +110,8 @@ def test_run_summary_rerun_and_exit_status(sqlite_db: str, slack: SlackStandIn) 
         (["run", "day-one", "--month", "2026-13"], "--month '2026-13' is not a month", 1),
         (["run", "daily", "--month", "2026-11"], "daily takes --day", 1),
         (["run", "daily", "--day", "2026-11-31"], "not a date", 1),
-        (["run", "daily"], "COACH_DAILY_CHANNEL is not set", 2),
+        (["run", "daily"], "no daily channel: set COACH_DAILY_CHANNEL, or a workspace", 2),
+        (["run", "one-on-one", "--month", "2026-11"], "one-on-one takes --day", 1),
     ],
 )
 def test_bad_arguments_say_what_and_change_nothing(

@@ -191,6 +191,8 @@ def test_without_prior_plans_the_manager_confirms_it_is_no_surprise(bot: Bot) ->
     assert errors is not None and "must never be a surprise" in errors["discussed"]
     assert pip_of(bot, "rep3@example.com") is None
     assert submit(bot, "UMARK", view, values(goals, discussed=True)) is None
+    # The submit acks before it saves: the PIP lands just after the answer.
+    wait_until(lambda: pip_of(bot, "rep3@example.com") is not None)
     pip = pip_of(bot, "rep3@example.com")
     assert pip is not None and pip.discussed and pip.rhythm_days == 7
     assert [(e.action, e.detail["discussed"]) for e in pip.events] == [("created", True)]
@@ -220,6 +222,7 @@ def test_with_a_prior_plan_on_the_metric_no_confirmation_is_asked(bot: Bot) -> N
     goal = view["blocks"][2]  # prefilled from the rep's gaps and history
     assert goal["block_id"] == "goal_metric_1" and goal["element"]["initial_option"]
     assert submit(bot, "UMIA", view, values([("close_rate", "45%", "30")])) is None
+    wait_until(lambda: pip_of(bot, "rep6@example.com") is not None)  # saved just after the ack
     pip = pip_of(bot, "rep6@example.com")
     assert pip is not None and not pip.discussed
 

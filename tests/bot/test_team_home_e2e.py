@@ -42,7 +42,8 @@ def test_director_sees_the_division_and_reps_are_refused(bot: Bot) -> None:
 def test_manager_home_has_a_button_per_rep_and_updates_after_a_plan(bot: Bot) -> None:
     home = home_of(bot, "UMARK")
     buttons = [b["accessory"]["action_id"] for b in home["blocks"] if "accessory" in b]
-    assert buttons == ["reminders_mute"] + ["plan_open"] * 5  # and the reminders' switch
+    # the reminders' switch and the weekly 1:1s' button, then one per rep
+    assert buttons == ["reminders_mute", "one_on_one_open"] + ["plan_open"] * 5
     modal = open_modal(bot, "UMARK", "<@UREP1|rep1>")
     submit(bot, "UMARK", modal, state(["close_rate"], ["25%"]))
     published = bot.slack.wait_for("views.publish", count=3)  # rep and Mark, after the opener

@@ -16,6 +16,7 @@ from datetime import datetime
 from email.message import Message
 
 import pytest
+import time_machine
 from sqlalchemy import Engine, func, select
 
 from bot.cadence.workspaces import EveryWorkspace
@@ -23,7 +24,8 @@ from bot.coaching.services import Services
 from bot.demo.standin import SlackStandIn, event_body
 from bot.settings import ConfigError, Settings
 from bot.slack.installs import SignedStateStore, installed_workspaces
-from storage.models import Person
+from storage.db import session_scope
+from storage.models import Person, WorkspaceSettings
 from tests.bot.conftest import (
     ORG,
     REPS_OF_MARK,
@@ -280,3 +282,20 @@ def test_command_line_needs_the_workspace_named(two: Bot, tmp_path) -> None:  # 
         "export", "plans", "--format", "json", env={**env, "COACH_WORKSPACE": BRAVO}
     )
     assert exported.returncode == 0, exported.stderr
+
+
+def test_each_workspace_posts_its_daily_progress_to_its_own_channel(two: Bot) -> None:
+    # No COACH_DAILY_CHANNEL (it can't be set in this mode): each admin set their own.
+    with session_scope(two.engine) as session:
+        session.add(WorkspaceSettings(workspace_id=ACME, daily_channel="CACMEDAILY"))
+        session.add(WorkspaceSettings(workspace_id=BRAVO, daily_channel="CBRAVODAILY"))
+    every = EveryWorkspace(Services(settings_for(two), two.engine), two.engine, backoff=0.01)
+    with time_machine.travel("2026-12-08 09:30:00+00:00", tick=False):
+        runs = [r for r in every.tick() if r.job == "daily"]
+        assert sum(r.summary.sent for r in every.tick() if r.job == "daily") == 0  # once a day
+    assert [(r.period, r.summary.sent) for r in runs] == [("2026-12-08", 1), ("2026-12-08", 1)]
+    posts = two.slack.calls_to("chat.postMessage")
+    assert {(p.params["channel"], two.slack.team_of(p.token)) for p in posts} == {
+        ("CACMEDAILY", ACME),
+        ("CBRAVODAILY", BRAVO),
+    }

@@ -217,7 +217,8 @@ BAD_ORG: list[tuple[str, str | bytes, list[str]]] = [
         replace("start_date", "start_date,shoe_size"),
         [
             "line 1, column shoe_size: unknown column (expected one of: country, discipline, "
-            "email, manager_email, name, role, segment, slack_user_id, start_date, timezone)"
+            "email, manager_email, name, one_on_one, role, segment, slack_user_id, start_date, "
+            "timezone)"
         ],
     ),
     ("twice", replace("segment", "Email"), ["line 1, column email: the column appears twice"]),
@@ -444,3 +445,37 @@ def test_country_is_checked_normalised_and_updated(engine: Engine, tmp_path: Pat
     ]
     run_import(engine, write(tmp_path, with_country.replace("de-by", "GB-SCT")))
     assert people(engine)["priya@example.com"].country == "GB-SCT"
+
+
+def test_one_on_one_is_checked_with_line_numbers_and_an_empty_cell_keeps_slack_s(
+    engine: Engine, tmp_path: Path
+) -> None:
+    weekly = ORG.replace("start_date\n", "start_date,one_on_one\n")
+    weekly = weekly.replace("2026-09-01\n", "2026-09-01,tue 14:00\n")
+    weekly = weekly.replace(",,,\n", ",,,,Friday 9:30\n").replace("2019-03-01\n", "2019-03-01,\n")
+    weekly = weekly.replace("America/Chicago,\n", "America/Chicago,,\n")
+    run_import(engine, write(tmp_path, weekly))
+    found = people(engine)
+    assert (
+        found["priya@example.com"].one_on_one_weekday,
+        str(found["priya@example.com"].one_on_one_time),
+    ) == (1, "14:00:00")
+    assert (
+        found["omar@example.com"].one_on_one_weekday,
+        str(found["omar@example.com"].one_on_one_time),
+    ) == (4, "09:30:00")
+    bad = weekly.replace("tue 14:00", "Tue 2pm").replace("Friday 9:30", "Someday 09:00")
+    bad = bad.replace("America/Chicago,,\n", "America/Chicago,,Mon 10:00\n")
+    assert problems_of(engine, write(tmp_path, bad)) == [
+        "line 3, column one_on_one: only a rep has a weekly 1:1 (with their manager)",
+        "line 4, column one_on_one: 'Tue 2pm' is not a weekday and a 24-hour time, e.g. Tue 14:00",
+        "line 5, column one_on_one: 'Someday' is not a weekday (Mon … Sun): a weekday and a "
+        "24-hour time, e.g. Tue 14:00",
+    ]
+    # An empty cell keeps what the manager set from App Home; a given one replaces it.
+    run_import(
+        engine, write(tmp_path, weekly.replace("tue 14:00", "").replace("Friday 9:30", "Wed 08:00"))
+    )
+    found = people(engine)
+    assert found["priya@example.com"].one_on_one_weekday == 1
+    assert found["omar@example.com"].one_on_one_weekday == 2

@@ -74,7 +74,7 @@ def test_models_match_migrations(db_url: str) -> None:
 def test_metric_values_move_to_rep_months_and_back(db_url: str) -> None:
     """0011 packs each rep-month's values into one row, and unpacks them on the way down:
     every value, and only those, survives both ways (a missing value stays missing)."""
-    upgrade(db_url, "0008")
+    upgrade(db_url, "0010")
     engine = make_engine(db_url)
     values = [
         ("a", 1, "2026-09", "wins", 3.0),
@@ -112,7 +112,7 @@ def test_metric_values_move_to_rep_months_and_back(db_url: str) -> None:
             (2, "2026-10"): {"wins": 0.0},
         }
         assert read_counts(session, "b") == {(3, "2026-10"): {"calls": 7.0}}
-    downgrade(db_url, "0008")
+    downgrade(db_url, "0010")
     with engine.connect() as conn:
         back = conn.execute(
             text("SELECT workspace_id, person_id, month, name, value FROM metric_values")

@@ -91,9 +91,14 @@ def reminders_toggle(muted: bool) -> dict[str, Any]:
     }
 
 
-def manager_home(rows: list[TeamRow], month_label: str, muted: bool = False) -> dict[str, Any]:
+def manager_home(
+    rows: list[TeamRow],
+    month_label: str,
+    muted: bool = False,
+    extra: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The App Home of a manager or director: each rep with a Create plan / Log check-in button,
-    and the switch for their reminders."""
+    the switch for their reminders, and `extra` lines under it (weekly 1:1s, settings)."""
     blocks = team_blocks([], month_label)[:1]
     missing = sum(not r.planned for r in rows)
     blocks.append(
@@ -105,6 +110,7 @@ def manager_home(rows: list[TeamRow], month_label: str, muted: bool = False) -> 
         }
     )
     blocks.append(reminders_toggle(muted))
+    blocks += extra or []
     ordered = sorted(rows, key=lambda r: (r.planned, r.name))
     for row in ordered[:HOME_REPS_WITH_BUTTONS]:
         blocks.append(

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.slack.listeners import checkins, commands, errors, home, pips, plans, reflections
+from bot.slack.listeners import (
+    checkins,
+    commands,
+    errors,
+    home,
+    one_on_ones,
+    pips,
+    plans,
+    reflections,
+)
 
 
 def register(app: App) -> None:
@@ -15,4 +24,5 @@ def register(app: App) -> None:
     checkins.register(app)
     home.register(app)
     reflections.register(app)
+    one_on_ones.register(app)
     errors.register(app)

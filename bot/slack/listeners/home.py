@@ -8,9 +8,11 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.gaps import GapError
+from bot.coaching import workspace
 from bot.coaching.archive import flagged_now, lessons_for
 from bot.coaching.months import coaching_month, month_label
 from bot.coaching.services import Services
@@ -18,6 +20,7 @@ from bot.coaching.team import team_rows
 from bot.slack.blocks.gaps import gap_blocks
 from bot.slack.blocks.mrkdwn import escape
 from bot.slack.blocks.plan_message import plan_summary
+from bot.slack.blocks.prep import schedule_home, settings_home
 from bot.slack.blocks.team import manager_home, rep_home
 from storage.availability import set_reminders_muted
 from storage.models import Person
@@ -60,7 +63,9 @@ def home_view(session: Session, services: Services, person: Person) -> dict[str,
     labels = {m.key: m.label for m in services.catalogue.metrics}
     if person.role != "rep":
         rows = team_rows(session, person, month, engine, labels)
-        return manager_home(rows, month_label(month), person.mute_reminders)
+        return manager_home(
+            rows, month_label(month), person.mute_reminders, _home_lines(session, services, person)
+        )
     try:
         report = engine.report(person.email)
         lessons = lessons_for(
@@ -72,6 +77,36 @@ def home_view(session: Session, services: Services, person: Person) -> dict[str,
     plan = get_plan(session, person.workspace_id, person.id, month)
     text = plan_summary(plan, labels) if plan is not None else None
     return rep_home(gaps, text)
+
+
+def _home_lines(session: Session, services: Services, person: Person) -> list[dict[str, Any]]:
+    """The weekly 1:1s line (people with direct reports) and the settings line (admins)."""
+    settings = workspace.load(session, services.settings, person.workspace_id)
+    lines = []
+    reps = list(
+        session.execute(
+            select(Person.one_on_one_weekday).where(
+                Person.workspace_id == person.workspace_id,
+                Person.manager_id == person.id,
+                Person.role == "rep",
+                Person.active.is_(True),
+            )
+        ).scalars()
+    )
+    if reps:
+        scheduled = sum(1 for day in reps if day is not None)
+        lines.append(schedule_home(scheduled, len(reps), settings.coach_one_on_one_lead))
+    if person.role == "admin":
+        channel = settings.coach_daily_channel
+        summary = (
+            f"daily post {'in <#' + escape(channel) + '>' if channel else 'off'} · send time "
+            f"{settings.coach_send_time} · reminder on working day {settings.coach_reminder_day}, "
+            f"escalation on {settings.coach_escalation_day} · 1:1 prep "
+            f"{settings.coach_one_on_one_lead} min before · country "
+            f"{settings.coach_country or 'none (weekends only)'}"
+        )
+        lines.append(settings_home(summary))
+    return lines
 
 
 def publish_home(client: WebClient, session: Session, services: Services, person: Person) -> None:

@@ -482,7 +482,10 @@ def submit_decision(ack: Ack, client: WebClient, context: BoltContext) -> None:
         if decision == "extended" and (new_end is None or not pip.end_date < new_end <= latest):
             ack(
                 response_action="errors",
-                errors={"new_end": "Pick a new end date after the current one, within 180 days."},
+                errors={
+                    "new_end": "Pick a new end date after the current one, "
+                    f"within {LONGEST_DAYS} days."
+                },
             )
             return
         assert decision is not None

@@ -1,0 +1,1 @@
+"""CRM connectors: HubSpot and Salesforce, translated into `storage.crm_records`."""

@@ -1,0 +1,121 @@
+"""One submission delivered to two replicas at once is one check-in (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from storage.models import CheckIn, Person, Pip, PipCheckIn, Plan, Workspace
+from storage.pips import PipGoal, add_pip_checkin, create_pip
+from storage.plans import FocusInput, add_checkin, save_plan
+
+
+def _setup(engine: Engine) -> tuple[int, int, int]:
+    with Session(engine) as session:
+        session.add(Workspace(id="w"))
+        session.flush()
+        boss = Person(workspace_id="w", email="m@x.com", name="M", role="manager")
+        rep = Person(workspace_id="w", email="r@x.com", name="R", role="rep", manager=boss)
+        session.add_all([boss, rep])
+        session.flush()
+        plan, _ = save_plan(
+            session,
+            workspace_id="w",
+            rep_id=rep.id,
+            author_id=boss.id,
+            month="2026-11",
+            focus=[FocusInput("demos", 5.0, 8.0, 7.0)],
+            why="Fewer demos than peers",
+            actions=["Book two demos a week"],
+            checkin_dates=[date(2026, 11, 16)],
+        )
+        pip = create_pip(
+            session,
+            workspace_id="w",
+            rep_id=rep.id,
+            author_id=boss.id,
+            start_date=date(2026, 11, 2),
+            end_date=date(2027, 1, 31),
+            rhythm_days=7,
+            goals=[PipGoal("close_rate", 0.1, 0.2, date(2027, 1, 1))],
+            tracking=[],
+            commitments=["Join three calls a week"],
+            discussed=True,
+        )
+        session.commit()
+        return boss.id, plan.id, pip.id
+
+
+def _race(engine: Engine, write: Callable[[Session], tuple[Any, bool]]) -> tuple[int, bool]:
+    """`write` in a first session left uncommitted while a second session writes the same key;
+    then the first commits. The second's answer is returned."""
+    first = Session(engine)
+    write(first)
+    answer: dict[str, tuple[int, bool]] = {}
+
+    def second() -> None:
+        with Session(engine) as session:
+            row, created = write(session)
+            answer["second"] = (row.id, created)
+            session.commit()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    time.sleep(0.5)  # the second insert now waits on the first's uncommitted row
+    first.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    return answer["second"]
+
+
+def test_a_submission_racing_on_two_replicas_is_one_plan_checkin(engine: Engine) -> None:
+    author, plan_id, _ = _setup(engine)
+
+    def write(session: Session) -> tuple[Any, bool]:
+        return add_checkin(
+            session,
+            plan=session.get(Plan, plan_id),  # type: ignore[arg-type]
+            author_id=author,
+            on_date=date(2026, 11, 16),
+            done_actions=[],
+            metric_value=6.0,
+            status="on track",
+            notes="",
+            request_key="w:V1",
+        )
+
+    row_id, created = _race(engine, write)
+    assert not created
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(CheckIn)) == 1
+        assert session.scalar(select(CheckIn.id)) == row_id
+
+
+def test_a_submission_racing_on_two_replicas_is_one_pip_checkin(engine: Engine) -> None:
+    author, _, pip_id = _setup(engine)
+
+    def write(session: Session) -> tuple[Any, bool]:
+        return add_pip_checkin(
+            session,
+            pip=session.get(Pip, pip_id),  # type: ignore[arg-type]
+            author_id=author,
+            on_date=date(2026, 11, 9),
+            values={},
+            kept=["Join three calls a week"],
+            missed=[],
+            notes="",
+            request_key="w:V2",
+        )
+
+    row_id, created = _race(engine, write)
+    assert not created
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(PipCheckIn)) == 1
+        assert session.scalar(select(PipCheckIn.id)) == row_id
