@@ -350,14 +350,14 @@ class GapAssembly(GapAdvice):
         series = [
             {
                 "key": self.metrics[m].key,
-                "values": [_num(self._monthly[m, rep, t]) if t >= 0 else None for t in months],
+                "values": [_num(self._month_value(m, rep, t)) if t >= 0 else None for t in months],
             }
             for m in focus
         ]
         follow_ups = []
         for m in previous_focus:
-            before = _num(self._monthly[m, rep, state.t - 1])
-            now = _num(self._monthly[m, rep, state.t])
+            before = _num(self._month_value(m, rep, state.t - 1))
+            now = _num(self._month_value(m, rep, state.t))
             median = table["peer_median"][row][m]
             moved = None
             if before is not None and now is not None and median is not None:

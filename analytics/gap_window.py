@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -41,6 +42,15 @@ def parse_month(text: str) -> int:
 def format_month(number: int) -> str:
     """A month number back to 'YYYY-MM'."""
     return f"{number // 12:04d}-{number % 12 + 1:02d}"
+
+
+def _each_distinct(column: pd.Series, function: Callable[[Any], Any]) -> pd.Series:
+    """`column.map(function)`, calling it once per distinct value: 120,000 rows of metrics have
+    a few thousand reps and a few dozen months."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    mapped = np.empty(len(uniques), dtype=object)
+    mapped[:] = [function(x) for x in uniques]
+    return pd.Series(mapped[codes], index=column.index)
 
 
 def _as_date(x: Any) -> date | None:
@@ -177,9 +187,9 @@ class GapWindow:
         if missing:
             raise GapError(f"metrics: missing column {sorted(missing)[0]!r}")
         frame = metrics.copy()
-        frame["rep"] = frame["rep"].astype(str).str.strip().str.lower()
+        frame["rep"] = _each_distinct(frame["rep"], lambda x: str(x).strip().lower())
         frame = frame[frame["rep"].isin(self._index)]  # managers' rows, unknown people: ignored
-        months = frame["month"].astype(str).map(parse_month).to_numpy(dtype=int)
+        months = _each_distinct(frame["month"], parse_month).to_numpy(dtype=int)
         rows = self._index.get_indexer(frame["rep"])
         duplicated = pd.Series(rows * 100_000 + months).duplicated().to_numpy()
         if duplicated.any():
@@ -224,27 +234,20 @@ class GapWindow:
             bottom = exposure if terms is None else self._linear(terms, zero, top.shape)
             ok = np.isfinite(top) & np.isfinite(bottom)
             valid[i], num[i], den[i] = ok, np.where(ok, top, 0.0), np.where(ok, bottom, 0.0)
+        # Window sums are taken from these when a month is first asked for (a few months per
+        # engine), not from cumulative copies of them kept for every month.
         self._num, self._den, self._valid = num, den, valid
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self._monthly = np.where(valid & (den > 0), num / den, np.nan)  # single-month values
-
-        def cumulative(a: np.ndarray) -> np.ndarray:
-            c = np.cumsum(a, axis=-1, dtype=float)
-            return np.concatenate([np.zeros(c.shape[:-1] + (1,)), c], axis=-1)
-
-        self._cum_num, self._cum_den = cumulative(num), cumulative(den)
         # Months counted by exposure, so figures per month (volumes, worked-back targets) treat a
         # month-to-date row as the part of a month it is.
-        self._cum_valid = cumulative(np.where(valid, exposure, 0.0))
-        self._cum_rows = cumulative(has_row)
-        # Window sums of single columns: quota (reported, positive months) and bluebirds.
+        self._exposure = exposure
+        # Single columns summed over a window: quota (reported, positive months) and bluebirds.
         quota = raw.get("quota", np.full((reps, span), np.nan))
         quota_ok = np.isfinite(quota) & (quota > 0)
-        self._cum_extra = {
-            "quota": cumulative(np.where(quota_ok, quota, 0.0)),
-            "quota_months": cumulative(quota_ok),
+        self._extra = {
+            "quota": np.where(quota_ok, quota, 0.0),
+            "quota_months": quota_ok,
             **{
-                c: cumulative(np.nan_to_num(raw[c])) if c in raw else np.zeros((reps, span + 1))
+                c: np.nan_to_num(raw[c]) if c in raw else np.zeros((reps, span))
                 for c in ("inherited_wins", "inherited_revenue")
             },
         }
@@ -266,6 +269,13 @@ class GapWindow:
             if len(last) == 1:
                 out[j] = last[0]
         return out
+
+    def _month_value(self, m: int, rep: int, t: int) -> float:
+        """Metric `m` of one rep-month alone (NaN without one): computed when asked, since a
+        reps × months array per metric would be kept for the few a report shows."""
+        if not self._valid[m, rep, t] or self._den[m, rep, t] <= 0:
+            return float("nan")
+        return float(self._num[m, rep, t] / self._den[m, rep, t])
 
     def _load_through(
         self,
@@ -372,27 +382,32 @@ class GapWindow:
             self._months[t] = self._pool_window(t)
         return self._months[t]
 
-    def _window_sum(self, cum: np.ndarray, t: int) -> np.ndarray:
-        """Sum over the window ending at t of a cumulative array (last axis: months + 1)."""
-        return cum[..., t + 1] - cum[..., max(t + 1 - self.config.window_months, 0)]
+    def _window(self, t: int) -> slice:
+        """The months of the window ending at t."""
+        return slice(max(t + 1 - self.config.window_months, 0), t + 1)
+
+    def _window_sum(self, values: np.ndarray, t: int) -> np.ndarray:
+        """Sum over the window ending at t (last axis: months)."""
+        return values[..., self._window(t)].sum(axis=-1, dtype=float)
 
     # ---------------------------------------------------------------- peer groups and pools
 
     def _pool_window(self, t: int) -> _Month:
-        num = self._window_sum(self._cum_num, t).T
-        den = self._window_sum(self._cum_den, t).T
-        count = self._window_sum(self._cum_valid, t).T
+        num = self._window_sum(self._num, t).T
+        den = self._window_sum(self._den, t).T
+        window = self._window(t)
+        count = np.where(self._valid[..., window], self._exposure[:, window], 0.0).sum(-1).T
         with np.errstate(divide="ignore", invalid="ignore"):
             value = np.where(den > 0, num / den, np.nan)
-            quota = self._window_sum(self._cum_extra["quota"], t) / self._window_sum(
-                self._cum_extra["quota_months"], t
+            quota = self._window_sum(self._extra["quota"], t) / self._window_sum(
+                self._extra["quota_months"], t
             )
         extras = {
             "quota": quota,
-            "inherited_wins": self._window_sum(self._cum_extra["inherited_wins"], t),
-            "inherited_revenue": self._window_sum(self._cum_extra["inherited_revenue"], t),
+            "inherited_wins": self._window_sum(self._extra["inherited_wins"], t),
+            "inherited_revenue": self._window_sum(self._extra["inherited_revenue"], t),
         }
-        has_data = self._window_sum(self._cum_rows, t) > 0
+        has_data = self._window_sum(self._has_row, t) > 0
         eligible = self._active & has_data
         # Peers are the same segment and discipline, never widened to other motions: a small
         # group is compared within itself (and not on scale-dependent metrics, see _comparable).

@@ -7,13 +7,11 @@ default) into a fresh SQLite file and, when the test server at 127.0.0.1:5432 an
 PostgreSQL database, then times each way of reading the values that was considered (best of 3,
 wall and this process's CPU; PostgreSQL's own work shows only in the wall time):
 
-- `read_sql`: what coach did before, pandas.read_sql through SQLAlchemy rows, then a pivot;
-- `cursor rows`: the driver's cursor, one (person, month, name, value) tuple per value;
-- `metrics_frame`: what coach does now (storage/queries.py): PostgreSQL aggregates the values
-  into two arrays copied out in binary and read in place by numpy; SQLite hands back one
-  (packed key, value) pair of numbers per value;
-- `adbc`: the ADBC drivers to Arrow, when adbc-driver-sqlite / adbc-driver-postgresql and
-  pyarrow are installed (they are not dependencies of coach).
+- `cursor rows`: the driver's cursor, one (person, month, blob) tuple per stored rep-month;
+- `metrics_frame`: what coach does (storage/queries.py): PostgreSQL aggregates the rep-months
+  into arrays and one concatenated bytea, copied out in binary and viewed in place by numpy;
+  SQLite hands back one (person, month code, blob) tuple per rep-month and numpy views the
+  joined blobs as a matrix.
 
 Then the whole gap-engine load (`load_gap_engine`) on each database.
 """
@@ -31,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_import import CATALOGUE, WORKSPACE, write_metrics, write_org  # noqa: E402
@@ -40,61 +37,21 @@ from bench_import import CATALOGUE, WORKSPACE, write_metrics, write_org  # noqa:
 from bot.coaching.gaps import load_gap_engine  # noqa: E402
 from storage.csv_import import import_metrics, import_org  # noqa: E402
 from storage.db import make_engine, session_scope, upgrade  # noqa: E402
-from storage.models import MetricValue, Person  # noqa: E402
 from storage.queries import metrics_frame  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
-def read_sql(engine: Engine) -> pd.DataFrame:
-    """The reader this release replaced."""
-    query = (
-        select(Person.email.label("rep"), MetricValue.month, MetricValue.name, MetricValue.value)
-        .join(Person, Person.id == MetricValue.person_id)
-        .where(MetricValue.workspace_id == WORKSPACE)
-    )
-    with engine.connect() as conn:
-        long = pd.read_sql(query, conn)
-    wide = long.pivot(index=["rep", "month"], columns="name", values="value")
-    return wide.reset_index().sort_values(["rep", "month"], ignore_index=True)
-
-
 def cursor_rows(engine: Engine) -> list[Any]:
-    """One tuple per value through the driver's own cursor (before any pivot)."""
+    """One (person, month, blob) tuple per rep-month through the driver's own cursor."""
     marker = "%s" if engine.dialect.name == "postgresql" else "?"
     raw = engine.raw_connection()
     try:
         cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
-        query = "SELECT person_id, month, name, value FROM metric_values WHERE workspace_id = "
+        query = "SELECT person_id, month, counts FROM metric_months WHERE workspace_id = "
         return cursor.execute(query + marker, (WORKSPACE,)).fetchall()
     finally:
         raw.close()
-
-
-def adbc(url: str) -> Callable[[], Any] | None:
-    """An ADBC read of the same values to an Arrow table, or None when not installed."""
-    try:
-        if url.startswith("sqlite"):
-            import adbc_driver_sqlite.dbapi as driver
-
-            target, marker = url.removeprefix("sqlite:///"), "?"
-        else:
-            import adbc_driver_postgresql.dbapi as driver
-
-            target, marker = url.replace("+psycopg", ""), "$1"
-    except ImportError:
-        return None
-
-    def read() -> Any:
-        with driver.connect(target) as conn, conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT person_id, month, name, value FROM metric_values "
-                f"WHERE workspace_id = {marker}",
-                (WORKSPACE,),
-            )
-            return cursor.fetch_arrow_table()
-
-    return read
 
 
 def timed(label: str, run: Callable[[], Any]) -> None:
@@ -122,14 +79,11 @@ def load(url: str, folder: Path) -> Engine:
 
 def bench(url: str, folder: Path) -> None:
     engine = load(url, folder)
-    with engine.connect() as conn:
-        values = conn.scalar(text("SELECT count(*) FROM metric_values"))
-    print(f"  {values:,} stored values")
-    timed("read_sql", lambda: read_sql(engine))
+    frame = metrics_frame(engine, WORKSPACE)
+    values = int(frame.drop(columns=["rep", "month", "through"]).notna().to_numpy().sum())
+    print(f"  {len(frame):,} rep-months, {values:,} stored values")
     timed("cursor rows", lambda: cursor_rows(engine))
     timed("metrics_frame", lambda: metrics_frame(engine, WORKSPACE))
-    if reader := adbc(url):
-        timed("adbc", reader)
     timed("load_gap_engine", lambda: load_gap_engine(engine, WORKSPACE, CATALOGUE))
     engine.dispose()
 

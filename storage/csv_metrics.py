@@ -1,10 +1,10 @@
 """`coach import metrics`: monthly funnel counts per rep, checked as a whole, then merged.
 
-Values are stored long (one row per rep, month and count) and a big file holds millions of them,
-so this module parses column by column, compares with what is stored in one grouped query, and
-writes in bulk in the import's one transaction: on PostgreSQL through COPY into temporary tables
-and a set-based merge, on SQLite with multi-row statements prepared once, straight through the
-driver.
+Values are stored one row per rep-month (storage/counts.py) and a big file holds millions of
+them, so this module parses column by column, compares with what is stored as whole matrices,
+and writes in bulk in the import's one transaction: on PostgreSQL through a binary COPY into a
+temporary table and a set-based merge, on SQLite with statements prepared once, straight through
+the driver.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, literal, select
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from analytics.catalogue import Catalogue, Constraint
+from storage.counts import COUNT, blobs_matrix, encode, fresh_slots, save_slots
+from storage.counts import slots as counts_slots
 from storage.csv_common import (
     MONTH,
     CsvTable,
@@ -36,17 +38,15 @@ from storage.csv_common import (
     paused_gc,
     read_csv,
 )
-from storage.models import MetricValue, PartialMonth, Person
+from storage.models import MetricMonth, PartialMonth, Person
 
 METRICS_REQUIRED = ("month", "rep_email")
 # The last day a month-to-date row covers; empty (or no such column) means the whole month.
 THROUGH = "through"
 PROGRESS_EVERY = 5_000  # CSV rows written between progress reports
-_ANALYZE_AFTER = 100_000  # values written by one PostgreSQL import
-_ROWS_PER_INSERT = 400  # 2,000 parameters: far below SQLite's 32,766 and PostgreSQL's 65,535
+_ANALYZE_AFTER = 10_000  # rep-months written by one PostgreSQL import
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_VALUES: Table = MetricValue.__table__  # type: ignore[assignment]
 _PARTIAL: Table = PartialMonth.__table__  # type: ignore[assignment]
 # No rep-month reaches a trillion of anything, in any currency (¥1e12 is about $7bn): a bigger
 # number is a typo, an exponent like 1e308 or a spreadsheet overflow, and would swamp every sum.
@@ -56,7 +56,6 @@ MAX_VALUE = 1e12
 _AHEAD = "to load quotas ahead, set COACH_MONTHS_AHEAD"
 
 Key = tuple[int, str]  # (person id, month)
-Values = tuple[float | None, ...]  # one per count column of the file, sorted by name
 
 
 def import_metrics(
@@ -133,59 +132,71 @@ def _import(
     # Constraints that the file's columns touch (a file without wins can't break a rule on wins);
     # their other columns come from what is stored, so the rows are checked as they'll be stored.
     checks = [c for c in catalogue.constraints if c.columns & set(counts)]
-    extra = sorted({name for c in checks for name in c.columns} - set(counts))
     pooled = any(c.pooled for c in checks)
     months = None if pooled else sorted({month for _, month in keys})
-    stored = _stored(session, workspace_id, months, [*counts, *extra])
+    stored = _stored(session, workspace_id, months)
+    given = np.array(parsed, dtype=np.float64).reshape(len(counts), len(keys)).T  # None → NaN
     if checks:
-        _check_constraints(checks, catalogue, keys, counts, parsed, extra, stored, table, problems)
+        _check_constraints(checks, catalogue, keys, counts, given, stored, table, problems)
     problems.raise_if_any()
 
     workspace = ensure_workspace(session, workspace_id)
     marked = _stored_through(session, workspace_id, sorted({month for _, month in keys}))
-    values: list[Values] = list(zip(*parsed, strict=True))  # parsed has a column: checked above
-    rows = sorted(zip(keys, values, throughs, strict=True))  # primary-key order, as counts are
-    total = len(rows)
+    order = sorted(range(len(keys)), key=keys.__getitem__)  # primary-key order
+    keys = [keys[i] for i in order]
+    throughs = [throughs[i] for i in order]
+    given = given[order]
+    rows = stored.rows(keys)
+    found = rows >= 0
+    fresh = fresh_slots(stored.slots, counts)
+    slots = {**stored.slots, **fresh}
+    width = max(slots.values(), default=-1) + 1
+    file_slots = [slots[name] for name in counts]
+    # Each file row as it will be stored: what is stored (the file's other columns kept), the
+    # file's columns replaced, an empty cell removing the value.
+    merged = np.full((len(keys), width), np.nan)
+    merged[found, : stored.matrix.shape[1]] = stored.matrix[rows[found]]
+    before = merged[:, file_slots]
+    same = ((before == given) | (np.isnan(before) & np.isnan(given))).all(axis=1)
+    merged[:, file_slots] = given
+    empty = np.isnan(merged).all(axis=1)
+    nothing = ~found & empty  # nothing stored and nothing to store
+    same |= nothing
+    same_through = [
+        bool(n) or marked.get(key) == through
+        for key, through, n in zip(keys, throughs, nothing.tolist(), strict=True)
+    ]
+    touched = ~same | ~np.array(same_through, dtype=bool)
+    total = len(keys)
+    new = int((touched & ~found).sum())
+    updated = int((touched & found).sum())
+    changed_months = {keys[i][1] for i in np.flatnonzero(touched).tolist()}
     if progress:
         progress(0, total)
     connection = session.connection()
-    writer = _CopyWriter(connection, workspace_id, counts) if _copies(connection) else None
-    new = updated = 0
-    months: set[str] = set()
+    if not same.all():
+        save_slots(connection, workspace_id, fresh)
+    writer = (_CopyWriter if _copies(connection) else _SqliteWriter)(connection, workspace_id)
+    # The stored rep-months that change go first (all at once), then every changed one that
+    # still has a value goes in as new, chunk by chunk.
+    writer.remove([keys[i] for i in np.flatnonzero(found & ~same).tolist()])
+    written = ~same & ~empty
     for start in range(0, total, PROGRESS_EVERY):
-        changed: list[tuple[Key, Values]] = []
-        replaced: list[Key] = []
-        remarked: list[tuple[Key, date | None]] = []
-        for key, wanted, through in rows[start : start + PROGRESS_EVERY]:
-            before = stored.get(key)
-            if extra and before is not None:
-                before = before[: len(counts)]  # the constraints' other columns aren't written
-            nothing = before is None and wanted.count(None) == len(wanted)  # and nothing to store
-            same = nothing or before == wanted
-            same_through = nothing or marked.get(key) == through
-            if same and same_through:
-                continue
-            months.add(key[1])
-            if before is None:
-                new += 1
-            else:
-                updated += 1
-            if not same:
-                changed.append((key, wanted))
-                if before is not None:
-                    replaced.append(key)
-            if not same_through:
-                remarked.append((key, through))
-        if writer:
-            writer.stage(replaced, changed)
-        else:
-            _delete(connection, workspace_id, replaced, counts)
-            _insert(connection, workspace_id, changed, counts)
-        _mark(connection, workspace_id, remarked)
+        chunk = np.arange(start, min(start + PROGRESS_EVERY, total))
+        chosen = chunk[written[chunk]]
+        writer.insert([keys[i] for i in chosen.tolist()], merged[chosen])
+        _mark(
+            connection,
+            workspace_id,
+            [(keys[i], throughs[i]) for i in chunk.tolist() if not same_through[i]],
+        )
         if progress:
-            progress(min(start + PROGRESS_EVERY, total), total)
-    if writer:
-        writer.merge()
+            progress(int(chunk[-1]) + 1, total)
+    if writer.inserted >= _ANALYZE_AFTER and connection.dialect.name == "postgresql":
+        # Fresh statistics now, not when autovacuum comes round: the planner otherwise plans
+        # the next reads for the few thousand rows it last knew of.
+        connection.exec_driver_sql("ANALYZE metric_months")
+
     if new or updated:
         bump_data_version(workspace)
         session.flush()
@@ -194,7 +205,7 @@ def _import(
         new=new,
         updated=updated,
         unchanged=total - new - updated,
-        months=sorted(months),
+        months=sorted(changed_months),
     )
 
 
@@ -319,9 +330,8 @@ def _check_constraints(
     catalogue: Catalogue,
     keys: list[Key],
     counts: list[str],
-    parsed: list[list[float | None]],
-    extra: list[str],
-    stored: dict[Key, Values],
+    given: np.ndarray,
+    stored: _Stored,
     table: CsvTable,
     problems: Problems,
 ) -> None:
@@ -332,15 +342,13 @@ def _check_constraints(
     # Rows as they will be stored: the file's rows (the file's columns, then the stored ones it
     # lacks), then, for pooled checks, the rep's other stored months (`stored` has them all).
     pooled = any(check.pooled for check in checks)
-    others = sorted(stored.keys() - set(keys)) if stored and pooled else []
+    others = sorted(stored.index.keys() - set(keys)) if pooled else []
     every = [*keys, *others]
-    blank: Values = (None,) * (len(counts) + len(extra))
+    file_rows, other_rows = stored.rows(keys), stored.rows(others)
     values: dict[str, np.ndarray] = {}
-    for j, name in enumerate([*counts, *extra]):
-        if name not in needed:
-            continue
-        given = parsed[j] if j < len(counts) else [stored.get(key, blank)[j] for key in keys]
-        values[name] = np.array([*given, *(stored[key][j] for key in others)], dtype=np.float64)
+    for name in needed:
+        mine = given[:, counts.index(name)] if name in counts else stored.column(name, file_rows)
+        values[name] = np.concatenate([mine, stored.column(name, other_rows)])
     pids = np.fromiter(map(itemgetter(0), every), np.int64, len(every))
     rows = len(keys)  # the first `rows` entries are the file's
     reps, group = np.unique(pids, return_inverse=True)
@@ -429,21 +437,39 @@ def _amount(terms: dict[str, float], value: float) -> str:
     return f"{_say(terms)} = {number}"
 
 
-def _stored(
-    session: Session, workspace_id: str, months: list[str] | None, counts: list[str]
-) -> dict[Key, Values]:
-    """What is stored for `months` (None: every month): each (rep, month) with any value, as a
-    tuple of `counts` (None where absent), pivoted by the database in one grouped query."""
+class _Stored:
+    """The stored rep-months an import compares with: their keys and counts matrix."""
+
+    def __init__(self, keys: list[Key], matrix: np.ndarray, slots: dict[str, int]) -> None:
+        self.index = {key: i for i, key in enumerate(keys)}
+        self.matrix, self.slots = matrix, slots
+
+    def rows(self, keys: list[Key]) -> np.ndarray:
+        """Each key's row of the matrix, -1 when nothing is stored for it."""
+        return np.fromiter((self.index.get(key, -1) for key in keys), np.int64, len(keys))
+
+    def column(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """The stored `name` of these rows (NaN: none, or -1: no row)."""
+        out = np.full(len(rows), np.nan)
+        slot = self.slots.get(name)
+        if slot is not None and slot < self.matrix.shape[1]:
+            out[rows >= 0] = self.matrix[rows[rows >= 0], slot]
+        return out
+
+
+def _stored(session: Session, workspace_id: str, months: list[str] | None) -> _Stored:
+    """What is stored for `months` (None: every month)."""
+    slots = counts_slots(session, workspace_id)
+    width = max(slots.values(), default=-1) + 1
     if months is not None and not months:
-        return {}
-    v = _VALUES.c
-    # FILTER rather than CASE: faster on SQLite, and a re-import spends most of its time here.
-    pivot = [func.max(v.value).filter(v.name == name) for name in counts]
-    where = [v.workspace_id == workspace_id]
+        return _Stored([], np.empty((0, width)), slots)
+    m = MetricMonth.__table__.c
+    where = [m.workspace_id == workspace_id]
     if months is not None:
-        where.append(v.month.in_(months))
-    query = select(v.person_id, v.month, *pivot).where(*where).group_by(v.person_id, v.month)
-    return {(pid, month): tuple(rest) for pid, month, *rest in session.execute(query)}
+        where.append(m.month.in_(months))
+    rows = session.execute(select(m.person_id, m.month, m.counts).where(*where)).all()
+    keys = [(pid, month) for pid, month, _ in rows]
+    return _Stored(keys, blobs_matrix([blob for _, _, blob in rows], width), slots)
 
 
 def _stored_through(session: Session, workspace_id: str, months: list[str]) -> dict[Key, date]:
@@ -479,107 +505,111 @@ def _mark(connection: Connection, workspace_id: str, marks: list[tuple[Key, date
         connection.execute(insert(_PARTIAL), partial)
 
 
-def _delete(connection: Connection, workspace_id: str, keys: list[Key], counts: list[str]) -> None:
-    """Remove the file's columns of these (rep, month)s, before their new values go in."""
-    if not keys:
-        return
-    v = _VALUES.c
-    statement = delete(_VALUES).where(
-        v.workspace_id == workspace_id,
-        v.person_id == bindparam("pid"),
-        v.month == bindparam("mon"),
-        # Bound one by one: an expanding IN can't be used with executemany.
-        v.name.in_([literal(name) for name in counts]),
-    )
-    connection.execute(statement, [{"pid": pid, "mon": month} for pid, month in keys])
-
-
-def _insert(
-    connection: Connection, workspace_id: str, rows: list[tuple[Key, Values]], counts: list[str]
-) -> None:
-    """Insert the rows' values with multi-row INSERTs straight through the driver.
-
-    At two million values, Core's per-row parameter handling costs more than SQLite's own work,
-    and a statement per value pays the statement overhead each time: this is ~3× faster.
-    """
-    flat = [
-        param
-        for (pid, month), values in rows
-        for name, value in zip(counts, values, strict=True)
-        if value is not None
-        for param in (workspace_id, pid, month, name, value)
-    ]
-    if not flat:
-        return
-    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    row = f"({', '.join([marker] * 5)})"
-    head = f"INSERT INTO {_VALUES.name} (workspace_id, person_id, month, name, value) VALUES "
-    size = _ROWS_PER_INSERT * 5
-    full = len(flat) - len(flat) % size
-    if full:
-        batches = [tuple(flat[i : i + size]) for i in range(0, full, size)]
-        connection.exec_driver_sql(head + ", ".join([row] * _ROWS_PER_INSERT), batches)
-    if full < len(flat):
-        connection.exec_driver_sql(
-            head + ", ".join([row] * ((len(flat) - full) // 5)), tuple(flat[full:])
-        )
-
-
 def _copies(connection: Connection) -> bool:
     """Whether the connection takes COPY (PostgreSQL through psycopg 3)."""
     return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
 
 
-class _CopyWriter:
-    """PostgreSQL's bulk path: the rows to replace and the values to insert are COPYed into
-    temporary tables, then merged into metric_values by two set-based statements in the
-    import's transaction (all or nothing, like every import). Multi-row INSERTs made the server
-    parse and plan every batch: a 120,000-row file took about a minute."""
+class _SqliteWriter:
+    """Removals and inserts straight through the driver, each statement prepared once
+    (SQLAlchemy's per-row parameter handling would cost more than SQLite's own work)."""
 
-    def __init__(self, connection: Connection, workspace_id: str, counts: list[str]) -> None:
-        self.connection, self.workspace_id, self.counts = connection, workspace_id, counts
+    def __init__(self, connection: Connection, workspace_id: str) -> None:
+        self.connection, self.workspace_id = connection, workspace_id
+        self.inserted = 0
+
+    def remove(self, keys: list[Key]) -> None:
+        """Delete these rep-months."""
+        if keys:
+            self.connection.exec_driver_sql(
+                "DELETE FROM metric_months WHERE workspace_id = ? AND person_id = ? AND month = ?",
+                [(self.workspace_id, pid, month) for pid, month in keys],
+            )
+
+    def insert(self, keys: list[Key], rows: np.ndarray) -> None:
+        """Store these rep-months (none of them stored now), one row of counts each."""
+        if keys:
+            self.connection.exec_driver_sql(
+                "INSERT INTO metric_months (workspace_id, person_id, month, counts) "
+                "VALUES (?, ?, ?, ?)",
+                [
+                    (self.workspace_id, pid, month, encode(row))
+                    for (pid, month), row in zip(keys, rows, strict=True)
+                ],
+            )
+            self.inserted += len(keys)
+
+
+class _CopyWriter:
+    """PostgreSQL's bulk path, in the import's transaction (all or nothing, like every import):
+    the rep-months to replace are COPYed into a temporary table and deleted by one set-based
+    statement; then the new rows are COPYed straight into metric_months, in PostgreSQL's binary
+    format built by numpy (every row has the same layout: id, 7-byte month, blob).
+
+    Measured on 120,000 rows: an INSERT … SELECT … ON CONFLICT from a staging table took about
+    twice as long as the COPY into the table, which needs no conflict handling once the
+    replaced rows are gone.
+    """
+
+    def __init__(self, connection: Connection, workspace_id: str) -> None:
+        self.connection, self.workspace_id = connection, workspace_id
         self.driver = connection.connection.driver_connection
-        self.staged = 0
-        connection.exec_driver_sql(
+        self.inserted = 0
+
+    def remove(self, keys: list[Key]) -> None:
+        """Delete these rep-months."""
+        if not keys:
+            return
+        self.connection.exec_driver_sql(
             "CREATE TEMPORARY TABLE import_replaced (person_id integer, month varchar(7)) "
             "ON COMMIT DROP"
         )
-        connection.exec_driver_sql(
-            "CREATE TEMPORARY TABLE import_values (person_id integer, month varchar(7), "
-            "name varchar(64), value double precision) ON COMMIT DROP"
-        )
-
-    def stage(self, replaced: list[Key], changed: list[tuple[Key, Values]]) -> None:
-        """Copy these keys (their file columns to be removed) and values (to be inserted)."""
-        with self.driver.cursor() as cursor:
-            if replaced:
-                with cursor.copy("COPY import_replaced (person_id, month) FROM STDIN") as copy:
-                    for key in replaced:
-                        copy.write_row(key)
-            if changed:
-                statement = "COPY import_values (person_id, month, name, value) FROM STDIN"
-                with cursor.copy(statement) as copy:
-                    for (pid, month), values in changed:
-                        for name, value in zip(self.counts, values, strict=True):
-                            if value is not None:
-                                copy.write_row((pid, month, name, value))
-                                self.staged += 1
-
-    def merge(self) -> None:
-        """Remove the replaced rows' file columns, then insert every staged value."""
+        statement = "COPY import_replaced (person_id, month) FROM STDIN (FORMAT BINARY)"
+        with self.driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            copy.set_types(["int4", "varchar"])
+            for key in keys:
+                copy.write_row(key)
         self.connection.exec_driver_sql(
-            "DELETE FROM metric_values AS v USING import_replaced AS r "
-            "WHERE v.workspace_id = %(ws)s AND v.person_id = r.person_id AND v.month = r.month "
-            "AND v.name = ANY(%(names)s)",
-            {"ws": self.workspace_id, "names": self.counts},
-        )
-        self.connection.exec_driver_sql(
-            "INSERT INTO metric_values (workspace_id, person_id, month, name, value) "
-            "SELECT %(ws)s, person_id, month, name, value FROM import_values",
+            "DELETE FROM metric_months AS m USING import_replaced AS r "
+            "WHERE m.workspace_id = %(ws)s AND m.person_id = r.person_id AND m.month = r.month",
             {"ws": self.workspace_id},
         )
-        if self.staged >= _ANALYZE_AFTER:
-            # Fresh statistics now, not when autovacuum comes round: the planner otherwise
-            # plans the next reads for the few thousand rows it last knew of.
-            self.connection.exec_driver_sql("ANALYZE metric_values")
-        self.connection.exec_driver_sql("DROP TABLE import_replaced, import_values")
+        self.connection.exec_driver_sql("DROP TABLE import_replaced")
+
+    def insert(self, keys: list[Key], rows: np.ndarray) -> None:
+        """Store these rep-months (none of them stored now), one row of counts each."""
+        if not keys:
+            return
+        workspace = self.workspace_id.encode()
+        blob = rows.shape[1] * COUNT.itemsize
+        # Each tuple: its field count, then each field's byte length and big-endian bytes.
+        layout = np.dtype(
+            [
+                ("fields", ">i2"),
+                ("ws_length", ">i4"),
+                ("ws", f"S{len(workspace)}"),
+                ("pid_length", ">i4"),
+                ("pid", ">i4"),
+                ("month_length", ">i4"),
+                ("month", "S7"),
+                ("counts_length", ">i4"),
+                ("counts", COUNT, (rows.shape[1],)),
+            ]
+        )
+        data = np.zeros(len(keys), layout)
+        data["fields"] = 4
+        data["ws_length"], data["ws"] = len(workspace), workspace
+        data["pid_length"], data["pid"] = 4, [pid for pid, _ in keys]
+        data["month_length"], data["month"] = 7, [month.encode() for _, month in keys]
+        data["counts_length"], data["counts"] = blob, rows
+        statement = (
+            "COPY metric_months (workspace_id, person_id, month, counts) FROM STDIN (FORMAT BINARY)"
+        )
+        with self.driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            copy.write(_COPY_SIGNATURE + data.tobytes() + _COPY_TRAILER)
+        self.inserted += len(keys)
+
+
+# PostgreSQL's binary COPY: signature, flags and header extension length; -1 ends the data.
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from storage.counts import read_counts
 from storage.csv_common import bump_data_version, ensure_workspace
 from storage.models import (
     Deferral,
     Delivery,
-    MetricValue,
+    MetricMonth,
     OneOnOneTopics,
     PartialMonth,
     Person,
@@ -37,10 +38,11 @@ def forget_person(session: Session, workspace_id: str, email: str) -> dict[str, 
     pips = list(session.scalars(select(Pip).where(Pip.rep_id == person.id)))
     for pip in pips:
         session.delete(pip)  # with its metrics, check-ins and audit trail
+    stored = read_counts(session, person.workspace_id, MetricMonth.person_id == person.id)
     counts = {"plans": len(plans)}
     for name, statement in (
         ("reflections", delete(Reflection).where(Reflection.rep_id == person.id)),
-        ("metric values", delete(MetricValue).where(MetricValue.person_id == person.id)),
+        ("metric values", delete(MetricMonth).where(MetricMonth.person_id == person.id)),
         (
             "scheduled messages",
             delete(Delivery).where(
@@ -49,6 +51,7 @@ def forget_person(session: Session, workspace_id: str, email: str) -> dict[str, 
         ),
     ):
         counts[name] = session.execute(statement).rowcount
+    counts["metric values"] = sum(map(len, stored.values()))  # values, not rep-months
     counts["PIPs"] = len(pips)
     # Which of their months were month-to-date goes with the values it described.
     session.execute(delete(PartialMonth).where(PartialMonth.person_id == person.id))

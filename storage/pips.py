@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
+from storage.counts import read_counts
 from storage.db import flush_or_first
 from storage.models import (
-    MetricValue,
+    MetricMonth,
     PartialMonth,
     Person,
     Pip,
@@ -326,13 +327,9 @@ def full_months(
     """The rep's counts per full month from `first` to `last` (YYYY-MM, both included; no end
     without `last`), oldest first. Month-to-date months are left out: a goal is judged on
     whole months."""
-    query = select(MetricValue.month, MetricValue.name, MetricValue.value).where(
-        MetricValue.workspace_id == workspace_id,
-        MetricValue.person_id == rep_id,
-        MetricValue.month >= first,
-    )
+    where = [MetricMonth.person_id == rep_id, MetricMonth.month >= first]
     if last is not None:
-        query = query.where(MetricValue.month <= last)
+        where.append(MetricMonth.month <= last)
     partial = set(
         session.scalars(
             select(PartialMonth.month).where(
@@ -340,8 +337,9 @@ def full_months(
             )
         )
     )
-    months: dict[str, dict[str, float]] = {}
-    for month, name, value in session.execute(query):
-        if month not in partial:
-            months.setdefault(month, {})[name] = value
+    months = {
+        month: values
+        for (_, month), values in read_counts(session, workspace_id, *where).items()
+        if month not in partial and values
+    }
     return [months[m] for m in sorted(months)]

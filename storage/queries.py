@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session, aliased
 
+from storage import counts
 from storage.csv_org import ORG_COLUMNS
-from storage.models import MetricValue, PartialMonth, Person
+from storage.models import PartialMonth, Person
 
 # The org chart as imported, and whether the person is still in it.
 # The org chart as the analytics read it: who people are, not when they meet.
@@ -36,7 +39,8 @@ def people_frame(session: Session, workspace_id: str) -> pd.DataFrame:
         .where(Person.workspace_id == workspace_id)
         .order_by(Person.email)
     ).all()
-    frame = pd.DataFrame(rows, columns=PEOPLE_COLUMNS)
+    # Plain tuples: pandas probes each Row object for attributes, 10× slower.
+    frame = pd.DataFrame([tuple(row) for row in rows], columns=PEOPLE_COLUMNS)
     frame["active"] = frame["active"].astype(bool)
     return frame
 
@@ -47,10 +51,12 @@ def metrics_frame(engine: Engine, workspace_id: str) -> pd.DataFrame:
 
     Rows are sorted by rep and month; a rep-month is there when it has any value."""
     with engine.connect() as conn:
+        by_slot = sorted((slot, name) for name, slot in counts.slots(conn, workspace_id).items())
+        width = by_slot[-1][0] + 1 if by_slot else 0
         if conn.dialect.name == "postgresql":
-            names, keys, values = _read_postgresql(conn, workspace_id)
+            pids, month_codes, table = _read_postgresql(conn, workspace_id, width)
         else:
-            names, keys, values = _read_sqlite(conn, workspace_id)
+            pids, month_codes, table = _read_sqlite(conn, workspace_id, width)
         # After the values: everyone they name is here (people are never deleted).
         emails = dict(
             conn.execute(
@@ -62,81 +68,84 @@ def metrics_frame(engine: Engine, workspace_id: str) -> pd.DataFrame:
                 PartialMonth.workspace_id == workspace_id
             )
         ).all()
-    if not len(keys):
+    names = [name for _, name in by_slot]
+    table = table[:, [slot for slot, _ in by_slot]]
+    if len(names):
+        kept = ~np.isnan(table).all(axis=1)  # a month whose every value was removed
+        pids, month_codes, table = pids[kept], month_codes[kept], table[kept]
+    if not len(pids):
         return pd.DataFrame(columns=["rep", "month", "through"])
-    # One row per rep-month, one column per name: each value lands in its cell by index.
-    rep_months, row = np.unique(keys // _NAME_SLOTS, return_inverse=True)
-    table = np.full((len(rep_months), len(names)), np.nan)
-    table[row, keys % _NAME_SLOTS] = values
-    pids, month_codes = np.divmod(rep_months, _MONTH_SLOTS)
-    codes, month_index = np.unique(month_codes, return_inverse=True)
-    month_names = np.array([f"{c // 12:04d}-{c % 12 + 1:02d}" for c in codes.tolist()], object)
+    # Sorted by email and month with numpy: a few thousand emails sort, not 120,000 rows.
     rep_ids, rep_index = np.unique(pids, return_inverse=True)
     rep_names = np.array([emails[pid] for pid in rep_ids.tolist()], object)
-    wide = pd.DataFrame({"rep": rep_names[rep_index], "month": month_names[month_index]})
-    wide[names] = table
-    wide = wide.sort_values(["rep", "month"], ignore_index=True)
-    through = {(emails[pid], month): day for pid, month, day in marks}
-    wide["through"] = [through.get(key) for key in zip(wide["rep"], wide["month"], strict=True)]
+    rank = np.empty(len(rep_names), np.int64)
+    rank[np.argsort(rep_names, kind="stable")] = np.arange(len(rep_names))
+    order = np.lexsort((month_codes, rank[rep_index]))
+    pids, month_codes, rep_index, table = (
+        pids[order],
+        month_codes[order],
+        rep_index[order],
+        table[order],
+    )
+    codes, month_index = np.unique(month_codes, return_inverse=True)
+    month_names = np.array([f"{c // 12:04d}-{c % 12 + 1:02d}" for c in codes.tolist()], object)
+    wide = pd.DataFrame(table, columns=names)
+    wide.insert(0, "rep", rep_names[rep_index])
+    wide.insert(1, "month", month_names[month_index])
+    through = np.full(len(wide), None, object)
+    if marks:
+        key = pd.Index(pids * _MONTH_SLOTS + month_codes)
+        marked = [
+            pid * _MONTH_SLOTS + int(month[:4]) * 12 + int(month[5:]) - 1 for pid, month, _ in marks
+        ]
+        at = key.get_indexer(marked)
+        days = np.array([day for _, _, day in marks], object)
+        through[at[at >= 0]] = days[at >= 0]
+    wide["through"] = through
     return wide
 
 
-# Each stored value is read as two numbers: its value and one integer saying whose, which month
-# and which count (person id, month index since year 0 and the count's place among the names,
-# packed into one int64, exact as a float64 too since it stays below 2**53).
-_NAME_SLOTS = 1 << 10
-_MONTH_SLOTS = 1 << 16
+_MONTH_SLOTS = 1 << 16  # month codes (months since year 0) stay below it
+
+
 _MONTH_CODE = (
     "(CAST(substr(month, 1, 4) AS INTEGER) * 12 + CAST(substr(month, 6, 2) AS INTEGER) - 1)"
 )
-_KEY = (
-    f"(CAST(person_id AS BIGINT) * {_MONTH_SLOTS} + {_MONTH_CODE}) * {_NAME_SLOTS} + {{name_code}}"
-)
 _COPY_HEADER = 19  # signature (11 bytes), flags (4), header extension length (4)
-_EMPTY = (np.empty(0, np.int64), np.empty(0, np.float64))
 
 
 def _read_postgresql(
-    conn: Connection, workspace_id: str
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The names and every (packed key, value), from one row per count name holding three
-    arrays (person ids, months, values), copied out in binary.
+    conn: Connection, workspace_id: str, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Person ids, month codes (months since year 0) and the counts matrix, from one row of
+    four aggregates (person ids, month codes, blob lengths, the blobs back to back) copied out
+    in binary.
 
-    COPY sends one message per row, and each would be a Python object: sixteen rows of arrays
-    are sixteen messages. In binary each array element is its 4-byte length and big-endian
-    bytes, the same width for every element (months are always YYYY-MM), so numpy reads each
-    array in place. The database does no work per value beyond gathering it.
+    COPY sends one message per row, and each would be a Python object: one row is one message.
+    In binary each array element is its 4-byte length and big-endian bytes, so numpy reads the
+    arrays in place, and the blobs are one bytea numpy views as the matrix.
     """
     query = (
-        "COPY (SELECT name, array_agg(person_id), array_agg(month), array_agg(value) "
-        "FROM metric_values WHERE workspace_id = %s GROUP BY name ORDER BY name) "
-        "TO STDOUT (FORMAT BINARY)"
+        f"COPY (SELECT array_agg(person_id), array_agg({_MONTH_CODE}), "
+        "array_agg(octet_length(counts)), string_agg(counts, ''::bytea) "
+        "FROM (SELECT person_id, month, counts FROM metric_months WHERE workspace_id = %s "
+        "ORDER BY person_id, month) AS m) TO STDOUT (FORMAT BINARY)"
     )
     driver = conn.connection.driver_connection
     with driver.cursor() as cursor, cursor.copy(query, (workspace_id,)) as copy:  # type: ignore[union-attr]
         stream = memoryview(b"".join(copy))
-    at = _COPY_HEADER + int.from_bytes(stream[_COPY_HEADER - 4 : _COPY_HEADER], "big")
-    names: list[str] = []
-    keys, values = [], []
-    while int.from_bytes(stream[at : at + 2], "big", signed=True) != -1:  # -1 ends the stream
-        at += 2
-        cells = []
-        for _ in range(4):
-            length = int.from_bytes(stream[at : at + 4], "big")
-            cells.append(stream[at + 4 : at + 4 + length])
-            at += 4 + length
-        pids = _pg_array(cells[1], ">i4").astype(np.int64)
-        text = np.ascontiguousarray(_pg_array(cells[2], "S7")).view(np.uint8)
-        digits = text.reshape(-1, 7).astype(np.int64) - 48  # YYYY-MM, as ASCII digits
-        months = digits[:, :4] @ np.array([12_000, 1_200, 120, 12]) + digits[:, 5] * 10
-        months += digits[:, 6] - 1
-        keys.append((pids * _MONTH_SLOTS + months) * _NAME_SLOTS + len(names))
-        values.append(_pg_array(cells[3], ">f8").astype(np.float64))
-        names.append(bytes(cells[0]).decode())
-    _check_names(names)
-    if not names:
-        return names, *_EMPTY
-    return names, np.concatenate(keys), np.concatenate(values)
+    at = _COPY_HEADER + int.from_bytes(stream[_COPY_HEADER - 4 : _COPY_HEADER], "big") + 2
+    cells: list[memoryview | None] = []
+    for _ in range(4):
+        length = int.from_bytes(stream[at : at + 4], "big", signed=True)
+        cells.append(None if length < 0 else stream[at + 4 : at + 4 + length])  # -1: NULL
+        at += 4 + max(length, 0)
+    if cells[0] is None or cells[1] is None or cells[2] is None or cells[3] is None:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, width))
+    pids = _pg_array(cells[0], ">i4").astype(np.int64)
+    months = _pg_array(cells[1], ">i4").astype(np.int64)
+    lengths = _pg_array(cells[2], ">i4").astype(np.int64)
+    return pids, months, counts.matrix(cells[3], lengths, width)
 
 
 def _pg_array(data: memoryview, element: str) -> np.ndarray:
@@ -148,34 +157,22 @@ def _pg_array(data: memoryview, element: str) -> np.ndarray:
     layout = np.dtype([("length", ">i4"), ("value", element)])
     cells = np.frombuffer(data, layout, count, offset=12 + 8 * dimensions)
     if (cells["length"] != layout["value"].itemsize).any():
-        raise ValueError(f"metric_values holds an element that is not {element} wide")
+        raise ValueError(f"metric_months holds an element that is not {element} wide")
     return cells["value"]
 
 
-def _check_names(names: list[str]) -> None:
-    if len(names) >= _NAME_SLOTS:
-        raise ValueError(f"{len(names)} metric names: at most {_NAME_SLOTS - 1} can be read")
-
-
-def _read_sqlite(conn: Connection, workspace_id: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The names and every (packed key, value). SQLite has no bulk export: each value comes
-    back as a tuple of two numbers, the least a cursor can hand over, and numpy turns the list
-    into arrays in one pass."""
-    v = MetricValue.__table__.c
-    names = sorted(
-        conn.scalars(select(v.name).where(v.workspace_id == workspace_id).distinct()).all()
-    )
-    _check_names(names)
-    if not names:
-        return names, *_EMPTY
-    cases = " ".join(f"WHEN ? THEN {code}" for code in range(len(names)))
-    key = _KEY.format(name_code=f"CASE name {cases} END")
-    known = ", ".join("?" * len(names))
-    query = f"SELECT {key}, value FROM metric_values WHERE workspace_id = ? AND name IN ({known})"
+def _read_sqlite(
+    conn: Connection, workspace_id: str, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Person ids, month codes and the counts matrix: one (id, month code, blob) tuple per
+    rep-month through the driver's cursor, the least SQLite can hand over."""
+    query = f"SELECT person_id, {_MONTH_CODE}, counts FROM metric_months WHERE workspace_id = ?"
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        rows = cursor.execute(query, (*names, workspace_id, *names)).fetchall()
+        rows = cursor.execute(query, (workspace_id,)).fetchall()
     finally:
         cursor.close()
-    pairs = np.array(rows, np.float64).reshape(-1, 2)
-    return names, pairs[:, 0].astype(np.int64), pairs[:, 1]
+    size = len(rows)
+    pids = np.fromiter(map(itemgetter(0), rows), np.int64, size)
+    months = np.fromiter(map(itemgetter(1), rows), np.int64, size)
+    return pids, months, counts.blobs_matrix(list(map(itemgetter(2), rows)), width)

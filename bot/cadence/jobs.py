@@ -50,9 +50,10 @@ from bot.slack.blocks.cadence import (
 from bot.slack.blocks.pip import pip_checkin_due, pip_end_due, pip_lead_moved
 from bot.slack.client import make_web_client
 from storage.availability import defer, deferred
+from storage.counts import read_counts
 from storage.deliveries import delivered
 from storage.directory import Directory
-from storage.models import Delivery, MetricValue, PartialMonth, Person, Pip, Plan
+from storage.models import Delivery, MetricMonth, PartialMonth, Person, Pip, Plan
 from storage.org import active_people
 from storage.pips import active_pips
 
@@ -722,20 +723,24 @@ class Cadence:
         briefing = self._briefing(shift_month(month, 1))
         teams = []
         with self.services.sessions() as session:
-            rows = session.execute(
-                select(Person.manager_id, MetricValue.name, MetricValue.value)
-                .join(Person, Person.id == MetricValue.person_id)
-                .where(MetricValue.workspace_id == self.workspace_id, MetricValue.month == month)
-            ).all()
+            values = read_counts(session, self.workspace_id, MetricMonth.month == month)
+            managers = dict(
+                session.execute(
+                    select(Person.id, Person.manager_id).where(
+                        Person.workspace_id == self.workspace_id
+                    )
+                ).all()
+            )
             through = session.scalar(
                 select(func.max(PartialMonth.through)).where(
                     PartialMonth.workspace_id == self.workspace_id, PartialMonth.month == month
                 )
             )
         totals: dict[int | None, dict[str, float]] = {}
-        for manager_id, name, value in rows:
-            team = totals.setdefault(manager_id, {})
-            team[name] = team.get(name, 0.0) + value
+        for (rep_id, _), counts in values.items():
+            team = totals.setdefault(managers[rep_id], {})
+            for name, value in counts.items():
+                team[name] = team.get(name, 0.0) + value
         for manager_id, team in totals.items():
             teams.append((_name(briefing.by_id.get(manager_id or -1)), team))
         teams.sort(key=lambda item: item[0])

@@ -15,7 +15,7 @@ from bot.settings import Settings
 from bot.slack.client import REQUIRED_SCOPES, make_web_client
 from bot.slack.installs import Workspace, workspaces_for
 from storage.db import current_revision, head_revision, is_reachable
-from storage.models import MetricValue, Person
+from storage.models import MetricMonth, Person
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def _workspace_checks(
             )
         ).all()
         latest = conn.scalar(
-            select(func.max(MetricValue.month)).where(MetricValue.workspace_id == ws)
+            select(func.max(MetricMonth.month)).where(MetricMonth.workspace_id == ws)
         )
     how = "COACH_WORKSPACE=" + ws + " " if settings.multi_workspace else ""
     yield Check(

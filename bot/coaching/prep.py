@@ -13,7 +13,8 @@ from analytics.catalogue import Catalogue
 from analytics.meetings import month_value, needed_by_now, working_days_elapsed
 from analytics.models import DealFlag
 from bot.coaching.months import month_bounds
-from storage.models import CheckIn, MetricValue, OneOnOneTopics, PartialMonth, Person, Plan
+from storage.counts import read_counts
+from storage.models import CheckIn, MetricMonth, OneOnOneTopics, PartialMonth, Person, Plan
 from storage.plans import get_plan
 
 MAX_TOPICS_CHARS = 1500
@@ -111,16 +112,10 @@ def _month_counts(
 ) -> tuple[dict[str, float], date | None]:
     """The rep's counts of `month` and the day they run through (the month's last day when
     they are the full month's; None without any)."""
-    counts = {
-        name: value
-        for name, value in session.execute(
-            select(MetricValue.name, MetricValue.value).where(
-                MetricValue.workspace_id == workspace_id,
-                MetricValue.person_id == rep_id,
-                MetricValue.month == month,
-            )
-        )
-    }
+    stored = read_counts(
+        session, workspace_id, MetricMonth.person_id == rep_id, MetricMonth.month == month
+    )
+    counts = stored.get((rep_id, month), {})
     if not counts:
         return {}, None
     partial = session.get(PartialMonth, (workspace_id, rep_id, month))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import threading
@@ -70,6 +71,17 @@ class Refreshed(Generic[K, V]):
                 self._values.clear()
             self._values[key] = (self.clock() + self.seconds, value)
         return value
+
+
+def _release_free_memory() -> None:
+    """Give the pages a load freed back to the system: glibc keeps a freed heap for reuse, and
+    the load's transient frames would otherwise stay in every replica's resident memory
+    (measured: 17–40 MB at 5,000 reps × 24 months)."""
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl)
+        return
+    trim(0)
 
 
 @dataclass(frozen=True)
@@ -195,6 +207,7 @@ class Services:
             gc.unfreeze()
             gc.collect()
             gc.freeze()
+            _release_free_memory()
             log.info(
                 "gap engine loaded for %s (data version %s) in %.1f s",
                 workspace_id,

@@ -9,9 +9,6 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from bot.coaching.wording import format_value
 
 BARS = 60  # up to this many reps, one bar each
@@ -19,6 +16,11 @@ BARS = 60  # up to this many reps, one bar each
 
 def team_chart(metric: dict[str, Any], rep_value: float, peer_values: list[float]) -> bytes:
     """A PNG bar chart of the peers' values and the rep's, sorted, with the peer median."""
+    # Imported on the first chart, not at start: matplotlib is ~20 MB of every replica and a
+    # second of its start-up, for a button few people press.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     values = sorted([*peer_values, rep_value], reverse=metric["direction"] == "higher")
     rep_index = values.index(rep_value)
     # A Figure of its own, not pyplot's shared state: listeners draw in several threads at once.

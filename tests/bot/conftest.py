@@ -30,8 +30,9 @@ from bot.settings import Settings
 from bot.slack.app import create_app
 from bot.slack.client import make_web_client
 from bot.slack.server import make_http_server
+from storage.counts import put_counts
 from storage.db import session_scope
-from storage.models import MetricValue, Person, Workspace
+from storage.models import Person, Workspace
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 WORKSPACE = "default"
@@ -146,16 +147,7 @@ def seed(
                     "revenue": wins * 5000.0,
                     "quota": 60000.0,
                 }
-                session.add_all(
-                    MetricValue(
-                        workspace_id=workspace,
-                        person_id=people[email].id,
-                        month=month,
-                        name=name,
-                        value=value,
-                    )
-                    for name, value in counts.items()
-                )
+                put_counts(session, workspace, people[email].id, month, counts)
 
 
 @pytest.fixture

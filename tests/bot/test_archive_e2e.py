@@ -14,8 +14,9 @@ from sqlalchemy import select
 from analytics.catalogue import load_catalogue
 from analytics.models import GapConfig
 from bot.coaching.archive import update_outcomes
+from storage.counts import put_counts, read_counts
 from storage.db import session_scope
-from storage.models import MetricValue, Person
+from storage.models import MetricMonth, Person
 from storage.plans import FocusInput, save_plan
 from tests.bot.conftest import Bot, blocks_text
 
@@ -31,10 +32,10 @@ def history(bot: Bot) -> None:
     (20 wins of 30 demos, credibly past the peers' material line)."""
     with session_scope(bot.engine) as session:
         ids = dict(session.execute(select(Person.email, Person.id)).all())
-        for name, value in (("wins", 20), ("losses", 2), ("revenue", 100_000.0)):
-            row = session.get(MetricValue, ("default", ids["rep2@example.com"], "2026-10", name))
-            assert row is not None
-            row.value = value
+        rep2 = ids["rep2@example.com"]
+        before = read_counts(session, "default", MetricMonth.person_id == rep2)
+        assert {"wins", "losses", "revenue"} <= before[rep2, "2026-10"].keys()
+        put_counts(session, "default", rep2, "2026-10", {"wins": 20, "losses": 2, "revenue": 1e5})
         for month in ("2026-08", "2026-09", "2026-10"):
             save_plan(
                 session,

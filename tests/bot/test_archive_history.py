@@ -29,7 +29,7 @@ from bot.coaching.gaps import load_gap_engine
 from bot.demo.run import write_demo_csvs
 from storage.csv_import import import_metrics, import_org
 from storage.db import session_scope
-from storage.models import MetricValue, Person, Plan, PlanOutcome
+from storage.models import MetricMonth, Person, Plan, PlanOutcome
 from storage.plans import FocusInput, save_plan
 
 WS = "demo"
@@ -143,8 +143,8 @@ def test_each_outcome_is_the_analytics_judgement_with_what_it_was_judged_on(
     plan(db, gone, "2026-09", "close_rate", 0.1, 0.99)
     with session_scope(db) as session:  # no numbers from the plan's month on
         session.execute(
-            delete(MetricValue).where(
-                MetricValue.person_id == ids(db)[gone], MetricValue.month >= "2026-09"
+            delete(MetricMonth).where(
+                MetricMonth.person_id == ids(db)[gone], MetricMonth.month >= "2026-09"
             )
         )
     assert judge_all(db) == 10

@@ -13,8 +13,9 @@ from sqlalchemy import select
 
 from bot.cadence.jobs import Cadence
 from bot.demo.standin import TEAM_ID, new_trigger_id
+from storage.counts import put_counts
 from storage.db import session_scope
-from storage.models import MetricValue, OneOnOneTopics, PartialMonth, Person, WorkspaceSettings
+from storage.models import OneOnOneTopics, PartialMonth, Person, WorkspaceSettings
 from tests.bot.conftest import Bot, blocks_text, make_cadence, metadata_keys
 from tests.bot.test_cadence_e2e import click, make_plan, person_id
 from tests.bot.test_calendar_e2e import keyed, set_person
@@ -60,14 +61,12 @@ def december_so_far(bot: Bot, email: str, demos: float, wins: float) -> None:
     """Month-to-date counts of December through Monday the 7th."""
     rep = person_id(bot, email)
     with session_scope(bot.engine) as session:
-        session.add_all(
-            MetricValue(workspace_id="default", person_id=rep, month="2026-12", name=n, value=v)
-            for n, v in {
-                "demos": demos,
-                "wins": wins,
-                "losses": 2.0,
-                "discovery_calls": 20.0,
-            }.items()
+        put_counts(
+            session,
+            "default",
+            rep,
+            "2026-12",
+            {"demos": demos, "wins": wins, "losses": 2.0, "discovery_calls": 20.0},
         )
         session.add(
             PartialMonth(

@@ -16,7 +16,7 @@ from bot.settings import Settings
 from bot.slack.client import REQUIRED_SCOPES
 from storage.db import make_engine, session_scope
 from storage.forget import forget_person
-from storage.models import CheckIn, Delivery, MetricValue, Person, Plan, Reflection, Workspace
+from storage.models import CheckIn, Delivery, MetricMonth, Person, Plan, Reflection, Workspace
 from storage.plans import FocusInput, add_checkin, save_plan, save_reflection
 from tests.bot.conftest import seed
 from tests.in_process import run_coach
@@ -149,7 +149,7 @@ def test_forget_deletes_personal_data_and_keeps_an_anonymous_row(sqlite_engine: 
         for model, column in (
             (Plan, Plan.rep_id),
             (Reflection, Reflection.rep_id),
-            (MetricValue, MetricValue.person_id),
+            (MetricMonth, MetricMonth.person_id),
         ):
             assert (
                 session.scalar(select(func.count()).select_from(model).where(column == person.id))

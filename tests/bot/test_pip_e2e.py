@@ -28,8 +28,9 @@ from bot.cadence.jobs import Cadence
 from bot.coaching.archive import lessons_for
 from bot.coaching.services import VERSION_SECONDS
 from bot.demo.standin import SlackStandIn, event_body
+from storage.counts import put_counts
 from storage.db import make_engine, session_scope, upgrade
-from storage.models import MetricValue, Person, Pip, Workspace
+from storage.models import Person, Pip, Workspace
 from storage.plans import FocusInput, save_plan
 from tests.bot.conftest import (
     ORG,
@@ -318,11 +319,9 @@ def test_check_ins_come_on_the_rhythm_and_log_commitments(
 def add_months(bot: Bot, email: str, months: dict[str, dict[str, float]]) -> None:
     with session_scope(bot.engine) as session:
         rep_id = session.scalar(select(Person.id).where(Person.email == email))
+        assert rep_id is not None
         for month, counts in months.items():
-            session.add_all(
-                MetricValue(workspace_id="default", person_id=rep_id, month=month, name=k, value=v)
-                for k, v in counts.items()
-            )
+            put_counts(session, "default", rep_id, month, counts)
 
 
 def test_end_date_verdicts_then_extend_then_end(bot: Bot, cadence: Cadence) -> None:

@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from analytics.catalogue import Catalogue, load_catalogue
+from storage.counts import read_counts
 from storage.csv_import import CsvImportError, ImportResult, import_metrics, import_org
 from storage.db import session_scope
-from storage.models import MetricValue, PartialMonth, Person, Workspace
+from storage.models import PartialMonth, Person, Workspace
 from storage.queries import metrics_frame
 from tests.storage.test_import_org import ORG, WS, problems_of, snapshot, write
 
@@ -78,16 +79,11 @@ def run_import(
 
 def stored(engine: Engine, workspace: str = WS) -> Stored:
     """{(email, month): {count: value}} as the database holds it."""
-    query = (
-        select(Person.email, MetricValue.month, MetricValue.name, MetricValue.value)
-        .join(Person, Person.id == MetricValue.person_id)
-        .where(MetricValue.workspace_id == workspace)
-    )
-    values: Stored = {}
     with session_scope(engine) as s:
-        for email, month, name, value in s.execute(query):
-            values.setdefault((email, month), {})[name] = value
-    return values
+        emails = dict(s.execute(select(Person.id, Person.email)).all())
+        stored = read_counts(s, workspace)
+    assert all(stored.values()), "a rep-month without values is stored"
+    return {(emails[pid], month): values for (pid, month), values in stored.items()}
 
 
 @pytest.fixture

@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import aliased
 
+from storage.counts import put_counts
 from storage.csv_import import CsvImportError, ImportResult, Problem, import_org
 from storage.db import session_scope
-from storage.models import MetricValue, PartialMonth, Person, Workspace
+from storage.models import MetricMonth, MetricName, PartialMonth, Person, Workspace
 
 WS = "T1"
 ORG = """\
@@ -38,7 +39,13 @@ def write(tmp_path: Path, text: str | bytes, name: str = "org.csv") -> Path:
 
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table an import may write, timestamps included."""
-    tables = (Workspace.__table__, Person.__table__, MetricValue.__table__, PartialMonth.__table__)
+    tables = (
+        Workspace.__table__,
+        Person.__table__,
+        MetricName.__table__,
+        MetricMonth.__table__,
+        PartialMonth.__table__,
+    )
     with session_scope(engine) as s:
         return {
             t.name: [tuple(r) for r in s.execute(select(t).order_by(*t.primary_key))]
@@ -138,9 +145,7 @@ def test_missing_person_is_deactivated_then_reactivated(engine: Engine, tmp_path
     run_import(engine, write(tmp_path, ORG))
     omar_id = people(engine)["omar@example.com"].id
     with session_scope(engine) as s:
-        s.add(
-            MetricValue(workspace_id=WS, person_id=omar_id, month="2026-10", name="wins", value=3)
-        )
+        put_counts(s, WS, omar_id, "2026-10", {"wins": 3})
     without = "".join(line for line in ORG.splitlines(True) if "omar" not in line)
     result = run_import(engine, write(tmp_path, without))
     assert (result.rows, result.unchanged, result.deactivated) == (3, 3, 1)
@@ -149,7 +154,7 @@ def test_missing_person_is_deactivated_then_reactivated(engine: Engine, tmp_path
     )
     omar = people(engine)["omar@example.com"]
     assert (omar.id, omar.active, omar.manager_id is not None) == (omar_id, False, True)
-    assert len(snapshot(engine)["metric_values"]) == 1  # their history stays
+    assert len(snapshot(engine)["metric_months"]) == 1  # their history stays
     assert run_import(engine, write(tmp_path, without)).deactivated == 0  # already inactive
     back = run_import(engine, write(tmp_path, ORG))
     assert (back.new, back.updated, back.unchanged) == (0, 1, 3)

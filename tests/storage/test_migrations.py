@@ -6,15 +6,17 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import MetaData, inspect
+from sqlalchemy import MetaData, inspect, text
 
-from storage.db import current_revision, downgrade, make_engine, upgrade
+from storage.counts import read_counts
+from storage.db import current_revision, downgrade, make_engine, session_scope, upgrade
 from storage.models import Base
 
 TABLES = {
     "workspaces",
     "people",
-    "metric_values",
+    "metric_names",
+    "metric_months",
     "partial_months",
     "plans",
     "plan_focus",
@@ -67,3 +69,53 @@ def test_models_match_migrations(db_url: str) -> None:
         diff = compare_metadata(context, expected_metadata())
     engine.dispose()
     assert diff == []
+
+
+def test_metric_values_move_to_rep_months_and_back(db_url: str) -> None:
+    """0011 packs each rep-month's values into one row, and unpacks them on the way down:
+    every value, and only those, survives both ways (a missing value stays missing)."""
+    upgrade(db_url, "0010")
+    engine = make_engine(db_url)
+    values = [
+        ("a", 1, "2026-09", "wins", 3.0),
+        ("a", 1, "2026-09", "demos", 12.0),
+        ("a", 1, "2026-10", "revenue", 41_500.5),
+        ("a", 2, "2026-10", "wins", 0.0),
+        ("b", 3, "2026-10", "calls", 7.0),
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO workspaces (id, data_version, created_at) VALUES (:id, 0, :at)"),
+            [{"id": ws, "at": "2026-01-01 00:00:00"} for ws in ("a", "b")],
+        )
+        for pid, ws in ((1, "a"), (2, "a"), (3, "b")):
+            conn.execute(
+                text(
+                    "INSERT INTO people (id, workspace_id, email, name, role, active, mute_reminders, "
+                    "created_at, updated_at) "
+                    "VALUES (:id, :ws, :email, 'X', 'rep', true, false, :at, :at)"
+                ),
+                {"id": pid, "ws": ws, "email": f"p{pid}@example.com", "at": "2026-01-01 00:00:00"},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO metric_values (workspace_id, person_id, month, name, value) "
+                "VALUES (:ws, :pid, :month, :name, :value)"
+            ),
+            [dict(zip(("ws", "pid", "month", "name", "value"), v, strict=True)) for v in values],
+        )
+    upgrade(db_url, "0011")
+    with session_scope(engine) as session:
+        assert read_counts(session, "a") == {
+            (1, "2026-09"): {"wins": 3.0, "demos": 12.0},
+            (1, "2026-10"): {"revenue": 41_500.5},
+            (2, "2026-10"): {"wins": 0.0},
+        }
+        assert read_counts(session, "b") == {(3, "2026-10"): {"calls": 7.0}}
+    downgrade(db_url, "0010")
+    with engine.connect() as conn:
+        back = conn.execute(
+            text("SELECT workspace_id, person_id, month, name, value FROM metric_values")
+        ).all()
+    assert sorted(map(tuple, back)) == sorted(values)
+    engine.dispose()
