@@ -81,7 +81,7 @@ def pipeline(
                 )
             )
             if owners:
-                frames = load_frames(session, workspace_id, source)
+                frames = load_frames(session, workspace_id, source, touches_of=owners)
                 flags = deal_flags(frames, mapping.source(source), mapping.hygiene, owners, now)
                 return Pipeline(source, flags, mapping.hygiene.untouched_days)
     return Pipeline(sources[0] if sources else None, [], mapping.hygiene.untouched_days)
