@@ -552,8 +552,10 @@ def deal_flags(
     """The open deals of these owners going sideways at `now` (untouched, stuck or both), the
     longest in their stage first."""
     deals = _deals(frames, mapping, [])
+    # The team's stays say what "stuck" is; only these owners' deals are judged.
+    mine = [deal for deal in deals if deal.owner_at(now) in owner_ids]
     flags = []
-    for snap in _snapshots(deals, hygiene, now):
+    for snap in _snapshots(mine, hygiene, now, _Stays(deals)):
         if snap.owner not in owner_ids or not (snap.untouched or snap.stuck):
             continue
         stage = mapping.stage(snap.stage)
