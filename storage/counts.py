@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import ColumnElement, Connection, func, insert, select
+from sqlalchemy import ColumnElement, Connection, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import MetricMonth, MetricName
@@ -120,3 +120,46 @@ def latest_month(session: Session, workspace_id: str) -> str | None:
     return session.scalar(
         select(func.max(MetricMonth.month)).where(MetricMonth.workspace_id == workspace_id)
     )
+
+
+def replace_counts(
+    session: Session,
+    workspace_id: str,
+    values: dict[tuple[int, str], dict[str, float]],
+    names: Sequence[str],
+) -> None:
+    """For each rep-month of `values`, store its values of `names` — none where it gives none —
+    and keep the rep-month's other counts (a CRM's derived columns beside a CSV's quota)."""
+    if not values:
+        return
+    positions = slots(session, workspace_id)
+    fresh = fresh_slots(positions, [*names, *(n for v in values.values() for n in v)])
+    save_slots(session, workspace_id, fresh)
+    positions.update(fresh)
+    width = max(positions.values()) + 1
+    months = sorted({month for _, month in values})
+    stored: dict[tuple[int, str], bytes] = {}
+    for start in range(0, len(months), 50):
+        rows = session.execute(
+            select(MetricMonth.person_id, MetricMonth.month, MetricMonth.counts).where(
+                MetricMonth.workspace_id == workspace_id,
+                MetricMonth.month.in_(months[start : start + 50]),
+            )
+        )
+        stored.update({(pid, month): blob for pid, month, blob in rows if (pid, month) in values})
+    keys = sorted(values)
+    table = blobs_matrix([stored.get(key, b"") for key in keys], width)
+    table[:, [positions[name] for name in names]] = np.nan
+    for i, key in enumerate(keys):
+        for name, value in values[key].items():
+            table[i, positions[name]] = value
+    rows_of = [
+        {"workspace_id": workspace_id, "person_id": pid, "month": month, "counts": encode(row)}
+        for (pid, month), row in zip(keys, table, strict=True)
+    ]
+    changed = [row for row in rows_of if (row["person_id"], row["month"]) in stored]
+    new = [row for row in rows_of if (row["person_id"], row["month"]) not in stored]
+    if changed:
+        session.execute(update(MetricMonth), changed)
+    if new:
+        session.execute(insert(MetricMonth), new)
