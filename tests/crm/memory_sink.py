@@ -3,7 +3,8 @@ keys it, so a test can compare two syncs' results record for record."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ class MemorySink:
     cursors: dict[tuple[str, str], str | None] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     writes: int = 0
+    runs: list[tuple[str, str | None]] = field(default_factory=list)  # (source, error line)
 
     def cursor(self, source: Source, obj: CrmObject) -> str | None:
         return self.cursors.get((source, obj))
@@ -54,6 +56,15 @@ class MemorySink:
 
     def problems(self, source: Source, lines: Sequence[str]) -> None:
         self.lines.extend(lines)
+
+    @contextmanager
+    def record_run(self, source: Source) -> Iterator[int]:
+        try:
+            yield len(self.runs) + 1
+        except BaseException as exc:
+            self.runs.append((source, getattr(exc, "line", None) or repr(exc)))
+            raise
+        self.runs.append((source, None))
 
     def state(self) -> dict[str, Any]:
         """Everything kept, comparable across syncs."""
