@@ -23,6 +23,8 @@ from bot.logs import fields
 from storage.crm_records import CrmObject, CrmPage, RecordSink, Source
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -174,3 +176,32 @@ def run_sync(
         ),
     )
     return result
+
+
+def sync_source(
+    settings: Settings,
+    engine: Engine,
+    workspace_id: str,
+    source: str,
+    *,
+    connector: Connector | None = None,
+    full: bool = False,
+    apply: Callable[[], object] | None = None,
+    judge: Callable[[object], int] | None = None,
+    on_page: Callable[[], None] | None = None,
+) -> SyncResult:
+    """Sync `source` into the workspace's CRM records (`storage.crm.CrmStore`); `full` forgets
+    the cursors first, so everything is fetched again. A connector that cannot be configured
+    fails the sync without recording a run."""
+    from storage.crm import CrmStore, reset_cursors
+    from storage.db import session_scope
+
+    try:
+        connector = connector or connector_for(source, settings)
+    except CrmError as exc:
+        return SyncResult(source, error=exc)
+    if full:
+        with session_scope(engine) as session:
+            reset_cursors(session, workspace_id, source)
+    store = CrmStore(engine, workspace_id)
+    return run_sync(connector, store, apply=apply, judge=judge, on_page=on_page)
