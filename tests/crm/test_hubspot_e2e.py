@@ -283,7 +283,7 @@ def test_a_sync_killed_midway_and_run_again_loses_and_duplicates_nothing(
 ) -> None:
     killed, whole = urls
     with HubSpotStandIn(token=TOKEN) as hubspot:
-        seed(hubspot, calls_per_rep=30)  # 120 calls: two search pages of 100
+        seed(hubspot, calls_per_rep=60)  # 240 calls: two search pages of 200
         set_up(killed, hubspot, tmp_path)
         # The second page of calls is on its way when the process is killed.
         hubspot.hold("calls.associations", after=1)
