@@ -1088,7 +1088,9 @@ def seed_account(
             amount=rng.choice((5_000, 12_000, 30_000, 80_000)),
         )
         ids.append(deal_id)
+    # About a third of calls connect, as on a typical outbound floor.
     outcomes = list(CALL_OUTCOMES.values())
+    weights = [10, 35, 5, 20, 25, 5]
     for a in range(activities):
         kind = rng.choices(("call", "meeting", "email"), (60, 25, 15))[0]
         deal = ids[rng.randrange(deals)] if deals and rng.random() < 0.7 else None
@@ -1099,7 +1101,7 @@ def seed_account(
             owner=owner,
             at=start + timedelta(seconds=rng.random() * span),
             deals=[deal] if deal else [],
-            outcome=rng.choice(outcomes) if kind == "call" else None,
+            outcome=rng.choices(outcomes, weights)[0] if kind == "call" else None,
         )
     return ids
 
