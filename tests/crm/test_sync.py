@@ -54,7 +54,7 @@ class Scripted:
 
 def test_a_sync_walks_owners_deals_activities_then_applies_once() -> None:
     sink, applied = MemorySink(), []
-    result = run_sync(Scripted(), sink, apply=lambda: applied.append(1) or "applied")
+    result = run_sync(Scripted(), sink, apply=lambda: applied.append(1))
     assert result.ok and applied == [1] and sink.runs == [("hubspot", None)]
     assert [k[1] for k in sink.cursors] == ["owners", "deals", "activities"]
     assert result.written == {"owners": 2, "deals": 2} and result.pages == 6
