@@ -92,6 +92,8 @@ class SyncResult:
     error: CrmError | None = None
     applied: SyncApplied | None = None
     seconds: float = 0.0
+    # Where the time went: fetching (the CRM and the connector), storing pages, deriving.
+    timings: Counter[str] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
@@ -130,8 +132,13 @@ def walk(
     source = connector.source
     for obj in objects:
         pages: Iterator[tuple[CrmPage, str | None]] = connector.pages(obj, sink.cursor(source, obj))
+        fetching = time.perf_counter()
         for page, cursor in pages:
+            storing = time.perf_counter()
+            result.timings["fetch"] += storing - fetching
             sink.write_page(source, page, obj, cursor)
+            fetching = time.perf_counter()
+            result.timings["store"] += fetching - storing
             result.pages += 1
             _count(page, result.written)
             if on_page is not None:
@@ -157,7 +164,9 @@ def run_sync(
             connector.check()
             walk(connector, store, result, on_page=on_page)
             if apply is not None:
+                deriving = time.perf_counter()
                 result.applied = apply()
+                result.timings["derive"] += time.perf_counter() - deriving
     except CrmError as exc:
         result.error = exc
     finally:
@@ -170,6 +179,7 @@ def run_sync(
             failure=None if result.error is None else result.error.kind,
             pages=result.pages,
             seconds=round(result.seconds, 2),
+            **{f"{k}_seconds": round(v, 2) for k, v in result.timings.items()},
             **{k.replace(" ", "_"): v for k, v in result.written.items()},
         ),
     )
