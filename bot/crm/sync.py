@@ -102,10 +102,10 @@ class SyncResult:
     def line(self) -> str:
         """One line for people and logs."""
         records = ", ".join(f"{n:,} {what}" for what, n in sorted(self.written.items()))
-        got = f"{records or 'nothing new'} in {self.seconds:.1f} s"
         if self.error is not None:
-            return f"{self.source}: sync failed: {self.error.line} ({got} kept for the next sync)"
-        text = f"{self.source}: synced {got}"
+            text = f"{self.source}: sync failed: {self.error.line}"
+            return text + (f" ({records} fetched before it are kept)" if records else "")
+        text = f"{self.source}: synced {records or 'nothing new'} in {self.seconds:.1f} s"
         if self.applied is not None:
             text += "; " + self.applied.result.summary().removeprefix(f"{self.source}: ")
             if self.applied.judged:
