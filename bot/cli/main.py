@@ -444,6 +444,37 @@ def judge(
     out.print(f"judged {judged:,} plan focus metrics")
 
 
+@app.command("sync")
+def sync_cmd(
+    source: Annotated[str, typer.Argument(help="The CRM: hubspot or salesforce.")],
+    full: Annotated[
+        bool, typer.Option("--full", help="Fetch everything again, not only what changed.")
+    ] = False,
+) -> None:
+    """Pull owners, deals with their stage history and activities from a CRM, then derive the
+    monthly counts; a failed sync says why in one line and leaves the last good counts."""
+    from bot.crm.sync import CONNECTORS, sync_source
+    from storage.crm import CrmStore
+
+    if source not in CONNECTORS:
+        fail(f"unknown CRM {source!r}: choose {', '.join(sorted(CONNECTORS))}", 2)
+    config = settings(logs=False)
+    ws = workspace(config)
+    with open_database(config) as engine:
+        result = sync_source(config, engine, ws, source, full=full)  # type: ignore[arg-type]
+        if result.error is not None and result.error.kind == "config":
+            fail(result.error.line, 2)
+        run = CrmStore(engine, ws).last_run(source)  # type: ignore[arg-type]
+    if run is not None:
+        for problem in run.problems:
+            err.print(problem, highlight=False, markup=False, soft_wrap=True)
+        if run.problem_count > len(run.problems):
+            err.print(f"… and {run.problem_count - len(run.problems):,} more (coach doctor)")
+    if not result.ok:
+        fail(result.line())
+    out.print(result.line(), highlight=False, markup=False, soft_wrap=True)
+
+
 @app.command()
 def doctor(
     lookups: Annotated[
@@ -602,7 +633,9 @@ def serve(
         cadence = _cadence(config, engine)
         bolt = create_app(config, engine, services=cadence.services)  # type: ignore[arg-type]
         warmed = _warm(config, cadence.services, engine)
-        ticker = cadence_scheduler(cadence, config.coach_tick_seconds, blocking=False)
+        ticker = cadence_scheduler(
+            cadence, config.coach_tick_seconds, blocking=False, also=_daily_jobs(config, engine)
+        )
         if scheduler:
             ticker.start()
         try:
@@ -661,6 +694,15 @@ def _cadence(config: Settings, engine: object, only_set: bool = False):  # type:
     return EveryWorkspace(services, engine, only_set=only_set)  # type: ignore[arg-type]
 
 
+def _daily_jobs(config: Settings, engine: object) -> dict[str, object]:
+    """The scheduler's jobs besides the cadence: the daily CRM sync when COACH_SYNC_TIME is set."""
+    if config.coach_sync_time is None:
+        return {}
+    from bot.crm.daily import DailySync
+
+    return {"crm-sync": DailySync(config, engine)}  # type: ignore[arg-type]
+
+
 @app.command("scheduler")
 def scheduler_cmd() -> None:
     """Run only the cadence's scheduler (for deployments that keep it apart from `serve`)."""
@@ -671,7 +713,10 @@ def scheduler_cmd() -> None:
     with open_database(config) as engine:
         out.print(f"coach: cadence scheduler ticking every {config.coach_tick_seconds} s")
         ticker = cadence_scheduler(
-            _cadence(config, engine), config.coach_tick_seconds, blocking=True
+            _cadence(config, engine),
+            config.coach_tick_seconds,
+            blocking=True,
+            also=_daily_jobs(config, engine),
         )
         with suppress(KeyboardInterrupt):
             ticker.start()
