@@ -181,8 +181,8 @@ class SalesforceSettings(BaseSettings):
                 "(JWT bearer flow), not both"
             )
         if token and (self.instance_url is None or self.access_token is None):
-            missing = "SALESFORCE_INSTANCE_URL" if self.instance_url is None else "ACCESS_TOKEN"
-            missing = missing if missing.startswith("SALESFORCE") else "SALESFORCE_" + missing
+            missing = "INSTANCE_URL" if self.instance_url is None else "ACCESS_TOKEN"
+            missing = "SALESFORCE_" + missing
             raise ValueError(f"{missing} is not set (the token and its instance go together)")
         if bearer and not all(part is not None for part in jwt_parts):
             names = (
@@ -207,9 +207,10 @@ def load_settings(**overrides: Any) -> SalesforceSettings:
         return SalesforceSettings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
-        where = error["loc"][0] if error["loc"] else ""
-        field_info = SalesforceSettings.model_fields.get(str(where))
-        name = field_info.alias if field_info and field_info.alias else ""
+        where = str(error["loc"][0]) if error["loc"] else ""
+        field_info = SalesforceSettings.model_fields.get(where)
+        # The location is the alias (the variable's name) when the value came from outside.
+        name = field_info.alias or "" if field_info else where
         message = str(error["msg"]).removeprefix("Value error, ")
         raise CrmError("config", f"{name}: {message}" if name else message) from None
 

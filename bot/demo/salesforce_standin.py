@@ -624,7 +624,8 @@ class SalesforceStandIn:
                     parts = path.split("/")
                     if parts[:3] != ["", "services", "data"] or len(parts) < 5:
                         raise _Refusal(404, "NOT_FOUND", "The requested resource does not exist")
-                    if not re.fullmatch(r"v\d+\.0", parts[3]):
+                    version = re.fullmatch(r"v(\d+)\.0", parts[3])
+                    if version is None or not 31 <= int(version.group(1)) <= 66:
                         raise _Refusal(404, "NOT_FOUND", "The requested resource does not exist")
                     rest = parts[4:]
                     kind = {"query": "query", "queryAll": "queryAll"}.get(rest[0], rest[0])
