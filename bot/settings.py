@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     coach_send_rate: float = Field(4, ge=0, alias="COACH_SEND_RATE")
     coach_send_workers: int = Field(4, ge=1, le=32, alias="COACH_SEND_WORKERS")
     coach_tick_seconds: int = Field(300, ge=10, le=3600, alias="COACH_TICK_SECONDS")
+    # HubSpot (`coach sync hubspot`): a private app's access token; the API's base URL for tests
+    # and sandboxes. COACH_SYNC_TIME: when the daily CRM sync runs (COACH_TIMEZONE; unset: never).
+    hubspot_access_token: str | None = Field(None, alias="HUBSPOT_ACCESS_TOKEN")
+    hubspot_base_url: str = Field("https://api.hubapi.com", alias="HUBSPOT_BASE_URL")
+    coach_sync_time: str | None = Field(None, alias="COACH_SYNC_TIME")
     coach_log_format: Literal["text", "json"] = Field("text", alias="COACH_LOG_FORMAT")
     coach_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", alias="COACH_LOG_LEVEL"
@@ -89,6 +94,18 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"{value!r} is not a time of day (HH:MM, e.g. 09:00)") from None
         return parsed.strftime("%H:%M")
+
+    @field_validator("coach_sync_time")
+    @classmethod
+    def _sync_time(cls, value: str | None) -> str | None:
+        return None if value is None else cls._clock_time(value)
+
+    @field_validator("hubspot_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
 
     @field_validator("slack_api_url")
     @classmethod

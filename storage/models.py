@@ -385,3 +385,158 @@ class PipEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     pip: Mapped[Pip] = relationship(back_populates="events")
+
+
+# CRM records (issue 16): kept as the CRM has them, keyed by (workspace, source, CRM id), so a
+# sync is incremental and a changed mapping recomputes the monthly counts without refetching.
+
+
+class CrmOwner(Base):
+    """A CRM user who can own deals. Deleted in the CRM: kept, inactive (their history counts)."""
+
+    __tablename__ = "crm_owners"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    crm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    manager_crm_id: Mapped[str | None] = mapped_column(String(64))
+    team: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    modified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CrmDeal(Base):
+    """A deal or opportunity as it stands now; its histories are in the two tables below."""
+
+    __tablename__ = "crm_deals"
+    __table_args__ = (Index("ix_crm_deals_owner", "workspace_id", "source", "owner_crm_id"),)
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    crm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    owner_crm_id: Mapped[str | None] = mapped_column(String(64))
+    pipeline: Mapped[str | None] = mapped_column(String(100))
+    stage: Mapped[str] = mapped_column(String(100))
+    amount: Mapped[float | None] = mapped_column(Float)
+    currency: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    close_date: Mapped[date | None] = mapped_column(Date)
+    url: Mapped[str | None] = mapped_column(Text)
+    modified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CrmStageChange(Base):
+    """The deal entered `stage` at `entered_at`; `position` orders a deal's whole history, which
+    each sync of the deal replaces."""
+
+    __tablename__ = "crm_stage_changes"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    deal_crm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stage: Mapped[str] = mapped_column(String(100))
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CrmOwnerChange(Base):
+    """The deal's owner became `owner_crm_id` at `changed_at` (whole history, like stages)."""
+
+    __tablename__ = "crm_owner_changes"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    deal_crm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_crm_id: Mapped[str | None] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CrmActivity(Base):
+    """A logged call, meeting, email or task; the deals it is about are in crm_activity_deals."""
+
+    __tablename__ = "crm_activities"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    crm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    owner_crm_id: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(100))
+    modified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CrmActivityDeal(Base):
+    """An activity is about a deal (the last touch of a deal is looked up from here)."""
+
+    __tablename__ = "crm_activity_deals"
+    __table_args__ = (Index("ix_crm_activity_deals_deal", "workspace_id", "source", "deal_crm_id"),)
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    activity_crm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deal_crm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class CrmCursor(Base):
+    """Where the next incremental sync of one object starts (opaque to storage)."""
+
+    __tablename__ = "crm_cursors"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    object: Mapped[str] = mapped_column(String(16), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CrmSyncRun(Base):
+    """One sync, for `coach doctor`: running until it ends ok or failed (with one line why).
+    A run still `running` that no process carries on was killed; the next sync resumes it."""
+
+    __tablename__ = "crm_sync_runs"
+    __table_args__ = (Index("ix_crm_sync_runs_workspace", "workspace_id", "source", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    source: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    error: Mapped[str | None] = mapped_column(Text)
+    # Records written per object, and deletions: {"deals": 120, "deleted": 3, ...}.
+    counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+
+
+class CrmProblem(Base):
+    """A record that doesn't map (an owner with no email, a stage not in the mapping), one line
+    each, kept with the run that met it."""
+
+    __tablename__ = "crm_problems"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))
+    source: Mapped[str] = mapped_column(String(16))
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("crm_sync_runs.id", ondelete="CASCADE"), index=True
+    )
+    line: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CrmMonth(Base):
+    """A month whose CRM-derived counts come from `source` (the CRM wins over a CSV for them);
+    `through` is the sync date while the month is still running."""
+
+    __tablename__ = "crm_months"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    through: Mapped[date | None] = mapped_column(Date)
+    synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -84,6 +84,88 @@ def run_checks(
 
     for workspace in served:
         yield from _workspace_checks(settings, db, workspace, connect(workspace), lookups)
+    yield from crm_checks(settings, db)
+
+
+# What to do about a failed CRM check, by the kind of failure (the line itself says what failed).
+_CRM_FIXES = {
+    "auth": "renew the token and set it (README, CRM set-up)",
+    "scope": "grant the scopes named (README, CRM set-up), then renew the token",
+    "rate_limit": "nothing: the next sync resumes where this one stopped",
+    "api": "check the CRM's status and the base URL setting, then `coach sync {source}`",
+    "config": "set the CRM's settings (README, CRM set-up)",
+}
+# A daily sync older than this has missed a day.
+_STALE = timedelta(hours=36)
+
+
+def crm_checks(settings: Settings, db: Engine, *, now: datetime | None = None) -> Iterator[Check]:
+    """For each CRM configured: does its token work with the scopes a sync needs, how did the
+    last sync go, and which records don't map."""
+    from bot.crm.base import CrmError
+    from bot.crm.sync import configured_sources, connector_for
+    from bot.settings import ConfigError
+    from storage.crm import CrmStore
+
+    sources = configured_sources(settings)
+    if not sources:
+        return
+    try:
+        workspace = settings.workspace()
+    except ConfigError as exc:
+        yield Check("crm", False, str(exc), "a CRM's numbers are for one workspace: set it")
+        return
+    now = now or datetime.now(UTC)
+    store = CrmStore(db, workspace)
+    for source in sources:
+        try:
+            connector_for(source, settings).check()
+            yield Check(source, True, "the token works and has every scope a sync needs")
+        except CrmError as exc:
+            yield Check(source, False, exc.line, _CRM_FIXES[exc.kind].format(source=source))
+        yield from _last_sync(settings, store, source, now)
+
+
+def _last_sync(settings: Settings, store: object, source: str, now: datetime) -> Iterator[Check]:
+    name, again = f"{source} sync", f"run `coach sync {source}`"
+    last = store.last_run(source)  # type: ignore[attr-defined]
+    if last is None:
+        yield Check(name, False, "never synced", again)
+        return
+    when = f"{last.started_at:%Y-%m-%d %H:%M} UTC"
+    if last.status == "running":
+        killed = now - last.started_at > timedelta(seconds=settings.coach_claim_timeout)
+        state = "never finished" if killed else "is still running"
+        yield Check(
+            name,
+            not killed,
+            f"the sync started {when} {state}",
+            f"{again}: it resumes where that one stopped" if killed else None,
+        )
+    elif last.status == "failed":
+        good = store.last_run(source, ok_only=True)  # type: ignore[attr-defined]
+        kept = f"; the counts are from {good.started_at:%Y-%m-%d}" if good else ""
+        yield Check(name, False, f"the sync of {when} failed: {last.error}{kept}", again)
+    else:
+        counts = ", ".join(f"{n:,} {what}" for what, n in sorted(last.counts.items()) if n)
+        stale = settings.coach_sync_time is not None and now - last.started_at > _STALE
+        yield Check(
+            name,
+            not stale,
+            f"last sync {when}" + (f": {counts}" if counts else ""),
+            "the daily sync (COACH_SYNC_TIME) has not run: is a scheduler running?"
+            if stale
+            else None,
+        )
+    if last.problem_count:
+        shown = "; ".join(last.problems[:3])
+        more = last.problem_count - min(3, len(last.problems))
+        yield Check(
+            f"{source} records",
+            False,
+            f"{last.problem_count:,} don't map: {shown}" + (f" and {more:,} more" if more else ""),
+            "map them in the CRM mapping file, or fix them in the CRM",
+        )
 
 
 def _workspace_checks(

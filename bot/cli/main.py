@@ -444,6 +444,37 @@ def judge(
     out.print(f"judged {judged:,} plan focus metrics")
 
 
+@app.command("sync")
+def sync_cmd(
+    source: Annotated[str, typer.Argument(help="The CRM: hubspot or salesforce.")],
+    full: Annotated[
+        bool, typer.Option("--full", help="Fetch everything again, not only what changed.")
+    ] = False,
+) -> None:
+    """Pull owners, deals with their stage history and activities from a CRM, then derive the
+    monthly counts; a failed sync says why in one line and leaves the last good counts."""
+    from bot.crm.sync import CONNECTORS, sync_source
+    from storage.crm import CrmStore
+
+    if source not in CONNECTORS:
+        fail(f"unknown CRM {source!r}: choose {', '.join(sorted(CONNECTORS))}", 2)
+    config = settings(logs=False)
+    ws = workspace(config)
+    with open_database(config) as engine:
+        result = sync_source(config, engine, ws, source, full=full)  # type: ignore[arg-type]
+        if result.error is not None and result.error.kind == "config":
+            fail(result.error.line, 2)
+        run = CrmStore(engine, ws).last_run(source)  # type: ignore[arg-type]
+    if run is not None:
+        for problem in run.problems:
+            err.print(problem, highlight=False, markup=False, soft_wrap=True)
+        if run.problem_count > len(run.problems):
+            err.print(f"… and {run.problem_count - len(run.problems):,} more (coach doctor)")
+    if not result.ok:
+        fail(result.line())
+    out.print(result.line(), highlight=False, markup=False, soft_wrap=True)
+
+
 @app.command()
 def doctor(
     lookups: Annotated[

@@ -1,0 +1,489 @@
+"""CRM records kept (`CrmStore`, the `RecordSink` connectors write to), and what became of syncs.
+
+Every record is keyed by (workspace, source, CRM id) and upserted, so a sync is incremental and a
+rerun of a page is harmless. A page, its deletions and the cursor after it are written in one
+transaction: a sync killed midway resumes after its last written page and neither loses nor
+duplicates anything. A deal's stage and owner histories come whole from the CRM, so they replace
+the stored ones.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Engine, Table, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage import crm_records as rec
+from storage.csv_common import ensure_workspace
+from storage.db import session_scope
+from storage.models import (
+    CrmActivity,
+    CrmActivityDeal,
+    CrmCursor,
+    CrmDeal,
+    CrmOwner,
+    CrmOwnerChange,
+    CrmProblem,
+    CrmStageChange,
+    CrmSyncRun,
+    utcnow,
+)
+
+# Ids per statement when deleting by id: far below SQLite's 32,766 bound parameters.
+_CHUNK = 500
+# Problem lines kept per run: a CRM with 50,000 unmapped activities needs the first few only.
+MAX_PROBLEMS = 1_000
+# A problem line longer than this is cut (a CRM's stage name can be anything).
+_LINE = 300
+
+RUNNING, OK, FAILED = "running", "ok", "failed"
+
+
+def as_utc(value: datetime) -> datetime:
+    """A timestamp read back from the database, in UTC (SQLite returns them naive)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class SyncRun(BaseModel):
+    """One sync as `coach doctor` reports it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    source: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str  # running (or killed: no finish), ok, failed
+    error: str | None
+    counts: dict[str, int]
+    problems: list[str]
+    problem_count: int
+
+
+class CrmStore:
+    """The records of one workspace, written page by page by a sync (`RecordSink`)."""
+
+    def __init__(self, engine: Engine, workspace_id: str) -> None:
+        self.engine = engine
+        self.workspace_id = workspace_id
+        # The run each source's writes and problems count towards (set by `start_run`).
+        self._runs: dict[str, int] = {}
+        self._counts: dict[str, Counter[str]] = {}
+
+    # -- RecordSink ---------------------------------------------------------------------------
+
+    def cursor(self, source: rec.Source, obj: rec.CrmObject) -> str | None:
+        """The cursor the last written page of `obj` left (None: sync from scratch)."""
+        with session_scope(self.engine) as session:
+            row = session.get(CrmCursor, (self.workspace_id, source, obj))
+            return None if row is None else row.cursor
+
+    def write_page(
+        self, source: rec.Source, page: rec.CrmPage, obj: rec.CrmObject, cursor: str | None
+    ) -> None:
+        """Upsert the page's records, replace the histories of the deals it gives histories for,
+        apply its deletions and move `obj`'s cursor, in one transaction."""
+        with session_scope(self.engine) as session:
+            ensure_workspace(session, self.workspace_id)
+            counts = write_records(session, self.workspace_id, source, page)
+            _set_cursor(session, self.workspace_id, source, obj, cursor)
+        if source in self._counts:
+            self._counts[source].update(counts)
+
+    def problems(self, source: rec.Source, lines: Sequence[str]) -> None:
+        """Keep the lines (records that don't map) with the source's current run."""
+        if not lines:
+            return
+        with session_scope(self.engine) as session:
+            ensure_workspace(session, self.workspace_id)
+            add_problems(session, self.workspace_id, source, self._runs.get(source), lines)
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def start_run(self, source: rec.Source) -> int:
+        """Record a sync of `source` as running; writes and problems count towards it."""
+        with session_scope(self.engine) as session:
+            ensure_workspace(session, self.workspace_id)
+            run = CrmSyncRun(workspace_id=self.workspace_id, source=source, status=RUNNING)
+            run.counts = {}
+            session.add(run)
+            session.flush()
+            run_id = run.id
+        self._runs[source] = run_id
+        self._counts[source] = Counter()
+        return run_id
+
+    def finish_run(self, source: rec.Source, error: str | None = None) -> None:
+        """End the source's current run: ok, or failed with `error` (cut to its first line)."""
+        run_id = self._runs.pop(source, None)
+        counts = dict(self._counts.pop(source, Counter()))
+        if run_id is None:
+            raise RuntimeError(f"no {source} sync is running in this process")
+        with session_scope(self.engine) as session:
+            session.execute(
+                update(CrmSyncRun)
+                .where(CrmSyncRun.id == run_id)
+                .values(
+                    finished_at=utcnow(),
+                    status=OK if error is None else FAILED,
+                    error=None if error is None else one_line(error),
+                    counts=counts,
+                )
+            )
+
+    @contextmanager
+    def record_run(self, source: rec.Source) -> Iterator[int]:
+        """Run a sync inside: recorded ok when the block ends, failed (with the exception's
+        one-line message, a CrmError's `line`) when it raises; the exception goes on."""
+        run_id = self.start_run(source)
+        try:
+            yield run_id
+        except BaseException as exc:
+            line = getattr(exc, "line", None) or f"{type(exc).__name__}: {exc}"
+            self.finish_run(source, error=str(line))
+            raise
+        self.finish_run(source)
+
+    def last_run(self, source: rec.Source, ok_only: bool = False) -> SyncRun | None:
+        """The latest sync of `source` (or the latest that succeeded), None if there was none."""
+        with session_scope(self.engine) as session:
+            return last_run(session, self.workspace_id, source, ok_only)
+
+
+def last_run(
+    session: Session, workspace_id: str, source: str, ok_only: bool = False
+) -> SyncRun | None:
+    """The latest sync of `source` in the workspace (or the latest that succeeded)."""
+    query = select(CrmSyncRun).where(
+        CrmSyncRun.workspace_id == workspace_id, CrmSyncRun.source == source
+    )
+    if ok_only:
+        query = query.where(CrmSyncRun.status == OK)
+    run = session.scalars(query.order_by(CrmSyncRun.id.desc()).limit(1)).first()
+    if run is None:
+        return None
+    lines = session.scalars(
+        select(CrmProblem.line)
+        .where(CrmProblem.run_id == run.id)
+        .order_by(CrmProblem.id)
+        .limit(MAX_PROBLEMS)
+    ).all()
+    total = session.scalar(select(func.count()).where(CrmProblem.run_id == run.id)) or 0
+    return SyncRun(
+        id=run.id,
+        source=run.source,
+        started_at=as_utc(run.started_at),
+        finished_at=None if run.finished_at is None else as_utc(run.finished_at),
+        status=run.status,
+        error=run.error,
+        counts=dict(run.counts or {}),
+        problems=list(lines),
+        problem_count=total,
+    )
+
+
+def connected_sources(session: Session, workspace_id: str) -> list[str]:
+    """The CRMs the workspace has synced successfully at least once (a CRM is connected)."""
+    query = (
+        select(CrmSyncRun.source)
+        .where(CrmSyncRun.workspace_id == workspace_id, CrmSyncRun.status == OK)
+        .distinct()
+    )
+    return sorted(session.scalars(query))
+
+
+def one_line(text: str) -> str:
+    """The first line of `text`, cut to a length a terminal line holds."""
+    first = (text.strip().splitlines() or [""])[0].strip()
+    return first if len(first) <= _LINE else first[: _LINE - 1] + "…"
+
+
+def add_problems(
+    session: Session, workspace_id: str, source: str, run_id: int | None, lines: Sequence[str]
+) -> None:
+    """Keep problem lines with a run, up to MAX_PROBLEMS per run."""
+    kept = 0
+    if run_id is not None:
+        kept = session.scalar(select(func.count()).where(CrmProblem.run_id == run_id)) or 0
+    room = max(0, MAX_PROBLEMS - kept) if run_id is not None else MAX_PROBLEMS
+    session.add_all(
+        CrmProblem(workspace_id=workspace_id, source=source, run_id=run_id, line=one_line(line))
+        for line in lines[:room]
+    )
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def write_records(
+    session: Session, workspace_id: str, source: str, page: rec.CrmPage
+) -> Counter[str]:
+    """Write one page's records and deletions in the session's transaction; what was written."""
+    key = {"workspace_id": workspace_id, "source": source}
+    _upsert(session, CrmOwner, [{**key, **o.model_dump()} for o in page.owners])
+    _upsert(session, CrmDeal, [{**key, **d.model_dump()} for d in page.deals])
+    _replace_history(
+        session,
+        CrmStageChange,
+        key,
+        [
+            (c.deal_crm_id, {"stage": c.stage, "entered_at": c.entered_at})
+            for c in page.stage_changes
+        ],
+        lambda row: (row["entered_at"], row["stage"]),
+    )
+    _replace_history(
+        session,
+        CrmOwnerChange,
+        key,
+        [
+            (c.deal_crm_id, {"owner_crm_id": c.owner_crm_id, "changed_at": c.changed_at})
+            for c in page.owner_changes
+        ],
+        lambda row: (row["changed_at"], row["owner_crm_id"] or ""),
+    )
+    activities = [{**key, **a.model_dump(exclude={"deal_crm_ids"})} for a in page.activities]
+    _upsert(session, CrmActivity, activities)
+    # An activity's deals come whole with it: its old links go.
+    given = [a.crm_id for a in page.activities]
+    _delete_in(session, CrmActivityDeal, key, "activity_crm_id", given)
+    links = {(a.crm_id, deal) for a in page.activities for deal in a.deal_crm_ids}
+    if links:
+        session.execute(
+            CrmActivityDeal.__table__.insert(),  # type: ignore[attr-defined]
+            [{**key, "activity_crm_id": a, "deal_crm_id": d} for a, d in sorted(links)],
+        )
+    _apply_deletions(session, key, page.deletions)
+    counts: Counter[str] = Counter(
+        owners=len(page.owners),
+        deals=len(page.deals),
+        stage_changes=len(page.stage_changes),
+        owner_changes=len(page.owner_changes),
+        activities=len(page.activities),
+        deleted=len(page.deletions),
+    )
+    return +counts  # zeros dropped
+
+
+def _upsert(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    """Insert rows, or update every non-key column of the ones stored (last page wins)."""
+    if not rows:
+        return
+    # The same record twice in one page: the later one stands (and one statement can't hold both).
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    keys = [c.name for c in table.primary_key.columns]
+    latest = {tuple(row[k] for k in keys): row for row in rows}
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys},
+    )
+    session.execute(statement, list(latest.values()))
+
+
+def _replace_history(
+    session: Session,
+    model: type,
+    key: dict[str, str],
+    entries: list[tuple[str, dict[str, Any]]],
+    order: Callable[[dict[str, Any]], Any],
+) -> None:
+    """Replace the stored history of each deal the entries are about with the entries, in time
+    order (`position` 0, 1, …); a deal the page gives no entries for keeps its history."""
+    if not entries:
+        return
+    by_deal: dict[str, list[dict[str, Any]]] = {}
+    for deal, row in entries:
+        by_deal.setdefault(deal, []).append(row)
+    _delete_in(session, model, key, "deal_crm_id", list(by_deal))
+    rows = [
+        {**key, "deal_crm_id": deal, "position": position, **row}
+        for deal, history in by_deal.items()
+        for position, row in enumerate(sorted(history, key=order))
+    ]
+    session.execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
+
+
+def _delete_in(
+    session: Session, model: type, key: dict[str, str], column: str, ids: Iterable[str]
+) -> None:
+    """Delete the workspace's and source's rows whose `column` is one of `ids`."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    ids = sorted(set(ids))
+    for start in range(0, len(ids), _CHUNK):
+        session.execute(
+            delete(table).where(
+                table.c.workspace_id == key["workspace_id"],
+                table.c.source == key["source"],
+                table.c[column].in_(ids[start : start + _CHUNK]),
+            )
+        )
+
+
+def _apply_deletions(
+    session: Session, key: dict[str, str], deletions: list[rec.CrmDeletion]
+) -> None:
+    """Deals and activities deleted in the CRM go with their histories and links; a deal merged
+    into another hands its activities to the survivor. An owner deleted stays, inactive: the
+    deals they worked still count for them."""
+    by_object: dict[str, list[rec.CrmDeletion]] = {}
+    for deletion in deletions:
+        by_object.setdefault(deletion.object, []).append(deletion)
+    owners = [d.crm_id for d in by_object.get("owners", [])]
+    for start in range(0, len(owners), _CHUNK):
+        session.execute(
+            update(CrmOwner)
+            .where(
+                CrmOwner.workspace_id == key["workspace_id"],
+                CrmOwner.source == key["source"],
+                CrmOwner.crm_id.in_(owners[start : start + _CHUNK]),
+            )
+            .values(active=False)
+        )
+    deals = by_object.get("deals", [])
+    for deletion in deals:
+        if deletion.merged_into and deletion.merged_into != deletion.crm_id:
+            _move_links(session, key, deletion.crm_id, deletion.merged_into)
+    dead = [d.crm_id for d in deals]
+    for model in (CrmStageChange, CrmOwnerChange, CrmActivityDeal):
+        _delete_in(session, model, key, "deal_crm_id", dead)
+    _delete_in(session, CrmDeal, key, "crm_id", dead)
+    gone = [d.crm_id for d in by_object.get("activities", [])]
+    _delete_in(session, CrmActivityDeal, key, "activity_crm_id", gone)
+    _delete_in(session, CrmActivity, key, "crm_id", gone)
+
+
+def _move_links(session: Session, key: dict[str, str], old: str, new: str) -> None:
+    """Point the activities about deal `old` at deal `new` (merged), without duplicating any."""
+    link = CrmActivityDeal
+    mine = (link.workspace_id == key["workspace_id"], link.source == key["source"])
+    activities = session.scalars(
+        select(link.activity_crm_id).where(*mine, link.deal_crm_id == old)
+    ).all()
+    if not activities:
+        return
+    already = set(
+        session.scalars(
+            select(link.activity_crm_id).where(
+                *mine, link.deal_crm_id == new, link.activity_crm_id.in_(activities)
+            )
+        )
+    )
+    moved = [
+        {**key, "activity_crm_id": a, "deal_crm_id": new} for a in activities if a not in already
+    ]
+    if moved:
+        session.execute(link.__table__.insert(), moved)  # type: ignore[attr-defined]
+
+
+def _set_cursor(
+    session: Session, workspace_id: str, source: str, obj: str, cursor: str | None
+) -> None:
+    row = session.get(CrmCursor, (workspace_id, source, obj))
+    if row is None:
+        session.add(CrmCursor(workspace_id=workspace_id, source=source, object=obj, cursor=cursor))
+    else:
+        row.cursor = cursor
+        row.updated_at = utcnow()
+
+
+def reset_cursors(session: Session, workspace_id: str, source: str) -> None:
+    """Forget where syncs of `source` stopped: the next one fetches everything again."""
+    session.execute(
+        delete(CrmCursor).where(CrmCursor.workspace_id == workspace_id, CrmCursor.source == source)
+    )
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+class StoredRecords(BaseModel):
+    """Every record of one source, as the connectors handed them (for the derivation)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    owners: list[rec.CrmOwner]
+    deals: list[rec.CrmDeal]
+    stage_changes: list[rec.CrmStageChange]
+    owner_changes: list[rec.CrmOwnerChange]
+    activities: list[rec.CrmActivity]
+
+
+def load_records(session: Session, workspace_id: str, source: str) -> StoredRecords:
+    """Read back every stored record of `source`, timestamps in UTC."""
+
+    def rows(model: type, *order: Any) -> list[Any]:
+        query = select(model).where(
+            model.workspace_id == workspace_id,  # type: ignore[attr-defined]
+            model.source == source,  # type: ignore[attr-defined]
+        )
+        return list(session.scalars(query.order_by(*order)))
+
+    def plain(row: Any, fields: Iterable[str]) -> dict[str, Any]:
+        out = {}
+        for name in fields:
+            value = getattr(row, name)
+            out[name] = as_utc(value) if isinstance(value, datetime) else value
+        return out
+
+    links: dict[str, list[str]] = {}
+    link = CrmActivityDeal
+    for activity, deal in session.execute(
+        select(link.activity_crm_id, link.deal_crm_id)
+        .where(link.workspace_id == workspace_id, link.source == source)
+        .order_by(link.activity_crm_id, link.deal_crm_id)
+    ):
+        links.setdefault(activity, []).append(deal)
+    owner_fields = rec.CrmOwner.model_fields
+    deal_fields = rec.CrmDeal.model_fields
+    activity_fields = [f for f in rec.CrmActivity.model_fields if f != "deal_crm_ids"]
+    return StoredRecords(
+        owners=[rec.CrmOwner(**plain(o, owner_fields)) for o in rows(CrmOwner, CrmOwner.crm_id)],
+        deals=[rec.CrmDeal(**plain(d, deal_fields)) for d in rows(CrmDeal, CrmDeal.crm_id)],
+        stage_changes=[
+            rec.CrmStageChange(**plain(c, ("deal_crm_id", "stage", "entered_at")))
+            for c in rows(CrmStageChange, CrmStageChange.deal_crm_id, CrmStageChange.position)
+        ],
+        owner_changes=[
+            rec.CrmOwnerChange(**plain(c, ("deal_crm_id", "owner_crm_id", "changed_at")))
+            for c in rows(CrmOwnerChange, CrmOwnerChange.deal_crm_id, CrmOwnerChange.position)
+        ],
+        activities=[
+            rec.CrmActivity(
+                **plain(a, activity_fields), deal_crm_ids=tuple(links.get(a.crm_id, ()))
+            )
+            for a in rows(CrmActivity, CrmActivity.crm_id)
+        ],
+    )
+
+
+def stored_counts(session: Session, workspace_id: str, source: str) -> dict[str, int]:
+    """How many records of each kind are stored (for `coach doctor` and tests)."""
+    out: dict[str, int] = {}
+    for name, model in (
+        ("owners", CrmOwner),
+        ("deals", CrmDeal),
+        ("stage_changes", CrmStageChange),
+        ("owner_changes", CrmOwnerChange),
+        ("activities", CrmActivity),
+        ("activity_deals", CrmActivityDeal),
+    ):
+        out[name] = (
+            session.scalar(
+                select(func.count()).where(
+                    model.workspace_id == workspace_id,  # type: ignore[attr-defined]
+                    model.source == source,  # type: ignore[attr-defined]
+                )
+            )
+            or 0
+        )
+    return out
