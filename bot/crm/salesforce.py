@@ -27,12 +27,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
@@ -50,7 +57,12 @@ from storage.crm_records import (
     Source,
 )
 
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
 API_VERSION = "59.0"
+# Seconds to wait for one answer (a page of 2,000 rows comes in well under that).
+TIMEOUT = 60.0
 # Ids per IN (…) list: 18-character ids quoted and URL-encoded keep a query's URL near 6 KB,
 # well inside what Salesforce accepts for a GET.
 IN_CHUNK = 200
@@ -125,14 +137,12 @@ _STREAMS: dict[str, tuple[str, ...]] = {
 }
 
 
-class SalesforceSettings(BaseSettings):
-    """How to reach one Salesforce org; names are the environment variables."""
+class SalesforceConfig(BaseModel):
+    """How to reach one Salesforce org, from the SALESFORCE_* settings (`bot.settings`)."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
-    )
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
 
-    # An access token for an instance: simplest, but it expires with the session (hours).
+    # An access token for an instance: simplest, but it ends with the session (hours).
     instance_url: str | None = Field(None, alias="SALESFORCE_INSTANCE_URL")
     access_token: SecretStr | None = Field(None, alias="SALESFORCE_ACCESS_TOKEN")
     # Or the JWT bearer flow: renews itself, for a scheduled sync.
@@ -146,7 +156,6 @@ class SalesforceSettings(BaseSettings):
     base_url: str | None = Field(None, alias="SALESFORCE_BASE_URL")
     # Stop a sync once the org's daily API usage passes this share, leaving the rest to others.
     max_api_share: float = Field(0.9, gt=0, le=1, alias="SALESFORCE_MAX_API_SHARE")
-    timeout: float = Field(60, gt=0, alias="SALESFORCE_TIMEOUT")
 
     @field_validator("instance_url", "base_url")
     @classmethod
@@ -170,7 +179,7 @@ class SalesforceSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _one_way_in(self) -> SalesforceSettings:
+    def _one_way_in(self) -> SalesforceConfig:
         token = self.instance_url is not None or self.access_token is not None
         jwt_parts = (self.username, self.consumer_key, self.private_key_file)
         bearer = any(part is not None for part in jwt_parts)
@@ -182,8 +191,9 @@ class SalesforceSettings(BaseSettings):
             )
         if token and (self.instance_url is None or self.access_token is None):
             missing = "INSTANCE_URL" if self.instance_url is None else "ACCESS_TOKEN"
-            missing = "SALESFORCE_" + missing
-            raise ValueError(f"{missing} is not set (the token and its instance go together)")
+            raise ValueError(
+                f"SALESFORCE_{missing} is not set (the token and its instance go together)"
+            )
         if bearer and not all(part is not None for part in jwt_parts):
             names = (
                 "SALESFORCE_USERNAME",
@@ -196,23 +206,35 @@ class SalesforceSettings(BaseSettings):
             raise ValueError(
                 "Salesforce is not configured: set SALESFORCE_INSTANCE_URL and "
                 "SALESFORCE_ACCESS_TOKEN, or SALESFORCE_USERNAME, SALESFORCE_CONSUMER_KEY and "
-                "SALESFORCE_PRIVATE_KEY_FILE"
+                "SALESFORCE_PRIVATE_KEY_FILE (README, Salesforce set-up)"
             )
         return self
 
+    @classmethod
+    def load(cls, **values: Any) -> SalesforceConfig:
+        """Validate SALESFORCE_* values (unset ones left out); `CrmError('config', …)` naming the
+        variable if one is wrong."""
+        try:
+            return cls(**{name: value for name, value in values.items() if value is not None})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = str(error["loc"][0]) if error["loc"] else ""
+            field_info = cls.model_fields.get(where)
+            # The location is the alias (the variable's name) when the value came by it.
+            name = field_info.alias or "" if field_info else where
+            message = str(error["msg"]).removeprefix("Value error, ")
+            raise CrmError("config", f"{name}: {message}" if name else message) from None
 
-def load_settings(**overrides: Any) -> SalesforceSettings:
-    """Settings from the environment (and `.env`); a bad one raises `CrmError('config', …)`."""
-    try:
-        return SalesforceSettings(**overrides)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = str(error["loc"][0]) if error["loc"] else ""
-        field_info = SalesforceSettings.model_fields.get(where)
-        # The location is the alias (the variable's name) when the value came from outside.
-        name = field_info.alias or "" if field_info else where
-        message = str(error["msg"]).removeprefix("Value error, ")
-        raise CrmError("config", f"{name}: {message}" if name else message) from None
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SalesforceConfig:
+        """The SALESFORCE_* settings, checked."""
+        return cls.load(
+            **{
+                info.alias: getattr(settings, f"salesforce_{name}")
+                for name, info in cls.model_fields.items()
+                if info.alias
+            }
+        )
 
 
 class _Redirect(HTTPAdapter):
@@ -277,7 +299,7 @@ class SalesforceConnector:
 
     source: Source = "salesforce"
 
-    def __init__(self, settings: SalesforceSettings, session: requests.Session | None = None):
+    def __init__(self, settings: SalesforceConfig, session: requests.Session | None = None):
         self.settings = settings
         self.problems: list[str] = []
         self._session = session or requests.Session()
@@ -288,9 +310,9 @@ class SalesforceConnector:
         self._sf: Salesforce | None = None
 
     @classmethod
-    def from_env(cls) -> SalesforceConnector:
-        """The connector the environment configures (`CrmError('config', …)` if it can't)."""
-        return cls(load_settings())
+    def from_settings(cls, settings: Settings) -> SalesforceConnector:
+        """The connector the settings configure (`CrmError('config', …)` if they can't)."""
+        return cls(SalesforceConfig.from_settings(settings))
 
     # -- the client and its failures ---------------------------------------------------------------
 
@@ -398,7 +420,7 @@ class SalesforceConnector:
                 with self._calling(f"reading {sobject}"):
                     self._client.query(
                         f"SELECT {', '.join(fields)} FROM {sobject} LIMIT 1",
-                        timeout=self.settings.timeout,
+                        timeout=TIMEOUT,
                     )
             except CrmError as error:
                 if error.kind != "scope":
@@ -441,9 +463,7 @@ class SalesforceConnector:
         soql = f"SELECT {', '.join(fields)} FROM {sobject}{where} ORDER BY SystemModstamp, Id"
         what = f"reading {sobject}"
         with self._calling(what):
-            result = self._client.query(
-                soql, include_deleted=deleted_too, timeout=self.settings.timeout
-            )
+            result = self._client.query(soql, include_deleted=deleted_too, timeout=TIMEOUT)
         while True:
             rows = [
                 row
@@ -456,7 +476,7 @@ class SalesforceConnector:
                 return
             with self._calling(what):
                 result = self._client.query_more(
-                    result["nextRecordsUrl"], identifier_is_url=True, timeout=self.settings.timeout
+                    result["nextRecordsUrl"], identifier_is_url=True, timeout=TIMEOUT
                 )
 
     @staticmethod
@@ -476,7 +496,7 @@ class SalesforceConnector:
                 f"OpportunityId IN ({_soql_list(chunk)}) ORDER BY OpportunityId, CreatedDate, Id"
             )
             with self._calling(f"reading {sobject}"):
-                for row in self._client.query_all_iter(soql, timeout=self.settings.timeout):
+                for row in self._client.query_all_iter(soql, timeout=TIMEOUT):
                     found[row["OpportunityId"]].append(row)
         return found
 

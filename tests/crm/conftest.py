@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.crm.salesforce import SalesforceConnector, load_settings
+from bot.crm.salesforce import SalesforceConfig, SalesforceConnector
 from bot.demo.salesforce_standin import INSTANCE_URL, SalesforceStandIn
 from storage.crm_records import CrmObject, CrmPage, Source
 
@@ -23,9 +23,9 @@ def day(n: float) -> datetime:
 
 
 @dataclass
-class MemorySink:
+class CountingSink:
     """A RecordSink in dicts: upserts by CRM id, histories replaced per deal, deletions applied.
-    `writes` counts how often each record was written, to see what a sync fetched."""
+    `writes` counts how often each record was written, to see what a sync fetched again."""
 
     cursors: dict[str, str | None] = field(default_factory=dict)
     owners: dict[str, Any] = field(default_factory=dict)
@@ -76,7 +76,7 @@ class MemorySink:
         }
 
 
-def sync(connector: SalesforceConnector, sink: MemorySink) -> None:
+def sync(connector: SalesforceConnector, sink: CountingSink) -> None:
     """What the sync does, reduced: check, then each object's pages from its cursor."""
     connector.check()
     for obj in OBJECTS:
@@ -100,7 +100,7 @@ def connect(sf: SalesforceStandIn, **settings: Any) -> SalesforceConnector:
     if "SALESFORCE_BASE_URL" not in settings:
         values["SALESFORCE_BASE_URL"] = sf.url
     values.update(settings)
-    return SalesforceConnector(load_settings(**{k: v for k, v in values.items() if v is not None}))
+    return SalesforceConnector(SalesforceConfig.load(**values))
 
 
 @dataclass

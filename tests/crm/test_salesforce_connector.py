@@ -9,14 +9,16 @@ import pytest
 
 from bot.crm.base import CrmError
 from bot.crm.salesforce import SalesforceConnector
+from bot.crm.sync import configured_sources, connector_for
 from bot.demo.salesforce_standin import INSTANCE_URL, SalesforceStandIn
+from bot.settings import Settings
 from storage.crm_records import CrmActivity, CrmOwnerChange, CrmStageChange
-from tests.crm.conftest import OBJECTS, T0, MemorySink, connect, day, seed, sync
+from tests.crm.conftest import OBJECTS, T0, CountingSink, connect, day, seed, sync
 
 
 def test_a_full_sync_hands_over_what_salesforce_holds(sf: SalesforceStandIn) -> None:
     org = seed(sf)
-    sink = MemorySink()
+    sink = CountingSink()
     sync(connect(sf), sink)
 
     # Standard users only (the portal guest is not a rep); the manager hierarchy comes along.
@@ -111,7 +113,7 @@ def test_an_incremental_sync_fetches_only_changes_and_equals_a_full_one(
     sf: SalesforceStandIn,
 ) -> None:
     org = seed(sf)
-    sink = MemorySink()
+    sink = CountingSink()
     sync(connect(sf), sink)
 
     sf.set_stage(org.gamma, "Qualification", at=day(20))
@@ -136,7 +138,7 @@ def test_an_incremental_sync_fetches_only_changes_and_equals_a_full_one(
     ]
     assert all("SystemModstamp >= 2026-09-" in c.soql for c in walks)
 
-    full = MemorySink()
+    full = CountingSink()
     sync(connect(sf), full)
     assert full.state() == sink.state()
 
@@ -155,7 +157,7 @@ def test_a_sync_killed_midway_resumes_and_loses_or_repeats_nothing(sf: Salesforc
         error_code="SERVER_UNAVAILABLE",
         message="Server temporarily unavailable",
     )
-    sink = MemorySink()
+    sink = CountingSink()
     with pytest.raises(CrmError) as caught:
         sync(connect(sf), sink)
     assert caught.value.kind == "api"
@@ -164,7 +166,7 @@ def test_a_sync_killed_midway_resumes_and_loses_or_repeats_nothing(sf: Salesforc
     assert written  # some pages made it before the failure
 
     sync(connect(sf), sink)
-    full = MemorySink()
+    full = CountingSink()
     sync(connect(sf), full)
     assert sink.state() == full.state()
     # Nothing written before the failure was fetched again.
@@ -175,7 +177,7 @@ def test_rows_sharing_a_second_survive_a_crash_between_them(sf: SalesforceStandI
     owner = sf.add_user("Priya Shah", "priya@example.com", at=T0)
     ids = [sf.add_opportunity(f"Bulk {n}", owner=owner, at=day(1)) for n in range(8)]
     sf.fail("query_more", after=1, status=500)  # pages of 3: dies after six
-    sink = MemorySink()
+    sink = CountingSink()
     with pytest.raises(CrmError):
         sync(connect(sf), sink)
     assert len(sink.deals) == 6
@@ -186,7 +188,7 @@ def test_rows_sharing_a_second_survive_a_crash_between_them(sf: SalesforceStandI
 
 def test_reopened_and_deleted_activities_leave(sf: SalesforceStandIn) -> None:
     org = seed(sf)
-    sink = MemorySink()
+    sink = CountingSink()
     sync(connect(sf), sink)
     sf.update_task(org.call, Status="In Progress", IsClosed=False, at=day(30))
     sf.delete("Event", org.meeting, at=day(30))
@@ -197,9 +199,9 @@ def test_reopened_and_deleted_activities_leave(sf: SalesforceStandIn) -> None:
 # -- failures, one line each -----------------------------------------------------------------------
 
 
-def failure(connector: SalesforceConnector, sink: MemorySink | None = None) -> CrmError:
+def failure(connector: SalesforceConnector, sink: CountingSink | None = None) -> CrmError:
     with pytest.raises(CrmError) as caught:
-        sync(connector, sink or MemorySink())
+        sync(connector, sink or CountingSink())
     assert "\n" not in caught.value.line
     return caught.value
 
@@ -225,7 +227,7 @@ def test_the_sync_stops_before_it_starves_the_orgs_other_integrations(
 ) -> None:
     seed(sf)
     sf.api_limit = 20
-    sink = MemorySink()
+    sink = CountingSink()
     error = failure(connect(sf, SALESFORCE_MAX_API_SHARE=0.5), sink)
     assert error.kind == "rate_limit" and "SALESFORCE_MAX_API_SHARE (0.5)" in error.line
     # It stops at the first page boundary past half the allowance, well before the org's limit.
@@ -256,7 +258,7 @@ def test_a_permission_lost_mid_sync(sf: SalesforceStandIn) -> None:
 def test_an_api_error_mid_sync_keeps_the_pages_before_it(sf: SalesforceStandIn) -> None:
     seed(sf)
     sf.fail("queryAll", status=500, when=lambda q: q is not None and "FROM Task" in q)
-    sink = MemorySink()
+    sink = CountingSink()
     error = failure(connect(sf), sink)
     assert error.kind == "api" and "UNKNOWN_EXCEPTION" in error.line
     assert sink.deals and not sink.activities and "activities" not in sink.cursors
@@ -265,7 +267,7 @@ def test_an_api_error_mid_sync_keeps_the_pages_before_it(sf: SalesforceStandIn) 
 def test_nobody_answering(sf: SalesforceStandIn) -> None:
     url = sf.url
     sf.stop()
-    error = failure(connect(sf, SALESFORCE_BASE_URL=url, SALESFORCE_TIMEOUT=2))
+    error = failure(connect(sf, SALESFORCE_BASE_URL=url))
     assert error.kind == "api" and "no answer from" in error.line
 
 
@@ -306,19 +308,29 @@ def test_settings_fail_in_one_line(
     assert words in caught.value.line and "\n" not in caught.value.line
 
 
-def test_nothing_configured(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    monkeypatch.chdir(tmp_path)  # no .env
-    for name in ("SALESFORCE_INSTANCE_URL", "SALESFORCE_ACCESS_TOKEN", "SALESFORCE_USERNAME"):
-        monkeypatch.delenv(name, raising=False)
+def test_nothing_configured_and_a_bad_value_in_the_settings() -> None:
     with pytest.raises(CrmError) as caught:
-        SalesforceConnector.from_env()
+        connector_for("salesforce", Settings(_env_file=None))
     assert caught.value.line.startswith("Salesforce is not configured")
+    settings = Settings(
+        _env_file=None,
+        SALESFORCE_INSTANCE_URL="https://acme.my.salesforce.com",
+        SALESFORCE_ACCESS_TOKEN="00D!x",
+        SALESFORCE_MAX_API_SHARE="1.5",
+    )
+    with pytest.raises(CrmError) as caught:
+        connector_for("salesforce", settings)
+    assert caught.value.line.startswith("SALESFORCE_MAX_API_SHARE: Input should be less than")
+    assert "salesforce" not in configured_sources(settings)
+    good = settings.model_copy(update={"salesforce_max_api_share": None})
+    assert isinstance(connector_for("salesforce", good), SalesforceConnector)
+    assert "salesforce" in configured_sources(good)
 
 
 @pytest.mark.parametrize("objects", [OBJECTS])
 def test_cursors_are_opaque_json_per_salesforce_object(sf: SalesforceStandIn, objects) -> None:
     seed(sf)
-    sink = MemorySink()
+    sink = CountingSink()
     sync(connect(sf), sink)
     assert set(sink.cursors) == set(objects)
     assert '"Task"' in sink.cursors["activities"] and '"Event"' in sink.cursors["activities"]

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bot.crm.base import CrmError
 from bot.crm.salesforce import SalesforceConnector
 from bot.demo.salesforce_standin import SalesforceStandIn
-from tests.crm.conftest import MemorySink, connect, seed, sync
+from tests.crm.conftest import CountingSink, connect, seed, sync
 
 CONSUMER_KEY = "3MVG9coachTESTconsumerKEY"
 
@@ -51,7 +51,7 @@ def test_a_sync_logs_in_with_the_jwt_bearer_flow(sf: SalesforceStandIn, tmp_path
     key, public = key_pair(tmp_path)
     user = sf.username_of(org.maria)
     sf.add_app(CONSUMER_KEY, public, approve=[user])
-    sink = MemorySink()
+    sink = CountingSink()
     sync(jwt_connector(sf, user, key), sink)
     assert org.acme in sink.deals
     assert [c.kind for c in sf.calls][:1] == ["token"]
@@ -84,7 +84,7 @@ def test_a_refused_login_is_one_line(sf: SalesforceStandIn, tmp_path: Path, case
     with pytest.raises(CrmError) as caught, warnings.catch_warnings():
         # simple-salesforce adds a warning with the authorize URL for unapproved users.
         warnings.simplefilter("ignore")
-        sync(jwt_connector(sf, user, key), MemorySink())
+        sync(jwt_connector(sf, user, key), CountingSink())
     error = caught.value
     assert error.kind == "auth" and "\n" not in error.line
     expected = {
