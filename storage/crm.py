@@ -12,27 +12,35 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from analytics.crm_mapping import CrmMapping
+from analytics.crm_metrics import DERIVED_COLUMNS, CrmFrames, derive
 from storage import crm_records as rec
-from storage.csv_common import ensure_workspace
+from storage.csv_common import bump_data_version, ensure_workspace
 from storage.db import session_scope
 from storage.models import (
     CrmActivity,
     CrmActivityDeal,
     CrmCursor,
     CrmDeal,
+    CrmMonth,
     CrmOwner,
     CrmOwnerChange,
     CrmProblem,
     CrmStageChange,
     CrmSyncRun,
+    MetricValue,
+    PartialMonth,
+    Person,
     utcnow,
 )
 
@@ -487,3 +495,268 @@ def stored_counts(session: Session, workspace_id: str, source: str) -> dict[str,
             or 0
         )
     return out
+
+
+# -- deriving ---------------------------------------------------------------------------------
+
+
+def load_frames(session: Session, workspace_id: str, source: str) -> CrmFrames:
+    """Every stored record of `source` as the frames `analytics.crm_metrics` derives from."""
+
+    def frame(model: type, columns: list[str], *order: Any) -> pd.DataFrame:
+        table: Table = model.__table__  # type: ignore[attr-defined]
+        query = (
+            select(*(table.c[c] for c in columns))
+            .where(table.c.workspace_id == workspace_id, table.c.source == source)
+            .order_by(*(table.c[c] for c in order))
+        )
+        out = pd.DataFrame(session.execute(query).all(), columns=columns, dtype=object)
+        for column in columns:
+            if column.endswith("_at"):
+                out[column] = pd.to_datetime(out[column], utc=True)
+        return out
+
+    return CrmFrames(
+        deals=frame(
+            CrmDeal,
+            [
+                "crm_id",
+                "name",
+                "owner_crm_id",
+                "pipeline",
+                "stage",
+                "amount",
+                "created_at",
+                "closed_at",
+                "close_date",
+                "url",
+            ],
+            "crm_id",
+        ),
+        stage_changes=frame(
+            CrmStageChange,
+            ["deal_crm_id", "stage", "entered_at", "position"],
+            "deal_crm_id",
+            "position",
+        ),
+        owner_changes=frame(
+            CrmOwnerChange,
+            ["deal_crm_id", "owner_crm_id", "changed_at", "position"],
+            "deal_crm_id",
+            "position",
+        ),
+        activities=frame(
+            CrmActivity, ["crm_id", "kind", "owner_crm_id", "occurred_at", "outcome"], "crm_id"
+        ),
+        links=frame(CrmActivityDeal, ["activity_crm_id", "deal_crm_id"], "activity_crm_id"),
+        owners=frame(CrmOwner, ["crm_id", "email", "name", "active"], "crm_id"),
+    )
+
+
+class CrmApplyResult(BaseModel):
+    """What deriving the counts from a CRM changed."""
+
+    source: str
+    months: list[str]  # the months whose stored values changed (for judging)
+    covered: list[str]  # the months the CRM is the source of
+    values: int  # values now stored from the CRM
+    problems: list[str]
+
+    def summary(self) -> str:
+        """One line for people: `hubspot: 1,204 values over 14 months, 3 months changed`."""
+        span = f"{len(self.covered)} month{'s' if len(self.covered) != 1 else ''}"
+        changed = f"{len(self.months)} month{'s' if len(self.months) != 1 else ''} changed"
+        text = f"{self.source}: {self.values:,} values over {span}, {changed}"
+        if self.problems:
+            text += f"; {len(self.problems):,} records don't map (see coach doctor)"
+        return text
+
+
+def apply_crm(
+    db: Engine | Session,
+    workspace_id: str,
+    source: str,
+    mapping: CrmMapping,
+    today: date,
+    tz: ZoneInfo | str = "UTC",
+) -> CrmApplyResult:
+    """Derive the monthly counts and hygiene figures from `source`'s stored records and write
+    them like an import: all or nothing, the data version bumped when anything changed, the
+    current month marked month to date (`through` = `today`).
+
+    The CRM wins: in the months it covers (its first record's month to `today`'s), its columns
+    replace whatever a CSV gave for them; the columns it doesn't derive (quota, contacts,
+    accounts) keep the CSV's. Records that don't map become problem lines of the source's
+    running sync. Judging the plans the changed months reach is the caller's (`result.months`).
+    """
+    if isinstance(db, Session):
+        return _apply(db, workspace_id, source, mapping, today, _zone(tz))
+    with session_scope(db) as session:
+        return _apply(session, workspace_id, source, mapping, today, _zone(tz))
+
+
+def _zone(tz: ZoneInfo | str) -> ZoneInfo:
+    return tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+
+
+def _apply(
+    session: Session,
+    workspace_id: str,
+    source: str,
+    mapping: CrmMapping,
+    today: date,
+    tz: ZoneInfo,
+) -> CrmApplyResult:
+    workspace = ensure_workspace(session, workspace_id)
+    people = {
+        email.lower(): pid
+        for email, pid in session.execute(
+            select(Person.email, Person.id).where(Person.workspace_id == workspace_id)
+        )
+    }
+    v = MetricValue.__table__.c  # type: ignore[attr-defined]
+    ids = {pid: email for email, pid in people.items()}
+    quotas = pd.DataFrame(
+        [
+            (ids[pid], month, value)
+            for pid, month, value in session.execute(
+                select(v.person_id, v.month, v.value).where(
+                    v.workspace_id == workspace_id, v.name == "quota"
+                )
+            )
+        ],
+        columns=["email", "month", "value"],
+    )
+    frames = load_frames(session, workspace_id, source)
+    derived = derive(frames, mapping.source(source), mapping.hygiene, today, tz, quotas)
+    problems = list(derived.problems)
+    unknown = sorted(set(derived.values["email"]) - set(people))
+    problems += [
+        f"{email} owns {source} records but is not in the org chart: left out (import it first)"
+        for email in unknown
+    ]
+    wanted: dict[tuple[int, str, str], float] = {
+        (people[e], m, n): float(value)
+        for e, m, n, value in derived.values.itertuples(index=False)
+        if e in people
+    }
+    covered = derived.months
+    columns = list(DERIVED_COLUMNS)
+    stored: dict[tuple[int, str, str], float] = {}
+    for start in range(0, len(covered), 50):
+        for pid, month, name, value in session.execute(
+            select(v.person_id, v.month, v.name, v.value).where(
+                v.workspace_id == workspace_id,
+                v.month.in_(covered[start : start + 50]),
+                v.name.in_(columns),
+            )
+        ):
+            stored[(pid, month, name)] = value
+    changed = {key[:2] for key in stored.keys() ^ wanted.keys()}
+    changed |= {key[:2] for key in wanted.keys() & stored.keys() if wanted[key] != stored[key]}
+    current = f"{today:%Y-%m}"
+    partial = _partial_marks(session, workspace_id, covered)
+    remark = {
+        (pid, month): (today if month == current else None)
+        for pid, month, _ in wanted
+        if partial.get((pid, month)) != (today if month == current else None)
+    }
+    if changed:
+        for pid, month in sorted(changed):
+            session.execute(
+                delete(MetricValue).where(
+                    MetricValue.workspace_id == workspace_id,
+                    MetricValue.person_id == pid,
+                    MetricValue.month == month,
+                    MetricValue.name.in_(columns),
+                )
+            )
+        rows = [
+            {"workspace_id": workspace_id, "person_id": pid, "month": m, "name": n, "value": x}
+            for (pid, m, n), x in sorted(wanted.items())
+            if (pid, m) in changed
+        ]
+        if rows:
+            session.execute(MetricValue.__table__.insert(), rows)  # type: ignore[attr-defined]
+    for (pid, month), through in remark.items():
+        session.execute(
+            delete(PartialMonth).where(
+                PartialMonth.workspace_id == workspace_id,
+                PartialMonth.person_id == pid,
+                PartialMonth.month == month,
+            )
+        )
+        if through is not None:
+            session.add(
+                PartialMonth(workspace_id=workspace_id, person_id=pid, month=month, through=through)
+            )
+    _mark_months(session, workspace_id, source, covered, current, today)
+    if changed or remark:
+        bump_data_version(workspace)
+    run = session.scalars(
+        select(CrmSyncRun.id)
+        .where(
+            CrmSyncRun.workspace_id == workspace_id,
+            CrmSyncRun.source == source,
+            CrmSyncRun.status == RUNNING,
+        )
+        .order_by(CrmSyncRun.id.desc())
+        .limit(1)
+    ).first()
+    if problems:
+        add_problems(session, workspace_id, source, run, problems)
+    session.flush()
+    return CrmApplyResult(
+        source=source,
+        months=sorted({month for _, month in changed} | {month for _, month in remark}),
+        covered=covered,
+        values=len(wanted),
+        problems=problems,
+    )
+
+
+def _partial_marks(
+    session: Session, workspace_id: str, months: list[str]
+) -> dict[tuple[int, str], date]:
+    marks: dict[tuple[int, str], date] = {}
+    for start in range(0, len(months), 50):
+        for pid, month, through in session.execute(
+            select(PartialMonth.person_id, PartialMonth.month, PartialMonth.through).where(
+                PartialMonth.workspace_id == workspace_id,
+                PartialMonth.month.in_(months[start : start + 50]),
+            )
+        ):
+            marks[(pid, month)] = through
+    return marks
+
+
+def _mark_months(
+    session: Session, workspace_id: str, source: str, months: list[str], current: str, today: date
+) -> None:
+    """Record which source each covered month's CRM columns come from."""
+    stored = {
+        row.month: row
+        for row in session.scalars(select(CrmMonth).where(CrmMonth.workspace_id == workspace_id))
+    }
+    now = utcnow()
+    for month in months:
+        through = today if month == current else None
+        row = stored.get(month)
+        if row is None:
+            session.add(
+                CrmMonth(
+                    workspace_id=workspace_id,
+                    month=month,
+                    source=source,
+                    through=through,
+                    synced_at=now,
+                )
+            )
+        else:
+            row.source, row.through, row.synced_at = source, through, now
+
+
+def crm_months(session: Session, workspace_id: str) -> dict[str, str]:
+    """Month → the CRM its derived columns come from (a CSV can't change those)."""
+    query = select(CrmMonth.month, CrmMonth.source).where(CrmMonth.workspace_id == workspace_id)
+    return dict(session.execute(query).all())

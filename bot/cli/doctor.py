@@ -147,7 +147,9 @@ def _last_sync(settings: Settings, store: object, source: str, now: datetime) ->
         kept = f"; the counts are from {good.started_at:%Y-%m-%d}" if good else ""
         yield Check(name, False, f"the sync of {when} failed: {last.error}{kept}", again)
     else:
-        counts = ", ".join(f"{n:,} {what}" for what, n in sorted(last.counts.items()) if n)
+        counts = ", ".join(
+            f"{n:,} {what.replace('_', ' ')}" for what, n in sorted(last.counts.items()) if n
+        )
         stale = settings.coach_sync_time is not None and now - last.started_at > _STALE
         yield Check(
             name,

@@ -16,7 +16,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
+from zoneinfo import ZoneInfo
 
 from bot.crm.base import Connector, CrmError
 from bot.logs import fields
@@ -25,6 +27,7 @@ from storage.crm_records import CrmObject, CrmPage, RecordSink, Source
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from analytics.catalogue import Catalogue
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -112,7 +115,7 @@ class SyncResult:
         summary = getattr(self.applied, "summary", None)
         text = f"{self.source}: synced {got}"
         if summary is not None:
-            text += f"; {summary()}"
+            text += "; " + str(summary()).removeprefix(f"{self.source}: ")
         if self.judged:
             text += f"; judged {self.judged:,} plan focus metrics"
         return text
@@ -193,18 +196,22 @@ def sync_source(
     *,
     connector: Connector | None = None,
     full: bool = False,
-    apply: Callable[[], object] | None = None,
-    judge: Callable[[object], int] | None = None,
+    catalogue: Catalogue | None = None,
+    today: date | None = None,
     on_page: Callable[[], None] | None = None,
 ) -> SyncResult:
-    """Sync `source` into the workspace's CRM records (`storage.crm.CrmStore`); `full` forgets
-    the cursors first, so everything is fetched again. A connector that cannot be configured
-    fails the sync without recording a run."""
+    """Sync `source` into the workspace's CRM records (`storage.crm.CrmStore`), then derive the
+    counts and judge (`derivation`); `full` forgets the cursors first, so everything is fetched
+    again. Settings that don't work (no token, a broken mapping file) fail the sync before a
+    run is recorded."""
     from storage.crm import CrmStore, reset_cursors
     from storage.db import session_scope
 
     try:
         connector = connector or connector_for(source, settings)
+        apply, judge = derivation(
+            settings, engine, workspace_id, source, catalogue=catalogue, today=today
+        )
     except CrmError as exc:
         return SyncResult(source, error=exc)
     if full:
@@ -212,3 +219,42 @@ def sync_source(
             reset_cursors(session, workspace_id, source)
     store = CrmStore(engine, workspace_id)
     return run_sync(connector, store, apply=apply, judge=judge, on_page=on_page)
+
+
+def derivation(
+    settings: Settings,
+    engine: Engine,
+    workspace_id: str,
+    source: str,
+    *,
+    catalogue: Catalogue | None = None,
+    today: date | None = None,
+) -> tuple[Callable[[], object], Callable[[object], int]]:
+    """What follows a finished sync, as an import: derive the counts (`storage.crm.apply_crm`,
+    month to date through today in COACH_TIMEZONE; the data version it bumps reloads the gap
+    engines), then judge the plans the changed months reach. The mapping file is read now, so
+    a broken one fails before anything is fetched (CrmError "config")."""
+    from analytics.crm_mapping import CrmMappingError, load_mapping
+
+    try:
+        mapping = load_mapping(getattr(settings, "coach_crm_mapping_file", None))
+    except CrmMappingError as exc:
+        raise CrmError("config", str(exc)) from None
+    zone = ZoneInfo(settings.coach_timezone)
+
+    def apply() -> object:
+        from storage.crm import apply_crm
+
+        day = today or datetime.now(zone).date()
+        return apply_crm(engine, workspace_id, source, mapping, day, zone)
+
+    def judge(applied: object) -> int:
+        from analytics.catalogue import load_catalogue
+        from bot.coaching.archive import months_to_judge, update_outcomes
+
+        known = catalogue or load_catalogue(settings.coach_metrics_file)
+        changed = getattr(applied, "months", [])
+        months = months_to_judge(engine, workspace_id, changed, settings.coach_window_months)
+        return update_outcomes(engine, workspace_id, known, settings.gap_config(), months)
+
+    return apply, judge

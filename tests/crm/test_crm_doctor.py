@@ -60,7 +60,7 @@ def test_before_and_after_a_good_sync(engine: Engine, hubspot: HubSpotStandIn) -
     )
 
     assert sync_source(config, engine, "acme", "hubspot").ok
-    _, last = checks(config, engine)
+    last = checks(config, engine)[1]
     assert last.ok and last.detail.startswith("last sync ") and "9 deals" in last.detail
 
 
@@ -71,7 +71,7 @@ def test_a_revoked_token_and_the_failed_sync_it_left(
     assert sync_source(config, engine, "acme", "hubspot").ok
     hubspot.revoke()
     assert not sync_source(config, engine, "acme", "hubspot").ok
-    token, last = checks(config, engine)
+    token, last, *_ = checks(config, engine)
     assert not token.ok and "401" in token.detail and token.fix is not None
     assert "renew the token" in token.fix
     today = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -107,5 +107,5 @@ def test_a_killed_sync_and_a_daily_sync_that_stopped(
     assert not killed.ok and "never finished" in killed.detail and "resumes" in (killed.fix or "")
 
     assert sync_source(config, engine, "acme", "hubspot").ok
-    _, stale = checks(config, engine, now=datetime.now(UTC) + timedelta(days=2))
+    stale = checks(config, engine, now=datetime.now(UTC) + timedelta(days=2))[1]
     assert not stale.ok and "COACH_SYNC_TIME" in (stale.fix or "")
