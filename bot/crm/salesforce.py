@@ -294,14 +294,12 @@ def _soql_list(ids: Sequence[str]) -> str:
 
 
 class SalesforceConnector:
-    """One Salesforce org; see the module docstring. `problems` collects, per sync, one line for
-    each record that cannot be mapped (a user without an email …)."""
+    """One Salesforce org; see the module docstring."""
 
     source: Source = "salesforce"
 
     def __init__(self, settings: SalesforceConfig, session: requests.Session | None = None):
         self.settings = settings
-        self.problems: list[str] = []
         self._session = session or requests.Session()
         if settings.base_url:
             redirect = _Redirect(settings.base_url)
@@ -439,8 +437,6 @@ class SalesforceConnector:
         if obj not in _STREAMS:
             raise ValueError(f"no such CRM object: {obj}")
         state = _load_cursor(cursor)
-        if obj == "owners":
-            self.problems = []  # a sync starts with its owners
         for sobject in _STREAMS[obj]:
             for rows, last in self._walk(sobject, state.get(sobject)):
                 page = self._page(sobject, rows)
@@ -457,8 +453,12 @@ class SalesforceConnector:
         fields, extra, deleted_too = _WALKS[sobject]
         filters = [extra] if extra else []
         since = _parse_datetime(after[0]) if after else None
-        if since is not None:
-            filters.append(f"SystemModstamp >= {_soql_datetime(since)}")
+        if since is not None and after is not None:
+            # Rows in the cursor's own second come after it by Id (the ORDER BY's tie-break).
+            stamp, last_id = _soql_datetime(since), _soql_list([after[1]])
+            filters.append(
+                f"(SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > {last_id}))"
+            )
         where = f" WHERE {' AND '.join(filters)}" if filters else ""
         soql = f"SELECT {', '.join(fields)} FROM {sobject}{where} ORDER BY SystemModstamp, Id"
         what = f"reading {sobject}"
@@ -516,13 +516,10 @@ class SalesforceConnector:
                 page.deletions.append(record)
         return page
 
-    def _owner(self, row: dict[str, Any]) -> CrmOwner:
+    @staticmethod
+    def _owner(row: dict[str, Any]) -> CrmOwner:
+        # Without an email the owner maps to nobody; the derivation reports it as a problem.
         email = (row.get("Email") or "").strip() or None
-        if email is None:
-            self.problems.append(
-                f"Salesforce user {row['Id']} ({_one_line(row.get('Name'), 80)}) has no email: "
-                "their deals and activities can't be matched to anyone in coach"
-            )
         return CrmOwner(
             crm_id=row["Id"],
             email=email,

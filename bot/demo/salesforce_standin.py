@@ -19,7 +19,7 @@ Every answer carries `Sforce-Limit-Info: api-usage=used/limit`; past the limit c
 REQUEST_LIMIT_EXCEEDED. A revoked or unknown token answers 401 INVALID_SESSION_ID; `deny(obj)`
 hides an object from the integration user (INVALID_TYPE, as Salesforce answers), `hide(obj,
 field)` one field (INVALID_FIELD). `fail(...)` makes chosen calls fail (after letting `after`
-through, for a sync that dies midway). Errors are Salesforce's JSON array
+through, for a sync that dies midway); `hold(...)` holds one back, for a sync killed midway. Errors are Salesforce's JSON array
 `[{"message": …, "errorCode": …}]`. Every call is recorded in `.calls`.
 
     with SalesforceStandIn() as sf:
@@ -257,6 +257,8 @@ class SalesforceStandIn:
         self._hidden: set[tuple[str, str]] = set()
         self._locators: dict[str, tuple[list[Record], int]] = {}
         self._faults: list[_Fault] = []
+        self._holds: list[list[Any]] = []  # [kind, calls still let through, release event]
+        self.held = threading.Event()
         self._calls: list[Call] = []
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -278,7 +280,10 @@ class SalesforceStandIn:
         return self
 
     def stop(self) -> None:
-        """Stop serving and free the port."""
+        """Stop serving and free the port; held calls are answered first."""
+        with self._lock:
+            for _, _, release in self._holds:
+                release.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -588,6 +593,15 @@ class SalesforceStandIn:
         with self._lock:
             self._faults.append(_Fault(kind, status, error_code, message, after, times, when))
 
+    def hold(self, kind: str, *, after: int = 0) -> threading.Event:
+        """Hold the answer to the call of `kind` after `after` such calls until the returned
+        event is set (or the stand-in stops): a sync stuck there can be killed. `held` is set
+        once a call is being held."""
+        release = threading.Event()
+        with self._lock:
+            self._holds.append([kind, after, release])
+        return release
+
     # -- reading -----------------------------------------------------------------------------------
 
     @property
@@ -610,6 +624,7 @@ class SalesforceStandIn:
         params = {key: values[-1] for key, values in parse_qs(split.query).items()}
         path = split.path.rstrip("/")
         soql_text = params.get("q")
+        self._wait_if_held(path)
         kind = "unknown"
         status, payload, count = 404, [{"message": "not found", "errorCode": "NOT_FOUND"}], 0
         headers: dict[str, str] = {}
@@ -670,6 +685,20 @@ class SalesforceStandIn:
                 request.send_header(name, value)
             request.end_headers()
             request.wfile.write(data)
+
+    def _wait_if_held(self, path: str) -> None:
+        kind = "query_more" if "/query/" in path else path.rstrip("/").rsplit("/", 1)[-1]
+        release = None
+        with self._lock:
+            for hold in self._holds:
+                if hold[0] == kind and not hold[2].is_set():
+                    if hold[1] == 0:
+                        release = hold[2]
+                        break
+                    hold[1] -= 1
+        if release is not None:
+            self.held.set()
+            release.wait(30)
 
     def _check_fault(self, kind: str, soql_text: str | None) -> None:
         fault = next((f for f in self._faults if f.take(kind, soql_text)), None)
