@@ -173,7 +173,8 @@ Record = dict[str, Any]
 @dataclass(frozen=True)
 class Call:
     """One request: its kind ('token', 'query', 'queryAll', 'query_more', 'deleted'), path,
-    SOQL (for queries), HTTP status and Salesforce error code (None when it succeeded)."""
+    SOQL (for a query_more, the query it continues), HTTP status, Salesforce error code (None
+    when it succeeded) and how many records it returned."""
 
     kind: str
     path: str
@@ -255,7 +256,7 @@ class SalesforceStandIn:
         self._purged_before: dict[str, datetime] = {}
         self._denied: set[str] = set()
         self._hidden: set[tuple[str, str]] = set()
-        self._locators: dict[str, tuple[list[Record], int]] = {}
+        self._locators: dict[str, tuple[list[Record], str]] = {}  # locator → (rows, SOQL)
         self._faults: list[_Fault] = []
         self._holds: list[list[Any]] = []  # [kind, calls still let through, release event]
         self.held = threading.Event()
@@ -653,7 +654,7 @@ class SalesforceStandIn:
                     if kind in ("query", "queryAll") and len(rest) == 1:
                         payload = self._query(soql_text or "", parts[3], all_rows=kind != "query")
                     elif kind == "query_more":
-                        payload = self._query_more(rest[1], parts[3])
+                        payload, soql_text = self._query_more(rest[1], parts[3])
                     elif kind == "deleted":
                         payload = self._deleted(rest[1], params)
                     else:
@@ -783,7 +784,7 @@ class SalesforceStandIn:
         if query.limit is not None:
             rows = rows[: query.limit]
         shaped = [self._shape(query.sobject, query.fields, row, version) for row in rows]
-        return self._page(shaped, 0, version)
+        return self._page(shaped, 0, version, text)
 
     def _shape(self, sobject: str, fields: tuple[str, ...], row: Record, version: str) -> Record:
         shaped: Record = {
@@ -801,22 +802,22 @@ class SalesforceStandIn:
             shaped[name] = value
         return shaped
 
-    def _page(self, rows: list[Record], offset: int, version: str) -> dict[str, Any]:
+    def _page(self, rows: list[Record], offset: int, version: str, text: str) -> dict[str, Any]:
         end = offset + self.page_size
         page: dict[str, Any] = {"totalSize": len(rows), "done": end >= len(rows)}
         if end < len(rows):
             locator = f"01gD0000000{next(self._ids):07d}"
-            self._locators[locator] = (rows, len(rows))
+            self._locators[locator] = (rows, text)
             page["nextRecordsUrl"] = f"/services/data/{version}/query/{locator}-{end}"
         page["records"] = rows[offset:end]
         return page
 
-    def _query_more(self, identifier: str, version: str) -> dict[str, Any]:
+    def _query_more(self, identifier: str, version: str) -> tuple[dict[str, Any], str]:
         locator, _, offset = identifier.rpartition("-")
         if locator not in self._locators or not offset.isdigit():
             raise _Refusal(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        rows, _ = self._locators[locator]
-        return self._page(rows, int(offset), version)
+        rows, text = self._locators[locator]
+        return self._page(rows, int(offset), version, text), text
 
     def _deleted(self, sobject: str, params: dict[str, str]) -> dict[str, Any]:
         try:

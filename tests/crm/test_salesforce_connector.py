@@ -97,11 +97,12 @@ def test_pages_follow_next_records_url_and_carry_their_cursor(sf: SalesforceStan
     assert [len(page.owners) for page, _ in owners] == [3, 1]
     assert owners[0][1] != owners[1][1]
     walks = [c for c in sf.calls if c.soql and "FROM User" in c.soql]
-    assert [c.kind for c in walks] == ["query"]
+    # One query, its second page through nextRecordsUrl.
+    assert [(c.kind, c.records) for c in walks] == [("query", 3), ("query_more", 1)]
     assert "ORDER BY SystemModstamp, Id" in walks[0].soql
-    assert [c.kind for c in sf.calls if c.kind == "query_more"]
     # The histories of a page's opportunities are read for those ids only, oldest first.
-    [history] = [c for c in sf.calls if c.soql and "FROM OpportunityHistory" in c.soql]
+    history, *more = [c for c in sf.calls if c.soql and "FROM OpportunityHistory" in c.soql]
+    assert history.kind == "query" and {c.kind for c in more} == {"query_more"}
     assert all(i in history.soql for i in (org.acme, org.beta, org.gamma))
 
 
