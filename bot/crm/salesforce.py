@@ -370,7 +370,7 @@ class SalesforceConnector:
             return CrmError(
                 "rate_limit",
                 f"Salesforce: the org's daily API request limit is used up{self._usage()} "
-                "(REQUEST_LIMIT_EXCEEDED); the next sync resumes where this one stopped",
+                "(REQUEST_LIMIT_EXCEEDED); requests free up over 24 hours",
             )
         if exc.status == 403 or code in ("INVALID_TYPE", "INVALID_FIELD", "INSUFFICIENT_ACCESS"):
             return CrmError(
@@ -384,11 +384,7 @@ class SalesforceConnector:
                 f"Salesforce: nothing at {urlsplit(exc.url).path} ({detail}): check "
                 "SALESFORCE_INSTANCE_URL and SALESFORCE_API_VERSION",
             )
-        return CrmError(
-            "api",
-            f"Salesforce answered HTTP {exc.status} while {what} ({detail}); the last good "
-            "data is kept and the next sync resumes from the last page written",
-        )
+        return CrmError("api", f"Salesforce answered HTTP {exc.status} while {what} ({detail})")
 
     def _usage(self) -> str:
         usage = self._sf.api_usage.get("api-usage") if self._sf is not None else None
@@ -401,8 +397,8 @@ class SalesforceConnector:
             raise CrmError(
                 "rate_limit",
                 f"Salesforce: the org has used {usage.used}/{usage.total} API requests today, "
-                f"past SALESFORCE_MAX_API_SHARE ({self.settings.max_api_share:g}); the sync "
-                "stops here and the next one resumes",
+                f"past SALESFORCE_MAX_API_SHARE ({self.settings.max_api_share:g}), so the sync "
+                "stopped there",
             )
 
     # -- the Connector protocol --------------------------------------------------------------------

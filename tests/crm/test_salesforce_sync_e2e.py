@@ -223,3 +223,45 @@ def test_a_sync_killed_midway_then_rerun_loses_and_repeats_nothing(
     with_org(sqlite_url, sf, fresh)
     assert coach(sqlite_url, sf, "sync", "salesforce").returncode == 0
     assert figures(sqlite_url, sf) == figures(migrated_url, sf)
+
+
+def test_each_failure_is_one_line_and_keeps_the_last_good_figures(
+    migrated_sqlite_url: str, sf: SalesforceStandIn, tmp_path: Path
+) -> None:
+    url = migrated_sqlite_url
+    seed(sf)
+    with_org(url, sf, tmp_path)
+    assert coach(url, sf, "sync", "salesforce").returncode == 0
+    good = figures(url, sf)
+    sf.add_opportunity("Late deal", owner=sf.records["User"][next(iter(sf.records["User"]))]["Id"])
+
+    def failed(*words: str) -> None:
+        ran = coach(url, sf, "sync", "salesforce")
+        assert ran.returncode == 1 and ran.stdout == ""
+        [line] = ran.stderr.strip().splitlines()
+        assert line.startswith("error: salesforce: sync failed: Salesforce")
+        assert all(word in line for word in words), line
+        assert figures(url, sf) == good
+
+    sf.fail("queryAll", status=503, error_code="SERVER_UNAVAILABLE", message="Try again later")
+    failed("HTTP 503 while reading Opportunity (SERVER_UNAVAILABLE: Try again later)")
+    limit, sf.api_limit = sf.api_limit, sf.api_used + 3
+    failed("daily API request limit is used up", "REQUEST_LIMIT_EXCEEDED")
+    sf.api_limit = limit
+    sf.deny("Event")
+    failed("can't read Event", "read access")
+    sf.revoke()
+    failed("expired or revoked", "INVALID_SESSION_ID", "SALESFORCE_ACCESS_TOKEN")
+
+
+def test_a_user_without_an_email_is_a_problem_line(
+    migrated_sqlite_url: str, sf: SalesforceStandIn, tmp_path: Path
+) -> None:
+    seed(sf)
+    bot_user = sf.add_user("Integration Bot", None, at=at(9, 1))
+    sf.add_opportunity("Auto-created", owner=bot_user, amount=500, at=at(9, 2))
+    with_org(migrated_sqlite_url, sf, tmp_path)
+    ran = coach(migrated_sqlite_url, sf, "sync", "salesforce")
+    assert ran.returncode == 0, ran.stderr
+    assert f"owner {bot_user} (Integration Bot) has no email" in ran.stderr
+    assert "1 records don't map" in ran.stdout or "records don't map" in ran.stdout
