@@ -19,8 +19,12 @@ Every answer carries `Sforce-Limit-Info: api-usage=used/limit`; past the limit c
 REQUEST_LIMIT_EXCEEDED. A revoked or unknown token answers 401 INVALID_SESSION_ID; `deny(obj)`
 hides an object from the integration user (INVALID_TYPE, as Salesforce answers), `hide(obj,
 field)` one field (INVALID_FIELD). `fail(...)` makes chosen calls fail (after letting `after`
-through, for a sync that dies midway); `hold(...)` holds one back, for a sync killed midway. Errors are Salesforce's JSON array
-`[{"message": …, "errorCode": …}]`. Every call is recorded in `.calls`.
+through, for a sync that dies midway); `hold(...)` holds one back, for a sync killed midway.
+Errors are Salesforce's JSON array `[{"message": …, "errorCode": …}]`. Every call is recorded
+in `.calls`.
+
+`python -m bot.demo.salesforce_standin --org org.csv` serves an org seeded from an org chart
+(`seed_org`) and prints the settings that reach it.
 
     with SalesforceStandIn() as sf:
         rep = sf.add_user("Priya Shah", "priya@example.com")
@@ -31,16 +35,20 @@ through, for a sync that dies midway); `hold(...)` holds one back, for a sync ki
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import csv
 import itertools
 import json
+import random
 import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -862,3 +870,101 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Keep test output quiet; `.calls` is the log."""
+
+
+# Where a demo deal can go next from each open stage: the funnel, with some skipping and losses.
+_DEMO_PATH = [
+    "Prospecting",
+    "Qualification",
+    "Needs Analysis",
+    "Value Proposition",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+]
+_DEMO_CALL_RESULTS = ["Connected", "Left voicemail", "No answer", "Connected", "Wrong number"]
+
+
+def seed_org(
+    sf: SalesforceStandIn, org_csv: Path, *, today: date, months: int = 3, seed: int = 7
+) -> int:
+    """Fill the stand-in from an org chart CSV (`coach demo` writes one): a Salesforce user per
+    person (managers as ManagerId), and for each rep `months` months of opportunities moving
+    through the standard stages, calls with their results and meetings. Returns the deals made."""
+    rng = random.Random(seed)
+    with org_csv.open(newline="", encoding="utf-8") as handle:
+        people = list(csv.DictReader(handle))
+    start = datetime(today.year, today.month, 1, 9, tzinfo=UTC)
+    for _ in range(months):
+        start = (start - timedelta(days=1)).replace(day=1)
+    ids: dict[str, str] = {}
+    pending = list(people)
+    while pending:  # managers before their reports, so ManagerId points at a made user
+        person = pending.pop(0)
+        manager = (person.get("manager_email") or "").strip()
+        if manager and manager not in ids and any(p["email"] == manager for p in pending):
+            pending.append(person)
+            continue
+        ids[person["email"]] = sf.add_user(
+            person.get("name") or person["email"],
+            person["email"],
+            manager=ids.get(manager),
+            at=start,
+        )
+    now = datetime.combine(today, datetime.min.time(), UTC)
+    span = (now - start).total_seconds()
+    made = 0
+    for person in people:
+        if (person.get("role") or "").strip() != "rep":
+            continue
+        owner = ids[person["email"]]
+        skill = rng.uniform(0.35, 0.75)
+        for n in range(rng.randint(6, 6 * months)):
+            created = start + timedelta(seconds=rng.uniform(0, span * 0.8))
+            amount = float(rng.choice([5, 8, 12, 20, 35, 50]) * 1000)
+            opp = sf.add_opportunity(
+                f"{person.get('name') or 'Deal'} #{n + 1}", owner=owner, amount=amount, at=created
+            )
+            made += 1
+            when = created
+            for stage in _DEMO_PATH[1:]:
+                when += timedelta(days=rng.uniform(2, 12))
+                if when >= now:
+                    break
+                if rng.random() > skill:
+                    if rng.random() < 0.5:
+                        sf.set_stage(opp, "Closed Lost", at=when)
+                    break
+                if rng.random() < 0.15:
+                    continue  # a stage skipped
+                sf.set_stage(opp, stage, at=when)
+                if stage in ("Qualification", "Value Proposition"):  # a meeting on the deal
+                    sf.add_event(owner=owner, what=opp, start=when, at=when - timedelta(days=2))
+            else:
+                when += timedelta(days=rng.uniform(1, 10))
+                if when < now:
+                    sf.set_stage(opp, "Closed Won", at=when)
+        for _ in range(rng.randint(15, 30) * months):
+            called = start + timedelta(seconds=rng.uniform(0, span))
+            sf.add_task(owner=owner, disposition=rng.choice(_DEMO_CALL_RESULTS), at=called)
+    return made
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a seeded stand-in until interrupted, printing the settings that reach it."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--org", type=Path, required=True, help="org chart CSV (coach demo's)")
+    parser.add_argument("--months", type=int, default=3)
+    args = parser.parse_args(argv)
+    with SalesforceStandIn() as sf:
+        deals = seed_org(sf, args.org, today=datetime.now(UTC).date(), months=args.months)
+        print(f"# a Salesforce stand-in with {deals} opportunities; in another shell:")
+        print(f"export SALESFORCE_INSTANCE_URL={INSTANCE_URL}")
+        print(f"export SALESFORCE_ACCESS_TOKEN='{sf.token}'")
+        print(f"export SALESFORCE_BASE_URL={sf.url}")
+        print("coach sync salesforce   # Ctrl-C here stops the stand-in", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
