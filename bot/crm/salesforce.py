@@ -63,9 +63,9 @@ if TYPE_CHECKING:
 API_VERSION = "59.0"
 # Seconds to wait for one answer (a page of 2,000 rows comes in well under that).
 TIMEOUT = 60.0
-# Ids per IN (…) list: 18-character ids quoted and URL-encoded keep a query's URL near 6 KB,
-# well inside what Salesforce accepts for a GET.
-IN_CHUNK = 200
+# Ids per IN (…) list: an 18-character id quoted, URL-encoded and comma-separated takes 28
+# bytes, so 400 keep a query's URL near 11 KB, inside the 16 KB Salesforce takes in a GET.
+IN_CHUNK = 400
 _USER_ID = re.compile(r"005[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?")
 _OPPORTUNITY_PREFIX = "006"
 
@@ -269,8 +269,11 @@ def _error_of(exc: SalesforceError) -> tuple[str, str]:
 def _parse_datetime(value: str | None) -> datetime | None:
     if value is None:
         return None
-    # 2013-05-07T22:07:19.000+0000, as the REST API writes date-times.
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+    # 2013-05-07T22:07:19.000+0000, as the REST API writes date-times (fromisoformat, much
+    # faster than strptime on 200,000 rows, wants the offset as +00:00).
+    if value[-5:-4] in "+-" and value[-3] != ":":
+        value = f"{value[:-2]}:{value[-2:]}"
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def _required_datetime(value: str | None) -> datetime:
