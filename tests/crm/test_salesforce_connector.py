@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import Engine
 
+from bot.cli.doctor import crm_checks
 from bot.crm.base import CrmError
 from bot.crm.salesforce import SalesforceConnector
 from bot.crm.sync import configured_sources, connector_for
@@ -335,3 +337,23 @@ def test_cursors_are_opaque_json_per_salesforce_object(sf: SalesforceStandIn, ob
     with pytest.raises(CrmError) as caught:
         list(connect(sf).pages("deals", "not json"))
     assert caught.value.kind == "config"
+
+
+def test_coach_doctor_checks_the_salesforce_connection(
+    sf: SalesforceStandIn, sqlite_engine: Engine
+) -> None:
+    seed(sf)
+    settings = Settings(
+        _env_file=None,
+        COACH_WORKSPACE="acme",
+        SALESFORCE_INSTANCE_URL=INSTANCE_URL,
+        SALESFORCE_ACCESS_TOKEN=sf.token,
+        SALESFORCE_BASE_URL=sf.url,
+    )
+    connection, last = crm_checks(settings, sqlite_engine)
+    assert (connection.name, connection.ok) == ("salesforce", True)
+    assert (last.ok, last.detail) == (False, "never synced")
+    sf.deny("OpportunityFieldHistory")
+    connection, _ = crm_checks(settings, sqlite_engine)
+    assert not connection.ok and "can't read OpportunityFieldHistory" in connection.detail
+    assert connection.fix is not None
