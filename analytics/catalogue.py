@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_PATH = Path(__file__).with_name("default_metrics.yaml")
+CRM_PATH = Path(__file__).with_name("crm_hygiene.yaml")
 
 Kind = Literal["activity", "conversion", "value", "outcome"]
 Direction = Literal["higher", "lower"]
@@ -227,6 +228,14 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
         return catalogue
     path = Path(path)
     return _build(str(path), _read(path), catalogue)
+
+
+def with_crm_metrics(catalogue: Catalogue) -> Catalogue:
+    """The catalogue with the pipeline hygiene metrics a CRM's records give (`crm_hygiene.yaml`),
+    for a workspace whose counts come from a CRM."""
+    if "open_deals" in catalogue.columns:
+        return catalogue
+    return _build(CRM_PATH.name, _read(CRM_PATH), catalogue)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

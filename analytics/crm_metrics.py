@@ -63,6 +63,7 @@ HYGIENE_COLUMNS = (
     "stuck_deals",
     "open_age_days",
     "median_days_between_touches",
+    "touch_medians",
     "deals_advanced",
     "new_pipeline",
     "pipeline_this_quarter",
@@ -478,6 +479,7 @@ def _hygiene(
                 counts[(email, month, "median_days_between_touches")] = round(
                     statistics.median(gaps[email]), 2
                 )
+                counts[(email, month, "touch_medians")] = 1.0
         for email in {e for e, m in quota if m in quarter}:
             target = sum(quota.get((email, m), 0.0) for m in quarter)
             won = sum(counts.get((email, m, "revenue"), 0.0) for m in quarter if m <= month)

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
     coach_timezone: str = Field("UTC", alias="COACH_TIMEZONE")
     coach_metrics_file: Path | None = Field(None, alias="COACH_METRICS_FILE")
+    # A team's CRM mapping (stages, call outcomes, hygiene); None: the shipped defaults.
+    coach_crm_mapping_file: Path | None = Field(None, alias="COACH_CRM_MAPPING_FILE")
     coach_workspace: str = Field(DEFAULT_WORKSPACE, alias="COACH_WORKSPACE")
     coach_window_months: int = Field(3, ge=1, le=24, alias="COACH_WINDOW_MONTHS")
     coach_flag_threshold: float = Field(0.8, gt=0.5, lt=1.0, alias="COACH_FLAG_THRESHOLD")
@@ -147,7 +149,7 @@ class Settings(BaseSettings):
             return url.render_as_string(hide_password=False)
         return value
 
-    @field_validator("coach_metrics_file")
+    @field_validator("coach_metrics_file", "coach_crm_mapping_file")
     @classmethod
     def _existing_file(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():

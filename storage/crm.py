@@ -500,8 +500,31 @@ def stored_counts(session: Session, workspace_id: str, source: str) -> dict[str,
 # -- deriving ---------------------------------------------------------------------------------
 
 
-def load_frames(session: Session, workspace_id: str, source: str) -> CrmFrames:
-    """Every stored record of `source` as the frames `analytics.crm_metrics` derives from."""
+def load_frames(
+    session: Session, workspace_id: str, source: str, touches_of: set[str] | None = None
+) -> CrmFrames:
+    """Every stored record of `source` as the frames `analytics.crm_metrics` derives from.
+
+    `touches_of` (owner ids) keeps only the activities on deals those owners hold now: all a
+    pipeline review needs, and a fraction of the largest table."""
+    mine = None
+    if touches_of is not None:
+        link = CrmActivityDeal.__table__.c  # type: ignore[attr-defined]
+        deals = select(CrmDeal.crm_id).where(
+            CrmDeal.workspace_id == workspace_id,
+            CrmDeal.source == source,
+            CrmDeal.owner_crm_id.in_(sorted(touches_of)),
+        )
+        mine = {
+            "crm_activity_deals": link.deal_crm_id.in_(deals),
+            "crm_activities": CrmActivity.crm_id.in_(
+                select(link.activity_crm_id).where(
+                    link.workspace_id == workspace_id,
+                    link.source == source,
+                    link.deal_crm_id.in_(deals),
+                )
+            ),
+        }
 
     def frame(model: type, columns: list[str], *order: Any) -> pd.DataFrame:
         table: Table = model.__table__  # type: ignore[attr-defined]
@@ -510,6 +533,8 @@ def load_frames(session: Session, workspace_id: str, source: str) -> CrmFrames:
             .where(table.c.workspace_id == workspace_id, table.c.source == source)
             .order_by(*(table.c[c] for c in order))
         )
+        if mine is not None and table.name in mine:
+            query = query.where(mine[table.name])
         out = pd.DataFrame(session.execute(query).all(), columns=columns, dtype=object)
         for column in columns:
             if column.endswith("_at"):

@@ -21,6 +21,8 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, insert, liter
 from sqlalchemy.orm import Session
 
 from analytics.catalogue import Catalogue, Constraint
+from analytics.crm_metrics import FUNNEL_COLUMNS
+from storage.crm import crm_months
 from storage.csv_common import (
     MONTH,
     CsvTable,
@@ -125,6 +127,7 @@ def _import(
     cells_by_column = dict(zip(table.header, transposed, strict=True))
     keys = _check_keys(table, cells_by_column, people, latest_month(months_ahead), problems)
     throughs = _check_through(table, cells_by_column, problems)
+    _check_crm_months(session, workspace_id, table, keys, counts, problems)
     amounts = set(catalogue.amounts)
     parsed = [
         _column(cells_by_column[name], name, name not in amounts, table.lines, problems)
@@ -227,6 +230,33 @@ def _check_keys(
                 problems.add(line, None, f"{email} {month} appears twice (first on line {first})")
         keys.append((-1 if pid is None else pid, month))
     return keys
+
+
+def _check_crm_months(
+    session: Session,
+    workspace_id: str,
+    table: CsvTable,
+    keys: list[Key],
+    counts: list[str],
+    problems: Problems,
+) -> None:
+    """The CRM wins: in a month whose counts come from a CRM, a file can't give (or empty) a
+    column the CRM derives; it can still give the others (quota, contacts, accounts)."""
+    derived = [name for name in counts if name in FUNNEL_COLUMNS]
+    if not derived:
+        return
+    owned = crm_months(session, workspace_id)
+    if not owned:
+        return
+    for line, (_, month) in zip(table.lines, keys, strict=True):
+        source = owned.get(month)
+        if source is not None:
+            problems.add(
+                line,
+                derived[0],
+                f"{month}'s {', '.join(derived)} come from {source} (coach sync {source}): "
+                "the CRM's counts win; drop these columns or this month's rows",
+            )
 
 
 def _check_through(

@@ -141,3 +141,23 @@ def delivered(session: Session, workspace_id: str, keys: list[str]) -> dict[str,
         select(Delivery).where(Delivery.workspace_id == workspace_id, Delivery.key.in_(keys))
     )
     return {row.key: row for row in rows}
+
+
+def renew(session: Session, delivery_id: int, owner: str, now: datetime) -> None:
+    """Keep a long job's claim live (a CRM sync runs for minutes): moves `claimed_at` to `now`
+    while `owner` still holds it, so no other process takes it over as stale."""
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.claimed_by == owner,
+            Delivery.status == "claimed",
+        )
+        .values(claimed_at=now)
+    )
+    session.commit()
+
+
+def mark_done(session: Session, delivery_id: int, owner: str, now: datetime) -> None:
+    """Record that a claimed job that posts nothing (a CRM sync) is done for its period."""
+    _finish(session, delivery_id, owner, status="sent", sent_at=now)

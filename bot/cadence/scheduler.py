@@ -8,6 +8,7 @@ or five behave the same.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -23,18 +24,23 @@ class Ticking(Protocol):
     def tick(self) -> object: ...
 
 
-def cadence_scheduler(cadence: Ticking, tick_seconds: int, *, blocking: bool) -> BaseScheduler:
+def cadence_scheduler(
+    cadence: Ticking, tick_seconds: int, *, blocking: bool, also: Mapping[str, Ticking] = {}
+) -> BaseScheduler:
     """A scheduler that ticks the cadence every `tick_seconds`, first right at start (so a
-    process that was down catches up at once); not started yet."""
+    process that was down catches up at once); not started yet. `also` are other daily jobs
+    ticked alike, each in its own job (the CRM sync, by name): a sync that takes minutes holds
+    up no cadence message."""
     scheduler: BaseScheduler = (
         BlockingScheduler(timezone=UTC) if blocking else BackgroundScheduler(timezone=UTC)
     )
-    scheduler.add_job(
-        cadence.tick,
-        IntervalTrigger(seconds=tick_seconds, timezone=UTC),
-        id="cadence-tick",
-        max_instances=1,  # a slow tick is never overlapped by the next one
-        coalesce=True,
-        next_run_time=datetime.now(UTC),
-    )
+    for name, ticking in {"cadence": cadence, **also}.items():
+        scheduler.add_job(
+            ticking.tick,
+            IntervalTrigger(seconds=tick_seconds, timezone=UTC),
+            id=f"{name}-tick",
+            max_instances=1,  # a slow tick is never overlapped by the next one
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
     return scheduler

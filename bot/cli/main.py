@@ -633,7 +633,9 @@ def serve(
         cadence = _cadence(config, engine)
         bolt = create_app(config, engine, services=cadence.services)  # type: ignore[arg-type]
         warmed = _warm(config, cadence.services, engine)
-        ticker = cadence_scheduler(cadence, config.coach_tick_seconds, blocking=False)
+        ticker = cadence_scheduler(
+            cadence, config.coach_tick_seconds, blocking=False, also=_daily_jobs(config, engine)
+        )
         if scheduler:
             ticker.start()
         try:
@@ -692,6 +694,15 @@ def _cadence(config: Settings, engine: object, only_set: bool = False):  # type:
     return EveryWorkspace(services, engine, only_set=only_set)  # type: ignore[arg-type]
 
 
+def _daily_jobs(config: Settings, engine: object) -> dict[str, object]:
+    """The scheduler's jobs besides the cadence: the daily CRM sync when COACH_SYNC_TIME is set."""
+    if config.coach_sync_time is None:
+        return {}
+    from bot.crm.daily import DailySync
+
+    return {"crm-sync": DailySync(config, engine, catalogue(config))}  # type: ignore[arg-type]
+
+
 @app.command("scheduler")
 def scheduler_cmd() -> None:
     """Run only the cadence's scheduler (for deployments that keep it apart from `serve`)."""
@@ -702,7 +713,10 @@ def scheduler_cmd() -> None:
     with open_database(config) as engine:
         out.print(f"coach: cadence scheduler ticking every {config.coach_tick_seconds} s")
         ticker = cadence_scheduler(
-            _cadence(config, engine), config.coach_tick_seconds, blocking=True
+            _cadence(config, engine),
+            config.coach_tick_seconds,
+            blocking=True,
+            also=_daily_jobs(config, engine),
         )
         with suppress(KeyboardInterrupt):
             ticker.start()

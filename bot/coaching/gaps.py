@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from analytics.catalogue import Catalogue
+from analytics.catalogue import Catalogue, with_crm_metrics
 from analytics.gaps import GapConfig, GapEngine
+from storage.crm import crm_months
 from storage.db import session_scope
 from storage.queries import metrics_frame, people_frame
 
@@ -20,8 +21,11 @@ def load_gap_engine(
 def load_gap_engines(
     engine: Engine, workspace_id: str, catalogue: Catalogue, *configs: GapConfig
 ) -> list[GapEngine]:
-    """One engine per config over the same data, read from the database once."""
+    """One engine per config over the same data, read from the database once. A workspace
+    whose counts come from a CRM gets the pipeline hygiene metrics too."""
     with session_scope(engine) as session:
         people = people_frame(session, workspace_id)
+        if crm_months(session, workspace_id):
+            catalogue = with_crm_metrics(catalogue)
     metrics = metrics_frame(engine, workspace_id)
     return [GapEngine(metrics, people, catalogue, config) for config in configs]

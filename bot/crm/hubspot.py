@@ -97,8 +97,12 @@ def _time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _ms(at: datetime) -> int:
-    return round(at.timestamp() * 1000)
+    """Milliseconds since the epoch, exactly (floats would be off by one now and then)."""
+    return (at - _EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass
@@ -143,7 +147,7 @@ class HubSpotConnector:
         token: str,
         base_url: str = DEFAULT_BASE_URL,
         *,
-        page_size: int = 100,
+        page_size: int = SEARCH_PAGE,
         search_cap: int = SEARCH_CAP,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),

@@ -33,13 +33,15 @@ import bisect
 import contextlib
 import itertools
 import json
+import random
+import socket
 import threading
 import time
 import uuid
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -109,8 +111,12 @@ def iso(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
+    """Milliseconds since the epoch, exactly (HubSpot's timestamps stop at milliseconds)."""
+    return (at - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _parse_time(value: str) -> datetime:
@@ -204,6 +210,8 @@ class HubSpotStandIn:
 
     `token`: the only private-app token accepted (None: any bearer token). `scopes`: what the
     token was granted. `search_cap`: how many results one search query can page through.
+    `keep_responses` False records calls without their answers (a benchmark's hundreds of
+    thousands of records would be kept twice).
     """
 
     def __init__(
@@ -213,8 +221,10 @@ class HubSpotStandIn:
         scopes: Iterable[str] = ALL_SCOPES,
         search_cap: int = SEARCH_CAP,
         portal_id: int = PORTAL_ID,
+        keep_responses: bool = True,
     ) -> None:
         self.token = token
+        self.keep_responses = keep_responses
         self.scopes = set(scopes)
         self.search_cap = search_cap
         self.portal_id = portal_id
@@ -560,7 +570,11 @@ class HubSpotStandIn:
             )
 
     def _touched(self, obj: str, record: _Record, at: datetime) -> None:
+        # HubSpot keeps milliseconds: what it shows is what it sorts and filters on.
         record.modified = max(record.modified, at)
+        record.modified = record.modified.replace(
+            microsecond=record.modified.microsecond // 1000 * 1000
+        )
         record.properties["hs_lastmodifieddate"] = iso(record.modified)
         record.properties["hs_object_id"] = record.id
         self._by_modified[obj] = None
@@ -604,7 +618,8 @@ class HubSpotStandIn:
                         headers = self._limit_headers()
                 except _HubSpotError as exc:
                     status, answer = exc.status, exc.body
-            self._calls.append(Call(name, method, split.path, query, body, status, answer))
+            kept = answer if self.keep_responses else None
+            self._calls.append(Call(name, method, split.path, query, body, status, kept))
             hold = next((h for h in self._holds if h.take(name)), None)
             held = self._held
             self._lock.notify_all()
@@ -772,9 +787,7 @@ class HubSpotStandIn:
         sorts = [_sort_of(s) for s in body.get("sorts") or []]
         if len(sorts) > 1:
             raise _HubSpotError(400, "VALIDATION_ERROR", "only one sort is supported")
-        matches = self._matches(obj, groups, sorts[0] if sorts else None)
-        total = len(matches)
-        page = matches[offset : offset + limit]
+        total, page = self._matches(obj, groups, sorts[0] if sorts else None, offset, limit)
         records = self.records[obj]
         results = [self._object(records[i], body.get("properties")) for i in page]
         answer = {"total": total, "results": results}
@@ -784,8 +797,14 @@ class HubSpotStandIn:
         return 200, answer
 
     def _matches(
-        self, obj: str, groups: list[dict[str, Any]], sort: tuple[str, bool] | None
-    ) -> list[str]:
+        self,
+        obj: str,
+        groups: list[dict[str, Any]],
+        sort: tuple[str, bool] | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[int, list[str]]:
+        """How many records match, and the ids of the page asked for."""
         ordered = self._ordered(obj)
         modified_only = len(groups) <= 1 and all(
             f.get("propertyName") == "hs_lastmodifieddate"
@@ -806,7 +825,8 @@ class HubSpotStandIn:
                     hi = min(hi, bisect.bisect_left(ordered, (bound, -1)))
                 else:
                     hi = min(hi, bisect.bisect_right(ordered, (bound, 2**62)))
-            return [rid for _, _, rid in ordered[lo:hi]]
+            start = lo + offset
+            return max(0, hi - lo), [rid for _, _, rid in ordered[start : min(hi, start + limit)]]
         records = self.records[obj]
         found = [
             rid
@@ -819,7 +839,7 @@ class HubSpotStandIn:
                 key=lambda rid: (_sort_key(name, records[rid].properties.get(name)), int(rid)),
                 reverse=not ascending,
             )
-        return found
+        return len(found), found[offset : offset + limit]
 
     def _batch_read(self, obj: str, body: Any) -> tuple[int, dict[str, Any]]:
         inputs = (body or {}).get("inputs") or []
@@ -1014,6 +1034,12 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as urllib3's pool expects
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out as two writes: without this, Nagle's algorithm holds the body
+        # back for the client's delayed ACK (tens of milliseconds a call).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def do_GET(self) -> None:
         self.server.standin._serve(self, "GET")
 
@@ -1022,3 +1048,93 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: `.calls` is the log."""
+
+
+def seed_account(
+    standin: HubSpotStandIn,
+    emails: Sequence[str],
+    *,
+    deals: int,
+    activities: int,
+    rng: random.Random,
+    end: datetime | None = None,
+) -> list[str]:
+    """A made-up account for the reps `emails` (owners 1000, 1001, …): deals with one to five
+    open stages, half of them won or lost, and calls, meetings and emails, most on the deals,
+    over the year before `end` (default: a week ago). Returns the deal ids."""
+    end = end or datetime.now(UTC) - timedelta(days=7)
+    start = end - timedelta(days=365)
+    span = (end - start).total_seconds()
+    owners = [str(1000 + n) for n in range(len(emails))]
+    for owner, email in zip(owners, emails, strict=True):
+        local = email.split("@")[0]
+        standin.add_owner(owner, email, local.split(".")[0].title(), local.split(".")[-1].title())
+    ids = []
+    for d in range(deals):
+        created = start + timedelta(seconds=rng.random() * span * 0.75)
+        path = list(DEFAULT_STAGES[: rng.randint(1, 5)])
+        if rng.random() < 0.5:
+            path.append(rng.choice(("closedwon", "closedlost")))
+        at, stages = created, []
+        for stage in path:  # at most 6 moves of at most 15 days: before `end`
+            stages.append((stage, at))
+            at += timedelta(days=rng.uniform(1, 15))
+        deal_id = str(100_000 + d)
+        standin.add_deal(
+            deal_id,
+            f"Deal {d}",
+            owner=owners[d % len(owners)],
+            stages=stages,
+            amount=rng.choice((5_000, 12_000, 30_000, 80_000)),
+        )
+        ids.append(deal_id)
+    # About a third of calls connect, as on a typical outbound floor.
+    outcomes = list(CALL_OUTCOMES.values())
+    weights = [10, 35, 5, 20, 25, 5]
+    for a in range(activities):
+        kind = rng.choices(("call", "meeting", "email"), (60, 25, 15))[0]
+        deal = ids[rng.randrange(deals)] if deals and rng.random() < 0.7 else None
+        owner = owners[(int(deal) - 100_000) % len(owners)] if deal else rng.choice(owners)
+        standin.add_activity(
+            kind,
+            str(10_000_000 + a),
+            owner=owner,
+            at=start + timedelta(seconds=rng.random() * span),
+            deals=[deal] if deal else [],
+            outcome=rng.choices(outcomes, weights)[0] if kind == "call" else None,
+        )
+    return ids
+
+
+def main() -> None:
+    """`python -m bot.demo.hubspot_standin [ORG_CSV]`: serve a made-up HubSpot account for the
+    reps of an org chart (`coach demo` writes demo/org.csv) until Ctrl-C."""
+    import argparse
+    import csv
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("org", nargs="?", default="demo/org.csv", help="Org chart CSV.")
+    parser.add_argument("--deals", type=int, default=25, help="Deals per rep.")
+    parser.add_argument("--activities", type=int, default=250, help="Activities per rep.")
+    parser.add_argument("--token", default="pat-demo")
+    args = parser.parse_args()
+    with open(args.org, newline="", encoding="utf-8-sig") as f:
+        reps = [row["email"] for row in csv.DictReader(f) if row.get("role") == "rep"]
+    standin = HubSpotStandIn(token=args.token, keep_responses=False)
+    seed_account(
+        standin,
+        reps,
+        deals=args.deals * len(reps),
+        activities=args.activities * len(reps),
+        rng=random.Random(16),
+    )
+    with standin:
+        print(f"HubSpot stand-in: {len(reps)} reps' deals and activities; in another shell:")
+        env = f"HUBSPOT_BASE_URL={standin.base} HUBSPOT_ACCESS_TOKEN={args.token}"
+        print(f"  {env} coach sync hubspot")
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

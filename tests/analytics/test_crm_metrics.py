@@ -144,6 +144,7 @@ EXPECTED = {
         "untouched_deals": 1,  # last touch 10-13: 18.6 days
         "stuck_deals": 1,  # 29.6 days in presentation
         "median_days_between_touches": 2.0,  # gaps 2, 7, 1
+        "touch_medians": 1,
         "pipeline_this_quarter": 3000,
         "quota_remaining": 15000 - 1000,
     },

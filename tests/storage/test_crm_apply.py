@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
 from sqlalchemy import Engine, select
 
+from analytics.catalogue import load_catalogue
 from analytics.crm_mapping import load_mapping
 from storage.crm import CrmStore, apply_crm, crm_months
 from storage.crm_records import CrmActivity, CrmDeal, CrmOwner, CrmPage, CrmStageChange
+from storage.csv_import import CsvImportError, import_metrics
 from storage.db import session_scope
 from storage.models import MetricValue, PartialMonth, Person, Workspace
 
@@ -176,3 +179,26 @@ def test_apply_in_a_callers_session_is_all_or_nothing(engine: Engine) -> None:
         pass
     assert stored(engine, ids["ann"])[("2026-09", "wins")] == 7
     assert version(engine) == 0
+
+
+def test_a_csv_cannot_overwrite_the_crms_months(engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ids = seed(engine)
+    records(CrmStore(engine, WS))
+    apply_crm(engine, WS, "hubspot", MAPPING, date(2026, 10, 20))
+    catalogue = load_catalogue()
+    path = tmp_path / "metrics.csv"
+    path.write_text(
+        "month,rep_email,wins,quota\n2026-08,ann@example.com,3,6000\n2026-10,ann@example.com,,7000\n"
+    )
+    with session_scope(engine) as session, pytest.raises(CsvImportError) as refused:
+        import_metrics(session, WS, path, catalogue)
+    assert str(refused.value) == (
+        "line 3, column wins: 2026-10's wins come from hubspot (coach sync hubspot): "
+        "the CRM's counts win; drop these columns or this month's rows"
+    )
+    # Columns the CRM doesn't derive go in, in its months too.
+    path.write_text("month,rep_email,quota\n2026-10,ann@example.com,7000\n")
+    with session_scope(engine) as session:
+        import_metrics(session, WS, path, catalogue)
+    values = stored(engine, ids["ann"])
+    assert (values[("2026-10", "quota")], values[("2026-10", "wins")]) == (7000, 1)

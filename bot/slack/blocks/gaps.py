@@ -7,6 +7,7 @@ from typing import Any
 from bot.coaching.months import month_label, through_label
 from bot.coaching.wording import format_count, format_value, metric_sentence, trend_line
 from bot.slack.blocks.mrkdwn import escape
+from bot.slack.blocks.pipeline import hygiene_text
 
 MAX_SECTION = 3000
 
@@ -106,6 +107,8 @@ def gap_blocks(
         blocks.append(_context(f":link: {escape(consequence)}"))
     for warning in report["warnings"]:
         blocks.append(_context(f":warning: {escape(warning)}"))
+    if hygiene := hygiene_text(report["metrics"]):  # a CRM is connected
+        blocks.append(_section(hygiene))
     blocks.append(
         {
             "type": "actions",

@@ -76,9 +76,12 @@ def plan_modal(
     reflection: dict[str, str] | None,
     example: str = "e.g. 26% or 12,000",
     lessons: dict[str, dict[str, Any]] | None = None,
+    hygiene: str | None = None,
 ) -> dict[str, Any]:
     """The plan modal, prefilled. `options` are metric dicts (key, label, value, peer_median…).
-    Values come in raw: escaped where they enter mrkdwn, as they are in plain_text fields."""
+    Values come in raw: escaped where they enter mrkdwn, as they are in plain_text fields.
+    `hygiene` is the rep's pipeline hygiene as mrkdwn (`pipeline.hygiene_text`), when a CRM is
+    connected: the numbers a 1:1 reviews before choosing the skill."""
     by_key = {o["key"]: o for o in options}
     blocks: list[dict[str, Any]] = [
         {
@@ -107,6 +110,8 @@ def plan_modal(
             }
         )
 
+    if hygiene:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": hygiene[:3000]}]})
     for key in chosen:
         if lessons and key in lessons and key in by_key:
             text = lessons_text(lessons[key], by_key[key]["label"])

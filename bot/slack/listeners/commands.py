@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,15 +13,18 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from analytics.crm_mapping import CrmMappingError
 from analytics.gaps import GapError
 from analytics.models import GapReport
 from bot.coaching.archive import archive_view
+from bot.coaching.crm import pipeline as crm_pipeline
 from bot.coaching.months import coaching_month, month_label
 from bot.coaching.services import Services
 from bot.coaching.team import team_rows
 from bot.slack.blocks.archive import archive_blocks
 from bot.slack.blocks.gaps import gap_blocks
 from bot.slack.blocks.mrkdwn import escape
+from bot.slack.blocks.pipeline import pipeline_blocks
 from bot.slack.blocks.plan_message import plan_summary
 from bot.slack.blocks.team import team_blocks
 from bot.slack.charts import team_chart
@@ -49,6 +52,7 @@ HELP = """*coach* — metrics-driven coaching. Examples:
 • `/coach checkin @priya` — log progress on her plan
 • `/coach team` — your reps: focus, plan, last check-in
 • `/coach archive @priya` — her past plans, month by month
+• `/coach pipeline @priya` — her open deals going sideways (untouched, stuck), from the CRM
 • `/coach pip @priya` — a performance improvement plan (her manager chain and admins)
 • `/coach me` — your own gaps
 • `/coach away until 2026-12-24` — hold coach's messages until you're back (`away off`: back)
@@ -339,6 +343,36 @@ def archive(args: list[str], context: BoltContext, respond: Respond, client: Web
     )
 
 
+NO_CRM = (
+    "No CRM is connected: `coach sync hubspot` or `coach sync salesforce` brings the deals in "
+    "(README, Numbers from the CRM)."
+)
+
+
+def pipeline(args: list[str], context: BoltContext, respond: Respond, client: WebClient) -> None:
+    """`/coach pipeline @rep`: the rep's open deals going sideways (same rights as gaps)."""
+    target = _target("pipeline", args, context, respond, client)
+    if target is None:
+        return
+    services: Services = context["services"]
+    try:
+        review = crm_pipeline(
+            services.engine, services.settings, target.workspace_id, target.email, datetime.now(UTC)
+        )
+    except CrmMappingError as exc:
+        respond(response_type="ephemeral", text=escape(f"COACH_CRM_MAPPING_FILE: {exc}"))
+        return
+    if review.source is None:
+        respond(response_type="ephemeral", text=NO_CRM)
+        return
+    flags = [flag.model_dump(mode="json") for flag in review.flags]
+    respond(
+        response_type="ephemeral",
+        text=f"{escape(target.name)}: {len(flags):,} deals going sideways",
+        blocks=pipeline_blocks(target.name, review.source, flags, review.untouched_days),
+    )
+
+
 def archive_button(
     ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
 ) -> None:
@@ -402,6 +436,7 @@ SUBCOMMANDS: dict[str, Callable[[list[str], BoltContext, Respond, WebClient], No
     "checkin": checkin,
     "team": team,
     "archive": archive,
+    "pipeline": pipeline,
     "away": away,
     "pip": pip_command,
     "help": help_,

@@ -24,6 +24,7 @@ from bot.coaching.numbers import typing_example
 from bot.coaching.plans import PlanEntry, button_target, parse_plan_form, prefill, typed
 from bot.coaching.services import Services
 from bot.slack.blocks.mrkdwn import escape
+from bot.slack.blocks.pipeline import hygiene_text
 from bot.slack.blocks.plan import PLAN_CALLBACK, loading_modal, message_modal, plan_modal
 from bot.slack.blocks.plan_message import plan_message
 from bot.slack.context import Actor
@@ -110,6 +111,7 @@ def open_plan_modal(
             targets=start["targets"],
             checkin_dates=existing.checkin_dates if existing else [],
             example=typing_example(locale),
+            hygiene=hygiene_text([m.model_dump(mode="json") for m in report.metrics]),
             lessons=lessons_for(
                 session,
                 actor.workspace_id,
