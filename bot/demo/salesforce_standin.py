@@ -23,7 +23,7 @@ through, for a sync that dies midway); `hold(...)` holds one back, for a sync ki
 Errors are Salesforce's JSON array `[{"message": …, "errorCode": …}]`. Every call is recorded
 in `.calls`.
 
-`python -m bot.demo.salesforce_standin --org org.csv` serves an org seeded from an org chart
+`python -m bot.demo.salesforce_standin [demo/org.csv]` serves an org seeded from an org chart
 (`seed_org`) and prints the settings that reach it.
 
     with SalesforceStandIn() as sf:
@@ -950,9 +950,13 @@ def seed_org(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Serve a seeded stand-in until interrupted, printing the settings that reach it."""
+    """`python -m bot.demo.salesforce_standin [ORG_CSV]`: serve an org seeded for the people of
+    an org chart (`coach demo` writes demo/org.csv) until Ctrl-C, printing the settings that
+    reach it."""
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--org", type=Path, required=True, help="org chart CSV (coach demo's)")
+    parser.add_argument(
+        "org", nargs="?", type=Path, default=Path("demo/org.csv"), help="Org chart CSV."
+    )
     parser.add_argument("--months", type=int, default=3)
     args = parser.parse_args(argv)
     with SalesforceStandIn() as sf:
