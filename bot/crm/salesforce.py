@@ -245,7 +245,7 @@ class _Redirect(HTTPAdapter):
         super().__init__()
         self._base = urlsplit(base)
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         parts = urlsplit(request.url or "")
         request.url = urlunsplit(
             (self._base.scheme, self._base.netloc, parts.path, parts.query, "")
@@ -271,7 +271,7 @@ def _parse_datetime(value: str | None) -> datetime | None:
         return None
     # 2013-05-07T22:07:19.000+0000, as the REST API writes date-times (fromisoformat, much
     # faster than strptime on 200,000 rows, wants the offset as +00:00).
-    if value[-5:-4] in "+-" and value[-3] != ":":
+    if len(value) > 5 and value[-5] in "+-" and value[-3] != ":":
         value = f"{value[:-2]}:{value[-2:]}"
     return datetime.fromisoformat(value).astimezone(UTC)
 
@@ -301,11 +301,11 @@ class SalesforceConnector:
 
     source: Source = "salesforce"
 
-    def __init__(self, settings: SalesforceConfig, session: requests.Session | None = None):
-        self.settings = settings
+    def __init__(self, config: SalesforceConfig, session: requests.Session | None = None):
+        self.config = config
         self._session = session or requests.Session()
-        if settings.base_url:
-            redirect = _Redirect(settings.base_url)
+        if config.base_url:
+            redirect = _Redirect(config.base_url)
             self._session.mount("https://", redirect)
             self._session.mount("http://", redirect)
         self._sf: Salesforce | None = None
@@ -320,7 +320,7 @@ class SalesforceConnector:
     @property
     def _client(self) -> Salesforce:
         if self._sf is None:
-            settings = self.settings
+            settings = self.config
             with self._calling("logging in"):
                 if settings.access_token is not None:
                     self._sf = Salesforce(
@@ -396,11 +396,11 @@ class SalesforceConnector:
     def _mind_the_limit(self) -> None:
         """Stop before the org's daily allowance runs dry for its other integrations."""
         usage = self._client.api_usage.get("api-usage")
-        if usage and usage.total and usage.used >= usage.total * self.settings.max_api_share:
+        if usage and usage.total and usage.used >= usage.total * self.config.max_api_share:
             raise CrmError(
                 "rate_limit",
                 f"Salesforce: the org has used {usage.used}/{usage.total} API requests today, "
-                f"past SALESFORCE_MAX_API_SHARE ({self.settings.max_api_share:g}), so the sync "
+                f"past SALESFORCE_MAX_API_SHARE ({self.config.max_api_share:g}), so the sync "
                 "stopped there",
             )
 
