@@ -441,7 +441,6 @@ class SalesforceConnector:
                 page = self._page(sobject, rows)
                 state[sobject] = last
                 yield page, json.dumps(state, sort_keys=True)
-                self._mind_the_limit()
 
     # -- walking -----------------------------------------------------------------------------------
 
@@ -461,6 +460,7 @@ class SalesforceConnector:
         where = f" WHERE {' AND '.join(filters)}" if filters else ""
         soql = f"SELECT {', '.join(fields)} FROM {sobject}{where} ORDER BY SystemModstamp, Id"
         what = f"reading {sobject}"
+        self._mind_the_limit()
         with self._calling(what):
             result = self._client.query(soql, include_deleted=deleted_too, timeout=TIMEOUT)
         while True:
@@ -473,6 +473,7 @@ class SalesforceConnector:
                 yield rows, [rows[-1]["SystemModstamp"], rows[-1]["Id"]]
             if result["done"]:
                 return
+            self._mind_the_limit()  # between pages, so what was fetched is written first
             with self._calling(what):
                 result = self._client.query_more(
                     result["nextRecordsUrl"], identifier_is_url=True, timeout=TIMEOUT
