@@ -264,7 +264,7 @@ class SalesforceStandIn:
         self._purged_before: dict[str, datetime] = {}
         self._denied: set[str] = set()
         self._hidden: set[tuple[str, str]] = set()
-        self._locators: dict[str, tuple[list[Record], str]] = {}  # locator → (rows, SOQL)
+        self._locators: dict[str, tuple[list[Record], soql.Query, str]] = {}  # rows, query, SOQL
         self._faults: list[_Fault] = []
         self._holds: list[list[Any]] = []  # [kind, calls still let through, release event]
         self.held = threading.Event()
@@ -791,8 +791,8 @@ class SalesforceStandIn:
             rows.sort(key=lambda r, n=name: (r[n] is not None, r[n] or 0), reverse=descending)
         if query.limit is not None:
             rows = rows[: query.limit]
-        shaped = [self._shape(query.sobject, query.fields, row, version) for row in rows]
-        return self._page(shaped, 0, version, text)
+        rows = [dict(row) for row in rows]  # the cursor's rows as they were when it was opened
+        return self._page(rows, query, 0, version, text)
 
     def _shape(self, sobject: str, fields: tuple[str, ...], row: Record, version: str) -> Record:
         shaped: Record = {
@@ -810,22 +810,27 @@ class SalesforceStandIn:
             shaped[name] = value
         return shaped
 
-    def _page(self, rows: list[Record], offset: int, version: str, text: str) -> dict[str, Any]:
+    def _page(
+        self, rows: list[Record], query: soql.Query, offset: int, version: str, text: str
+    ) -> dict[str, Any]:
+        """One batch, shaped when asked for (as a cursor reads its rows), with what follows."""
         end = offset + self.page_size
         page: dict[str, Any] = {"totalSize": len(rows), "done": end >= len(rows)}
         if end < len(rows):
             locator = f"01gD0000000{next(self._ids):07d}"
-            self._locators[locator] = (rows, text)
+            self._locators[locator] = (rows, query, text)
             page["nextRecordsUrl"] = f"/services/data/{version}/query/{locator}-{end}"
-        page["records"] = rows[offset:end]
+        page["records"] = [
+            self._shape(query.sobject, query.fields, row, version) for row in rows[offset:end]
+        ]
         return page
 
     def _query_more(self, identifier: str, version: str) -> tuple[dict[str, Any], str]:
         locator, _, offset = identifier.rpartition("-")
         if locator not in self._locators or not offset.isdigit():
             raise _Refusal(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        rows, text = self._locators[locator]
-        return self._page(rows, int(offset), version, text), text
+        rows, query, text = self._locators[locator]
+        return self._page(rows, query, int(offset), version, text), text
 
     def _deleted(self, sobject: str, params: dict[str, str]) -> dict[str, Any]:
         try:
