@@ -110,24 +110,27 @@ class _Deal:
     closed: datetime | None = None
     touches: list[datetime] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._owner_times = [t for t, _ in self.owners]
+        self._entry_times = [t for _, t in self.entries]
+
     def owner_at(self, at: datetime) -> str | None:
         """Who owned the deal at `at` (before its first recorded owner: that one)."""
-        times = [t for t, _ in self.owners]
-        i = bisect.bisect_right(times, at) - 1
+        i = bisect.bisect_right(self._owner_times, at) - 1
         return self.owners[max(i, 0)][1]
 
     def open_at(self, at: datetime) -> bool:
         return self.created < at and (self.closed is None or self.closed >= at)
 
     def stage_at(self, at: datetime) -> tuple[str, datetime]:
-        times = [t for _, t in self.entries]
-        i = max(bisect.bisect_right(times, at) - 1, 0)
+        i = max(bisect.bisect_right(self._entry_times, at) - 1, 0)
         return self.entries[i]
 
 
 def month_of(at: datetime, tz: ZoneInfo) -> str:
     """The YYYY-MM month `at` falls in, in `tz`."""
-    return at.astimezone(tz).strftime("%Y-%m")
+    local = at.astimezone(tz)
+    return f"{local.year:04d}-{local.month:02d}"
 
 
 def month_end(month: str, tz: ZoneInfo) -> datetime:
@@ -145,7 +148,20 @@ def months_between(first: str, last: str) -> list[str]:
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [] if frame.empty else frame.to_dict("records")
+    """The frame's rows as dicts, timestamps as datetimes: column by column, as to_dict's
+    per-cell boxing costs seconds at 200,000 activities."""
+    if frame.empty:
+        return []
+    columns = []
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            values = [None if pd.isna(v) else v for v in column.dt.floor("us").dt.to_pydatetime()]
+        else:
+            values = column.tolist()
+        columns.append(values)
+    names = list(frame.columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def _none(value: Any) -> Any:
@@ -156,14 +172,12 @@ def _deals(frames: CrmFrames, mapping: SourceMapping, problems: list[str]) -> li
     """The deals that count, with their histories and touches; problems for stages not mapped."""
     stages: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
     for row in _rows(frames.stage_changes):
-        stages[row["deal_crm_id"]].append((row["stage"], row["entered_at"].to_pydatetime()))
+        stages[row["deal_crm_id"]].append((row["stage"], row["entered_at"]))
     owners: dict[str, list[tuple[datetime, str | None]]] = defaultdict(list)
     for row in _rows(frames.owner_changes):
-        owners[row["deal_crm_id"]].append(
-            (row["changed_at"].to_pydatetime(), _none(row["owner_crm_id"]))
-        )
+        owners[row["deal_crm_id"]].append((row["changed_at"], _none(row["owner_crm_id"])))
     touches: dict[str, list[datetime]] = defaultdict(list)
-    when = {row["crm_id"]: row["occurred_at"].to_pydatetime() for row in _rows(frames.activities)}
+    when = {row["crm_id"]: row["occurred_at"] for row in _rows(frames.activities)}
     for row in _rows(frames.links):
         if row["activity_crm_id"] in when:
             touches[row["deal_crm_id"]].append(when[row["activity_crm_id"]])
@@ -175,7 +189,7 @@ def _deals(frames: CrmFrames, mapping: SourceMapping, problems: list[str]) -> li
         amount = _none(row["amount"])
         if not amount or mapping.is_test(row["name"]):
             continue  # $0 and test deals are out
-        created = row["created_at"].to_pydatetime()
+        created = row["created_at"]
         history = sorted(stages.get(row["crm_id"], []), key=lambda e: e[1])
         if not history:
             history = [(row["stage"], created)]
@@ -206,9 +220,7 @@ def _deals(frames: CrmFrames, mapping: SourceMapping, problems: list[str]) -> li
             last_entry = [t for s, t in known if s == row["stage"]]
             closed_at = _none(row["closed_at"])
             deal.closed = (
-                last_entry[-1]
-                if last_entry
-                else (closed_at.to_pydatetime() if closed_at is not None else created)
+                last_entry[-1] if last_entry else (closed_at if closed_at is not None else created)
             )
         deals.append(deal)
     for stage_id, count in sorted(unmapped.items()):
@@ -351,7 +363,7 @@ def _activities(
     met: set[str] = set()  # deals that had a meeting held
     rows = sorted(_rows(frames.activities), key=lambda r: (r["occurred_at"], r["crm_id"]))
     for row in rows:
-        at = row["occurred_at"].to_pydatetime()
+        at = row["occurred_at"]
         owner = _none(row["owner_crm_id"])
         outcome = (_none(row["outcome"]) or "").casefold()
         first_months.append(month_of(at, tz))
@@ -388,23 +400,40 @@ class _Snapshot:
     gaps: list[float]
 
 
-def _typical_stays(deals: list[_Deal], at: datetime) -> dict[str, list[float]]:
-    """Days each stage was held, over the stays that had ended by `at`."""
-    stays: dict[str, list[float]] = defaultdict(list)
-    for deal in deals:
-        for (stage_id, start), (_, end) in zip(deal.entries, deal.entries[1:], strict=False):
-            if end <= at:
-                stays[stage_id].append((end - start).total_seconds() / 86400)
-    return stays
+class _Stays:
+    """How long the team's deals stayed in each stage, over the stays ended by a moment; read
+    at moments in time order (monthly snapshots), each stay is added once."""
+
+    def __init__(self, deals: list[_Deal]) -> None:
+        self._ended = sorted(
+            (end, stage_id, (end - start).total_seconds() / 86400)
+            for deal in deals
+            for (stage_id, start), (_, end) in zip(deal.entries, deal.entries[1:], strict=False)
+        )
+        self._next = 0
+        self._days: dict[str, list[float]] = defaultdict(list)  # each kept sorted
+
+    def typical(self, at: datetime, least: int) -> dict[str, float]:
+        """Each stage's median stay over the stays ended by `at`, where there are `least`."""
+        if self._next and self._ended[self._next - 1][0] > at:
+            self._next, self._days = 0, defaultdict(list)
+        while self._next < len(self._ended) and self._ended[self._next][0] <= at:
+            _, stage_id, days = self._ended[self._next]
+            bisect.insort(self._days[stage_id], days)
+            self._next += 1
+        out = {}
+        for stage_id, days in self._days.items():
+            n = len(days)
+            if n >= least:
+                out[stage_id] = days[n // 2] if n % 2 else (days[n // 2 - 1] + days[n // 2]) / 2
+        return out
 
 
-def _snapshots(deals: list[_Deal], hygiene: Hygiene, at: datetime) -> list[_Snapshot]:
+def _snapshots(
+    deals: list[_Deal], hygiene: Hygiene, at: datetime, stays: _Stays | None = None
+) -> list[_Snapshot]:
     """Every deal open at `at`, judged untouched and stuck as of then."""
-    stays = _typical_stays(deals, at)
-    typical: dict[str, float | None] = {
-        stage: statistics.median(days) if len(days) >= hygiene.stuck_min_stays else None
-        for stage, days in stays.items()
-    }
+    typical = (stays or _Stays(deals)).typical(at, hygiene.stuck_min_stays)
     out = []
     for deal in deals:
         if not deal.open_at(at):
@@ -453,12 +482,13 @@ def _hygiene(
     if quotas is not None and not quotas.empty:
         for row in quotas.to_dict("records"):
             quota[(str(row["email"]).lower(), row["month"])] = float(row["value"])
+    stays = _Stays(deals)
     for month in months:
         at = min(month_end(month, tz), until)
         quarter = _quarter(month)
         gaps: dict[str, list[float]] = defaultdict(list)
         reps: set[str] = set()
-        for snap in _snapshots(deals, hygiene, at):
+        for snap in _snapshots(deals, hygiene, at, stays):
             email = emails.get(snap.owner) if snap.owner else None
             if email is None:
                 continue

@@ -34,16 +34,20 @@ from storage.db import make_engine, session_scope, upgrade
 WORKSPACE = "bench"
 TOKEN = "pat-bench"
 OPEN_STAGES = DEFAULT_STAGES[:5]
-# Runs `coach ARGS` and reports its own peak resident set size (kB on Linux) on stderr.
-_RUN = (
-    "import resource, sys\n"
-    "from bot.cli.main import main\n"
-    "sys.argv = ['coach', *sys.argv[1:]]\n"
-    "try:\n"
-    "    main()\n"
-    "finally:\n"
-    "    print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-)
+# What `coach sync hubspot` runs, in its own process: prints its line, where the time went and
+# the process's peak resident set size (kB on Linux).
+_RUN = """
+import resource, sys
+from bot.crm.sync import sync_source
+from bot.settings import load_settings
+from storage.db import make_engine
+settings = load_settings()
+result = sync_source(settings, make_engine(settings.database_url), settings.workspace(), "hubspot")
+print(result.line())
+print("timings", *(f"{k}={v:.1f}" for k, v in sorted(result.timings.items())))
+print("maxrss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+sys.exit(0 if result.ok else 1)
+"""
 
 
 def change(hubspot: HubSpotStandIn, ids: list[str], share: float, rng: random.Random) -> int:
@@ -78,10 +82,10 @@ def write_org(path: Path, reps: int) -> None:
 
 
 def sync(env: dict[str, str]) -> tuple[float, float, str]:
-    """Run `coach sync hubspot` in its own process: seconds, peak MB, its output line."""
+    """Sync in a process of its own: seconds, peak MB, its line and where the time went."""
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", _RUN, "sync", "hubspot"],
+        [sys.executable, "-c", _RUN],
         env=env,
         capture_output=True,
         text=True,
@@ -89,10 +93,9 @@ def sync(env: dict[str, str]) -> tuple[float, float, str]:
     )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"coach sync failed: {done.stderr.strip()}")
-    lines = done.stderr.splitlines()
-    rss = next(int(line.split()[1]) for line in lines if line.startswith("maxrss"))
-    return seconds, rss / 1024, done.stdout.strip()
+        raise SystemExit(f"sync failed: {done.stdout.strip()} {done.stderr.strip()}")
+    line, timings, rss = done.stdout.strip().splitlines()[-3:]
+    return seconds, int(rss.split()[1]) / 1024, f"{line}\n  {timings}"
 
 
 def main() -> None:

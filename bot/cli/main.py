@@ -700,7 +700,7 @@ def _daily_jobs(config: Settings, engine: object) -> dict[str, object]:
         return {}
     from bot.crm.daily import DailySync
 
-    return {"crm-sync": DailySync(config, engine, catalogue(config))}  # type: ignore[arg-type]
+    return {"crm-sync": DailySync(config, engine)}  # type: ignore[arg-type]
 
 
 @app.command("scheduler")

@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
-from analytics.catalogue import Catalogue
 from bot.crm.sync import SyncResult, configured_sources, sync_source
 from bot.settings import ConfigError, Settings
 from storage.csv_common import ensure_workspace
@@ -45,10 +44,8 @@ def sync_key(source: str, day: str) -> str:
 class DailySync:
     """Ticks like a cadence (`Ticking`); syncs each configured CRM once a local day."""
 
-    def __init__(
-        self, settings: Settings, engine: Engine, catalogue: Catalogue | None = None
-    ) -> None:
-        self.settings, self.engine, self.catalogue = settings, engine, catalogue
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings, self.engine = settings, engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         # Unique per process and run: a claim is only ever finished by its owner.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -116,14 +113,7 @@ class DailySync:
                 with self.sessions() as session:
                     renew(session, got.delivery_id, self.owner, datetime.now(UTC))
 
-        result = sync_source(
-            self.settings,
-            self.engine,
-            workspace,
-            source,
-            catalogue=self.catalogue,
-            on_page=keep_claim,
-        )
+        result = sync_source(self.settings, self.engine, workspace, source, on_page=keep_claim)
         with self.sessions() as session:
             if result.error is None:
                 mark_done(session, got.delivery_id, self.owner, datetime.now(UTC))

@@ -206,12 +206,10 @@ class HubSpotConnector:
         for what, read in reads:
             try:
                 self._call(f"read {what}", read)
-            except CrmError as exc:
-                if exc.kind != "scope":
-                    raise
-                missing += [s for s in getattr(exc, "scopes", ()) if s not in missing]
+            except _ScopeError as exc:
+                missing += [s for s in exc.scopes if s not in missing]
         if missing:
-            raise _scope_error(missing)
+            raise _ScopeError(missing)
 
     def pages(self, obj: CrmObject, cursor: str | None) -> Iterator[tuple[CrmPage, str | None]]:
         """Pages of `obj` changed since `cursor` (see the module docstring for how)."""
@@ -591,14 +589,17 @@ def _rate_limit_error(policy: str, waits: int, headers: dict[str, str]) -> CrmEr
     )
 
 
-def _scope_error(scopes: Sequence[str]) -> CrmError:
-    error = CrmError(
-        "scope",
-        f"HubSpot: the private app lacks scope(s) {', '.join(scopes)}: add them under Settings › "
-        "Integrations › Private Apps, then copy its token into HUBSPOT_ACCESS_TOKEN",
-    )
-    error.scopes = list(scopes)  # type: ignore[attr-defined]
-    return error
+class _ScopeError(CrmError):
+    """Missing scopes, named so that `check` can gather them from several calls."""
+
+    def __init__(self, scopes: Sequence[str]) -> None:
+        super().__init__(
+            "scope",
+            f"HubSpot: the private app lacks scope(s) {', '.join(scopes)}: add them under "
+            "Settings › Integrations › Private Apps, then copy its token into "
+            "HUBSPOT_ACCESS_TOKEN",
+        )
+        self.scopes = list(scopes)
 
 
 def _api_error(status: int, body: dict[str, Any], what: str) -> CrmError:
@@ -616,7 +617,7 @@ def _api_error(status: int, body: dict[str, Any], what: str) -> CrmError:
             for error in body.get("errors") or []
             for s in (error.get("context") or {}).get("requiredGranularScopes") or []
         ]
-        return _scope_error(scopes or ["(HubSpot did not say which)"])
+        return _ScopeError(scopes or ["(HubSpot did not say which)"])
     message = " ".join(str(body.get("message") or "").split())[:200]
     return CrmError(
         "api", f"HubSpot answered {status} {category} to {what}: {message}".replace("  ", " ")

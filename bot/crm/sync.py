@@ -16,9 +16,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Protocol
-from zoneinfo import ZoneInfo
 
 from bot.crm.base import Connector, CrmError
 from bot.logs import fields
@@ -27,7 +26,7 @@ from storage.crm_records import CrmObject, CrmPage, RecordSink, Source
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from analytics.catalogue import Catalogue
+    from bot.coaching.crm import SyncApplied
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,9 +97,10 @@ class SyncResult:
     written: Counter[str] = field(default_factory=Counter)
     pages: int = 0
     error: CrmError | None = None
-    applied: object | None = None  # storage.crm.CrmApplyResult
-    judged: int = 0
+    applied: SyncApplied | None = None
     seconds: float = 0.0
+    # Where the time went: fetching (the CRM and the connector), storing pages, deriving.
+    timings: Counter[str] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
@@ -109,15 +109,14 @@ class SyncResult:
     def line(self) -> str:
         """One line for people and logs."""
         records = ", ".join(f"{n:,} {what}" for what, n in sorted(self.written.items()))
-        got = f"{records or 'nothing new'} in {self.seconds:.1f} s"
         if self.error is not None:
-            return f"{self.source}: sync failed: {self.error.line} ({got} kept for the next sync)"
-        summary = getattr(self.applied, "summary", None)
-        text = f"{self.source}: synced {got}"
-        if summary is not None:
-            text += "; " + str(summary()).removeprefix(f"{self.source}: ")
-        if self.judged:
-            text += f"; judged {self.judged:,} plan focus metrics"
+            text = f"{self.source}: sync failed: {self.error.line}"
+            return text + (f" ({records} fetched before it are kept)" if records else "")
+        text = f"{self.source}: synced {records or 'nothing new'} in {self.seconds:.1f} s"
+        if self.applied is not None:
+            text += "; " + self.applied.result.summary().removeprefix(f"{self.source}: ")
+            if self.applied.judged:
+                text += f"; judged {self.applied.judged:,} plan focus metrics"
         return text
 
 
@@ -140,8 +139,13 @@ def walk(
     source = connector.source
     for obj in objects:
         pages: Iterator[tuple[CrmPage, str | None]] = connector.pages(obj, sink.cursor(source, obj))
+        fetching = time.perf_counter()
         for page, cursor in pages:
+            storing = time.perf_counter()
+            result.timings["fetch"] += storing - fetching
             sink.write_page(source, page, obj, cursor)
+            fetching = time.perf_counter()
+            result.timings["store"] += fetching - storing
             result.pages += 1
             _count(page, result.written)
             if on_page is not None:
@@ -152,13 +156,13 @@ def run_sync(
     connector: Connector,
     store: SyncStore,
     *,
-    apply: Callable[[], object] | None = None,
-    judge: Callable[[object], int] | None = None,
+    apply: Callable[[], SyncApplied] | None = None,
     on_page: Callable[[], None] | None = None,
 ) -> SyncResult:
-    """Check, walk every object, then `apply` (derive the counts) and `judge` the plans the
-    changed months reach. CrmErrors end the sync with a failed result; the run is recorded
-    either way. Other exceptions (a bug, the database gone) are recorded and raised."""
+    """Check, walk every object, then `apply`: derive the counts and judge the plans they
+    reach, inside the run (the records that don't map are its problem lines). CrmErrors end
+    the sync with a failed result; the run is recorded either way. Other exceptions (a bug,
+    the database gone) are recorded and raised."""
     source = connector.source
     result = SyncResult(source)
     start = time.perf_counter()
@@ -167,13 +171,13 @@ def run_sync(
             connector.check()
             walk(connector, store, result, on_page=on_page)
             if apply is not None:
+                deriving = time.perf_counter()
                 result.applied = apply()
+                result.timings["derive"] += time.perf_counter() - deriving
     except CrmError as exc:
         result.error = exc
     finally:
         result.seconds = time.perf_counter() - start
-    if result.ok and judge is not None and result.applied is not None:
-        result.judged = judge(result.applied)
     log.info(
         "crm sync",
         extra=fields(
@@ -182,6 +186,7 @@ def run_sync(
             failure=None if result.error is None else result.error.kind,
             pages=result.pages,
             seconds=round(result.seconds, 2),
+            **{f"{k}_seconds": round(v, 2) for k, v in result.timings.items()},
             **{k.replace(" ", "_"): v for k, v in result.written.items()},
         ),
     )
@@ -196,65 +201,33 @@ def sync_source(
     *,
     connector: Connector | None = None,
     full: bool = False,
-    catalogue: Catalogue | None = None,
     today: date | None = None,
     on_page: Callable[[], None] | None = None,
 ) -> SyncResult:
     """Sync `source` into the workspace's CRM records (`storage.crm.CrmStore`), then derive the
-    counts and judge (`derivation`); `full` forgets the cursors first, so everything is fetched
+    counts and judge as an import does (`bot.coaching.crm.after_sync`; the data version it
+    bumps reloads warm gap engines); `full` forgets the cursors first, so everything is fetched
     again. Settings that don't work (no token, a broken mapping file) fail the sync before a
-    run is recorded."""
+    run is recorded: the mapping is read first, not after minutes of fetching."""
+    from analytics.crm_mapping import CrmMappingError
+    from bot.coaching.crm import after_sync, crm_mapping
     from storage.crm import CrmStore, reset_cursors
     from storage.db import session_scope
 
     try:
         connector = connector or connector_for(source, settings)
-        apply, judge = derivation(
-            settings, engine, workspace_id, source, catalogue=catalogue, today=today
-        )
+        crm_mapping(settings)
+    except CrmMappingError as exc:
+        return SyncResult(source, error=CrmError("config", str(exc)))
     except CrmError as exc:
         return SyncResult(source, error=exc)
     if full:
         with session_scope(engine) as session:
             reset_cursors(session, workspace_id, source)
     store = CrmStore(engine, workspace_id)
-    return run_sync(connector, store, apply=apply, judge=judge, on_page=on_page)
-
-
-def derivation(
-    settings: Settings,
-    engine: Engine,
-    workspace_id: str,
-    source: str,
-    *,
-    catalogue: Catalogue | None = None,
-    today: date | None = None,
-) -> tuple[Callable[[], object], Callable[[object], int]]:
-    """What follows a finished sync, as an import: derive the counts (`storage.crm.apply_crm`,
-    month to date through today in COACH_TIMEZONE; the data version it bumps reloads the gap
-    engines), then judge the plans the changed months reach. The mapping file is read now, so
-    a broken one fails before anything is fetched (CrmError "config")."""
-    from analytics.crm_mapping import CrmMappingError, load_mapping
-
-    try:
-        mapping = load_mapping(getattr(settings, "coach_crm_mapping_file", None))
-    except CrmMappingError as exc:
-        raise CrmError("config", str(exc)) from None
-    zone = ZoneInfo(settings.coach_timezone)
-
-    def apply() -> object:
-        from storage.crm import apply_crm
-
-        day = today or datetime.now(zone).date()
-        return apply_crm(engine, workspace_id, source, mapping, day, zone)
-
-    def judge(applied: object) -> int:
-        from analytics.catalogue import load_catalogue
-        from bot.coaching.archive import months_to_judge, update_outcomes
-
-        known = catalogue or load_catalogue(settings.coach_metrics_file)
-        changed = getattr(applied, "months", [])
-        months = months_to_judge(engine, workspace_id, changed, settings.coach_window_months)
-        return update_outcomes(engine, workspace_id, known, settings.gap_config(), months)
-
-    return apply, judge
+    return run_sync(
+        connector,
+        store,
+        apply=lambda: after_sync(engine, settings, workspace_id, source, today),
+        on_page=on_page,
+    )

@@ -316,3 +316,36 @@ def test_the_stand_in_holds_to_hubspot_s_limits(hubspot: HubSpotStandIn) -> None
             "search",
             lambda: search.do_search({"limit": 10, "after": "10000"}, _preload_content=False),
         )
+
+
+def test_the_stand_in_s_answers_are_what_the_official_client_s_models_read(
+    hubspot: HubSpotStandIn,
+) -> None:
+    from hubspot import Client
+
+    crm = Client.create(access_token=TOKEN, host=hubspot.base).crm
+    owners = crm.owners.owners_api.get_page(limit=2)
+    assert [o.email for o in owners.results] == ["priya.shah@example.com", "tom.berg@example.com"]
+    assert owners.results[0].teams[0].name == "East" and owners.paging.next.after == "2"
+    found = crm.deals.search_api.do_search(
+        {
+            "filterGroups": [
+                {"filters": [{"propertyName": "dealstage", "operator": "EQ", "value": "closedwon"}]}
+            ],
+            "properties": ["dealname"],
+            "limit": 5,
+        }
+    )
+    assert found.total == 1 and found.results[0].properties["dealname"] == "Acme renewal"
+    read = crm.deals.batch_api.read(
+        {"inputs": [{"id": "101"}], "propertiesWithHistory": ["dealstage"], "properties": []}
+    )
+    history = read.results[0].properties_with_history["dealstage"]
+    assert [v.value for v in history] == ["closedwon", "qualifiedtobuy", "appointmentscheduled"]
+    assert history[0].timestamp == day(10)
+    links = crm.associations.v4.batch_api.get_page(
+        "meetings", "deals", {"inputs": [{"id": "9003"}]}
+    )
+    assert [t.to_object_id for t in links.results[0].to] == ["101", "102"]
+    archived = crm.objects.calls.basic_api.get_page(archived=True)
+    assert archived.results == []

@@ -54,7 +54,7 @@ class Scripted:
 
 def test_a_sync_walks_owners_deals_activities_then_applies_once() -> None:
     sink, applied = MemorySink(), []
-    result = run_sync(Scripted(), sink, apply=lambda: applied.append(1) or "applied")
+    result = run_sync(Scripted(), sink, apply=lambda: applied.append(1))
     assert result.ok and applied == [1] and sink.runs == [("hubspot", None)]
     assert [k[1] for k in sink.cursors] == ["owners", "deals", "activities"]
     assert result.written == {"owners": 2, "deals": 2} and result.pages == 6
@@ -68,7 +68,10 @@ def test_a_failed_sync_keeps_its_pages_applies_nothing_and_resumes_after_them() 
     assert not result.ok and applied == []
     assert sink.runs == [("hubspot", "HubSpot: 429 on deals page 1")]
     assert sink.cursor("hubspot", "deals") == "1" and list(sink.deals) == ["0"]
-    assert result.line().startswith("hubspot: sync failed: HubSpot: 429 on deals page 1 (")
+    assert result.line() == (
+        "hubspot: sync failed: HubSpot: 429 on deals page 1 (1 deals, 2 owners fetched before it "
+        "are kept)"
+    )
     assert "\n" not in result.line()
 
     again = Scripted()
@@ -81,6 +84,7 @@ def test_a_failed_check_walks_nothing() -> None:
     result = run_sync(Scripted(check=CrmError("auth", "HubSpot refused the token")), sink)
     assert result.error is not None and result.error.kind == "auth"
     assert sink.writes == 0 and sink.runs == [("hubspot", "HubSpot refused the token")]
+    assert result.line() == "hubspot: sync failed: HubSpot refused the token"
 
 
 def test_connectors_come_from_the_settings_by_source_name() -> None:
