@@ -70,6 +70,8 @@ HYGIENE_COLUMNS = (
     "quota_remaining",
 )
 DERIVED_COLUMNS = FUNNEL_COLUMNS + HYGIENE_COLUMNS
+# Counts of things that happen in a month: no record of one is a zero.
+FILLED_COLUMNS = FUNNEL_COLUMNS + ("deals_advanced", "new_pipeline")
 
 
 @dataclass(frozen=True)
@@ -319,12 +321,35 @@ def derive(
     last = month_of(until - timedelta(microseconds=1), tz)
     first = min(first_months) if first_months else last
     months = months_between(min(first, last), last)
+    _fill_zeros(counts, frames, emails, last)
     _hygiene(deals, emails, hygiene, months[-SNAPSHOT_MONTHS:], until, tz, counts, quotas)
     values = pd.DataFrame(
         [(e, m, n, v) for (e, m, n), v in sorted(counts.items())],
         columns=["email", "month", "name", "value"],
     )
     return Derived(values=values, problems=problems, months=months)
+
+
+def _fill_zeros(
+    counts: dict[tuple[str, str, str], float],
+    frames: CrmFrames,
+    emails: dict[str, str],
+    last: str,
+) -> None:
+    """No record is a zero: each rep gets 0 for every count they have none of, from their first
+    month with a record to the last month (an owner deleted in the CRM: to their last)."""
+    seen: dict[str, list[str]] = defaultdict(list)
+    for email, month, _ in counts:
+        seen[email].append(month)
+    gone = set()
+    for row in _rows(frames.owners):
+        if row["crm_id"] in emails and row.get("active") is False:
+            gone.add(emails[row["crm_id"]])
+    for email, months in seen.items():
+        end = max(months) if email in gone else last
+        for month in months_between(min(months), end):
+            for name in FILLED_COLUMNS:
+                counts.setdefault((email, month, name), 0.0)
 
 
 def _majority_owner(deal: _Deal) -> str | None:
@@ -527,8 +552,10 @@ def deal_flags(
     """The open deals of these owners going sideways at `now` (untouched, stuck or both), the
     longest in their stage first."""
     deals = _deals(frames, mapping, [])
+    # The team's stays say what "stuck" is; only these owners' deals are judged.
+    mine = [deal for deal in deals if deal.owner_at(now) in owner_ids]
     flags = []
-    for snap in _snapshots(deals, hygiene, now):
+    for snap in _snapshots(mine, hygiene, now, _Stays(deals)):
         if snap.owner not in owner_ids or not (snap.untouched or snap.stuck):
             continue
         stage = mapping.stage(snap.stage)

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.crm_mapping import Hygiene, load_mapping
-from analytics.crm_metrics import CrmFrames, deal_flags, derive
+from analytics.crm_metrics import FILLED_COLUMNS, CrmFrames, deal_flags, derive
 
 CONNECTED = "f240bbac-87c9-4f6e-bf70-924b57d47db7"
 NO_ANSWER = "73a0d17f-1163-4015-bdd5-ec830791da20"
@@ -112,8 +112,11 @@ QUOTAS = pd.DataFrame(
     columns=["email", "month", "value"],
 )
 
+# No record is a zero: every count a rep has none of, from their first month with a record.
+ZERO = dict.fromkeys(FILLED_COLUMNS, 0)
 EXPECTED = {
-    ("ann@example.com", "2026-09"): {
+    ("ann@example.com", "2026-09"): ZERO
+    | {
         "discovery_calls": 2,  # D1, D2
         "demos": 1,  # D1
         "opportunities_worked": 2,
@@ -125,7 +128,8 @@ EXPECTED = {
         "stuck_deals": 1,  # D2: 20.6 days at its first stage, over the 20 days allowed
         "pipeline_this_quarter": 0,
     },
-    ("ann@example.com", "2026-10"): {
+    ("ann@example.com", "2026-10"): ZERO
+    | {
         "discovery_calls": 2,  # D3 (created past it), D6
         "demos": 1,  # D6
         "wins": 1,
@@ -148,8 +152,9 @@ EXPECTED = {
         "pipeline_this_quarter": 3000,
         "quota_remaining": 15000 - 1000,
     },
-    ("bob@example.com", "2026-09"): {"leads_prospected": 1, "connects": 1},
-    ("bob@example.com", "2026-10"): {
+    ("bob@example.com", "2026-09"): ZERO | {"leads_prospected": 1, "connects": 1},
+    ("bob@example.com", "2026-10"): ZERO
+    | {
         "demos": 1,
         "wins": 1,
         "revenue": 500,
@@ -183,7 +188,7 @@ def test_month_to_date_stops_at_today() -> None:
     derived = derive(frames(), MAPPING, HYGIENE, date(2026, 10, 12), quotas=QUOTAS)
     october = as_dict(derived.values)[("ann@example.com", "2026-10")]
     # By the end of 10-12: D1 won 10-10; D3 not lost yet; the 10-12 meeting is in.
-    assert (october["wins"], october.get("losses")) == (1, None)
+    assert (october["wins"], october["losses"]) == (1, 0)
     assert (october["initial_meetings"], october["follow_up_meetings"]) == (1, 1)
     assert october["open_deals"] == 3  # D2 (still hers), D3 and D6 at 10-13 00:00
 
@@ -276,4 +281,4 @@ def test_zero_and_missing_amounts_are_out(amount: float | None) -> None:
     october = as_dict(derive(data, MAPPING, HYGIENE, date(2026, 10, 31)).values)[
         ("ann@example.com", "2026-10")
     ]
-    assert "wins" not in october and "revenue" not in october
+    assert (october["wins"], october["revenue"]) == (0, 0)

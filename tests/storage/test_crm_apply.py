@@ -125,7 +125,7 @@ def test_apply_writes_like_an_import(engine: Engine) -> None:
     # August is before the CRM's first record: the CSV's numbers stay.
     assert values[("2026-08", "wins")] == 7
     # The CRM wins for its columns in its months: 1 win in October, none in September.
-    assert ("2026-09", "wins") not in values
+    assert values[("2026-09", "wins")] == 0
     assert values[("2026-10", "wins")] == 1
     assert values[("2026-10", "revenue")] == 1000
     assert values[("2026-10", "cycle_days")] == 35
