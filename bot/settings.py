@@ -71,6 +71,20 @@ class Settings(BaseSettings):
     hubspot_access_token: str | None = Field(None, alias="HUBSPOT_ACCESS_TOKEN")
     hubspot_base_url: str = Field("https://api.hubapi.com", alias="HUBSPOT_BASE_URL")
     coach_sync_time: str | None = Field(None, alias="COACH_SYNC_TIME")
+    # Salesforce (`coach sync salesforce`): an instance URL with an OAuth access token, or the
+    # JWT bearer flow (username, connected app's consumer key, private key file; DOMAIN login,
+    # test for a sandbox, or a My Domain such as acme.my). BASE_URL sends every call elsewhere
+    # (tests). Checked when a sync is configured (bot.crm.salesforce), not here, so a bad
+    # Salesforce value never stops the bot.
+    salesforce_instance_url: str | None = Field(None, alias="SALESFORCE_INSTANCE_URL")
+    salesforce_access_token: str | None = Field(None, alias="SALESFORCE_ACCESS_TOKEN")
+    salesforce_username: str | None = Field(None, alias="SALESFORCE_USERNAME")
+    salesforce_consumer_key: str | None = Field(None, alias="SALESFORCE_CONSUMER_KEY")
+    salesforce_private_key_file: str | None = Field(None, alias="SALESFORCE_PRIVATE_KEY_FILE")
+    salesforce_domain: str | None = Field(None, alias="SALESFORCE_DOMAIN")
+    salesforce_api_version: str | None = Field(None, alias="SALESFORCE_API_VERSION")
+    salesforce_base_url: str | None = Field(None, alias="SALESFORCE_BASE_URL")
+    salesforce_max_api_share: str | None = Field(None, alias="SALESFORCE_MAX_API_SHARE")
     coach_log_format: Literal["text", "json"] = Field("text", alias="COACH_LOG_FORMAT")
     coach_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", alias="COACH_LOG_LEVEL"

@@ -47,9 +47,16 @@ def _hubspot(settings: Settings) -> Connector:
     return HubSpotConnector(settings.hubspot_access_token, settings.hubspot_base_url)
 
 
+def _salesforce(settings: Settings) -> Connector:
+    from bot.crm.salesforce import SalesforceConnector
+
+    return SalesforceConnector.from_settings(settings)
+
+
 # Source name → the connector configured from the settings (raises CrmError "config").
 CONNECTORS: dict[str, Callable[[Settings], Connector]] = {
     "hubspot": _hubspot,
+    "salesforce": _salesforce,
 }
 
 

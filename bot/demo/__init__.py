@@ -17,9 +17,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def demo(
-        folder: Annotated[
-            Path, typer.Option(help="Where the demo's CSVs and database go.")
-        ] = Path("demo"),
+        folder: Annotated[Path, typer.Option(help="Where the demo's CSVs and database go.")] = Path(
+            "demo"
+        ),
     ) -> None:
         """Build a demo org, import it through the real import code, and show everyone's gaps."""
         from rich.console import Console

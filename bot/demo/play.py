@@ -71,7 +71,9 @@ class _Player:
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
         self.console.rule(f"[bold]{who}[/] sees: {what}  [dim](demo/slack/{name})[/]")
-        self.console.print(render_blocks(blocks) if blocks else render_mrkdwn(payload.get("text", "")))
+        self.console.print(
+            render_blocks(blocks) if blocks else render_mrkdwn(payload.get("text", ""))
+        )
 
 
 def play_slack(

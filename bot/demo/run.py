@@ -57,14 +57,24 @@ def run_demo(folder: Path, console: Console) -> None:
     labels = {m.key: m.label for m in catalogue.metrics}
 
     summary = Table(title=f"Coaching focus for {month} (window {', '.join(reports[0]['window'])})")
-    for column in ("rep", "segment", "focus (best first) or stretch", "planted weakness", "warnings"):
+    for column in (
+        "rep",
+        "segment",
+        "focus (best first) or stretch",
+        "planted weakness",
+        "warnings",
+    ):
         summary.add_column(column)
     for report in reports:
         segment = report["peer_group"]["segment"] or "—"
         focus = ", ".join(labels.get(k, k) for k in report["focus"])
         if not focus:  # no weakness: the stretch goal, told apart from a focus
             stretch = report.get("stretch")
-            focus = f"[cyan]stretch: {labels.get(stretch['key'], stretch['key'])}[/]" if stretch else "[green]none[/]"
+            focus = (
+                f"[cyan]stretch: {labels.get(stretch['key'], stretch['key'])}[/]"
+                if stretch
+                else "[green]none[/]"
+            )
         truth = planted.get(report["rep"])
         summary.add_row(
             report["name"],
