@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from bot.demo.hubspot_standin import CALL_OUTCOMES, HubSpotStandIn
+from storage.counts import read_counts
 from storage.crm import CrmStore, load_records
 from storage.db import make_engine, session_scope
-from storage.models import MetricValue
 from tests.conftest import _create_pg_database, _drop_pg_database
 from tests.in_process import Ran, run_coach
 
@@ -208,14 +207,11 @@ def kept(url: str) -> tuple[Any, list[tuple[Any, ...]]]:
     try:
         with session_scope(engine) as session:
             records = load_records(session, "acme", "hubspot")
-            values = session.execute(
-                select(
-                    MetricValue.person_id,
-                    MetricValue.month,
-                    MetricValue.name,
-                    MetricValue.value,
-                ).order_by(MetricValue.person_id, MetricValue.month, MetricValue.name)
-            ).all()
+            values = sorted(
+                (pid, month, name, value)
+                for (pid, month), counts in read_counts(session, "acme").items()
+                for name, value in counts.items()
+            )
     finally:
         engine.dispose()
     return records, [tuple(v) for v in values]
