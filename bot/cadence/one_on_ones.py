@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from analytics.crm_mapping import CrmMapping, CrmMappingError
 from analytics.meetings import WeeklySlot
 from analytics.workdays import is_working_day
 from bot.cadence.schedule import prompt_at, weekly_meetings
 from bot.cadence.sender import Batch, Message
+from bot.coaching.crm import crm_mapping
 from bot.coaching.prep import gather
 from bot.slack.blocks.prep import one_on_one_prep, topics_prompt
 from storage.models import Person
@@ -127,6 +129,7 @@ def plan_one_on_ones(cadence: Cadence, day: str | None, now: datetime) -> list[R
                 run.settled[state[0]] += 1
             elif day is not None or cadence.away_through(pair.rep, now) is None:
                 asking.append((pair, meeting))
+        mapping = _mapping(cadence) if managers else None
         with cadence.services.sessions() as session:
             for manager in managers:
                 for pair, meeting in pending[manager.id]:
@@ -139,6 +142,7 @@ def plan_one_on_ones(cadence: Cadence, day: str | None, now: datetime) -> list[R
                         manager.country or rules.country,
                         held_back=day is None and now >= meeting,
                         rep_away_until=away,
+                        mapping=mapping,
                     )
                     text, blocks = one_on_one_prep(prep)
                     key = prep_key(period, manager.id, pair.rep.id)
@@ -174,3 +178,13 @@ def _owed_preps(
                 meeting = datetime.combine(on, pair.slot.at, tzinfo=cadence.zone(pair.manager))
                 if (now - meeting).days < HELD_FOR_DAYS:
                     preps.setdefault(period, {}).setdefault(pair.rep.id, (pair, meeting))
+
+
+def _mapping(cadence: Cadence) -> CrmMapping | None:
+    """The CRM mapping the preps review deals with; a broken mapping file costs the preps their
+    pipeline section (logged; `coach doctor` names the file), never the preps themselves."""
+    try:
+        return crm_mapping(cadence.settings)
+    except CrmMappingError as exc:
+        log.warning("1:1 preps without the pipeline review: %s", exc)
+        return None

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from analytics.catalogue import load_catalogue
 from analytics.crm_mapping import CrmMapping, load_mapping
@@ -69,19 +70,26 @@ def pipeline(
     """The rep's open deals that are untouched or stuck at `now`, longest in their stage first."""
     mapping = crm_mapping(settings)
     with session_scope(engine) as session:
-        sources = connected_sources(session, workspace_id)
-        for source in sources:
-            owners = set(
-                session.scalars(
-                    select(CrmOwner.crm_id).where(
-                        CrmOwner.workspace_id == workspace_id,
-                        CrmOwner.source == source,
-                        func.lower(CrmOwner.email) == email.strip().lower(),
-                    )
+        return sideways(session, mapping, workspace_id, email, now)
+
+
+def sideways(
+    session: Session, mapping: CrmMapping, workspace_id: str, email: str, now: datetime
+) -> Pipeline:
+    """`pipeline` within a session the caller holds (the weekly 1:1 prep gathers many)."""
+    sources = connected_sources(session, workspace_id)
+    for source in sources:
+        owners = set(
+            session.scalars(
+                select(CrmOwner.crm_id).where(
+                    CrmOwner.workspace_id == workspace_id,
+                    CrmOwner.source == source,
+                    func.lower(CrmOwner.email) == email.strip().lower(),
                 )
             )
-            if owners:
-                frames = load_frames(session, workspace_id, source, touches_of=owners)
-                flags = deal_flags(frames, mapping.source(source), mapping.hygiene, owners, now)
-                return Pipeline(source, flags, mapping.hygiene.untouched_days)
+        )
+        if owners:
+            frames = load_frames(session, workspace_id, source, touches_of=owners)
+            flags = deal_flags(frames, mapping.source(source), mapping.hygiene, owners, now)
+            return Pipeline(source, flags, mapping.hygiene.untouched_days)
     return Pipeline(sources[0] if sources else None, [], mapping.hygiene.untouched_days)

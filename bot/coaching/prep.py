@@ -10,8 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.catalogue import Catalogue
+from analytics.crm_mapping import CrmMapping
 from analytics.meetings import month_value, needed_by_now, working_days_elapsed
 from analytics.models import DealFlag
+from bot.coaching.crm import sideways
 from bot.coaching.months import month_bounds
 from storage.counts import read_counts
 from storage.models import CheckIn, MetricMonth, OneOnOneTopics, PartialMonth, Person, Plan
@@ -76,18 +78,6 @@ class Prep:
     held_back: bool = False  # due while the manager was away: sent on their return
 
 
-def crm_connected(session: Session, workspace_id: str) -> bool:
-    """Whether the workspace has a CRM whose deals the prep reviews. None is connected yet;
-    the CRM sync answers this once it is merged."""
-    return False
-
-
-def deal_flags(session: Session, workspace_id: str, rep: Person) -> list[DealFlag]:
-    """The rep's open deals going sideways (untouched, stuck), worst first, for the pipeline
-    review. Empty until the CRM records are derived (the CRM work provides them)."""
-    return []
-
-
 def topics_for(session: Session, workspace_id: str, rep_id: int, day: date) -> list[str]:
     """What the rep added to the agenda of their 1:1 on `day`, one topic a line."""
     row = session.get(OneOnOneTopics, (workspace_id, rep_id, day))
@@ -131,9 +121,11 @@ def gather(
     *,
     held_back: bool = False,
     rep_away_until: date | None = None,
+    mapping: CrmMapping | None = None,
 ) -> Prep:
     """The prep of `rep`'s 1:1 at `meeting` (the manager's local time; its month is the
-    coaching month), with the manager's `country` deciding the working days of the pace."""
+    coaching month), with the manager's `country` deciding the working days of the pace;
+    with a CRM `mapping`, the rep's deals going sideways as of the meeting."""
     workspace_id = rep.workspace_id
     month = meeting.strftime("%Y-%m")
     day = meeting.date()
@@ -190,7 +182,7 @@ def gather(
     if plan is not None:
         done = {a for c in plan.checkins for a in c.done_actions}
         steps = [a for a in plan.actions if a not in done]
-    crm = crm_connected(session, workspace_id)
+    review = sideways(session, mapping, workspace_id, rep.email, meeting) if mapping else None
     return Prep(
         rep_id=rep.id,
         rep_name=rep.name,
@@ -204,8 +196,8 @@ def gather(
         last_checkin=last,
         next_steps=steps,
         topics=topics_for(session, workspace_id, rep.id, day),
-        crm=crm,
-        flags=deal_flags(session, workspace_id, rep) if crm else [],
+        crm=review is not None and review.source is not None,
+        flags=review.flags if review is not None else [],
         rep_away_until=rep_away_until,
         held_back=held_back,
     )
