@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from storage.db import make_engine
 from storage.models import PlanOutcome
+from tests.in_process import Ran, run_coach
 from tests.storage.test_import_plans import ORG, PLANS, metrics_csv
 
-COACH = [sys.executable, "-m", "bot.cli.main"]
 
-
-def coach(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def coach(db: Path, *args: str) -> Ran:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
     env.update({"DATABASE_URL": f"sqlite:///{db}", "COACH_WORKSPACE": "acme", "COLUMNS": "200"})
-    return subprocess.run([*COACH, *args], env=env, capture_output=True, text=True, timeout=120)
+    return run_coach(*args, env=env)
 
 
 def test_exit_status_and_judging(tmp_path: Path) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -20,15 +18,15 @@ from bot.demo.run import write_demo_csvs
 from storage.db import session_scope
 from storage.models import Person
 from storage.plans import FocusInput, save_plan
+from tests.in_process import Ran, run_coach
 
-COACH = [sys.executable, "-m", "bot.cli.main"]
 CATALOGUE = load_catalogue()
 
 
-def coach(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def coach(url: str, *args: str) -> Ran:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
     env.update({"DATABASE_URL": url, "COACH_WORKSPACE": "acme", "COLUMNS": "200"})
-    return subprocess.run([*COACH, *args], env=env, capture_output=True, text=True, timeout=120)
+    return run_coach(*args, env=env)
 
 
 def rounded(value: object) -> object:
