@@ -1,6 +1,11 @@
 """The Dockerfile's steps, reproduced without Docker (which can't run here): build the wheelhouse
 from exactly the files the image copies, install it into a clean virtual environment with no
-index, and run the image's entrypoint until its health check answers."""
+index, and run the image's entrypoint until its health check answers.
+
+That takes half a minute, so it runs when `Dockerfile` or `pyproject.toml` (what decides the
+image's contents) differ from the fingerprint of the last pass, kept in
+`tests/dockerfile.sha256`: a pass records the new fingerprint, to be committed with the change.
+`COACH_TEST_DOCKERFILE=1` runs it regardless."""
 
 from __future__ import annotations
 
@@ -12,10 +17,28 @@ import subprocess
 import sys
 import time
 import urllib.request
+from hashlib import sha256
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
+FINGERPRINT_FILE = ROOT / "tests" / "dockerfile.sha256"
+
+
+def fingerprint(root: Path = ROOT) -> str:
+    """The hash of what decides the image: the Dockerfile and the project's metadata."""
+    digest = sha256()
+    for name in ("Dockerfile", "pyproject.toml"):
+        digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def checked() -> bool:
+    """Whether the image's steps passed with the Dockerfile and pyproject.toml as they are."""
+    recorded = FINGERPRINT_FILE.read_text().strip() if FINGERPRINT_FILE.exists() else ""
+    return recorded == fingerprint() and os.environ.get("COACH_TEST_DOCKERFILE") != "1"
 
 
 def test_the_image_is_small_non_root_and_checks_its_health() -> None:
@@ -35,6 +58,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def test_the_fingerprint_follows_the_dockerfile_and_pyproject_only(tmp_path: Path) -> None:
+    for name in ("Dockerfile", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    before = fingerprint(tmp_path)
+    assert before == fingerprint()
+    (tmp_path / "README.md").write_text("changed")
+    assert fingerprint(tmp_path) == before
+    for name in ("Dockerfile", "pyproject.toml"):
+        with (tmp_path / name).open("a") as f:
+            f.write("\n")
+        assert fingerprint(tmp_path) != before
+        before = fingerprint(tmp_path)
+
+
+@pytest.mark.skipif(
+    checked(),
+    reason="Dockerfile and pyproject.toml unchanged since the image's steps last passed "
+    "(tests/dockerfile.sha256); COACH_TEST_DOCKERFILE=1 runs them",
+)
 def test_the_image_steps_in_a_clean_virtual_environment(tmp_path: Path) -> None:
     # Stage one: only what the Dockerfile COPYs, then `pip wheel` as it runs it.
     src = tmp_path / "src"
@@ -102,3 +144,4 @@ def test_the_image_steps_in_a_clean_virtual_environment(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+    FINGERPRINT_FILE.write_text(fingerprint() + "\n")

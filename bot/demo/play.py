@@ -96,7 +96,9 @@ def play_slack(
             COACH_WORKSPACE=workspace,
         )
         server = make_http_server(create_app(settings, engine), engine, "127.0.0.1", 0)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    ).start()
         try:
             player = _Player(f"http://127.0.0.1:{server.server_port}", slack, out, console)
             manager, rep_id = directory[manager_email], directory[rep_email]

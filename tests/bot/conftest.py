@@ -173,7 +173,10 @@ def serve_bot(engine: Engine, slack: SlackStandIn, **env: Any) -> Iterator[Bot]:
     }
     settings = Settings(**{k: v for k, v in values.items() if v is not None})
     server = make_http_server(create_app(settings, engine), engine, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() waits for the loop's next poll: the default 0.5 s was most of a short test.
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    ).start()
     try:
         yield Bot(f"http://127.0.0.1:{server.server_port}", slack, engine)
     finally:

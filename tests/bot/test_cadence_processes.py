@@ -1,4 +1,7 @@
-"""`coach run` as operators run it: separate processes, killed mid-run, or racing each other."""
+"""`coach run` as operators run it: separate processes, killed mid-run, or racing each other.
+
+A run that only has to print and exit (and each rerun after a kill) runs `coach` in the test
+process (`tests.in_process`); the runs that are killed or race are real processes."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from bot.demo.standin import SlackStandIn
 from storage.db import make_engine
 from storage.models import Delivery
 from tests.bot.conftest import metadata_keys, seed
+from tests.in_process import Ran, run_coach
 
 COACH = [sys.executable, "-m", "bot.cli.main"]
 MONTH_RUN = ["run", "day-one", "--month", "2026-11"]
@@ -45,16 +49,8 @@ def env_for(url: str, slack: SlackStandIn, **extra: str) -> dict[str, str]:
     }
 
 
-def coach(
-    url: str, slack: SlackStandIn, *args: str, **extra: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*COACH, *args],
-        env=env_for(url, slack, **extra),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def coach(url: str, slack: SlackStandIn, *args: str, **extra: str) -> Ran:
+    return run_coach(*args, env=env_for(url, slack, **extra))
 
 
 def age_claims(url: str) -> None:
@@ -126,7 +122,7 @@ def test_bad_arguments_say_what_and_change_nothing(
 def test_a_run_with_no_token_says_which_variable(sqlite_db: str, slack: SlackStandIn) -> None:
     env = env_for(sqlite_db, slack)
     env.pop("SLACK_BOT_TOKEN")
-    result = subprocess.run([*COACH, *MONTH_RUN], env=env, capture_output=True, text=True)
+    result = run_coach(*MONTH_RUN, env=env)
     assert result.returncode == 2 and "SLACK_BOT_TOKEN" in result.stderr
 
 

@@ -173,7 +173,9 @@ def test_healthz_is_503_when_the_database_is_unreachable(bot: Bot) -> None:
 
     down = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none")
     server = make_http_server(None, down, "127.0.0.1", 0)  # type: ignore[arg-type]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    ).start()
     try:
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/healthz", timeout=10)
@@ -189,7 +191,9 @@ def test_healthz_is_503_while_warming_up(sqlite_engine) -> None:  # noqa: ANN001
 
     warm = threading.Event()
     server = make_http_server(None, sqlite_engine, "127.0.0.1", 0, ready=warm.is_set)  # type: ignore[arg-type]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    ).start()
     url = f"http://127.0.0.1:{server.server_port}/healthz"
     try:
         with pytest.raises(urllib.error.HTTPError) as info:
