@@ -32,9 +32,7 @@ class SocketModeStandIn:
 
     def __enter__(self) -> SocketModeStandIn:
         self._server = serve(self._session, "127.0.0.1", 0)
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
