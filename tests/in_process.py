@@ -19,7 +19,9 @@ from contextlib import chdir
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.cli.main import main
+from rich.console import Console
+
+from bot.cli import main as cli
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,14 @@ def run_coach(
     sys.argv = ["coach", *args]
     os.environ.clear()
     os.environ.update(env)
+    # A process's consoles take their width from its COLUMNS when they are made (xdist's workers
+    # set COLUMNS=80 before coach is imported).
+    saved_consoles = cli.out, cli.err
+    cli.out, cli.err = Console(), Console(stderr=True)
     code: int = 0
     try:
         with chdir(cwd or Path.cwd()):
-            main()
+            cli.main()
     except SystemExit as exit_:
         status = exit_.code
         code = status if isinstance(status, int) else (0 if status is None else 1)
@@ -76,4 +82,5 @@ def run_coach(
         os.environ.update(saved_env)
         sys.argv = saved_argv
         sys.stdin, sys.stdout, sys.stderr = saved_streams
+        cli.out, cli.err = saved_consoles
     return Ran(code, _text(raw_out), _text(raw_err), raw_out)

@@ -188,10 +188,10 @@ def play_cadence(
             who = names.get(users.get(message["channel"], message["channel"]), "?")
             player.show(who, what + (" (a reply)" if message.get("thread_ts") else ""), message)
         replies = sum(1 for c in calls if c.params.get("thread_ts"))
-        console.print(
-            f"[dim]{len(calls)} messages in all, {replies} of them thread replies (one per "
-            "rep); the ones not printed look alike.[/]"
-        )
+        total = f"{len(calls)} message{'' if len(calls) == 1 else 's'} in all"
+        if replies:
+            total += f", {replies} of them thread replies (one per rep)"
+        console.print(f"[dim]{total}; the ones not printed look alike.[/]")
 
 
 def _view(view: Any) -> dict[str, Any]:
