@@ -12,8 +12,6 @@ import io
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -47,6 +45,7 @@ from tests.bot.test_block_limits import check_view
 from tests.bot.test_cadence_e2e import click
 from tests.bot.test_calendar_e2e import keyed
 from tests.bot.test_checkin_e2e import submit_view
+from tests.in_process import Ran, run_coach
 
 HOSTILE = '=HYPERLINK("https://evil.example") <!channel> & <@UDANA>'
 
@@ -437,9 +436,8 @@ def test_export_for_hr(world: tuple[Bot, Cadence, str], running: Pip) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
     env.update({"DATABASE_URL": world[2], "COLUMNS": "200"})
 
-    def export(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "bot.cli.main", "export", "pips", *args]
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    def export(*args: str) -> Ran:
+        return run_coach("export", "pips", *args, env=env)
 
     out = export()
     assert out.returncode == 0, out.stderr
@@ -460,9 +458,8 @@ def test_coach_run_pips_by_hand(world: tuple[Bot, Cadence, str], running: Pip) -
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "SLACK_"))}
     env.update({"DATABASE_URL": world[2], "COLUMNS": "200"})
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "bot.cli.main", "run", "pips", *args]
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    def run(*args: str) -> Ran:
+        return run_coach("run", "pips", *args, env=env)
 
     dry = run("--day", "2026-11-16", "--dry-run")
     assert dry.returncode == 0, dry.stderr
