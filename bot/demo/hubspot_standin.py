@@ -42,9 +42,11 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from bot.demo.local_server import LocalServer, StandInServer
 
 # The default sales pipeline's stages, as HubSpot names them, and those that close a deal.
 DEFAULT_STAGES = (
@@ -205,7 +207,27 @@ class _HubSpotError(Exception):
         }
 
 
-class HubSpotStandIn:
+class _Handler(BaseHTTPRequestHandler):
+    server: StandInServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as urllib3's pool expects
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out as two writes: without this, Nagle's algorithm holds the body
+        # back for the client's delayed ACK (tens of milliseconds a call).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_GET(self) -> None:
+        self.server.standin._serve(self, "GET")
+
+    def do_POST(self) -> None:
+        self.server.standin._serve(self, "POST")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: `.calls` is the log."""
+
+
+class HubSpotStandIn(LocalServer):
     """HubSpot's CRM API on 127.0.0.1 and an ephemeral port; see the module docstring.
 
     `token`: the only private-app token accepted (None: any bearer token). `scopes`: what the
@@ -213,6 +235,9 @@ class HubSpotStandIn:
     `keep_responses` False records calls without their answers (a benchmark's hundreds of
     thousands of records would be kept twice).
     """
+
+    service = "HubSpot"
+    handler = _Handler
 
     def __init__(
         self,
@@ -223,6 +248,7 @@ class HubSpotStandIn:
         portal_id: int = PORTAL_ID,
         keep_responses: bool = True,
     ) -> None:
+        super().__init__()
         self.token = token
         self.keep_responses = keep_responses
         self.scopes = set(scopes)
@@ -244,47 +270,19 @@ class HubSpotStandIn:
             OBJECT_TYPES
         )
         self._user_ids = itertools.count(7_000_001)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- life cycle --------------------------------------------------------------------------------
 
-    def start(self) -> HubSpotStandIn:
-        """Serve on a fresh local port; returns self."""
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.standin = self
-        self._server = server
+    def _on_start(self) -> None:
         self._held = threading.Event()
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="hubspot-standin"
-        )
-        self._thread.daemon = True
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        """Stop serving; held calls are answered at once."""
-        self._held.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def __enter__(self) -> HubSpotStandIn:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _on_stop(self) -> None:
+        self._held.set()  # held calls are answered at once
 
     @property
     def base(self) -> str:
         """`http://127.0.0.1:PORT`: HUBSPOT_BASE_URL."""
-        if self._server is None:
-            raise RuntimeError("the HubSpot stand-in is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     # -- seeding -----------------------------------------------------------------------------------
 
@@ -1022,32 +1020,6 @@ def _filter_matches(record: _Record, spec: dict[str, Any]) -> bool:
     if op not in comparisons:
         raise _HubSpotError(400, "VALIDATION_ERROR", f"operator {op} is not supported here")
     return bool(comparisons[op]())
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
-    standin: HubSpotStandIn
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"  # keep-alive, as urllib3's pool expects
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out as two writes: without this, Nagle's algorithm holds the body
-        # back for the client's delayed ACK (tens of milliseconds a call).
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def do_GET(self) -> None:
-        self.server.standin._serve(self, "GET")
-
-    def do_POST(self) -> None:
-        self.server.standin._serve(self, "POST")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: `.calls` is the log."""
 
 
 def seed_account(

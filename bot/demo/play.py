@@ -16,12 +16,10 @@ from typing import Any
 from rich.console import Console
 from sqlalchemy import Engine, select
 
-from bot.slack.app import create_app
 from bot.cadence.jobs import Cadence
+from bot.cli.terminal import render_blocks, render_mrkdwn
 from bot.coaching.months import month_bounds
-from bot.slack.server import make_http_server
 from bot.coaching.services import Services
-from bot.settings import Settings
 from bot.demo.standin import (
     SlackStandIn,
     interaction_body,
@@ -29,7 +27,9 @@ from bot.demo.standin import (
     sign_slack_request,
     slash_command_body,
 )
-from bot.cli.terminal import render_blocks, render_mrkdwn
+from bot.settings import Settings
+from bot.slack.app import create_app
+from bot.slack.server import make_http_server
 from storage.db import session_scope
 from storage.models import Person
 
@@ -97,8 +97,8 @@ def play_slack(
         )
         server = make_http_server(create_app(settings, engine), engine, "127.0.0.1", 0)
         threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    ).start()
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         try:
             player = _Player(f"http://127.0.0.1:{server.server_port}", slack, out, console)
             manager, rep_id = directory[manager_email], directory[rep_email]

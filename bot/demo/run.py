@@ -10,11 +10,11 @@ from rich.table import Table
 
 from analytics.catalogue import load_catalogue
 from analytics.simulate import demo_org
+from bot.cli.terminal import gap_panel
+from bot.coaching.gaps import load_gap_engine
 from bot.coaching.months import coaching_month
 from bot.demo.history import rep_to_show, script_history
 from bot.demo.play import play_slack
-from bot.coaching.gaps import load_gap_engine
-from bot.cli.terminal import gap_panel
 from storage.csv_import import ORG_COLUMNS, import_metrics, import_org
 from storage.db import make_engine, session_scope, upgrade
 

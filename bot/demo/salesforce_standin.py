@@ -47,7 +47,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -55,6 +55,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 
 from bot.demo import soql
+from bot.demo.local_server import LocalServer, StandInServer
 
 API_VERSION = "59.0"
 INSTANCE_URL = "https://coach-test.my.salesforce.com"
@@ -236,13 +237,29 @@ def sf_datetime(value: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
 
 
-class SalesforceStandIn:
+class _Handler(BaseHTTPRequestHandler):
+    server: StandInServer
+
+    def do_GET(self) -> None:
+        self.server.standin._serve(self, "GET")
+
+    def do_POST(self) -> None:
+        self.server.standin._serve(self, "POST")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output quiet; `.calls` is the log."""
+
+
+class SalesforceStandIn(LocalServer):
     """The Salesforce REST API on 127.0.0.1 and an ephemeral port; see the module docstring.
 
     `token` is a valid access token from the start (the "instance URL + access token" set-up);
     `add_app` registers a connected app for the JWT bearer flow. `page_size` is how many records
     a query page holds. `api_limit` is the org's daily request allowance.
     """
+
+    service = "Salesforce"
+    handler = _Handler
 
     def __init__(
         self,
@@ -251,6 +268,7 @@ class SalesforceStandIn:
         api_limit: int = 100_000,
         now: Callable[[], datetime] | None = None,
     ) -> None:
+        super().__init__()
         self.page_size = page_size
         self.api_limit = api_limit
         self.api_used = 0
@@ -271,48 +289,18 @@ class SalesforceStandIn:
         self._calls: list[Call] = []
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- life cycle --------------------------------------------------------------------------------
 
-    def start(self) -> SalesforceStandIn:
-        """Serve on a fresh local port; returns self."""
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.standin = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="salesforce-standin"
-        )
-        self._thread.daemon = True
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and free the port; held calls are answered first."""
-        with self._lock:
+    def _on_stop(self) -> None:
+        with self._lock:  # held calls are answered first
             for _, _, release in self._holds:
                 release.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def __enter__(self) -> SalesforceStandIn:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
         """`http://127.0.0.1:PORT`, for SALESFORCE_BASE_URL."""
-        if self._server is None:
-            raise RuntimeError("the Salesforce stand-in is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     # -- the org's data ----------------------------------------------------------------------------
 
@@ -857,24 +845,6 @@ class SalesforceStandIn:
             "earliestDateAvailable": sf_datetime(earliest),
             "latestDateCovered": sf_datetime(end),
         }
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    standin: SalesforceStandIn
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_GET(self) -> None:
-        self.server.standin._serve(self, "GET")
-
-    def do_POST(self) -> None:
-        self.server.standin._serve(self, "POST")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output quiet; `.calls` is the log."""
 
 
 # Where a demo deal can go next from each open stage: the funnel, with some skipping and losses.

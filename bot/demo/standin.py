@@ -37,11 +37,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
+from bot.demo.local_server import LocalServer, StandInServer
 from bot.slack.client import REQUIRED_SCOPES
 
 TEAM_ID = "T0C0ACH01"
@@ -186,7 +187,21 @@ def _invalid_arguments(messages: list[str]) -> _SlackError:
     )
 
 
-class SlackStandIn:
+class _Handler(BaseHTTPRequestHandler):
+    server: StandInServer
+
+    def do_POST(self) -> None:
+        self.server.standin._serve(self)
+
+    def do_GET(self) -> None:
+        """Slack takes Web API calls as GET too; slack_sdk reads history that way."""
+        self.server.standin._serve(self)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output quiet; `.calls` is the log."""
+
+
+class SlackStandIn(LocalServer):
     """Slack's Web API on 127.0.0.1 and an ephemeral port; see the module docstring.
 
     `directory` maps email → user id (more detail with `add_user`). `scopes` are the scopes the
@@ -195,6 +210,9 @@ class SlackStandIn:
     `messages` ((channel, ts) → message), `views` (id → view), `home_tabs` (user id → view) and
     `files` (id → file, with its uploaded `content`) hold what the bot has made.
     """
+
+    service = "Slack"
+    handler = _Handler
 
     def __init__(
         self,
@@ -205,6 +223,7 @@ class SlackStandIn:
         client_id: str = "1111.2222",
         client_secret: str = "app-client-secret",
     ) -> None:
+        super().__init__()
         self.scopes = set(scopes)
         self.client_id, self.client_secret = client_id, client_secret
         self._teams = {TEAM_ID: _Team(TEAM_ID, "Coach Test", TEAM_DOMAIN)}
@@ -229,8 +248,6 @@ class SlackStandIn:
         self._lock = threading.Condition()
         self._ids = itertools.count(1)
         self._ts_base = int(time.time()) * 1_000_000
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         # Where `apps.connections.open` sends a Socket Mode client (a local WebSocket URL).
         self.socket_url: str | None = None
         self._methods: dict[str, Callable[[Params], dict[str, Any]]] = {
@@ -258,43 +275,16 @@ class SlackStandIn:
 
     # -- life cycle --------------------------------------------------------------------------------
 
-    def start(self) -> SlackStandIn:
-        """Serve on a fresh local port; returns self."""
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.standin = self
-        self._server = server
+    def _on_start(self) -> None:
         self._released = threading.Event()
-        # A short poll interval keeps stop() quick: shutdown waits for the loop to look up.
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="slack-standin"
-        )
-        self._thread.daemon = True
-        self._thread.start()
-        return self
 
-    def stop(self) -> None:
-        """Stop serving and free the port; calls held back by `slow` are answered at once."""
-        self._released.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def __enter__(self) -> SlackStandIn:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _on_stop(self) -> None:
+        self._released.set()  # calls held back by `slow` are answered at once
 
     @property
     def base(self) -> str:
         """`http://127.0.0.1:PORT`, the stand-in's origin."""
-        if self._server is None:
-            raise RuntimeError("the Slack stand-in is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     @property
     def url(self) -> str:
@@ -890,26 +880,6 @@ class SlackStandIn:
                 }
             )
         return {"files": completed}
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # fan-out tests open many connections at once
-    standin: SlackStandIn
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_POST(self) -> None:
-        self.server.standin._serve(self)
-
-    def do_GET(self) -> None:
-        """Slack takes Web API calls as GET too; slack_sdk reads history that way."""
-        self.server.standin._serve(self)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output quiet; `.calls` is the log."""
 
 
 # -- parsing, and Block Kit checks in Slack's own wording ------------------------------------------
