@@ -21,6 +21,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -354,6 +355,17 @@ class Pip(Base):
     manager chain and admins; never part of the archive's lessons or team-wide views."""
 
     __tablename__ = "pips"
+    # One running PIP per rep, even when two submissions race (two replicas, or two managers).
+    __table_args__ = (
+        Index(
+            "uq_pips_one_active",
+            "workspace_id",
+            "rep_id",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id"))

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from storage.counts import read_counts
@@ -30,6 +31,10 @@ from storage.models import (
 )
 
 DECISIONS = ("completed", "extended", "ended")
+
+
+class PipRunning(Exception):
+    """The rep already has a running PIP (perhaps saved a moment ago by another submission)."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,11 @@ def create_pip(
     commitments: list[str],
     discussed: bool,
 ) -> Pip:
-    """Save a new PIP and its `created` event."""
+    """Save a new PIP and its `created` event. Raises PipRunning when the rep has a running
+    PIP; when another session saved it meanwhile, this session is rolled back, its pending work
+    with it (the unique index `uq_pips_one_active` decides between racing submissions)."""
+    if active_pip(session, workspace_id, rep_id) is not None:
+        raise PipRunning
     pip = Pip(
         workspace_id=workspace_id,
         rep_id=rep_id,
@@ -156,7 +165,11 @@ def create_pip(
         for i, t in enumerate(tracking)
     ]
     session.add(pip)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        raise PipRunning from exc
     log_event(
         session,
         pip,

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import CheckIn, Person, Pip, PipCheckIn, Plan, Workspace
-from storage.pips import PipGoal, add_pip_checkin, create_pip
+from storage.pips import PipGoal, PipRunning, add_pip_checkin, create_pip
 from storage.plans import FocusInput, add_checkin, save_plan
 
 
@@ -119,3 +120,54 @@ def test_a_submission_racing_on_two_replicas_is_one_pip_checkin(engine: Engine) 
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(PipCheckIn)) == 1
         assert session.scalar(select(PipCheckIn.id)) == row_id
+
+
+def test_two_pips_racing_for_one_rep_are_one(engine: Engine) -> None:
+    """Two managers (or one submission on two replicas) start a PIP for a rep at once: both
+    pass the "none running" check; the unique index lets the first in, the second is told."""
+    author, _, _ = _setup(engine)
+    with Session(engine) as session:
+        rep = Person(workspace_id="w", email="s@x.com", name="S", role="rep", manager_id=author)
+        session.add(rep)
+        session.commit()
+        rep_id = rep.id
+
+    def write(session: Session) -> Pip:
+        return create_pip(
+            session,
+            workspace_id="w",
+            rep_id=rep_id,
+            author_id=author,
+            start_date=date(2026, 11, 2),
+            end_date=date(2027, 1, 31),
+            rhythm_days=7,
+            goals=[PipGoal("close_rate", 0.1, 0.2, date(2027, 1, 1))],
+            tracking=[],
+            commitments=[],
+            discussed=True,
+        )
+
+    first = Session(engine)
+    write(first)
+    refused: list[BaseException] = []
+
+    def second() -> None:
+        with Session(engine) as session:
+            try:
+                write(session)
+                session.commit()
+            except PipRunning as exc:
+                refused.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    time.sleep(0.5)  # the second insert now waits on the first's uncommitted row
+    first.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and len(refused) == 1
+    with Session(engine) as session:
+        running = select(func.count()).where(Pip.rep_id == rep_id, Pip.status == "active")
+        assert session.scalar(running) == 1
+        with pytest.raises(PipRunning):  # and the check before the insert says so at once
+            write(session)

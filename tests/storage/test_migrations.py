@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import MetaData, inspect, text
 
 from storage.counts import read_counts
-from storage.db import current_revision, downgrade, make_engine, session_scope, upgrade
+from storage.db import (
+    alembic_config,
+    current_revision,
+    downgrade,
+    make_engine,
+    session_scope,
+    upgrade,
+)
 from storage.models import Base
 
 TABLES = {
@@ -128,4 +137,41 @@ def test_metric_values_move_to_rep_months_and_back(db_url: str) -> None:
             text("SELECT workspace_id, person_id, month, name, value FROM metric_values")
         ).all()
     assert sorted(map(tuple, back)) == sorted(values)
+    engine.dispose()
+
+
+def test_two_running_pips_for_one_rep_stop_0012_with_their_names(db_url: str) -> None:
+    """Before 0012, racing submissions could leave a rep two running PIPs: the migration names
+    them and stops (which one stands is the manager's call); ended, it goes through."""
+    upgrade(db_url, "0011")
+    engine = make_engine(db_url)
+    at = "2026-01-01 00:00:00"
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO workspaces (id, data_version, created_at) VALUES ('a', 0, :at)"),
+            {"at": at},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO people (id, workspace_id, email, name, role, active, mute_reminders, "
+                "created_at, updated_at) VALUES (7, 'a', 'r@x.com', 'R', 'rep', true, false, :at, :at)"
+            ),
+            {"at": at},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO pips (id, workspace_id, rep_id, start_date, end_date, rhythm_days, "
+                "commitments, discussed, status, created_at, updated_at) VALUES (:id, 'a', 7, "
+                "'2026-11-02', '2027-01-31', 7, '[]', true, 'active', :at, :at)"
+            ),
+            [{"id": 1, "at": at}, {"id": 2, "at": at}],
+        )
+    with pytest.raises(RuntimeError, match="a/person 7: 2 active PIPs"):
+        upgrade(db_url)
+    assert current_revision(engine) == "0011"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE pips SET status = 'ended' WHERE id = 2"))
+    upgrade(db_url)
+    head = ScriptDirectory.from_config(alembic_config(db_url)).get_current_head()
+    assert current_revision(engine) == head
     engine.dispose()

@@ -57,6 +57,7 @@ from storage.directory import Member
 from storage.models import Pip
 from storage.pips import (
     DECISIONS,
+    PipRunning,
     acknowledge,
     active_pip,
     add_pip_checkin,
@@ -222,7 +223,21 @@ def submit(ack: Ack, client: WebClient, context: BoltContext) -> None:
     # Valid: answer Slack now (it waits 3 seconds), then save and announce.
     ack()
     with context["sessions"]() as session:
-        if active_pip(session, actor.workspace_id, rep.id) is not None:  # saved meanwhile
+        try:
+            pip = create_pip(
+                session,
+                workspace_id=actor.workspace_id,
+                rep_id=rep.id,
+                author_id=actor.person_id,
+                start_date=parsed.start,
+                end_date=parsed.end,
+                rhythm_days=parsed.rhythm_days,
+                goals=parsed.goals,
+                tracking=parsed.tracking,
+                commitments=parsed.commitments,
+                discussed=parsed.discussed,
+            )
+        except PipRunning:  # saved meanwhile, by another submission
             try:
                 client.chat_postMessage(
                     channel=actor.slack_user_id, text=f"Not saved: {escape(running)}"
@@ -230,19 +245,6 @@ def submit(ack: Ack, client: WebClient, context: BoltContext) -> None:
             except SlackApiError as exc:
                 log.warning("PIP not saved, and the DM saying so failed: %s", exc)
             return
-        pip = create_pip(
-            session,
-            workspace_id=actor.workspace_id,
-            rep_id=rep.id,
-            author_id=actor.person_id,
-            start_date=parsed.start,
-            end_date=parsed.end,
-            rhythm_days=parsed.rhythm_days,
-            goals=parsed.goals,
-            tracking=parsed.tracking,
-            commitments=parsed.commitments,
-            discussed=parsed.discussed,
-        )
         session.commit()
         view = _view(context, pip)
         pip_id = pip.id
