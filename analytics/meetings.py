@@ -6,7 +6,8 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from analytics.workdays import is_working_day
 
@@ -45,6 +46,18 @@ def parse_slot(text: str) -> WeeklySlot:
     if hours > 23 or minutes > 59:
         raise ValueError(f"{found.group(2)}:{found.group(3)} is not a time of day: {example}")
     return WeeklySlot(weekday, time(hours, minutes))
+
+
+def next_meeting(slot: WeeklySlot, zone: ZoneInfo, now: datetime) -> datetime:
+    """When the weekly meeting next starts after `now`; its slot is a time in `zone` (the
+    manager's calendar)."""
+    today = now.astimezone(zone).date()
+    for offset in range(8):  # today's may have passed: the same weekday comes again on day 7
+        day = today + timedelta(days=offset)
+        start = datetime.combine(day, slot.at, tzinfo=zone)
+        if day.weekday() == slot.weekday and start > now:
+            return start
+    raise AssertionError("every weekday comes within eight days")
 
 
 def working_days_elapsed(through: date, country: str | None) -> tuple[int, int]:

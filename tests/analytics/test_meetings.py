@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -12,6 +13,7 @@ from analytics.meetings import (
     WeeklySlot,
     month_value,
     needed_by_now,
+    next_meeting,
     parse_slot,
     working_days_elapsed,
 )
@@ -22,6 +24,22 @@ def test_a_slot_reads_back_from_its_label(weekday: int, hour: int, minute: int) 
     slot = WeeklySlot(weekday, time(hour, minute))
     assert parse_slot(slot.label) == slot
     assert parse_slot(f"  {slot.label.upper()}  ") == slot
+
+
+@given(
+    st.integers(0, 6),
+    st.times(),
+    st.datetimes(datetime(2020, 1, 1), datetime(2030, 12, 31), timezones=st.just(UTC)),
+    st.sampled_from(["Europe/Berlin", "America/New_York", "Asia/Kolkata", "Pacific/Auckland"]),
+)
+def test_the_next_meeting_is_the_first_start_of_the_slot_after_now(
+    weekday: int, at: time, now: datetime, zone_name: str
+) -> None:
+    zone = ZoneInfo(zone_name)
+    found = next_meeting(WeeklySlot(weekday, at), zone, now)
+    assert found > now and found - now <= timedelta(days=7, hours=1)
+    assert found.weekday() == weekday and found.time() == at  # as written in the calendar
+    assert found - timedelta(days=7) <= now  # the week before's was not after now: the first
 
 
 @pytest.mark.parametrize(

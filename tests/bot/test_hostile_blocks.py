@@ -4,8 +4,9 @@ typed in plain_text (pure)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.coaching.briefing import FocusOutcome, PlanView, RepBrief
 from bot.coaching.team import TeamRow
@@ -14,6 +15,7 @@ from bot.slack.blocks.cadence import digest, escalation, reminder
 from bot.slack.blocks.checkin import checkin_reply
 from bot.slack.blocks.gaps import gap_blocks
 from bot.slack.blocks.plan import message_modal
+from bot.slack.blocks.prep import rep_one_on_one
 from bot.slack.blocks.team import manager_home, rep_home
 from tests.bot.mrkdwn_leaks import leaks
 from tests.bot.test_block_limits import check_message
@@ -69,6 +71,9 @@ def test_gaps_with_lessons_and_the_rep_home() -> None:
     assert blocks[0]["text"]["text"] == NAME  # the header is plain_text: as typed
     assert "&lt;!here&gt; Mia &amp; Co (closed it, September 2026)" in str(blocks)
     assert view(rep_home(blocks, None)) == []
+    meeting = datetime(2026, 12, 8, 10, tzinfo=ZoneInfo("America/New_York"))
+    home = rep_home(blocks, None, rep_one_on_one(NAME, meeting, yours=True))
+    assert view(home) == [] and "&lt;!here&gt; Mia &amp; Co" in str(home["blocks"][0])
 
 
 def test_archive_with_a_metric_stuck_for_months() -> None:

@@ -19,6 +19,7 @@ from storage.models import OneOnOneTopics, PartialMonth, Person, WorkspaceSettin
 from tests.bot.conftest import Bot, blocks_text, make_cadence, metadata_keys
 from tests.bot.test_cadence_e2e import click, make_plan, person_id
 from tests.bot.test_calendar_e2e import keyed, set_person
+from tests.bot.test_team_home_e2e import home_of
 
 # Tuesday, December 8, 2026, 14:00 in Berlin (13:00 UTC): Rep 1's weekly 1:1 with Mark.
 BERLIN = "Europe/Berlin"
@@ -250,3 +251,20 @@ def test_admins_change_the_workspace_settings_and_the_cadence_follows(bot: Bot) 
     assert keyed(bot, "UMARK", "one-on-one") == [] and keyed(bot, "UREP1", "topics")
     ticks(cadence, "2026-12-08 13:15:00")
     assert len(keyed(bot, "UMARK", "one-on-one")) == 1
+
+
+def test_a_reps_home_shows_their_next_one_on_one_in_their_own_time(bot: Bot) -> None:
+    """The slot is a time in the manager's calendar; the rep sees it in their own zone, or
+    with the zone named when the org chart doesn't give theirs."""
+    set_person(bot, "mark@example.com", timezone=BERLIN)
+    set_person(bot, "rep1@example.com", timezone="America/New_York")
+    weekly(bot, "rep1@example.com", 1, "16:00")  # Tuesdays at 16:00 in Berlin
+    weekly(bot, "rep2@example.com", 1, "16:00")
+    # Tuesday Dec 1, 16:30 in Berlin: this week's has just begun, so the next is the 8th.
+    with time_machine.travel("2026-12-01 15:30:00+00:00", tick=False):
+        ny = json.dumps(home_of(bot, "UREP1"))
+        berlin = json.dumps(home_of(bot, "UREP2"))
+        other = json.dumps(home_of(bot, "UREP3"))
+    assert "Your weekly 1:1 with *Mark Manager*: next on *Tue 8 Dec at 10:00* (your time)" in ny
+    assert "next on *Tue 8 Dec at 16:00* (CET)" in berlin
+    assert "weekly 1:1" not in other

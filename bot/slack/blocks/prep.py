@@ -345,6 +345,17 @@ def settings_modal(stored: dict[str, str], defaults: dict[str, str]) -> dict[str
     }
 
 
+def rep_one_on_one(manager: str, meeting: datetime, yours: bool) -> dict[str, Any]:
+    """A rep's App Home line about their weekly 1:1: `meeting` in the rep's own time zone
+    (`yours`), else in the manager's, named."""
+    when = f"{meeting:%a} {meeting.day} {meeting:%b} at {meeting:%H:%M}"
+    zone = "your time" if yours else f"{meeting:%Z}"
+    return _context(
+        f"Your weekly 1:1 with *{escape(manager)}*: next on *{when}* ({zone}). On the "
+        "working day before, you'll be asked what you want to talk about."
+    )
+
+
 def schedule_home(scheduled: int, reps: int, lead: int) -> dict[str, Any]:
     """App Home's line about a manager's weekly 1:1s, with the button to set them."""
     return {

@@ -134,9 +134,13 @@ def manager_home(
     return {"type": "home", "blocks": blocks}
 
 
-def rep_home(gap: list[dict[str, Any]], plan_text: str | None) -> dict[str, Any]:
-    """A rep's App Home: their own gaps and plan (`plan_text` is mrkdwn: `plan_summary`'s)."""
-    blocks = [b for b in gap if b.get("type") != "actions"]
+def rep_home(
+    gap: list[dict[str, Any]], plan_text: str | None, one_on_one: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A rep's App Home: their weekly 1:1 when it is set (`prep.rep_one_on_one`), their own
+    gaps and plan (`plan_text` is mrkdwn: `plan_summary`'s)."""
+    blocks = [one_on_one] if one_on_one else []
+    blocks += [b for b in gap if b.get("type") != "actions"]
     blocks.append({"type": "divider"})
     blocks.append(
         {

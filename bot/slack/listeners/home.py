@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
@@ -12,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.gaps import GapError
+from analytics.meetings import WeeklySlot, next_meeting
 from bot.coaching import workspace
 from bot.coaching.archive import flagged_now, lessons_for
 from bot.coaching.months import coaching_month, month_label
@@ -20,7 +23,7 @@ from bot.coaching.team import team_rows
 from bot.slack.blocks.gaps import gap_blocks
 from bot.slack.blocks.mrkdwn import escape
 from bot.slack.blocks.plan_message import plan_summary
-from bot.slack.blocks.prep import schedule_home, settings_home
+from bot.slack.blocks.prep import rep_one_on_one, schedule_home, settings_home
 from bot.slack.blocks.team import manager_home, rep_home
 from storage.availability import set_reminders_muted
 from storage.models import Person
@@ -76,7 +79,28 @@ def home_view(session: Session, services: Services, person: Person) -> dict[str,
         gaps = [{"type": "section", "text": {"type": "mrkdwn", "text": escape(exc)[:3000]}}]
     plan = get_plan(session, person.workspace_id, person.id, month)
     text = plan_summary(plan, labels) if plan is not None else None
-    return rep_home(gaps, text)
+    return rep_home(gaps, text, _one_on_one(services, person))
+
+
+def _one_on_one(services: Services, rep: Person) -> dict[str, Any] | None:
+    """The rep's next weekly 1:1 with their manager, in the rep's time zone (None: not set)."""
+    manager = rep.manager
+    if rep.one_on_one_weekday is None or rep.one_on_one_time is None or manager is None:
+        return None
+    default = ZoneInfo(services.settings.coach_timezone)
+    slot = WeeklySlot(rep.one_on_one_weekday, rep.one_on_one_time)
+    meeting = next_meeting(slot, _zone(manager.timezone) or default, datetime.now(UTC))
+    # Without the rep's zone in the org chart, the time is shown in the manager's, named.
+    theirs = _zone(rep.timezone)
+    shown = meeting if theirs is None else meeting.astimezone(theirs)
+    return rep_one_on_one(manager.name, shown, yours=theirs is not None)
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name) if name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def _home_lines(session: Session, services: Services, person: Person) -> list[dict[str, Any]]:
