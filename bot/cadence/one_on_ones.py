@@ -22,7 +22,7 @@ from analytics.workdays import is_working_day
 from bot.cadence.schedule import prompt_at, weekly_meetings
 from bot.cadence.sender import Batch, Message
 from bot.coaching.crm import crm_mapping
-from bot.coaching.prep import gather
+from bot.coaching.prep import gather, prep_key, topics_key
 from bot.slack.blocks.prep import one_on_one_prep, topics_prompt
 from storage.models import Person
 from storage.org import active_people
@@ -35,16 +35,6 @@ log = logging.getLogger(__name__)
 JOB = "one-on-one"
 # A held-back prep goes at most this long after its meeting: then the next one has come.
 HELD_FOR_DAYS = 7
-
-
-def prep_key(day: str, manager_id: int, rep_id: int) -> str:
-    """The key of a manager's prep of one rep's 1:1 on `day`."""
-    return f"one-on-one:{day}:manager:{manager_id}:rep:{rep_id}"
-
-
-def topics_key(day: str, rep_id: int) -> str:
-    """The key of a rep's prompt to add topics to their 1:1 on `day`."""
-    return f"topics:{day}:rep:{rep_id}"
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,21 @@ from analytics.models import DealFlag
 from bot.coaching.crm import sideways
 from bot.coaching.months import month_bounds
 from storage.counts import read_counts
+from storage.deliveries import delivered
 from storage.models import CheckIn, MetricMonth, OneOnOneTopics, PartialMonth, Person, Plan
 from storage.plans import get_plan
 
 MAX_TOPICS_CHARS = 1500
+
+
+def prep_key(day: str, manager_id: int, rep_id: int) -> str:
+    """The key of a manager's prep of one rep's 1:1 on `day`."""
+    return f"one-on-one:{day}:manager:{manager_id}:rep:{rep_id}"
+
+
+def topics_key(day: str, rep_id: int) -> str:
+    """The key of a rep's prompt to add topics to their 1:1 on `day`."""
+    return f"topics:{day}:rep:{rep_id}"
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,18 @@ def save_topics(session: Session, workspace_id: str, rep_id: int, day: date, tex
         )
     else:
         row.topics = text
+
+
+def prep_thread(session: Session, rep: Person, day: date) -> tuple[str, str] | None:
+    """Where the manager's prep of the rep's 1:1 on `day` went (channel, ts), once it has gone:
+    topics the rep saves after it are sent there as a reply."""
+    if rep.manager_id is None:
+        return None
+    key = prep_key(day.isoformat(), rep.manager_id, rep.id)
+    row = delivered(session, rep.workspace_id, [key]).get(key)
+    if row is None or row.status != "sent" or not row.channel or not row.ts:
+        return None
+    return row.channel, row.ts
 
 
 def _month_counts(

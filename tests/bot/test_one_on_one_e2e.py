@@ -128,6 +128,24 @@ def test_prep_goes_thirty_minutes_before_with_the_reps_topics_and_numbers(
     assert "Rep 1" in json.dumps(view_of(filled.params))
     keys = [k for k in metadata_keys(bot.slack) if k.startswith(("one-on-one", "topics"))]
     assert len(keys) == len(set(keys)) == 2
+    # Rep 1 changes the topics after the prep went out: Mark gets them as a reply under it.
+    [sent] = [
+        c
+        for c in bot.slack.calls_to("chat.postMessage")
+        if c.params.get("metadata", {}).get("event_payload", {}).get("key", "").startswith("one-")
+    ]
+    posts = len(bot.slack.calls_to("chat.postMessage"))
+    click(bot, "UREP1", "topics_open", "2026-12-08")
+    [*_, reopened] = bot.slack.wait_for("views.open", count=3)
+    again = view_of(reopened.params)
+    assert "My Q1 territory" in json.dumps(again)  # prefilled with what was saved
+    answer = submit(bot, "UREP1", again, {"topics": "Acme renewal\nPricing <!here> & terms"})
+    assert "already went out" in json.dumps(answer)
+    [*_, late] = bot.slack.wait_for("chat.postMessage", count=posts + 1)
+    assert late.params["thread_ts"] == sent.response["ts"]
+    assert late.params["channel"] == sent.response["channel"]
+    assert "Rep added topics after this prep went out" in late.params["text"]
+    assert "Pricing &lt;!here&gt; &amp; terms" in blocks_text(late.params)
 
 
 def test_a_slack_vacation_status_defers_a_1_1_prep(bot: Bot, cadence: Cadence) -> None:

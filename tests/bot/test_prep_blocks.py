@@ -13,6 +13,7 @@ from analytics.models import DealFlag
 from bot.coaching.prep import FocusProgress, LastCheckIn, Prep
 from bot.coaching.team import TeamRow
 from bot.slack.blocks.prep import (
+    late_topics,
     one_on_one_prep,
     schedule_home,
     schedule_modal,
@@ -153,3 +154,14 @@ def test_hostile_text_reaches_slack_escaped_or_as_typed() -> None:
     ):
         found += leaks("views.open", {"view": surface}, hostile)
     assert found == []
+
+
+@pytest.mark.parametrize("count", [0, 1, 40])
+def test_late_topics_fit_one_section_and_are_escaped(count: int) -> None:
+    topics = [f"<!channel> topic {n} " + "x" * 290 for n in range(count)]
+    text, blocks = late_topics("Rep <@U1> One", topics)
+    check_message(blocks)
+    assert text == "Rep added topics after this prep went out"
+    assert leaks("chat.postMessage", {"text": text, "blocks": blocks}, topics) == []
+    body = blocks[0]["text"]["text"]
+    assert ("more" in body) == (count == 40) and ("cleared" in body) == (count == 0)

@@ -228,6 +228,15 @@ def topics_prompt(
     ]
 
 
+def late_topics(rep_name: str, topics: list[str]) -> tuple[str, Blocks]:
+    """A reply under a prep that went out before the rep added (or changed) their topics."""
+    first = rep_name.split()[0] if rep_name.split() else rep_name
+    lines = _fit([f"◦ {escape(t[:300])}" for t in topics], MAX_TEXT - 200)
+    text = f"{first} added topics after this prep went out"
+    body = f"*{escape(text)}:*\n" + ("\n".join(lines) if lines else "none now (cleared)")
+    return text, [_section(body)]
+
+
 def topics_modal(day: date, manager_name: str, existing: list[str]) -> dict[str, Any]:
     """The rep's topics for their 1:1 on `day`, one a line, prefilled with earlier ones."""
     element: dict[str, Any] = {

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from analytics.meetings import WeeklySlot, parse_slot
 from bot.coaching import workspace
-from bot.coaching.prep import MAX_TOPICS_CHARS, save_topics, topics_for
+from bot.coaching.prep import MAX_TOPICS_CHARS, prep_thread, save_topics, topics_for
 from bot.coaching.services import Services
 from bot.slack.blocks.plan import loading_modal, message_modal
 from bot.slack.blocks.prep import (
@@ -22,6 +22,7 @@ from bot.slack.blocks.prep import (
     SCHEDULE_REPS,
     SETTINGS_CALLBACK,
     TOPICS_CALLBACK,
+    late_topics,
     schedule_modal,
     settings_modal,
     topics_modal,
@@ -77,8 +78,9 @@ def open_topics(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
     client.views_open(trigger_id=trigger, view=topics_modal(day, name, existing))
 
 
-def submit_topics(ack: Ack, context: BoltContext) -> None:
-    """Store the rep's topics for the 1:1 (replacing earlier ones); the prep shows them."""
+def submit_topics(ack: Ack, client: WebClient, context: BoltContext) -> None:
+    """Store the rep's topics for the 1:1 (replacing earlier ones); the prep shows them, or, when
+    it went out already, they follow it as a reply."""
     actor: Actor = context["actor"]
     form: Form = context["form"]
     meta: TopicsMeta = form.meta
@@ -101,8 +103,20 @@ def submit_topics(ack: Ack, context: BoltContext) -> None:
     with context["sessions"]() as session:
         save_topics(session, actor.workspace_id, actor.person_id, day, text)
         session.commit()
-    done = "Saved — they open the agenda of your manager's prep for this 1:1."
+        rep = session.get(Person, actor.person_id)
+        thread = prep_thread(session, rep, day) if rep is not None else None
+        topics = topics_for(session, actor.workspace_id, actor.person_id, day)
+    if thread is None:
+        done = "Saved — they open the agenda of your manager's prep for this 1:1."
+        ack(response_action="update", view=message_modal("Your 1:1 topics", done))
+        return
+    done = "Saved — your manager's prep already went out: they get your topics as a reply to it."
     ack(response_action="update", view=message_modal("Your 1:1 topics", done))
+    text, blocks = late_topics(actor.name, topics)
+    try:
+        client.chat_postMessage(channel=thread[0], thread_ts=thread[1], text=text, blocks=blocks)
+    except SlackApiError as exc:  # saved; the reply is a courtesy, logged when it can't go
+        log.warning("late 1:1 topics reply failed: %s", exc.response.get("error"))
 
 
 def _direct_reps(session: Any, actor: Actor) -> list[Person]:
