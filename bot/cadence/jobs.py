@@ -935,7 +935,7 @@ class Cadence:
         """A sender with the configured pacing and claim timeout."""
         assert self.client is not None
         return Sender(
-            self.services.sessions,
+            self.services.engine,
             self.client,
             self.workspace_id,
             stale_after=timedelta(seconds=self.settings.coach_claim_timeout),

@@ -9,15 +9,17 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from storage.deliveries import Claim, claim, mark_failed, mark_sent
 from storage.models import Person
@@ -150,7 +152,7 @@ class Sender:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        engine: Engine,
         client: WebClient,
         workspace_id: str,
         *,
@@ -161,7 +163,10 @@ class Sender:
         backoff: float = 0.5,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.sessions, self.client, self.workspace_id = sessions, client, workspace_id
+        # Each claim and mark is one statement that must be visible to other processes at
+        # once: in autocommit it is one round trip, not BEGIN, the statement and COMMIT.
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.client, self.workspace_id = client, workspace_id
         self.stale_after, self.pacer, self.workers = stale_after, pacer, workers
         self.retries, self.backoff, self.clock = retries, backoff, clock
         # Unique per process and run: a claim is only ever finished by its owner.
@@ -179,8 +184,18 @@ class Sender:
                     future.result()
         return summary
 
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A session on one pooled connection, kept for a batch (one checkout, not one per
+        statement), in autocommit."""
+        with (
+            self.engine.connect() as connection,
+            Session(connection, expire_on_commit=False) as session,
+        ):
+            yield session
+
     def _batch(self, batch: Batch, summary: Summary) -> None:
-        with self.sessions() as session:
+        with self._session() as session:
             target = batch.channel or self._slack_id(session, batch.person)
             if target is None:
                 reason = "no Slack account with that email"
