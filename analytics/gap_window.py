@@ -72,6 +72,22 @@ def _as_segment(x: Any) -> str | None:
     return str(x).strip() or None
 
 
+def _linear(
+    columns: dict[str, np.ndarray],
+    terms: dict[str, float],
+    zero: set[str],
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """A linear combination of count grids (a metric's numerator or denominator)."""
+    total = np.zeros(shape)
+    for column, coef in terms.items():
+        values = columns.get(column)
+        if values is None:
+            continue  # an absent zero-if-missing column
+        total = total + coef * (np.nan_to_num(values) if column in zero else values)
+    return total
+
+
 @dataclass
 class _Pool:
     """One peer pool in one month: its members, sorted values and fits per metric."""
@@ -140,7 +156,7 @@ class _Results:
     stretch: list[tuple[int, float] | None]  # (metric, monthly upside) for reps without focus
     cohort_size: np.ndarray  # (n,) ramp cohort observations compared with, -1 when none
     adjusted: np.ndarray  # (n, 2): reps in the level-adjusted pool, of them from other groups
-    table: dict[str, list[Any]] | None = None  # the same as Python lists, for assembling reports
+    table: dict[str, Any] | None = None  # the same by row as Python values, for assembling reports
 
     def row(self, rep: int) -> int:
         """The row of rep index `rep` (which must be among `reps`)."""
@@ -211,8 +227,9 @@ class GapWindow:
         for grid in raw.values():
             has_row |= np.isfinite(grid)
         # A month-to-date row holds the whole month's quota: attainment compares the bookings
-        # so far with the quota's share of the days covered.
-        self._raw = {**raw, "quota": raw["quota"] * exposure} if "quota" in raw else raw
+        # so far with the quota's share of the days covered. Needed only here: the grids (a
+        # reps × months array per column, 16 MB at 5,000 reps × 24 months) are not kept.
+        columns = {**raw, "quota": raw["quota"] * exposure} if "quota" in raw else raw
         self._has_row = has_row
         self._span = span
 
@@ -228,10 +245,10 @@ class GapWindow:
         den = np.zeros((k, reps, span))
         valid = np.zeros((k, reps, span), dtype=bool)
         for i, metric in enumerate(self.metrics):
-            top = self._linear(metric.numerator_terms, zero, (reps, span))
+            top = _linear(columns, metric.numerator_terms, zero, (reps, span))
             terms = metric.denominator_terms
             # A monthly count's denominator is the months it covers: less than 1 for a partial one.
-            bottom = exposure if terms is None else self._linear(terms, zero, top.shape)
+            bottom = exposure if terms is None else _linear(columns, terms, zero, top.shape)
             ok = np.isfinite(top) & np.isfinite(bottom)
             valid[i], num[i], den[i] = ok, np.where(ok, top, 0.0), np.where(ok, bottom, 0.0)
         # Window sums are taken from these when a month is first asked for (a few months per
@@ -310,17 +327,6 @@ class GapWindow:
         latest = days.groupby(number).max()
         self._through = {int(n): day.date() for n, day in latest.items()}
         return exposure
-
-    def _linear(
-        self, terms: dict[str, float], zero: set[str], shape: tuple[int, int]
-    ) -> np.ndarray:
-        total = np.zeros(shape)
-        for column, coef in terms.items():
-            values = self._raw.get(column)
-            if values is None:
-                continue  # an absent zero-if-missing column
-            total = total + coef * (np.nan_to_num(values) if column in zero else values)
-        return total
 
     # ---------------------------------------------------------------- the month axis
 
