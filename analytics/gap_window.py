@@ -458,7 +458,7 @@ class GapWindow:
         for i, metric in enumerate(self.metrics):
             has = members & (state.den[:, i] > 0)
             member_of.append(has)
-            where = np.full(len(has), -1)
+            where = np.full(len(has), -1, dtype=np.int32)  # kept per pool: int32 is plenty
             where[has] = np.arange(int(has.sum()))
             position.append(where)
             sorted_values.append(np.sort(state.value[has, i]))
@@ -475,7 +475,7 @@ class GapWindow:
         pool = _Pool(members, member_of, position, sorted_values, fits)
         for j, d in self._unit_of.items():
             has = member_of[j] & (state.num[:, d] > 0)
-            where = np.full(len(has), -1)
+            where = np.full(len(has), -1, dtype=np.int32)  # kept per pool: int32 is plenty
             where[has] = np.arange(int(has.sum()))
             both = self._valid[j][has, window] & self._valid[d][has, window]
             pool.own_position[j] = where
