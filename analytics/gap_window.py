@@ -88,6 +88,48 @@ def _linear(
     return total
 
 
+class _Grids:
+    """Per metric, a reps × months grid of float64 values (a numerator or a denominator),
+    indexed as the (metric, rep, month) array it stands for.
+
+    A grid whose values all survive the round trip through float32 (whole counts below 2**24,
+    as funnel counts are) is kept as float32: these are a warm engine's largest arrays. Every
+    read hands back float64 copies of what it selects, so sums and ratios are computed on
+    exactly the values, and in exactly the dtype, they were before.
+    """
+
+    def __init__(self, grids: list[np.ndarray], shape: tuple[int, int]) -> None:
+        self._shape = shape
+        self._grids = [_compact(grid) for grid in grids]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, tuple) and key[0] is Ellipsis:  # [..., months]: every metric
+            if not self._grids:
+                return np.zeros((0, *self._shape))[key]
+            return np.stack([grid[:, key[1]].astype(np.float64) for grid in self._grids])
+        if isinstance(key, tuple):  # [metric, rep, month]
+            return np.float64(self._grids[key[0]][key[1:]])
+        return _Grid(self._grids[key])
+
+
+class _Grid:
+    """One metric's grid of `_Grids`: whatever is selected, as float64."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: np.ndarray) -> None:
+        self._values = values
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return self._values[key].astype(np.float64)
+
+
+def _compact(grid: np.ndarray) -> np.ndarray:
+    """`grid` as float32 when every value converts back exactly, else as it is."""
+    narrow = grid.astype(np.float32)
+    return narrow if np.array_equal(narrow, grid) else grid
+
+
 @dataclass
 class _Pool:
     """One peer pool in one month: its members, sorted values and fits per metric."""
@@ -241,8 +283,8 @@ class GapWindow:
         self._pos = {m.key: i for i, m in enumerate(self.metrics)}
         self._unit_of = self._unit_drivers()
         k = len(self.metrics)
-        num = np.zeros((k, reps, span))
-        den = np.zeros((k, reps, span))
+        num: list[np.ndarray] = []
+        den: list[np.ndarray] = []
         valid = np.zeros((k, reps, span), dtype=bool)
         for i, metric in enumerate(self.metrics):
             top = _linear(columns, metric.numerator_terms, zero, (reps, span))
@@ -250,10 +292,13 @@ class GapWindow:
             # A monthly count's denominator is the months it covers: less than 1 for a partial one.
             bottom = exposure if terms is None else _linear(columns, terms, zero, top.shape)
             ok = np.isfinite(top) & np.isfinite(bottom)
-            valid[i], num[i], den[i] = ok, np.where(ok, top, 0.0), np.where(ok, bottom, 0.0)
+            valid[i] = ok
+            num.append(np.where(ok, top, 0.0))
+            den.append(np.where(ok, bottom, 0.0))
         # Window sums are taken from these when a month is first asked for (a few months per
         # engine), not from cumulative copies of them kept for every month.
-        self._num, self._den, self._valid = num, den, valid
+        self._num, self._den = _Grids(num, (reps, span)), _Grids(den, (reps, span))
+        self._valid = valid
         # Months counted by exposure, so figures per month (volumes, worked-back targets) treat a
         # month-to-date row as the part of a month it is.
         self._exposure = exposure
