@@ -126,7 +126,7 @@ class _Grid:
 
 def _compact(grid: np.ndarray) -> np.ndarray:
     """`grid` as float32 when every value converts back exactly, else as it is."""
-    narrow = grid.astype(np.float32)
+    narrow = grid.astype(np.float32, copy=False)
     return narrow if np.array_equal(narrow, grid) else grid
 
 
@@ -293,8 +293,10 @@ class GapWindow:
             bottom = exposure if terms is None else _linear(columns, terms, zero, top.shape)
             ok = np.isfinite(top) & np.isfinite(bottom)
             valid[i] = ok
-            num.append(np.where(ok, top, 0.0))
-            den.append(np.where(ok, bottom, 0.0))
+            # Narrowed as they are made: the float64 grids of every metric at once would raise
+            # the load's peak memory.
+            num.append(_compact(np.where(ok, top, 0.0)))
+            den.append(_compact(np.where(ok, bottom, 0.0)))
         # Window sums are taken from these when a month is first asked for (a few months per
         # engine), not from cumulative copies of them kept for every month.
         self._num, self._den = _Grids(num, (reps, span)), _Grids(den, (reps, span))
