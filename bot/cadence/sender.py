@@ -9,8 +9,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -142,6 +143,40 @@ class Pacer:
         time.sleep(max(0.0, slot - time.monotonic()))
 
 
+class _Connections:
+    """One pooled connection per sending thread, kept from batch to batch: a checkout (and its
+    ping) per statement, or even per batch, cost more CPU than the claims themselves. A
+    connection that saw an error is closed, so the next batch starts on a fresh, pinged one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._local = threading.local()
+        self._all: list[Connection] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def use(self) -> Iterator[Connection]:
+        """This thread's connection."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self.engine.connect()
+            with self._lock:
+                self._all.append(connection)
+        try:
+            yield connection
+        except BaseException:
+            self._local.connection = None
+            connection.close()
+            raise
+
+    def close(self) -> None:
+        """Give every connection back to the pool."""
+        with self._lock:
+            for connection in self._all:
+                connection.close()
+            self._all.clear()
+
+
 class Sender:
     """Delivers batches with a pool of workers; each message is claimed before it goes out.
 
@@ -174,19 +209,25 @@ class Sender:
     def send(self, batches: list[Batch]) -> Summary:
         """Send every batch; the summary counts each message once."""
         summary = Summary()
-        if self.workers == 1 or len(batches) <= 1:
-            for batch in batches:
-                self._batch(batch, summary)
-        else:
-            with ThreadPoolExecutor(self.workers, thread_name_prefix="cadence") as pool:
-                for future in [pool.submit(self._batch, b, summary) for b in batches]:
-                    future.result()
+        connections = _Connections(self.engine)
+        try:
+            if self.workers == 1 or len(batches) <= 1:
+                for batch in batches:
+                    self._batch(connections, batch, summary)
+            else:
+                with ThreadPoolExecutor(self.workers, thread_name_prefix="cadence") as pool:
+                    for future in [
+                        pool.submit(self._batch, connections, b, summary) for b in batches
+                    ]:
+                        future.result()
+        finally:
+            connections.close()
         return summary
 
-    def _batch(self, batch: Batch, summary: Summary) -> None:
-        # One pooled connection for the batch (one checkout, not one per statement); claims
-        # and marks are Core statements on it, without a Session's bookkeeping.
-        with self.engine.connect() as db:
+    def _batch(self, connections: _Connections, batch: Batch, summary: Summary) -> None:
+        # Claims and marks are Core statements on the worker's connection, without a
+        # Session's bookkeeping.
+        with connections.use() as db:
             target = batch.channel or self._slack_id(db, batch.person)
             if target is None:
                 reason = "no Slack account with that email"
