@@ -362,7 +362,7 @@ class GapAdvice(GapEstimates):
         }
 
     def _reach_note(
-        self, table: dict[str, list[Any]], row: int, metrics: list[dict[str, Any]], focus: list[int]
+        self, table: dict[str, Any], row: int, metrics: list[dict[str, Any]], focus: list[int]
     ) -> dict[str, Any]:
         """Out-of-reach targets and the lever that would have to move instead: the first focus
         metric when it is a rate, else the funnel rate where the rep ranks lowest among those

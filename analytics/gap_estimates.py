@@ -195,9 +195,12 @@ class GapEstimates(GapWindow):
             rows[reported],
         )
         position, sorted_values, fits = [], [], []
+        # Positions are int32 (reps number far fewer than 2³¹), and one read-only "none" array
+        # serves every metric not compared by cohort: a warm engine keeps a dozen cohorts.
+        nowhere = np.full(len(self._emails), -1, dtype=np.int32)
         for m, metric in enumerate(self.metrics):
             if metric.kind not in _COHORT_COMPARABLE:
-                position.append(np.full(len(self._emails), -1))
+                position.append(nowhere)
                 sorted_values.append(np.zeros(0))
                 fits.append(None)
                 continue
@@ -206,7 +209,7 @@ class GapEstimates(GapWindow):
             n_month = np.where(valid, self._den[m][rows, index], 0.0)
             k, n = k_month.sum(axis=1), n_month.sum(axis=1)
             has = n > 0
-            where = np.full(len(self._emails), -1)
+            where = np.full(len(self._emails), -1, dtype=np.int32)
             where[candidates[has]] = np.arange(int(has.sum()))
             position.append(where)
             sorted_values.append(np.sort(k[has] / n[has]))

@@ -1,14 +1,15 @@
 """Gap engine, stage 4: one rep's report assembled from the month's results.
 
-`_table` turns a month's results into JSON-ready lists once (with the worked-back targets);
-`_assemble` builds a rep's `GapReport` from it, with the peer-group basis, warnings and trend.
+`_table` gathers a month's results (with the worked-back targets) into columns that give a row
+as JSON-ready values; `_assemble` builds a rep's `GapReport` from it, with the peer-group basis,
+warnings and trend.
 """
 
 from __future__ import annotations
 
 import calendar
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any, TypeVar
 
@@ -36,8 +37,11 @@ class GapAssembly(GapAdvice):
 
     # ---------------------------------------------------------------- assembling a report
 
-    def _table(self, state: _Month, results: _Results) -> dict[str, list[Any]]:
-        """Every figure a report needs, per row of `results`, as JSON-ready Python lists."""
+    def _table(self, state: _Month, results: _Results) -> dict[str, Any]:
+        """Every figure a report needs, per row of `results`: `table[name][row]` is a row's
+        JSON-ready Python value(s). Kept as arrays and converted a row at a time, as reports
+        ask: every row's figures as Python floats in lists held ~35 MB of a warm replica at
+        5,000 reps, for the same conversion work (each report converts its own row once)."""
         if results.table is not None:
             return results.table
         reps = results.reps
@@ -69,35 +73,36 @@ class GapAssembly(GapAdvice):
             "leads_prospected": monthly("connect_rate"),
             "pipeline_coverage": nan,
         }
-        table: dict[str, list[Any]] = {
-            "value": _json(value),
-            "numerator": _json(np.where(counted, state.num[reps], np.nan)),
-            "denominator": _json(np.where(counted, state.den[reps], np.nan)),
-            "peer_median": _json(results.peer_median),
-            "top_quartile": _json(results.top_quartile),
-            "percentile": _json(results.percentile),
-            "estimate": _json(results.estimate),
-            "credibility": _json(results.credibility),
-            "material_line": _json(results.material_line),
-            "materiality": _json(results.materiality),
-            "compared": results.comparable.tolist(),
-            "consequence_of": [
-                [self.metrics[d].key if d >= 0 else None for d in row]
-                for row in results.consequence_of.tolist()
-            ],
-            "impact": _json(results.impact),
-            "flagged": results.flagged.tolist(),
-            "peer_count": results.peer_count.tolist(),
-            "peer_size": results.peer_size.tolist(),
-            "quota": _json(quota),
-            "inherited_wins": state.extras["inherited_wins"][reps].tolist(),
-            "inherited_revenue": state.extras["inherited_revenue"][reps].tolist(),
+        keys = [m.key for m in self.metrics]
+        as_json, as_python = _json, _python
+
+        def consequence(row: np.ndarray) -> list[str | None]:
+            return [keys[d] if d >= 0 else None for d in row.tolist()]
+
+        table: dict[str, Any] = {
+            "value": _Column(value, as_json),
+            "numerator": _Column(np.where(counted, state.num[reps], np.nan), as_json),
+            "denominator": _Column(np.where(counted, state.den[reps], np.nan), as_json),
+            "peer_median": _Column(results.peer_median, as_json),
+            "top_quartile": _Column(results.top_quartile, as_json),
+            "percentile": _Column(results.percentile, as_json),
+            "estimate": _Column(results.estimate, as_json),
+            "credibility": _Column(results.credibility, as_json),
+            "material_line": _Column(results.material_line, as_json),
+            "materiality": _Column(results.materiality, as_json),
+            "compared": _Column(results.comparable, as_python),
+            "consequence_of": _Column(results.consequence_of, consequence),
+            "impact": _Column(results.impact, as_json),
+            "flagged": _Column(results.flagged, as_python),
+            "peer_count": _Column(results.peer_count, as_python),
+            "peer_size": _Column(results.peer_size, as_python),
+            "quota": _Column(quota, _num),
+            "inherited_wins": _Column(state.extras["inherited_wins"][reps], as_python),
+            "inherited_revenue": _Column(state.extras["inherited_revenue"][reps], as_python),
         }
         for name, figures in (("own", own), ("team", team), ("actual", actual)):
-            columns = {field: _json(figures[field]) for field in _TARGET_FIELDS}
-            table[name] = [
-                {field: columns[field][j] for field in _TARGET_FIELDS} for j in range(len(reps))
-            ]
+            volumes = np.column_stack([figures[field] for field in _TARGET_FIELDS])
+            table[name] = _Column(volumes, _volumes)
         reach = self._reach(own, actual, column(results.top_quartile, "leads_prospected"),
                             column(results.top_quartile, "opportunities_worked"))  # fmt: skip
         table["out_of_reach"] = reach
@@ -136,8 +141,7 @@ class GapAssembly(GapAdvice):
         quota = table["quota"][row]
         targets = None
         if quota is not None:
-            # Copies of the month's cached rows: each report owns what it holds.
-            volumes = {name: _trusted(TargetSet, {**table[name][row]}) for name in _VOLUMES}
+            volumes = {name: _trusted(TargetSet, table[name][row]) for name in _VOLUMES}
             reach = self._reach_note(table, row, metrics, focus)
             reach["out_of_reach"] = [*reach["out_of_reach"]]
             targets = _trusted(Targets, {"quota": quota, **volumes, **reach})
@@ -340,7 +344,7 @@ class GapAssembly(GapAdvice):
     def _trend(
         self,
         state: _Month,
-        table: dict[str, list[Any]],
+        table: dict[str, Any],
         row: int,
         rep: int,
         focus: list[int],
@@ -466,6 +470,29 @@ def _num(x: Any) -> float | None:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+class _Column:
+    """One figure for every row of a month's results; `column[row]` is the row's value(s)
+    converted by `convert` (a fresh object each time: each report owns what it holds)."""
+
+    __slots__ = ("_convert", "_values")
+
+    def __init__(self, values: np.ndarray, convert: Callable[[Any], Any]) -> None:
+        self._values, self._convert = values, convert
+
+    def __getitem__(self, row: int) -> Any:
+        return self._convert(self._values[row])
+
+
+def _python(values: Any) -> Any:
+    """Array elements (or one) as Python ints, floats and bools, as `tolist` makes them."""
+    return values.tolist()
+
+
+def _volumes(row: np.ndarray) -> dict[str, float | None]:
+    """A row of worked-back monthly volumes as a TargetSet's fields."""
+    return dict(zip(_TARGET_FIELDS, _json(row), strict=True))
 
 
 def _json(values: np.ndarray) -> list[Any]:

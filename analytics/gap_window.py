@@ -72,6 +72,64 @@ def _as_segment(x: Any) -> str | None:
     return str(x).strip() or None
 
 
+def _linear(
+    columns: dict[str, np.ndarray],
+    terms: dict[str, float],
+    zero: set[str],
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """A linear combination of count grids (a metric's numerator or denominator)."""
+    total = np.zeros(shape)
+    for column, coef in terms.items():
+        values = columns.get(column)
+        if values is None:
+            continue  # an absent zero-if-missing column
+        total = total + coef * (np.nan_to_num(values) if column in zero else values)
+    return total
+
+
+class _Grids:
+    """Per metric, a reps × months grid of float64 values (a numerator or a denominator),
+    indexed as the (metric, rep, month) array it stands for.
+
+    A grid whose values all survive the round trip through float32 (whole counts below 2**24,
+    as funnel counts are) is kept as float32: these are a warm engine's largest arrays. Every
+    read hands back float64 copies of what it selects, so sums and ratios are computed on
+    exactly the values, and in exactly the dtype, they were before.
+    """
+
+    def __init__(self, grids: list[np.ndarray], shape: tuple[int, int]) -> None:
+        self._shape = shape
+        self._grids = [_compact(grid) for grid in grids]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, tuple) and key[0] is Ellipsis:  # [..., months]: every metric
+            if not self._grids:
+                return np.zeros((0, *self._shape))[key]
+            return np.stack([grid[:, key[1]].astype(np.float64) for grid in self._grids])
+        if isinstance(key, tuple):  # [metric, rep, month]
+            return np.float64(self._grids[key[0]][key[1:]])
+        return _Grid(self._grids[key])
+
+
+class _Grid:
+    """One metric's grid of `_Grids`: whatever is selected, as float64."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: np.ndarray) -> None:
+        self._values = values
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return self._values[key].astype(np.float64)
+
+
+def _compact(grid: np.ndarray) -> np.ndarray:
+    """`grid` as float32 when every value converts back exactly, else as it is."""
+    narrow = grid.astype(np.float32, copy=False)
+    return narrow if np.array_equal(narrow, grid) else grid
+
+
 @dataclass
 class _Pool:
     """One peer pool in one month: its members, sorted values and fits per metric."""
@@ -140,7 +198,7 @@ class _Results:
     stretch: list[tuple[int, float] | None]  # (metric, monthly upside) for reps without focus
     cohort_size: np.ndarray  # (n,) ramp cohort observations compared with, -1 when none
     adjusted: np.ndarray  # (n, 2): reps in the level-adjusted pool, of them from other groups
-    table: dict[str, list[Any]] | None = None  # the same as Python lists, for assembling reports
+    table: dict[str, Any] | None = None  # the same by row as Python values, for assembling reports
 
     def row(self, rep: int) -> int:
         """The row of rep index `rep` (which must be among `reps`)."""
@@ -211,8 +269,9 @@ class GapWindow:
         for grid in raw.values():
             has_row |= np.isfinite(grid)
         # A month-to-date row holds the whole month's quota: attainment compares the bookings
-        # so far with the quota's share of the days covered.
-        self._raw = {**raw, "quota": raw["quota"] * exposure} if "quota" in raw else raw
+        # so far with the quota's share of the days covered. Needed only here: the grids (a
+        # reps × months array per column, 16 MB at 5,000 reps × 24 months) are not kept.
+        columns = {**raw, "quota": raw["quota"] * exposure} if "quota" in raw else raw
         self._has_row = has_row
         self._span = span
 
@@ -224,19 +283,24 @@ class GapWindow:
         self._pos = {m.key: i for i, m in enumerate(self.metrics)}
         self._unit_of = self._unit_drivers()
         k = len(self.metrics)
-        num = np.zeros((k, reps, span))
-        den = np.zeros((k, reps, span))
+        num: list[np.ndarray] = []
+        den: list[np.ndarray] = []
         valid = np.zeros((k, reps, span), dtype=bool)
         for i, metric in enumerate(self.metrics):
-            top = self._linear(metric.numerator_terms, zero, (reps, span))
+            top = _linear(columns, metric.numerator_terms, zero, (reps, span))
             terms = metric.denominator_terms
             # A monthly count's denominator is the months it covers: less than 1 for a partial one.
-            bottom = exposure if terms is None else self._linear(terms, zero, top.shape)
+            bottom = exposure if terms is None else _linear(columns, terms, zero, top.shape)
             ok = np.isfinite(top) & np.isfinite(bottom)
-            valid[i], num[i], den[i] = ok, np.where(ok, top, 0.0), np.where(ok, bottom, 0.0)
+            valid[i] = ok
+            # Narrowed as they are made: the float64 grids of every metric at once would raise
+            # the load's peak memory.
+            num.append(_compact(np.where(ok, top, 0.0)))
+            den.append(_compact(np.where(ok, bottom, 0.0)))
         # Window sums are taken from these when a month is first asked for (a few months per
         # engine), not from cumulative copies of them kept for every month.
-        self._num, self._den, self._valid = num, den, valid
+        self._num, self._den = _Grids(num, (reps, span)), _Grids(den, (reps, span))
+        self._valid = valid
         # Months counted by exposure, so figures per month (volumes, worked-back targets) treat a
         # month-to-date row as the part of a month it is.
         self._exposure = exposure
@@ -310,17 +374,6 @@ class GapWindow:
         latest = days.groupby(number).max()
         self._through = {int(n): day.date() for n, day in latest.items()}
         return exposure
-
-    def _linear(
-        self, terms: dict[str, float], zero: set[str], shape: tuple[int, int]
-    ) -> np.ndarray:
-        total = np.zeros(shape)
-        for column, coef in terms.items():
-            values = self._raw.get(column)
-            if values is None:
-                continue  # an absent zero-if-missing column
-            total = total + coef * (np.nan_to_num(values) if column in zero else values)
-        return total
 
     # ---------------------------------------------------------------- the month axis
 
@@ -452,7 +505,7 @@ class GapWindow:
         for i, metric in enumerate(self.metrics):
             has = members & (state.den[:, i] > 0)
             member_of.append(has)
-            where = np.full(len(has), -1)
+            where = np.full(len(has), -1, dtype=np.int32)  # kept per pool: int32 is plenty
             where[has] = np.arange(int(has.sum()))
             position.append(where)
             sorted_values.append(np.sort(state.value[has, i]))
@@ -469,7 +522,7 @@ class GapWindow:
         pool = _Pool(members, member_of, position, sorted_values, fits)
         for j, d in self._unit_of.items():
             has = member_of[j] & (state.num[:, d] > 0)
-            where = np.full(len(has), -1)
+            where = np.full(len(has), -1, dtype=np.int32)  # kept per pool: int32 is plenty
             where[has] = np.arange(int(has.sum()))
             both = self._valid[j][has, window] & self._valid[d][has, window]
             pool.own_position[j] = where

@@ -53,6 +53,7 @@ __all__ = [
     "GapConfig",
     "GapEngine",
     "GapError",
+    "collector_paused",
     "format_month",
     "parse_month",
 ]
@@ -100,7 +101,7 @@ class GapEngine(GapAssembly):
         """Evaluate every rep for `month` (default: the latest full month) once, with the month
         before's focus, so that each later `report` of it is a look-up and an assembly."""
         state = self._month(month)
-        with _collector_paused():
+        with collector_paused():
             self._table(state, self._all(state))
             self._previous_focus(state, np.flatnonzero(state.has_data))
 
@@ -108,7 +109,7 @@ class GapEngine(GapAssembly):
         """Every active rep with data in the window, sorted by email (vectorised over reps)."""
         state = self._month(month)
         reps = np.flatnonzero(self._active & state.has_data)
-        with _collector_paused():
+        with collector_paused():
             results = self._all(state)
             previous = self._previous_focus(state, reps)
             return [
@@ -123,8 +124,9 @@ _was_enabled = True
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while thousands of reports are built.
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while thousands of reports (or the messages quoting
+    them) are built.
 
     The reports hold no reference cycles, so the collector finds nothing, yet its repeated full
     passes over the growing heap of new objects cost more than building them (measured: 1.8 s

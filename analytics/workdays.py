@@ -10,14 +10,15 @@ import calendar
 from datetime import date, timedelta
 from functools import cache
 
-import holidays
-
 WEEKEND = frozenset({5, 6})
 
 
 @cache
 def _supported() -> dict[str, dict[str, str]]:
     """Country code → its subdivisions, upper-cased → as the library spells them."""
+    # Imported when a country is first named (~3 MB of a replica's memory otherwise).
+    import holidays
+
     return {
         country: {subdiv.upper(): subdiv for subdiv in subdivs}
         for country, subdivs in holidays.list_supported_countries().items()
@@ -47,6 +48,8 @@ def parse_country(code: str) -> str:
 @cache
 def _days_off(country: str, year: int) -> tuple[frozenset[int], frozenset[date]]:
     """(weekend weekdays, public holidays) of a parsed country in a year."""
+    import holidays
+
     code, _, subdiv = country.partition("-")
     found = holidays.country_holidays(code, subdiv=subdiv or None, years=year)
     return frozenset(found.weekend), frozenset(found)

@@ -9,15 +9,17 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
 
 from storage.deliveries import Claim, claim, mark_failed, mark_sent
 from storage.models import Person
@@ -141,6 +143,40 @@ class Pacer:
         time.sleep(max(0.0, slot - time.monotonic()))
 
 
+class _Connections:
+    """One pooled connection per sending thread, kept from batch to batch: a checkout (and its
+    ping) per statement, or even per batch, cost more CPU than the claims themselves. A
+    connection that saw an error is closed, so the next batch starts on a fresh, pinged one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._local = threading.local()
+        self._all: list[Connection] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def use(self) -> Iterator[Connection]:
+        """This thread's connection."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self.engine.connect()
+            with self._lock:
+                self._all.append(connection)
+        try:
+            yield connection
+        except BaseException:
+            self._local.connection = None
+            connection.close()
+            raise
+
+    def close(self) -> None:
+        """Give every connection back to the pool."""
+        with self._lock:
+            for connection in self._all:
+                connection.close()
+            self._all.clear()
+
+
 class Sender:
     """Delivers batches with a pool of workers; each message is claimed before it goes out.
 
@@ -150,7 +186,7 @@ class Sender:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        engine: Engine,
         client: WebClient,
         workspace_id: str,
         *,
@@ -161,7 +197,10 @@ class Sender:
         backoff: float = 0.5,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.sessions, self.client, self.workspace_id = sessions, client, workspace_id
+        # Each claim and mark is one statement that must be visible to other processes at
+        # once: in autocommit it is one round trip, not BEGIN, the statement and COMMIT.
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.client, self.workspace_id = client, workspace_id
         self.stale_after, self.pacer, self.workers = stale_after, pacer, workers
         self.retries, self.backoff, self.clock = retries, backoff, clock
         # Unique per process and run: a claim is only ever finished by its owner.
@@ -170,34 +209,40 @@ class Sender:
     def send(self, batches: list[Batch]) -> Summary:
         """Send every batch; the summary counts each message once."""
         summary = Summary()
-        if self.workers == 1 or len(batches) <= 1:
-            for batch in batches:
-                self._batch(batch, summary)
-        else:
-            with ThreadPoolExecutor(self.workers, thread_name_prefix="cadence") as pool:
-                for future in [pool.submit(self._batch, b, summary) for b in batches]:
-                    future.result()
+        connections = _Connections(self.engine)
+        try:
+            if self.workers == 1 or len(batches) <= 1:
+                for batch in batches:
+                    self._batch(connections, batch, summary)
+            else:
+                with ThreadPoolExecutor(self.workers, thread_name_prefix="cadence") as pool:
+                    for future in [
+                        pool.submit(self._batch, connections, b, summary) for b in batches
+                    ]:
+                        future.result()
+        finally:
+            connections.close()
         return summary
 
-    def _batch(self, batch: Batch, summary: Summary) -> None:
-        with self.sessions() as session:
-            target = batch.channel or self._slack_id(session, batch.person)
+    def _batch(self, connections: _Connections, batch: Batch, summary: Summary) -> None:
+        # Claims and marks are Core statements on the worker's connection, without a
+        # Session's bookkeeping.
+        with connections.use() as db:
+            target = batch.channel or self._slack_id(db, batch.person)
             if target is None:
                 reason = "no Slack account with that email"
-                self._skip_all(session, batch, batch.messages, reason)
+                self._skip_all(db, batch, batch.messages, reason)
                 summary.add("skipped", len(batch.messages), f"skipped {batch.who}: {reason}")
                 return
             parent = batch.thread
             for i, message in enumerate(batch.messages):
-                state, where = self._one(
-                    session, batch, target, message, message.reply_to or parent
-                )
+                state, where = self._one(db, batch, target, message, message.reply_to or parent)
                 replies = batch.messages[i + 1 :] if i == 0 else []
                 if state in ("skipped", "failed"):
                     summary.add(state, 1, f"{state} {batch.who} ({message.kind}): {where}")
                     if replies:  # a thread's replies can't go without their parent
                         if state == "skipped":
-                            self._skip_all(session, batch, replies, where)
+                            self._skip_all(db, batch, replies, where)
                         summary.add(state, len(replies))
                         return
                 elif state == "busy":
@@ -210,39 +255,40 @@ class Sender:
                         channel, _, ts = where.partition(" ")
                         parent = (channel, ts)
 
-    def _skip_all(self, session: Session, batch: Batch, messages: list[Message], why: str) -> None:
+    def _skip_all(self, db: Connection, batch: Batch, messages: list[Message], why: str) -> None:
         """Record messages that can't reach their recipient as skipped for the period, so later
         ticks neither rebuild nor retry them."""
         for message in messages:
-            got = self._claim(session, batch, message)
+            got = self._claim(db, batch, message)
             if got.state == "mine":
-                mark_failed(session, got.delivery_id, self.owner, why, skip=True)
+                mark_failed(db, got.delivery_id, self.owner, why, skip=True)
 
-    def _slack_id(self, session: Session, person: Recipient | None) -> str | None:
+    def _slack_id(self, db: Connection, person: Recipient | None) -> str | None:
         """The person's Slack id: from the org chart, else looked up once by email and kept."""
         if person is None:
             return None
         if person.slack_user_id:
             return person.slack_user_id
-        stored = session.get(Person, person.person_id)
-        if stored is not None and stored.slack_user_id:
-            return stored.slack_user_id
-        try:
-            user_id = self.client.users_lookupByEmail(email=person.email)["user"]["id"]
-        except SlackApiError as exc:
-            log.info("no Slack user for %s: %s", person.email, exc.response.get("error"))
-            return None
-        taken = session.query(Person.id).filter(
-            Person.workspace_id == person.workspace_id, Person.slack_user_id == user_id
-        )
-        if stored is not None and taken.first() is None:
-            stored.slack_user_id = user_id
-            session.commit()
-        return user_id
+        with Session(db, expire_on_commit=False) as session:
+            stored = session.get(Person, person.person_id)
+            if stored is not None and stored.slack_user_id:
+                return stored.slack_user_id
+            try:
+                user_id = self.client.users_lookupByEmail(email=person.email)["user"]["id"]
+            except SlackApiError as exc:
+                log.info("no Slack user for %s: %s", person.email, exc.response.get("error"))
+                return None
+            taken = session.query(Person.id).filter(
+                Person.workspace_id == person.workspace_id, Person.slack_user_id == user_id
+            )
+            if stored is not None and taken.first() is None:
+                stored.slack_user_id = user_id
+                session.commit()
+            return user_id
 
-    def _claim(self, session: Session, batch: Batch, message: Message) -> Claim:
+    def _claim(self, db: Connection, batch: Batch, message: Message) -> Claim:
         return claim(
-            session,
+            db,
             workspace_id=self.workspace_id,
             key=message.key,
             kind=message.kind,
@@ -257,14 +303,14 @@ class Sender:
 
     def _one(
         self,
-        session: Session,
+        db: Connection,
         batch: Batch,
         target: str,
         message: Message,
         parent: tuple[str, str] | None,
     ) -> tuple[str, str]:
         """Claim and send one message: (outcome, "channel ts" when it is out, else the reason)."""
-        got = self._claim(session, batch, message)
+        got = self._claim(db, batch, message)
         if got.state == "sent":
             return "already", f"{got.channel} {got.ts}"
         if got.state == "skipped":
@@ -275,7 +321,7 @@ class Sender:
         check = got.stale
         for attempt in range(self.retries + 1):
             if check and (found := self._find_sent(target, message.key, parent)) is not None:
-                self._mark(session, got, found)
+                self._mark(db, got, found)
                 return ("already" if attempt == 0 else "sent"), " ".join(found)
             # One pace per conversation: a thread's replies share their parent's DM.
             self.pacer.wait(target)
@@ -297,7 +343,7 @@ class Sender:
                     continue
                 # People who left or can't be DMed are skipped; a broken channel is a failure.
                 skip = error in GONE and batch.person is not None
-                mark_failed(session, got.delivery_id, self.owner, error, skip=skip)
+                mark_failed(db, got.delivery_id, self.owner, error, skip=skip)
                 log.warning("%s to %s: %s", message.key, batch.who, error)
                 return ("skipped" if skip else "failed"), error
             except (OSError, http.client.HTTPException) as exc:
@@ -305,18 +351,16 @@ class Sender:
                     time.sleep(self.backoff * 2**attempt)
                     check = True
                     continue
-                mark_failed(session, got.delivery_id, self.owner, repr(exc)[:500], skip=False)
+                mark_failed(db, got.delivery_id, self.owner, repr(exc)[:500], skip=False)
                 log.warning("%s to %s: %r", message.key, batch.who, exc)
                 return "failed", type(exc).__name__
             where = (answer["channel"], answer["ts"])
-            self._mark(session, got, where)
+            self._mark(db, got, where)
             return "sent", " ".join(where)
         raise AssertionError("unreachable: the last attempt returns")
 
-    def _mark(self, session: Session, got: Claim, where: tuple[str, str]) -> None:
-        mark_sent(
-            session, got.delivery_id, self.owner, channel=where[0], ts=where[1], now=self.clock()
-        )
+    def _mark(self, db: Connection, got: Claim, where: tuple[str, str]) -> None:
+        mark_sent(db, got.delivery_id, self.owner, channel=where[0], ts=where[1], now=self.clock())
 
     def _find_sent(
         self, target: str, key: str, parent: tuple[str, str] | None

@@ -79,15 +79,16 @@ def workspace(config: Settings) -> str:
 @contextmanager
 def open_database(config: Settings, migrate: bool = False) -> Iterator[object]:
     """An engine on DATABASE_URL, checked reachable and at the latest schema."""
-    from storage.db import current_revision, head_revision, is_reachable, make_engine, upgrade
+    from storage.db import is_reachable, make_engine, schema_is_current, upgrade
 
     engine = make_engine(config.database_url)
     try:
         if not is_reachable(engine):
             fail(f"DATABASE_URL: cannot connect to {engine.url.render_as_string()}", 2)
         if migrate:
-            upgrade(config.database_url)
-        elif current_revision(engine) != head_revision():
+            if not schema_is_current(engine):
+                upgrade(config.database_url)
+        elif not schema_is_current(engine):
             fail("DATABASE_URL: the database schema is not up to date; run `coach db upgrade`", 2)
         yield engine
     finally:
