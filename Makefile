@@ -30,6 +30,11 @@ bench: $(BIN)/coach
 	$(BIN)/python benchmarks/bench_read.py
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_roi.py
+	$(BIN)/python benchmarks/bench_replica.py
+	$(BIN)/python benchmarks/bench_one_on_ones.py
+	$(BIN)/python benchmarks/bench_crm_derive.py
+	$(BIN)/python benchmarks/bench_sync.py
+	$(BIN)/python benchmarks/bench_salesforce.py
 
 # Stops and starts this machine's PostgreSQL server in the middle: not part of `make bench`.
 bench-faults: $(BIN)/coach
