@@ -52,6 +52,16 @@ LIBRARIES = ("slack_bolt", "slack_sdk")
 _DATA_STARTS = re.compile(r"\s*(?:\(|:|\s-\s|\n|\{|\[|=)")
 
 
+# Bolt reads SLACK_BOT_TOKEN from the environment itself and warns on every start that the
+# client (or the installation store) is used instead: coach's client carries that very token.
+# Bolt's wording (slack_bolt.logger.messages), kept here so logging imports no Bolt.
+_BOLT_TOKEN_NOTES = {
+    "As you gave `client` as well, `token` will be unused.",
+    "As `installation_store` or `authorize` has been used, `token` (or SLACK_BOT_TOKEN env "
+    "variable) will be ignored.",
+}
+
+
 class WithoutBodies(logging.Filter):
     """Keeps Slack's libraries' lines to their warnings, and those to what happened, never the
     data they quote.
@@ -65,7 +75,7 @@ class WithoutBodies(logging.Filter):
         """False to drop the record; otherwise True, with a library record's data removed."""
         if not record.name.startswith(LIBRARIES):
             return True
-        if record.levelno < logging.WARNING:
+        if record.levelno < logging.WARNING or record.getMessage() in _BOLT_TOKEN_NOTES:
             return False
         record.msg = _DATA_STARTS.split(record.getMessage(), maxsplit=1)[0] or "(withheld)"
         record.args = ()
@@ -81,7 +91,7 @@ def configure_logging(fmt: str, level: str = "INFO") -> None:
     root.setLevel(level)
     handler.addFilter(WithoutBodies())
     # Libraries' own request chatter would repeat what our one line per request says.
-    for name in ("slack_bolt", "slack_sdk", "apscheduler", "urllib3"):
+    for name in ("slack_bolt", "slack_sdk", "apscheduler", "urllib3", "alembic.runtime.plugins"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

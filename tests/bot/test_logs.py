@@ -9,9 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 import time_machine
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from sqlalchemy import Engine
 
 from bot.cadence.jobs import Cadence
 from bot.logs import JsonFormatter, configure_logging
+from bot.settings import Settings
+from bot.slack.app import create_app
 from tests.bot.conftest import SECRET, Bot, wait_until
 
 
@@ -84,3 +88,29 @@ def test_a_command_that_is_no_subcommand_is_logged_as_other(
     wait_until(lambda: any(x["msg"] == "request" for x in lines(json_logs)))
     [line] = [x for x in lines(json_logs) if x["msg"] == "request"]
     assert line["name"] == "other" and "priya" not in json_logs.getvalue()
+
+
+def test_starting_the_app_logs_no_warning_about_the_token(
+    sqlite_engine: Engine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that the client wins: coach's client is made
+    from that token, so an operator would read a warning about nothing on every start."""
+
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging("text")
+        settings = Settings(
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_SIGNING_SECRET=SECRET,
+            DATABASE_URL=str(sqlite_engine.url),
+        )
+        create_app(settings, sqlite_engine)
+        logging.getLogger("slack_bolt.App").warning("something else")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    err = capsys.readouterr().err
+    assert warning_client_prioritized_and_token_skipped() not in err
+    assert "something else" in err  # Bolt's other warnings still show
