@@ -140,10 +140,11 @@ def main() -> None:
                 changed = change(hubspot, ids, args.changed, rng)
                 print(f"changed {changed:,} records ({args.changed:.0%})")
             before = len(hubspot.calls)
+            load = os.getloadavg()[0]
             seconds, peak, line = sync(env)
             calls = Counter(c.name for c in hubspot.calls[before:])
             searches = sum(n for name, n in calls.items() if name.endswith(".search"))
-            print(f"{label}: {seconds:.1f} s, peak {peak:.0f} MB; {line}")
+            print(f"{label}: {seconds:.1f} s, peak {peak:.0f} MB, load {load:.1f}; {line}")
             print(
                 f"  {sum(calls.values()):,} API calls ({searches:,} searches: ≥ "
                 f"{searches / 5:.0f} s at HubSpot's 5 searches a second)"
