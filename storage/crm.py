@@ -47,6 +47,8 @@ from storage.models import (
 
 # Ids per statement when deleting by id: far below SQLite's 32,766 bound parameters.
 _CHUNK = 500
+# Rows read at a time when loading the records to derive from.
+_ROWS = 20_000
 # Problem lines kept per run: a CRM with 50,000 unmapped activities needs the first few only.
 MAX_PROBLEMS = 1_000
 # A problem line longer than this is cut (a CRM's stage name can be anything).
@@ -547,9 +549,13 @@ def load_frames(
         )
         if mine is not None and table.name in mine:
             query = query.where(mine[table.name])
-        # Column by column from plain tuples: a frame built from result rows probes each row's
-        # attributes, seconds at 200,000 activities.
-        values = list(zip(*session.execute(query).all(), strict=True)) or [()] * len(columns)
+        # Column by column, a slice of rows at a time: a frame built from result rows probes
+        # each row's attributes (seconds at 200,000 activities), and holding every row at once
+        # doubles the memory the columns take.
+        values: list[list[Any]] = [[] for _ in columns]
+        for rows in session.execute(query).partitions(_ROWS):
+            for kept, column in zip(values, zip(*rows, strict=True), strict=True):
+                kept.extend(column)
         out = pd.DataFrame(
             {c: pd.Series(v, dtype=object) for c, v in zip(columns, values, strict=True)}
         )
