@@ -65,3 +65,14 @@ def test_touches_of_keeps_exactly_the_rows_of_those_owners_deals(engine: Engine)
             pd.testing.assert_frame_equal(mine.activities, activities, check_dtype=False)
             pd.testing.assert_frame_equal(mine.deals, full.deals)
             assert (len(links) > 0) == (owners != {"z"})
+
+
+def test_a_large_write_brings_postgresql_statistics_up_to_date(engine: Engine) -> None:
+    """Without them the planner deletes a page's old links by scanning every link."""
+    CrmStore(engine, "T1").write_page("hubspot", page(), "deals", None)  # over 2,000 records
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                "SELECT reltuples FROM pg_class WHERE relname = 'crm_activity_deals'"
+            ).scalar()
+        assert rows is not None and rows > 0  # never analyzed: -1
