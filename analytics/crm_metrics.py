@@ -19,18 +19,26 @@ Timestamps are UTC; months are the workspace's (`tz`). Frames (all timestamps tz
 - activities: crm_id, kind, owner_crm_id, occurred_at, outcome;  links: activity_crm_id,
   deal_crm_id
 - owners: crm_id, email, name
+
+How: the deals that count and their stage, owner and touch histories become flat arrays sorted
+by deal then time (`_Records`); every count is then a handful of array operations over all
+deals at once (200,000 activities, 24 month-end snapshots of 20,000 deals) instead of a Python
+loop per deal and month. Times are integer microseconds, as the database keeps them, and every
+day figure is computed with the same float operations as `timedelta.total_seconds() / 86400`,
+so the figures are exactly those of the deal-by-deal definitions (tests/crm/crm_reference.py,
+checked on random orgs by tests/crm/test_crm_derive_reference.py). Crm ids are unique within a
+frame, as stored.
 """
 
 from __future__ import annotations
 
-import bisect
-import statistics
-from collections import defaultdict
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from analytics.crm_mapping import Hygiene, SourceMapping
@@ -96,39 +104,6 @@ class Derived:
     months: list[str]
 
 
-@dataclass
-class _Deal:
-    crm_id: str
-    name: str
-    url: str | None
-    amount: float
-    created: datetime
-    close_date: date | None
-    current: str
-    # (stage id, entered at), time order; the first is the stage it was created in.
-    entries: list[tuple[str, datetime]]
-    owners: list[tuple[datetime, str | None]]  # (from, owner) time order
-    outcome: str | None = None  # won, lost, None (open)
-    closed: datetime | None = None
-    touches: list[datetime] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._owner_times = [t for t, _ in self.owners]
-        self._entry_times = [t for _, t in self.entries]
-
-    def owner_at(self, at: datetime) -> str | None:
-        """Who owned the deal at `at` (before its first recorded owner: that one)."""
-        i = bisect.bisect_right(self._owner_times, at) - 1
-        return self.owners[max(i, 0)][1]
-
-    def open_at(self, at: datetime) -> bool:
-        return self.created < at and (self.closed is None or self.closed >= at)
-
-    def stage_at(self, at: datetime) -> tuple[str, datetime]:
-        i = max(bisect.bisect_right(self._entry_times, at) - 1, 0)
-        return self.entries[i]
-
-
 def month_of(at: datetime, tz: ZoneInfo) -> str:
     """The YYYY-MM month `at` falls in, in `tz`."""
     local = at.astimezone(tz)
@@ -149,88 +124,240 @@ def months_between(first: str, last: str) -> list[str]:
     return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(a, b + 1)]
 
 
-def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The frame's rows as dicts, timestamps as datetimes: column by column, as to_dict's
-    per-cell boxing costs seconds at 200,000 activities."""
-    if frame.empty:
-        return []
-    columns = []
-    for name in frame.columns:
-        column = frame[name]
-        if isinstance(column.dtype, pd.DatetimeTZDtype):
-            values = [None if pd.isna(v) else v for v in column.dt.floor("us").dt.to_pydatetime()]
-        else:
-            values = column.tolist()
-        columns.append(values)
-    names = list(frame.columns)
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+# Times are int64 microseconds since the epoch. A deal still open closes after any moment.
+_OPEN = np.iinfo(np.int64).max
+_US = 1_000_000  # microseconds a second
+_US_DAY = 86_400 * _US
+
+
+def _micros(at: datetime) -> int:
+    """A moment as microseconds since the epoch (floored, as the database keeps it)."""
+    return int(pd.Timestamp(at).as_unit("ns").value // 1000)
+
+
+def _stamps(column: pd.Series) -> np.ndarray:
+    """A column of timestamps as microseconds since the epoch (floored); missing ones _OPEN."""
+    stamps = pd.DatetimeIndex(pd.to_datetime(column, utc=True)).as_unit("ns")
+    out = np.asarray(stamps.asi8) // 1000
+    out[np.asarray(stamps.isna())] = _OPEN
+    return out
+
+
+def _days(micros: np.ndarray | int) -> Any:
+    """Durations in days, with timedelta.total_seconds() / 86400's exact float operations."""
+    return micros / _US / 86400
+
+
+def _local(micros: np.ndarray, tz: ZoneInfo) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(micros, unit="us", utc=True)).tz_convert(tz)
+
+
+def _month_numbers(micros: np.ndarray, tz: ZoneInfo) -> np.ndarray:
+    """Each moment's month in `tz` as year × 12 + month − 1."""
+    local = _local(micros, tz)
+    return np.asarray(local.year, np.int64) * 12 + np.asarray(local.month, np.int64) - 1
+
+
+def _month_name(number: int) -> str:
+    return f"{number // 12:04d}-{number % 12 + 1:02d}"
+
+
+def _month_number(month: str) -> int:
+    return int(month[:4]) * 12 + int(month[5:]) - 1
+
+
+def _local_days(micros: np.ndarray, tz: ZoneInfo) -> np.ndarray:
+    """Each moment's date in `tz`, as days since 1970-01-01."""
+    wall = _local(micros, tz).tz_localize(None).as_unit("us")
+    return np.asarray(wall.asi8) // _US_DAY
 
 
 def _none(value: Any) -> Any:
     return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
 
 
-def _deals(frames: CrmFrames, mapping: SourceMapping, problems: list[str]) -> list[_Deal]:
+def _objects(column: pd.Series) -> np.ndarray:
+    """A column as an object array, missing values None."""
+    return np.array([_none(v) for v in column.tolist()], dtype=object)
+
+
+def _starts(groups: np.ndarray, n: int) -> np.ndarray:
+    """Where each of groups 0…n−1 starts in `groups` (sorted)."""
+    return np.searchsorted(groups, np.arange(n))
+
+
+def _sorted(groups: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """The order by group, then time; rows equal in both keep their order (a stable sort)."""
+    return np.lexsort((times, groups))
+
+
+def _last_at(
+    groups: np.ndarray, times: np.ndarray, starts: np.ndarray, at_groups: np.ndarray, at: np.ndarray
+) -> np.ndarray:
+    """For each query (a group, a moment): the position of its group's last item at or before
+    the moment in `times` (sorted by group, then time), or of its first when none is — a
+    bisect_right − 1 of at least 0 within the group. Every group has an item."""
+    n = len(times)
+    kinds = np.concatenate([np.zeros(n, np.int8), np.ones(len(at), np.int8)])
+    # Items before queries at the same moment: an item at the very moment counts.
+    order = np.lexsort((kinds, np.concatenate([times, at]), np.concatenate([groups, at_groups])))
+    items = np.empty(len(order), np.int64)
+    items[order] = np.cumsum(kinds[order] == 0)
+    return np.maximum(items[n:] - 1, starts[at_groups])
+
+
+def _last_before(groups: np.ndarray, times: np.ndarray, n: int, at: int) -> np.ndarray:
+    """How many of each group's items (groups 0…n−1) are at or before `at`."""
+    return np.bincount(groups[times <= at], minlength=n)
+
+
+@dataclass
+class _Records:
+    """The deals that count, numbered in the frame's order, and their histories as flat arrays
+    sorted by deal, then time: entries (known stages only; the first is the stage it was created
+    in), owners (from, owner) and touches (the times of the activities on it)."""
+
+    ids: np.ndarray
+    names: np.ndarray
+    urls: np.ndarray
+    amount: np.ndarray
+    created: np.ndarray
+    closed: np.ndarray  # when it entered its final won or lost stage; _OPEN while open
+    outcome: np.ndarray  # won, lost, None (open)
+    close_month: np.ndarray  # the month of its expected close date; −1: none
+    entry_deal: np.ndarray
+    entry_stage: np.ndarray
+    entry_at: np.ndarray
+    owner_deal: np.ndarray
+    owner_id: np.ndarray
+    owner_at: np.ndarray
+    touch_deal: np.ndarray
+    touch_at: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
+
+    def owners_at(self, deals: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """Who owned each deal at each moment (before its first recorded owner: that one)."""
+        starts = _starts(self.owner_deal, self.count)
+        return self.owner_id[_last_at(self.owner_deal, self.owner_at, starts, deals, at)]
+
+
+def _records(frames: CrmFrames, mapping: SourceMapping, problems: list[str]) -> _Records:
     """The deals that count, with their histories and touches; problems for stages not mapped."""
-    stages: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
-    for row in _rows(frames.stage_changes):
-        stages[row["deal_crm_id"]].append((row["stage"], row["entered_at"]))
-    owners: dict[str, list[tuple[datetime, str | None]]] = defaultdict(list)
-    for row in _rows(frames.owner_changes):
-        owners[row["deal_crm_id"]].append((row["changed_at"], _none(row["owner_crm_id"])))
-    touches: dict[str, list[datetime]] = defaultdict(list)
-    when = {row["crm_id"]: row["occurred_at"] for row in _rows(frames.activities)}
-    for row in _rows(frames.links):
-        if row["activity_crm_id"] in when:
-            touches[row["deal_crm_id"]].append(when[row["activity_crm_id"]])
-    unmapped: dict[str, int] = defaultdict(int)
-    deals = []
-    for row in _rows(frames.deals):
-        if mapping.pipelines and _none(row["pipeline"]) not in mapping.pipelines:
-            continue
-        amount = _none(row["amount"])
-        if not amount or mapping.is_test(row["name"]):
-            continue  # $0 and test deals are out
-        created = row["created_at"]
-        history = sorted(stages.get(row["crm_id"], []), key=lambda e: e[1])
-        if not history:
-            history = [(row["stage"], created)]
-        known = [e for e in history if mapping.stage(e[0]) is not None]
-        for stage_id, _ in history:
-            if mapping.stage(stage_id) is None:
-                unmapped[stage_id] += 1
-        if mapping.stage(row["stage"]) is None or not known:
-            continue
-        owner_list = sorted(owners.get(row["crm_id"], []), key=lambda o: o[0])
-        if not owner_list:
-            owner_list = [(created, _none(row["owner_crm_id"]))]
-        deal = _Deal(
-            crm_id=row["crm_id"],
-            name=row["name"],
-            url=_none(row["url"]),
-            amount=float(amount),
-            created=created,
-            close_date=_none(row["close_date"]),
-            current=row["stage"],
-            entries=known,
-            owners=owner_list,
-            touches=sorted(touches.get(row["crm_id"], [])),
+    table = frames.deals
+    known = {stage.id for stage in mapping.stages}
+    stage = _objects(table["stage"])
+    amounts = _objects(table["amount"])
+    names = table["name"].to_numpy(object)
+    keep = np.array([bool(a) for a in amounts], dtype=bool)  # $0 deals are out
+    if mapping.pipelines:
+        keep &= np.array([p in mapping.pipelines for p in _objects(table["pipeline"])], bool)
+    if mapping.test_deals:
+        keep &= np.array(
+            [bool(k) and not mapping.is_test(n) for k, n in zip(keep, names, strict=True)], bool
         )
-        closed = mapping.stage(row["stage"]).closed  # type: ignore[union-attr]
-        if closed:
-            deal.outcome = closed
-            last_entry = [t for s, t in known if s == row["stage"]]
-            closed_at = _none(row["closed_at"])
-            deal.closed = (
-                last_entry[-1] if last_entry else (closed_at if closed_at is not None else created)
-            )
-        deals.append(deal)
+    rows = np.flatnonzero(keep)
+    ids = pd.Index(table["crm_id"].to_numpy(object)[rows])
+    created = _stamps(table["created_at"])[rows]
+
+    # Each deal's stage history, time order; with none, the stage it is in since its creation.
+    changes = frames.stage_changes
+    of = ids.get_indexer(changes["deal_crm_id"]) if len(changes) else np.empty(0, np.int64)
+    given = of >= 0
+    bare = np.setdiff1d(np.arange(len(rows)), of[given])
+    deal = np.concatenate([of[given], bare])
+    stages = np.concatenate([_objects(changes["stage"])[given], stage[rows][bare]])
+    times = np.concatenate([_stamps(changes["entered_at"])[given], created[bare]])
+    order = _sorted(deal, times)
+    deal, stages, times = deal[order], stages[order], times[order]
+    mapped = np.array([s in known for s in stages], dtype=bool)
+    unmapped = Counter(stages[~mapped].tolist())
     for stage_id, count in sorted(unmapped.items()):
         problems.append(
             f"stage {stage_id!r} is not in the mapping: {count} deal"
             f"{'s' if count > 1 else ''} entered it (add it to the mapping file's stages)"
         )
-    return deals
+    counted = np.array([s in known for s in stage[rows]], dtype=bool)
+    counted &= np.bincount(deal[mapped], minlength=len(rows)) > 0
+    number = np.cumsum(counted) - 1  # a counted deal's new number
+    entries = mapped & counted[deal]
+    rows, created = rows[counted], created[counted]
+    ids = ids[counted]
+    n = len(rows)
+    entry_deal, entry_stage, entry_at = number[deal[entries]], stages[entries], times[entries]
+
+    # Owner histories, time order; with none, the deal's owner since its creation.
+    moves = frames.owner_changes
+    of = ids.get_indexer(moves["deal_crm_id"]) if len(moves) else np.empty(0, np.int64)
+    given = of >= 0
+    bare = np.setdiff1d(np.arange(n), of[given])
+    owner_deal = np.concatenate([of[given], bare])
+    owner_id = np.concatenate(
+        [_objects(moves["owner_crm_id"])[given], _objects(table["owner_crm_id"])[rows][bare]]
+    )
+    owner_at = np.concatenate([_stamps(moves["changed_at"])[given], created[bare]])
+    order = _sorted(owner_deal, owner_at)
+
+    # Touches: the activities on each deal.
+    links, activities = frames.links, frames.activities
+    touch_deal = np.empty(0, np.int64)
+    touch_at = np.empty(0, np.int64)
+    if len(links) and len(activities):
+        activity = pd.Index(activities["crm_id"]).get_indexer(links["activity_crm_id"])
+        on = ids.get_indexer(links["deal_crm_id"])
+        real = (activity >= 0) & (on >= 0)
+        touch_deal = on[real]
+        touch_at = _stamps(activities["occurred_at"])[activity[real]]
+        touched = _sorted(touch_deal, touch_at)
+        touch_deal, touch_at = touch_deal[touched], touch_at[touched]
+
+    # A closed deal closed when it last entered its final stage (else its close time, else its
+    # creation).
+    current = stage[rows]
+    closes = {s.id: s.closed for s in mapping.stages}
+    outcome = np.array([closes[s] for s in current], dtype=object)
+    closed = np.full(n, _OPEN, np.int64)
+    final = np.full(n, -1, np.int64)
+    last = entry_stage == current[entry_deal]
+    np.maximum.at(final, entry_deal[last], np.flatnonzero(last))
+    is_closed = np.array([o is not None for o in outcome], dtype=bool)
+    closed_at = _stamps(table["closed_at"])[rows]
+    fallback = np.where(closed_at != _OPEN, closed_at, created)
+    closed[is_closed] = np.where(
+        final[is_closed] >= 0, entry_at[np.maximum(final[is_closed], 0)], fallback[is_closed]
+    )
+    close_month = np.array(
+        [
+            -1 if c is None else c.year * 12 + c.month - 1
+            for c in _objects(table["close_date"])[rows]
+        ],
+        dtype=np.int64,
+    )
+    return _Records(
+        ids=ids.to_numpy(object),
+        names=names[rows],
+        urls=_objects(table["url"])[rows],
+        amount=np.array([float(a) for a in amounts[rows]], dtype=float),
+        created=created,
+        closed=closed,
+        outcome=outcome,
+        close_month=close_month,
+        entry_deal=entry_deal,
+        entry_stage=entry_stage,
+        entry_at=entry_at,
+        owner_deal=owner_deal[order],
+        owner_id=owner_id[order],
+        owner_at=owner_at[order],
+        touch_deal=touch_deal,
+        touch_at=touch_at,
+    )
+
+
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A small frame's rows as dicts (the owners)."""
+    return frame.to_dict("records") if not frame.empty else []
 
 
 def _emails(frames: CrmFrames, problems: list[str]) -> dict[str, str]:
@@ -246,6 +373,61 @@ def _emails(frames: CrmFrames, problems: list[str]) -> dict[str, str]:
                 "activities are left out"
             )
     return emails
+
+
+class _Tally:
+    """Counts per (email, month, name), and the deals worked and advanced per (email, month),
+    gathered as arrays of events (owner, moment, value) and summed once. An event counts when
+    its owner has an email and it happened before `until`. Sums add each name's events in the
+    order given, as a running total would."""
+
+    def __init__(self, emails: dict[str, str], until: int, tz: ZoneInfo) -> None:
+        self.people = sorted(set(emails.values()))
+        number = {email: i for i, email in enumerate(self.people)}
+        self.person = {owner: number[email] for owner, email in emails.items()}
+        self.until = until
+        self.tz = tz
+        self.sums: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+        self.sets: dict[str, list[np.ndarray]] = defaultdict(list)
+
+    def _whose(self, owners: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The events that count, and their (person, month) keys."""
+        person = np.array([self.person.get(o, -1) for o in owners], dtype=np.int64)
+        counts = (person >= 0) & (at < self.until)
+        keys = person[counts] << 32 | _month_numbers(at[counts], self.tz)
+        return counts, keys
+
+    def add(self, name: str, owners: np.ndarray, at: np.ndarray, values: Any = 1.0) -> None:
+        counts, keys = self._whose(owners, at)
+        values = np.broadcast_to(np.asarray(values, dtype=float), at.shape)[counts]
+        self.sums[name].append((keys, values))
+
+    def add_deals(self, name: str, owners: np.ndarray, at: np.ndarray, deals: np.ndarray) -> None:
+        """The deals count once per (email, month) however many events they have."""
+        counts, keys = self._whose(owners, at)
+        self.sets[name].append(np.stack([keys, deals[counts]], axis=1))
+
+    def counts(self) -> dict[tuple[str, str, str], float]:
+        out: dict[tuple[str, str, str], float] = {}
+        for name, parts in self.sums.items():
+            keys = np.concatenate([k for k, _ in parts])
+            values = np.concatenate([v for _, v in parts])
+            unique, inverse = np.unique(keys, return_inverse=True)
+            totals = np.bincount(inverse, weights=values, minlength=len(unique))
+            out.update(self._named(unique, totals, name))
+        for name, parts in self.sets.items():
+            pairs = np.unique(np.concatenate(parts), axis=0)
+            unique, sizes = np.unique(pairs[:, 0], return_counts=True)
+            out.update(self._named(unique, sizes.astype(float), name))
+        return out
+
+    def _named(
+        self, keys: np.ndarray, values: np.ndarray, name: str
+    ) -> dict[tuple[str, str, str], float]:
+        return {
+            (self.people[key >> 32], _month_name(key & 0xFFFFFFFF), name): float(value)
+            for key, value in zip(keys.tolist(), values.tolist(), strict=True)
+        }
 
 
 def derive(
@@ -264,70 +446,151 @@ def derive(
     """
     problems: list[str] = []
     emails = _emails(frames, problems)
-    deals = _deals(frames, mapping, problems)
-    counts: dict[tuple[str, str, str], float] = defaultdict(float)
-    worked: dict[tuple[str, str], set[str]] = defaultdict(set)
-    advanced: dict[tuple[str, str], set[str]] = defaultdict(set)
+    records = _records(frames, mapping, problems)
     until = datetime.combine(today + DAY, time(), tzinfo=tz).astimezone(UTC)
-
-    def add(owner: str | None, at: datetime, name: str, value: float = 1.0) -> None:
-        email = emails.get(owner) if owner else None
-        if email is not None and at < until:
-            counts[(email, month_of(at, tz), name)] += value
-
-    ladder = [s for s in mapping.stages if s.closed != "lost"]
-    index = {s.id: i for i, s in enumerate(ladder)}
-    first_months: list[str] = []
-    for deal in deals:
-        first_months.append(month_of(deal.created, tz))
-        creator = deal.owner_at(deal.created)
-        add(creator, deal.created, "new_pipeline", deal.amount)
-        reached = -1
-        for n, (stage_id, at) in enumerate(deal.entries):
-            i = index.get(stage_id)
-            if i is None or i <= reached:
-                continue
-            owner = deal.owner_at(at)
-            for passed in ladder[reached + 1 : i + 1]:
-                if passed.counts:
-                    add(owner, at, passed.counts)
-            if n > 0 and owner in emails and at < until:
-                advanced[(emails[owner], month_of(at, tz))].add(deal.crm_id)
-            reached = i
-        if deal.closed is not None and deal.outcome is not None:
-            closer = deal.owner_at(deal.closed)
-            if deal.outcome == "lost":
-                add(closer, deal.closed, "losses")
-            else:
-                add(closer, deal.closed, "wins")
-                add(closer, deal.closed, "revenue", deal.amount)
-                days = (deal.closed.astimezone(tz).date() - deal.created.astimezone(tz).date()).days
-                add(closer, deal.closed, "cycle_days", float(max(days, 0)))
-                if _majority_owner(deal) != closer:
-                    add(closer, deal.closed, "inherited_wins")
-                    add(closer, deal.closed, "inherited_revenue", deal.amount)
-        for _, at in deal.entries:
-            owner = deal.owner_at(at)
-            if owner in emails and at < until:
-                worked[(emails[owner], month_of(at, tz))].add(deal.crm_id)
-
-    by_id = {deal.crm_id: deal for deal in deals}
-    _activities(frames, mapping, emails, by_id, add, worked, until, tz, first_months)
-    for (email, month), ids in worked.items():
-        counts[(email, month, "opportunities_worked")] = float(len(ids))
-    for (email, month), ids in advanced.items():
-        counts[(email, month, "deals_advanced")] = float(len(ids))
+    tally = _Tally(emails, _micros(until), tz)
+    _deal_counts(records, mapping, tally, tz)
+    touched = _activity_counts(frames, mapping, records, tally)
+    counts = tally.counts()
 
     last = month_of(until - timedelta(microseconds=1), tz)
-    first = min(first_months) if first_months else last
+    moments = np.concatenate([records.created, touched])
+    first = (
+        _month_name(int(_month_numbers(moments[[moments.argmin()]], tz)[0]))
+        if len(moments)
+        else last
+    )
     months = months_between(min(first, last), last)
     _fill_zeros(counts, frames, emails, last)
-    _hygiene(deals, emails, hygiene, months[-SNAPSHOT_MONTHS:], until, tz, counts, quotas)
+    _hygiene(records, emails, hygiene, months[-SNAPSHOT_MONTHS:], until, tz, counts, quotas)
     values = pd.DataFrame(
         [(e, m, n, v) for (e, m, n), v in sorted(counts.items())],
         columns=["email", "month", "name", "value"],
     )
     return Derived(values=values, problems=problems, months=months)
+
+
+def _deal_counts(records: _Records, mapping: SourceMapping, tally: _Tally, tz: ZoneInfo) -> None:
+    """New pipeline, the stages entered (and passed), wins and losses, and the deals worked and
+    advanced by their stage changes."""
+    deals = np.arange(records.count)
+    tally.add(
+        "new_pipeline", records.owners_at(deals, records.created), records.created, records.amount
+    )
+
+    # A stage counts when the deal first gets past every stage it reached before; it counts the
+    # stages it skipped too. Lost stages are off the ladder.
+    ladder = [s for s in mapping.stages if s.closed != "lost"]
+    index = {s.id: i for i, s in enumerate(ladder)}
+    deal, at = records.entry_deal, records.entry_at
+    step = np.array([index.get(s, -1) for s in records.entry_stage], dtype=np.int64)
+    first = np.zeros(len(deal), dtype=bool)
+    first[_starts(deal, records.count)[np.bincount(deal, minlength=records.count) > 0]] = True
+    reached = pd.Series(step).groupby(deal).cummax().to_numpy()
+    before = np.where(first, -1, np.concatenate([[-1], reached[:-1]]))
+    new = step > before
+    owner = records.owners_at(deal, at)
+    passed = np.repeat(np.flatnonzero(new), (step - before)[new])
+    rung = before[passed] + 1 + np.arange(len(passed)) - np.searchsorted(passed, passed)
+    for i, stage in enumerate(ladder):
+        if stage.counts:
+            on = passed[rung == i]
+            tally.add(stage.counts, owner[on], at[on])
+    advanced = new & ~first
+    tally.add_deals("deals_advanced", owner[advanced], at[advanced], deal[advanced])
+    tally.add_deals("opportunities_worked", owner, at, deal)
+
+    ended = np.flatnonzero(records.closed != _OPEN)
+    closer = records.owners_at(ended, records.closed[ended])
+    when = records.closed[ended]
+    lost = records.outcome[ended] == "lost"
+    tally.add("losses", closer[lost], when[lost])
+    won, closer, when = ended[~lost], closer[~lost], when[~lost]
+    tally.add("wins", closer, when)
+    tally.add("revenue", closer, when, records.amount[won])
+    days = _local_days(when, tz) - _local_days(records.created[won], tz)
+    tally.add("cycle_days", closer, when, np.maximum(days, 0).astype(float))
+    inherited = np.array(
+        [_majority_owner(records, d) != c for d, c in zip(won.tolist(), closer, strict=True)],
+        dtype=bool,
+    )
+    tally.add("inherited_wins", closer[inherited], when[inherited])
+    tally.add(
+        "inherited_revenue", closer[inherited], when[inherited], records.amount[won[inherited]]
+    )
+
+
+def _majority_owner(records: _Records, deal: int) -> Any:
+    """Who owned the won deal longest between its creation and its close."""
+    start, stop = np.searchsorted(records.owner_deal, [deal, deal + 1])
+    owners = list(
+        zip(records.owner_at[start:stop].tolist(), records.owner_id[start:stop], strict=True)
+    )
+    created, closed = int(records.created[deal]), int(records.closed[deal])
+    if len(owners) == 1:
+        return owners[0][1]  # whoever held it, it is theirs (and its closer's)
+    held: dict[Any, float] = defaultdict(float)
+    for n, (begin, owner) in enumerate(owners):
+        begin = max(begin, created) if n else created
+        end = min(owners[n + 1][0] if n + 1 < len(owners) else closed, closed)
+        if end > begin:
+            held[owner] += (end - begin) / _US
+    if not held:
+        times = [t for t, _ in owners]
+        return owners[max(int(np.searchsorted(times, closed, "right")) - 1, 0)][1]
+    return max(held.items(), key=lambda kv: kv[1])[0]
+
+
+def _activity_counts(
+    frames: CrmFrames, mapping: SourceMapping, records: _Records, tally: _Tally
+) -> np.ndarray:
+    """Calls (prospecting, connects), meetings held (initial, follow-up) and deals worked; the
+    activities' times."""
+    activities = frames.activities
+    if activities.empty:
+        return np.empty(0, np.int64)
+    at = _stamps(activities["occurred_at"])
+    owner = _objects(activities["owner_crm_id"])
+    kind = activities["kind"].to_numpy(object)
+    outcome = np.array(
+        [(o or "").casefold() for o in _objects(activities["outcome"])], dtype=object
+    )
+    connected = {o.casefold() for o in mapping.calls.connected}
+    not_held = {o.casefold() for o in mapping.meetings.not_held}
+    calls = kind == "call"
+    if mapping.calls.counts:
+        tally.add(mapping.calls.counts, owner[calls], at[calls])
+    connects = calls & np.array([bool(o) and o in connected for o in outcome], dtype=bool)
+    tally.add("connects", owner[connects], at[connects])
+
+    links = frames.links
+    activity = pd.Index(activities["crm_id"]).get_indexer(links["activity_crm_id"])
+    deal = pd.Index(records.ids).get_indexer(links["deal_crm_id"])
+    real = (activity >= 0) & (deal >= 0)
+    activity, deal = activity[real], deal[real]
+
+    # A meeting held is a follow-up when a deal it is about had a meeting held before it (in
+    # time order, then by id).
+    held = (kind == "meeting") & np.array([o not in not_held for o in outcome], dtype=bool)
+    rank = np.zeros(len(at), np.int64)
+    ids = pd.factorize(activities["crm_id"].to_numpy(object), sort=True)[0]
+    rank[np.lexsort((ids, at))] = np.arange(len(at))
+    on = held[activity]
+    firsts = np.full(records.count, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(firsts, deal[on], rank[activity[on]])
+    follow_up = np.zeros(len(at), dtype=bool)
+    later = on & (rank[activity] > firsts[deal])
+    follow_up[activity[later]] = True
+    tally.add("follow_up_meetings", owner[held & follow_up], at[held & follow_up])
+    tally.add("initial_meetings", owner[held & ~follow_up], at[held & ~follow_up])
+
+    # A deal is worked in a month it has an activity in while open.
+    when = at[activity]
+    open_then = records.closed[deal] >= when
+    tally.add_deals(
+        "opportunities_worked", owner[activity[open_then]], when[open_then], deal[open_then]
+    )
+    return at
 
 
 def _fill_zeros(
@@ -352,138 +615,77 @@ def _fill_zeros(
                 counts.setdefault((email, month, name), 0.0)
 
 
-def _majority_owner(deal: _Deal) -> str | None:
-    """Who owned the won deal longest between its creation and its close."""
-    assert deal.closed is not None
-    held: dict[str | None, float] = defaultdict(float)
-    owners = deal.owners
-    for n, (start, owner) in enumerate(owners):
-        begin = max(start, deal.created) if n else deal.created
-        end = owners[n + 1][0] if n + 1 < len(owners) else deal.closed
-        end = min(end, deal.closed)
-        if end > begin:
-            held[owner] += (end - begin).total_seconds()
-    if not held:
-        return deal.owner_at(deal.closed)
-    return max(held.items(), key=lambda kv: kv[1])[0]
-
-
-def _activities(
-    frames: CrmFrames,
-    mapping: SourceMapping,
-    emails: dict[str, str],
-    deals: dict[str, _Deal],
-    add: Any,
-    worked: dict[tuple[str, str], set[str]],
-    until: datetime,
-    tz: ZoneInfo,
-    first_months: list[str],
-) -> None:
-    """Calls (prospecting, connects), meetings held (initial, follow-up) and deals worked."""
-    connected = {o.casefold() for o in mapping.calls.connected}
-    not_held = {o.casefold() for o in mapping.meetings.not_held}
-    links: dict[str, list[str]] = defaultdict(list)
-    for row in _rows(frames.links):
-        links[row["activity_crm_id"]].append(row["deal_crm_id"])
-    met: set[str] = set()  # deals that had a meeting held
-    rows = sorted(_rows(frames.activities), key=lambda r: (r["occurred_at"], r["crm_id"]))
-    for row in rows:
-        at = row["occurred_at"]
-        owner = _none(row["owner_crm_id"])
-        outcome = (_none(row["outcome"]) or "").casefold()
-        first_months.append(month_of(at, tz))
-        if row["kind"] == "call":
-            if mapping.calls.counts:
-                add(owner, at, mapping.calls.counts)
-            if outcome and outcome in connected:
-                add(owner, at, "connects")
-        elif row["kind"] == "meeting" and outcome not in not_held:
-            about = [d for d in links.get(row["crm_id"], []) if d in deals]
-            follow_up = any(d in met for d in about)
-            add(owner, at, "follow_up_meetings" if follow_up else "initial_meetings")
-            met.update(about)
-        email = emails.get(owner) if owner else None
-        if email is None or at >= until:
-            continue
-        for deal_id in links.get(row["crm_id"], []):
-            deal = deals.get(deal_id)
-            if deal is not None and (deal.closed is None or deal.closed >= at):
-                worked[(email, month_of(at, tz))].add(deal_id)
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    """One open deal at a moment: what the hygiene metrics and flags read."""
-
-    deal: _Deal
-    owner: str | None
-    stage: str
-    days_in_stage: int
-    days_since_touch: int | None
-    untouched: bool
-    stuck: bool
-    gaps: list[float]
-
-
 class _Stays:
-    """How long the team's deals stayed in each stage, over the stays ended by a moment; read
-    at moments in time order (monthly snapshots), each stay is added once."""
+    """How long the team's deals stayed in each stage: each stay (from entering a stage to
+    entering the next) ends at a moment; "typical" is the median over the stays ended by then."""
 
-    def __init__(self, deals: list[_Deal]) -> None:
-        self._ended = sorted(
-            (end, stage_id, (end - start).total_seconds() / 86400)
-            for deal in deals
-            for (stage_id, start), (_, end) in zip(deal.entries, deal.entries[1:], strict=False)
-        )
-        self._next = 0
-        self._days: dict[str, list[float]] = defaultdict(list)  # each kept sorted
+    def __init__(self, records: _Records) -> None:
+        same = records.entry_deal[1:] == records.entry_deal[:-1]
+        stage = records.entry_stage[:-1][same]
+        end = records.entry_at[1:][same]
+        days = _days(end - records.entry_at[:-1][same])
+        self._stays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for stage_id in sorted(set(stage.tolist())):
+            mine = stage == stage_id
+            order = np.argsort(end[mine], kind="stable")
+            self._stays[stage_id] = (end[mine][order], days[mine][order])
 
-    def typical(self, at: datetime, least: int) -> dict[str, float]:
+    def typical(self, at: int, least: int) -> dict[str, float]:
         """Each stage's median stay over the stays ended by `at`, where there are `least`."""
-        if self._next and self._ended[self._next - 1][0] > at:
-            self._next, self._days = 0, defaultdict(list)
-        while self._next < len(self._ended) and self._ended[self._next][0] <= at:
-            _, stage_id, days = self._ended[self._next]
-            bisect.insort(self._days[stage_id], days)
-            self._next += 1
         out = {}
-        for stage_id, days in self._days.items():
-            n = len(days)
+        for stage_id, (ends, days) in self._stays.items():
+            n = int(np.searchsorted(ends, at, "right"))
             if n >= least:
-                out[stage_id] = days[n // 2] if n % 2 else (days[n // 2 - 1] + days[n // 2]) / 2
+                ended = np.sort(days[:n])
+                middle = ended[n // 2] if n % 2 else (ended[n // 2 - 1] + ended[n // 2]) / 2
+                out[stage_id] = float(middle)
         return out
 
 
-def _snapshots(
-    deals: list[_Deal], hygiene: Hygiene, at: datetime, stays: _Stays | None = None
-) -> list[_Snapshot]:
+@dataclass
+class _Snapshot:
+    """The deals open at a moment (by number) and what the hygiene metrics and flags read."""
+
+    deals: np.ndarray
+    owner: np.ndarray
+    stage: np.ndarray
+    in_stage: np.ndarray  # days
+    since_touch: np.ndarray  # days; NaN: never touched
+    untouched: np.ndarray
+    stuck: np.ndarray
+
+
+def _snapshot(records: _Records, hygiene: Hygiene, at: int, stays: _Stays) -> _Snapshot:
     """Every deal open at `at`, judged untouched and stuck as of then."""
-    typical = (stays or _Stays(deals)).typical(at, hygiene.stuck_min_stays)
-    out = []
-    for deal in deals:
-        if not deal.open_at(at):
-            continue
-        stage, entered = deal.stage_at(at)
-        in_stage = (at - entered).total_seconds() / 86400
-        usual = typical.get(stage)
-        stuck = in_stage > (hygiene.stuck_factor * usual if usual else hygiene.stuck_days)
-        seen = deal.touches[: bisect.bisect_right(deal.touches, at)]
-        since = (at - seen[-1]).total_seconds() / 86400 if seen else None
-        quiet = since if since is not None else (at - deal.created).total_seconds() / 86400
-        gaps = [(b - a).total_seconds() / 86400 for a, b in zip(seen, seen[1:], strict=False)]
-        out.append(
-            _Snapshot(
-                deal=deal,
-                owner=deal.owner_at(at),
-                stage=stage,
-                days_in_stage=int(in_stage),
-                days_since_touch=None if since is None else int(since),
-                untouched=quiet > hygiene.untouched_days,
-                stuck=stuck,
-                gaps=gaps,
-            )
-        )
-    return out
+    n = records.count
+    deals = np.flatnonzero((records.created < at) & (records.closed >= at))
+    entry_starts = _starts(records.entry_deal, n)
+    entries = _last_before(records.entry_deal, records.entry_at, n, at)
+    entry = (entry_starts + np.maximum(entries - 1, 0))[deals]
+    stage = records.entry_stage[entry]
+    in_stage = _days(at - records.entry_at[entry])
+    typical = stays.typical(at, hygiene.stuck_min_stays)
+    usual = np.array([typical.get(s, 0.0) for s in stage], dtype=float)
+    limit = np.where(usual != 0, hygiene.stuck_factor * usual, float(hygiene.stuck_days))
+    owners = _last_before(records.owner_deal, records.owner_at, n, at)
+    owner = records.owner_id[(_starts(records.owner_deal, n) + np.maximum(owners - 1, 0))[deals]]
+    seen = _last_before(records.touch_deal, records.touch_at, n, at)[deals]
+    last_touch = (
+        records.touch_at[np.maximum(_starts(records.touch_deal, n)[deals] + seen - 1, 0)]
+        if len(records.touch_at)
+        else np.zeros(len(deals), np.int64)
+    )
+    since = np.where(seen > 0, _days(at - last_touch), np.nan)
+    quiet = np.where(seen > 0, since, _days(at - records.created[deals]))
+    return _Snapshot(
+        deals=deals,
+        owner=owner,
+        stage=stage,
+        in_stage=in_stage,
+        since_touch=since,
+        untouched=quiet > hygiene.untouched_days,
+        stuck=in_stage > limit,
+    )
 
 
 def _quarter(month: str) -> list[str]:
@@ -493,7 +695,7 @@ def _quarter(month: str) -> list[str]:
 
 
 def _hygiene(
-    deals: list[_Deal],
+    records: _Records,
     emails: dict[str, str],
     hygiene: Hygiene,
     months: list[str],
@@ -507,34 +709,50 @@ def _hygiene(
     if quotas is not None and not quotas.empty:
         for row in quotas.to_dict("records"):
             quota[(str(row["email"]).lower(), row["month"])] = float(row["value"])
-    stays = _Stays(deals)
+    people = sorted(set(emails.values()))
+    number = {email: i for i, email in enumerate(people)}
+    stays = _Stays(records)
+    # The gaps between a deal's touches, each known from the later touch on.
+    same = records.touch_deal[1:] == records.touch_deal[:-1]
+    gap_deal = records.touch_deal[1:][same]
+    gap_end = records.touch_at[1:][same]
+    gap_days = _days(gap_end - records.touch_at[:-1][same])
     for month in months:
-        at = min(month_end(month, tz), until)
+        at = _micros(min(month_end(month, tz), until))
         quarter = _quarter(month)
-        gaps: dict[str, list[float]] = defaultdict(list)
-        reps: set[str] = set()
-        for snap in _snapshots(deals, hygiene, at, stays):
-            email = emails.get(snap.owner) if snap.owner else None
-            if email is None:
-                continue
-            reps.add(email)
-            key = (email, month)
-            counts[(*key, "open_deals")] += 1
-            counts[(*key, "open_age_days")] += float(int((at - snap.deal.created) / DAY))
-            counts[(*key, "untouched_deals")] += float(snap.untouched)
-            counts[(*key, "stuck_deals")] += float(snap.stuck)
-            gaps[email].extend(snap.gaps)
-            closing = snap.deal.close_date
-            if closing is not None and f"{closing:%Y-%m}" in quarter:
-                counts[(*key, "pipeline_this_quarter")] += snap.deal.amount
-        for email in reps:
-            counts.setdefault((email, month, "untouched_deals"), 0.0)
-            counts.setdefault((email, month, "pipeline_this_quarter"), 0.0)
-            if gaps[email]:
-                counts[(email, month, "median_days_between_touches")] = round(
-                    statistics.median(gaps[email]), 2
-                )
-                counts[(email, month, "touch_medians")] = 1.0
+        snap = _snapshot(records, hygiene, at, stays)
+        person = np.array([number.get(emails.get(o), -1) for o in snap.owner], dtype=np.int64)
+        mine = person >= 0
+        deals, person = snap.deals[mine], person[mine]
+        in_quarter = np.isin(records.close_month[deals], [_month_number(m) for m in quarter])
+        age = ((at - records.created[deals]) / _US_DAY).astype(np.int64)
+        sums = {
+            "open_deals": np.ones(len(deals)),
+            "open_age_days": age.astype(float),
+            "untouched_deals": snap.untouched[mine].astype(float),
+            "stuck_deals": snap.stuck[mine].astype(float),
+            "pipeline_this_quarter": np.where(in_quarter, records.amount[deals], 0.0),
+        }
+        reps = np.unique(person)
+        for name, values in sums.items():
+            totals = np.bincount(person, weights=values, minlength=len(people))
+            for p in reps.tolist():
+                counts[(people[p], month, name)] = counts.get(
+                    (people[p], month, name), 0.0
+                ) + float(totals[p])
+        # Each rep's median gap between touches over their open deals.
+        owner_of = np.full(records.count, -1, np.int64)
+        owner_of[deals] = person
+        kept = (gap_end <= at) & (owner_of[gap_deal] >= 0)
+        who, gaps = owner_of[gap_deal[kept]], gap_days[kept]
+        order = np.lexsort((gaps, who))
+        who, gaps = who[order], gaps[order]
+        reps_with, starts, sizes = np.unique(who, return_index=True, return_counts=True)
+        for p, start, size in zip(reps_with.tolist(), starts.tolist(), sizes.tolist(), strict=True):
+            middle = start + size // 2
+            median = gaps[middle] if size % 2 else (gaps[middle - 1] + gaps[middle]) / 2
+            counts[(people[p], month, "median_days_between_touches")] = round(float(median), 2)
+            counts[(people[p], month, "touch_medians")] = 1.0
         for email in {e for e, m in quota if m in quarter}:
             target = sum(quota.get((email, m), 0.0) for m in quarter)
             won = sum(counts.get((email, m, "revenue"), 0.0) for m in quarter if m <= month)
@@ -550,26 +768,27 @@ def deal_flags(
     now: datetime,
 ) -> list[DealFlag]:
     """The open deals of these owners going sideways at `now` (untouched, stuck or both), the
-    longest in their stage first."""
-    deals = _deals(frames, mapping, [])
-    # The team's stays say what "stuck" is; only these owners' deals are judged.
-    mine = [deal for deal in deals if deal.owner_at(now) in owner_ids]
+    longest in their stage first. The team's stays say what "stuck" is."""
+    records = _records(frames, mapping, [])
+    snap = _snapshot(records, hygiene, _micros(now), _Stays(records))
     flags = []
-    for snap in _snapshots(mine, hygiene, now, _Stays(deals)):
-        if snap.owner not in owner_ids or not (snap.untouched or snap.stuck):
+    for i, deal in enumerate(snap.deals.tolist()):
+        untouched, stuck = bool(snap.untouched[i]), bool(snap.stuck[i])
+        if snap.owner[i] not in owner_ids or not (untouched or stuck):
             continue
-        stage = mapping.stage(snap.stage)
-        marks = (("untouched", snap.untouched), ("stuck", snap.stuck))
+        stage = mapping.stage(snap.stage[i])
+        marks = (("untouched", untouched), ("stuck", stuck))
         reasons: list[Any] = [reason for reason, on in marks if on]
+        since = float(snap.since_touch[i])
         flags.append(
             DealFlag(
-                crm_id=snap.deal.crm_id,
-                name=snap.deal.name,
-                url=snap.deal.url,
-                stage=stage.name if stage else snap.stage,
-                amount=snap.deal.amount,
-                days_in_stage=snap.days_in_stage,
-                days_since_touch=snap.days_since_touch,
+                crm_id=records.ids[deal],
+                name=records.names[deal],
+                url=records.urls[deal],
+                stage=stage.name if stage else snap.stage[i],
+                amount=float(records.amount[deal]),
+                days_in_stage=int(float(snap.in_stage[i])),
+                days_since_touch=None if np.isnan(since) else int(since),
                 reasons=reasons,
             )
         )

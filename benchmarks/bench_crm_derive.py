@@ -5,13 +5,16 @@
 A synthetic HubSpot org of 100 owners: deals created over two years walking the default
 pipeline (3 to 6 stage changes each, a third won, a third lost), a few owner changes, and
 activities (calls, meetings, emails) on them. Prints the time of `derive` (every monthly count
-and 24 month-end hygiene snapshots) and of `deal_flags` for one rep, and peak memory.
+and 24 month-end hygiene snapshots) and of `deal_flags` for one rep (min and max of `--runs`,
+without tracemalloc), then their peak traced memory from one more run under tracemalloc.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import resource
 import sys
 import time
 import tracemalloc
@@ -97,26 +100,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", type=int, default=20_000)
     parser.add_argument("--activities", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=3, help="timed runs (min and spread)")
     args = parser.parse_args()
     frames = org(args.deals, args.activities)
     mapping = load_mapping()
+    now = pd.Timestamp(TODAY, tz="UTC")
+    # Times without tracemalloc (it slows allocation-heavy code 2–3×); memory in a run of its own.
+    times, flag_times = [], []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        derived = derive(frames, mapping.hubspot, mapping.hygiene, TODAY)
+        times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        flags = deal_flags(frames, mapping.hubspot, mapping.hygiene, {"o1"}, now)
+        flag_times.append(time.perf_counter() - start)
     tracemalloc.start()
-    start = time.perf_counter()
-    derived = derive(frames, mapping.hubspot, mapping.hygiene, TODAY)
-    took = time.perf_counter() - start
+    derive(frames, mapping.hubspot, mapping.hygiene, TODAY)
     _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    deal_flags(frames, mapping.hubspot, mapping.hygiene, {"o1"}, now)
+    _, flag_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    start = time.perf_counter()
-    flags = deal_flags(
-        frames, mapping.hubspot, mapping.hygiene, {"o1"}, pd.Timestamp(TODAY, tz="UTC")
-    )
-    flagged = time.perf_counter() - start
     print(
         f"derive: {args.deals:,} deals ({len(frames.stage_changes):,} stage changes), "
         f"{args.activities:,} activities → {len(derived.values):,} values over "
-        f"{len(derived.months)} months in {took:.1f} s, peak {peak / 2**20:,.0f} MiB"
+        f"{len(derived.months)} months in {_spread(times)}, peak {peak / 2**20:,.0f} MiB"
     )
-    print(f"deal_flags for one rep: {len(flags)} deals in {flagged:.1f} s")
+    print(
+        f"deal_flags for one rep: {len(flags)} deals in {_spread(flag_times)}, "
+        f"peak {flag_peak / 2**20:,.0f} MiB"
+    )
+    print(f"load average {os.getloadavg()[0]:.1f}; ru_maxrss {_maxrss():,.0f} MiB")
+
+
+def _spread(times: list[float]) -> str:
+    return f"{min(times):.2f} s (min of {len(times)}; max {max(times):.2f} s)"
+
+
+def _maxrss() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

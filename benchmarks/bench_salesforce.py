@@ -1,32 +1,55 @@
 """A first `coach sync salesforce` of 20,000 opportunities with their stage history and 200,000
 activities from the local stand-in, then an incremental sync after 1% of them changed: wall
-time, peak memory (tracemalloc, Python allocations) and the API requests each cost.
+time and where it went (fetch, store, derive), the sync process's peak resident memory and the
+API requests each cost.
 
     .venv/bin/python benchmarks/bench_salesforce.py [--deals 20000] [--activities 200000]
 
-Both sides run in this process (the stand-in in threads), so the times include serving the
-requests; against Salesforce the network adds per request, and each page is 2,000 rows.
+The sync runs as `coach sync salesforce` does, in a process of its own; the stand-in answers from
+this one (in threads), on the same cores. Against Salesforce the network adds per request, and
+each page is 2,000 rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.crm.salesforce import SalesforceConfig, SalesforceConnector
-from bot.crm.sync import sync_source
 from bot.demo.salesforce_standin import INSTANCE_URL, SalesforceStandIn
-from bot.settings import Settings
 from storage.csv_import import import_org
 from storage.db import make_engine, upgrade
 
 STAGES = ["Qualification", "Needs Analysis", "Value Proposition", "Proposal/Price Quote"]
 REPS = 50
+# What `coach sync salesforce` runs, in its own process (the day it syncs on: argv[1]): prints its
+# line, where the time went and its peak resident set size (kB on Linux).
+_RUN = """
+import resource, sys
+from datetime import date
+from bot.crm.sync import sync_source
+from bot.settings import load_settings
+from storage.db import make_engine
+settings = load_settings()
+result = sync_source(
+    settings, make_engine(settings.database_url), settings.workspace(), "salesforce",
+    today=date.fromisoformat(sys.argv[1]),
+)
+print(result.line())
+print("timings", *(f"{k}={v:.1f}" for k, v in sorted(result.timings.items())))
+# VmHWM: this process's own peak. ru_maxrss is not: Linux carries the parent's (the stand-in's,
+# hundreds of MB) over fork and exec.
+status = open("/proc/self/status").read() if sys.platform == "linux" else ""
+peak = [line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")]
+print("maxrss", peak[0] if peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+sys.exit(0 if result.ok else 1)
+"""
 
 
 def seed(sf: SalesforceStandIn, deals: int, activities: int, start: datetime) -> list[str]:
@@ -77,37 +100,39 @@ def run(deals: int, activities: int) -> None:
 
     with session_scope(engine) as session:
         import_org(session, "bench", org)
+    engine.dispose()
     with SalesforceStandIn() as sf:
         t = time.perf_counter()
         opps = seed(sf, deals, activities, start)
         print(f"stand-in seeded in {time.perf_counter() - t:.1f} s")
-        config = SalesforceConfig.load(
-            SALESFORCE_INSTANCE_URL=INSTANCE_URL,
-            SALESFORCE_ACCESS_TOKEN=sf.token,
-            SALESFORCE_BASE_URL=sf.url,
-        )
-        settings = Settings(_env_file=None, COACH_WORKSPACE="bench")  # type: ignore[call-arg]
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "COACH_WORKSPACE": "bench",
+            "SALESFORCE_INSTANCE_URL": INSTANCE_URL,
+            "SALESFORCE_ACCESS_TOKEN": sf.token,
+            "SALESFORCE_BASE_URL": sf.url,
+        }
         today = datetime(2026, 11, 15).date()
 
         def once(label: str) -> None:
             sf.clear_calls()
-            tracemalloc.start()
+            load = os.getloadavg()[0]
             began = time.perf_counter()
-            result = sync_source(
-                settings,
-                engine,
-                "bench",
-                "salesforce",
-                connector=SalesforceConnector(config),
-                today=today,
+            done = subprocess.run(
+                [sys.executable, "-c", _RUN, today.isoformat()],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             seconds = time.perf_counter() - began
-            peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-            assert result.ok, result.line()
+            if done.returncode != 0:
+                raise SystemExit(f"sync failed: {done.stdout.strip()} {done.stderr.strip()}")
+            line, timings, rss = done.stdout.strip().splitlines()[-3:]
             print(
-                f"{label}: {seconds:.1f} s, peak {peak / 2**20:.0f} MiB, "
-                f"{len(sf.calls):,} API requests — {result.line()}"
+                f"{label}: {seconds:.1f} s, peak {int(rss.split()[1]) / 1024:.0f} MB resident, "
+                f"{len(sf.calls):,} API requests, load {load:.1f} — {line}\n  {timings}"
             )
 
         once("first sync")

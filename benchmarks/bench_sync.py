@@ -45,7 +45,11 @@ settings = load_settings()
 result = sync_source(settings, make_engine(settings.database_url), settings.workspace(), "hubspot")
 print(result.line())
 print("timings", *(f"{k}={v:.1f}" for k, v in sorted(result.timings.items())))
-print("maxrss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM: this process's own peak. ru_maxrss is not: Linux carries the parent's (the stand-in's,
+# hundreds of MB) over fork and exec.
+status = open("/proc/self/status").read() if sys.platform == "linux" else ""
+peak = [line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")]
+print("maxrss", peak[0] if peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 sys.exit(0 if result.ok else 1)
 """
 
@@ -140,10 +144,11 @@ def main() -> None:
                 changed = change(hubspot, ids, args.changed, rng)
                 print(f"changed {changed:,} records ({args.changed:.0%})")
             before = len(hubspot.calls)
+            load = os.getloadavg()[0]
             seconds, peak, line = sync(env)
             calls = Counter(c.name for c in hubspot.calls[before:])
             searches = sum(n for name, n in calls.items() if name.endswith(".search"))
-            print(f"{label}: {seconds:.1f} s, peak {peak:.0f} MB; {line}")
+            print(f"{label}: {seconds:.1f} s, peak {peak:.0f} MB, load {load:.1f}; {line}")
             print(
                 f"  {sum(calls.values()):,} API calls ({searches:,} searches: ≥ "
                 f"{searches / 5:.0f} s at HubSpot's 5 searches a second)"

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Engine, Table, delete, func, select, update
+from sqlalchemy import Engine, String, Table, delete, func, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,6 +47,10 @@ from storage.models import (
 
 # Ids per statement when deleting by id: far below SQLite's 32,766 bound parameters.
 _CHUNK = 500
+# Records written before PostgreSQL's statistics are first brought up to date (`_analyze`).
+_ANALYZE_FIRST = 2_000
+# Rows read at a time when loading the records to derive from.
+_ROWS = 20_000
 # Problem lines kept per run: a CRM with 50,000 unmapped activities needs the first few only.
 MAX_PROBLEMS = 1_000
 # A problem line longer than this is cut (a CRM's stage name can be anything).
@@ -85,6 +89,9 @@ class CrmStore:
         # The run each source's writes and problems count towards (set by `start_run`).
         self._runs: dict[str, int] = {}
         self._counts: dict[str, Counter[str]] = {}
+        # Records written through this store, and how many there were at its last ANALYZE.
+        self._written = 0
+        self._analyzed = 0
 
     # -- RecordSink ---------------------------------------------------------------------------
 
@@ -105,6 +112,23 @@ class CrmStore:
             _set_cursor(session, self.workspace_id, source, obj, cursor)
         if source in self._counts:
             self._counts[source].update(counts)
+        self._written += sum(counts.values())
+        if self._written >= max(_ANALYZE_FIRST, 2 * self._analyzed):
+            self._analyze()
+
+    def _analyze(self) -> None:
+        """Bring PostgreSQL's statistics of the record tables up to date. A page's deletes are
+        planned from them: on tables a first sync is filling from nothing, before autovacuum
+        analyzes them (or where it is off), the planner takes the wrong index and scans every
+        link per page — a first sync of 200,000 activities stored for minutes. Run as the
+        records written double, so a few times a sync."""
+        self._analyzed = self._written
+        if self.engine.dialect.name != "postgresql":
+            return
+        with self.engine.connect() as connection:
+            for model in (CrmDeal, CrmStageChange, CrmOwnerChange, CrmActivity, CrmActivityDeal):
+                connection.exec_driver_sql(f"ANALYZE {model.__tablename__}")
+            connection.commit()
 
     def problems(self, source: rec.Source, lines: Sequence[str]) -> None:
         """Keep the lines (records that don't map) with the source's current run."""
@@ -507,39 +531,78 @@ def load_frames(
     """Every stored record of `source` as the frames `analytics.crm_metrics` derives from.
 
     `touches_of` (owner ids) keeps only the activities on deals those owners hold now: all a
-    pipeline review needs, and a fraction of the largest table."""
-    mine = None
+    pipeline review needs, and a fraction of the largest table. They are read by lists of ids,
+    a few hundred at a time: as nested IN (SELECT …) a planner without statistics on the
+    tables (PostgreSQL right after a first sync, before it analyzes them) joins every activity
+    with every link, minutes at 200,000 activities."""
+    # Table → (column, the ids it is one of): the rows read, where not all are.
+    mine: dict[str, tuple[str, list[str]]] = {}
     if touches_of is not None:
         link = CrmActivityDeal.__table__.c  # type: ignore[attr-defined]
-        deals = select(CrmDeal.crm_id).where(
-            CrmDeal.workspace_id == workspace_id,
-            CrmDeal.source == source,
-            CrmDeal.owner_crm_id.in_(sorted(touches_of)),
-        )
-        mine = {
-            "crm_activity_deals": link.deal_crm_id.in_(deals),
-            "crm_activities": CrmActivity.crm_id.in_(
-                select(link.activity_crm_id).where(
-                    link.workspace_id == workspace_id,
-                    link.source == source,
-                    link.deal_crm_id.in_(deals),
+        deals = session.scalars(
+            select(CrmDeal.crm_id).where(
+                CrmDeal.workspace_id == workspace_id,
+                CrmDeal.source == source,
+                CrmDeal.owner_crm_id.in_(sorted(touches_of)),
+            )
+        ).all()
+        activities: set[str] = set()
+        for start in range(0, len(deals), _CHUNK):
+            activities.update(
+                session.scalars(
+                    select(link.activity_crm_id).where(
+                        link.workspace_id == workspace_id,
+                        link.source == source,
+                        link.deal_crm_id.in_(deals[start : start + _CHUNK]),
+                    )
                 )
-            ),
+            )
+        mine = {
+            "crm_activity_deals": ("deal_crm_id", sorted(deals)),
+            "crm_activities": ("crm_id", sorted(activities)),
         }
+
+    # SQLite keeps timestamps as ISO text: read as text and parsed a column at a time, not
+    # a value at a time by the column type.
+    text = session.get_bind().dialect.name == "sqlite"
 
     def frame(model: type, columns: list[str], *order: Any) -> pd.DataFrame:
         table: Table = model.__table__  # type: ignore[attr-defined]
         query = (
-            select(*(table.c[c] for c in columns))
+            select(
+                *(
+                    type_coerce(table.c[c], String).label(c)
+                    if text and c.endswith("_at")
+                    else table.c[c]
+                    for c in columns
+                )
+            )
             .where(table.c.workspace_id == workspace_id, table.c.source == source)
             .order_by(*(table.c[c] for c in order))
         )
-        if mine is not None and table.name in mine:
-            query = query.where(mine[table.name])
-        out = pd.DataFrame(session.execute(query).all(), columns=columns, dtype=object)
+        queries = [query]
+        if table.name in mine:
+            column, ids = mine[table.name]
+            queries = [
+                query.where(table.c[column].in_(ids[start : start + _CHUNK]))
+                for start in range(0, len(ids), _CHUNK)
+            ]
+        # Column by column, a slice of rows at a time: a frame built from result rows probes
+        # each row's attributes (seconds at 200,000 activities), and holding every row at once
+        # doubles the memory the columns take.
+        values: list[list[Any]] = [[] for _ in columns]
+        for each in queries:
+            for rows in session.execute(each).partitions(_ROWS):
+                for kept, column in zip(values, zip(*rows, strict=True), strict=True):
+                    kept.extend(column)
+        out = pd.DataFrame(
+            {c: pd.Series(v, dtype=object) for c, v in zip(columns, values, strict=True)}
+        )
+        if len(queries) > 1:
+            out = out.sort_values(list(order), kind="stable", ignore_index=True)
         for column in columns:
             if column.endswith("_at"):
-                out[column] = pd.to_datetime(out[column], utc=True)
+                out[column] = pd.to_datetime(out[column], utc=True, format="ISO8601")
         return out
 
     return CrmFrames(
