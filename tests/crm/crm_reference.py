@@ -15,66 +15,21 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from analytics.crm_mapping import Hygiene, SourceMapping
+
+# The frames, the result and the month arithmetic are shared with the code under test; the
+# derivation below is the oracle.
+from analytics.crm_metrics import (
+    DAY,
+    FILLED_COLUMNS,
+    SNAPSHOT_MONTHS,
+    UTC,
+    CrmFrames,
+    Derived,
+    month_end,
+    month_of,
+    months_between,
+)
 from analytics.models import DealFlag
-
-UTC = ZoneInfo("UTC")
-DAY = timedelta(days=1)
-# Monthly hygiene snapshots kept: two years of month ends is what the gap window ever reads.
-SNAPSHOT_MONTHS = 24
-
-# The columns derived from a CRM: in the months it covers, the CRM's values replace a CSV's.
-FUNNEL_COLUMNS = (
-    "leads_prospected",
-    "connects",
-    "discovery_calls",
-    "demos",
-    "wins",
-    "losses",
-    "revenue",
-    "initial_meetings",
-    "follow_up_meetings",
-    "opportunities_worked",
-    "cycle_days",
-    "inherited_wins",
-    "inherited_revenue",
-)
-HYGIENE_COLUMNS = (
-    "open_deals",
-    "untouched_deals",
-    "stuck_deals",
-    "open_age_days",
-    "median_days_between_touches",
-    "touch_medians",
-    "deals_advanced",
-    "new_pipeline",
-    "pipeline_this_quarter",
-    "quota_remaining",
-)
-DERIVED_COLUMNS = FUNNEL_COLUMNS + HYGIENE_COLUMNS
-# Counts of things that happen in a month: no record of one is a zero.
-FILLED_COLUMNS = FUNNEL_COLUMNS + ("deals_advanced", "new_pipeline")
-
-
-@dataclass(frozen=True)
-class CrmFrames:
-    """One CRM's stored records as frames (see the module docstring for their columns)."""
-
-    deals: pd.DataFrame
-    stage_changes: pd.DataFrame
-    owner_changes: pd.DataFrame
-    activities: pd.DataFrame
-    links: pd.DataFrame
-    owners: pd.DataFrame
-
-
-@dataclass
-class Derived:
-    """What the records give: values (email, month, name, value), the problems met, and the
-    months the CRM covers (from its first record to `today`)."""
-
-    values: pd.DataFrame
-    problems: list[str]
-    months: list[str]
 
 
 @dataclass
@@ -108,26 +63,6 @@ class _Deal:
     def stage_at(self, at: datetime) -> tuple[str, datetime]:
         i = max(bisect.bisect_right(self._entry_times, at) - 1, 0)
         return self.entries[i]
-
-
-def month_of(at: datetime, tz: ZoneInfo) -> str:
-    """The YYYY-MM month `at` falls in, in `tz`."""
-    local = at.astimezone(tz)
-    return f"{local.year:04d}-{local.month:02d}"
-
-
-def month_end(month: str, tz: ZoneInfo) -> datetime:
-    """The first instant after `month`, in `tz`, as UTC."""
-    year, number = int(month[:4]), int(month[5:])
-    year, number = (year + 1, 1) if number == 12 else (year, number + 1)
-    return datetime(year, number, 1, tzinfo=tz).astimezone(UTC)
-
-
-def months_between(first: str, last: str) -> list[str]:
-    """Every month from `first` to `last`, both included."""
-    a = int(first[:4]) * 12 + int(first[5:]) - 1
-    b = int(last[:4]) * 12 + int(last[5:]) - 1
-    return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(a, b + 1)]
 
 
 def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
