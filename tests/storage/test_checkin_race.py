@@ -53,18 +53,20 @@ def _setup(engine: Engine) -> tuple[int, int, int]:
         return boss.id, plan.id, pip.id
 
 
-def _race(engine: Engine, write: Callable[[Session], tuple[Any, bool]]) -> tuple[int, bool]:
+def _race(engine: Engine, write: Callable[[Session], Any]) -> Any:
     """`write` in a first session left uncommitted while a second session writes the same key;
-    then the first commits. The second's answer is returned."""
+    then the first commits. What the second's `write` returned, or the exception it raised."""
     first = Session(engine)
     write(first)
-    answer: dict[str, tuple[int, bool]] = {}
+    answer: dict[str, Any] = {}
 
     def second() -> None:
         with Session(engine) as session:
-            row, created = write(session)
-            answer["second"] = (row.id, created)
-            session.commit()
+            try:
+                answer["second"] = write(session)
+                session.commit()
+            except Exception as exc:
+                answer["second"] = exc
 
     thread = threading.Thread(target=second)
     thread.start()
@@ -79,8 +81,8 @@ def _race(engine: Engine, write: Callable[[Session], tuple[Any, bool]]) -> tuple
 def test_a_submission_racing_on_two_replicas_is_one_plan_checkin(engine: Engine) -> None:
     author, plan_id, _ = _setup(engine)
 
-    def write(session: Session) -> tuple[Any, bool]:
-        return add_checkin(
+    def write(session: Session) -> tuple[int, bool]:
+        row, created = add_checkin(
             session,
             plan=session.get(Plan, plan_id),  # type: ignore[arg-type]
             author_id=author,
@@ -91,6 +93,7 @@ def test_a_submission_racing_on_two_replicas_is_one_plan_checkin(engine: Engine)
             notes="",
             request_key="w:V1",
         )
+        return row.id, created
 
     row_id, created = _race(engine, write)
     assert not created
@@ -102,8 +105,8 @@ def test_a_submission_racing_on_two_replicas_is_one_plan_checkin(engine: Engine)
 def test_a_submission_racing_on_two_replicas_is_one_pip_checkin(engine: Engine) -> None:
     author, _, pip_id = _setup(engine)
 
-    def write(session: Session) -> tuple[Any, bool]:
-        return add_pip_checkin(
+    def write(session: Session) -> tuple[int, bool]:
+        row, created = add_pip_checkin(
             session,
             pip=session.get(Pip, pip_id),  # type: ignore[arg-type]
             author_id=author,
@@ -114,6 +117,7 @@ def test_a_submission_racing_on_two_replicas_is_one_pip_checkin(engine: Engine) 
             notes="",
             request_key="w:V2",
         )
+        return row.id, created
 
     row_id, created = _race(engine, write)
     assert not created
@@ -147,25 +151,7 @@ def test_two_pips_racing_for_one_rep_are_one(engine: Engine) -> None:
             discussed=True,
         )
 
-    first = Session(engine)
-    write(first)
-    refused: list[BaseException] = []
-
-    def second() -> None:
-        with Session(engine) as session:
-            try:
-                write(session)
-                session.commit()
-            except PipRunning as exc:
-                refused.append(exc)
-
-    thread = threading.Thread(target=second)
-    thread.start()
-    time.sleep(0.5)  # the second insert now waits on the first's uncommitted row
-    first.commit()
-    first.close()
-    thread.join(timeout=30)
-    assert not thread.is_alive() and len(refused) == 1
+    assert isinstance(_race(engine, write), PipRunning)
     with Session(engine) as session:
         running = select(func.count()).where(Pip.rep_id == rep_id, Pip.status == "active")
         assert session.scalar(running) == 1
