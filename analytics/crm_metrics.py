@@ -769,9 +769,27 @@ def deal_flags(
 ) -> list[DealFlag]:
     """The open deals of these owners going sideways at `now` (untouched, stuck or both), the
     longest in their stage first. The team's stays say what "stuck" is."""
+    by_owner = flags_by_owner(frames, mapping, hygiene, owner_ids, now)
+    return in_review_order([flag for flags in by_owner.values() for flag in flags])
+
+
+def in_review_order(flags: list[DealFlag]) -> list[DealFlag]:
+    """Deals going sideways as a pipeline review reads them: the longest in their stage first."""
+    return sorted(flags, key=lambda f: (-f.days_in_stage, f.name, f.crm_id))
+
+
+def flags_by_owner(
+    frames: CrmFrames,
+    mapping: SourceMapping,
+    hygiene: Hygiene,
+    owner_ids: set[str],
+    now: datetime,
+) -> dict[str, list[DealFlag]]:
+    """`deal_flags` of each of these owners (only those with a flag), from one pass over the
+    team's records: a weekly 1:1 prep judges many reps' deals at the same moment."""
     records = _records(frames, mapping, [])
     snap = _snapshot(records, hygiene, _micros(now), _Stays(records))
-    flags = []
+    found: dict[str, list[DealFlag]] = {}
     for i, deal in enumerate(snap.deals.tolist()):
         untouched, stuck = bool(snap.untouched[i]), bool(snap.stuck[i])
         if snap.owner[i] not in owner_ids or not (untouched or stuck):
@@ -780,7 +798,7 @@ def deal_flags(
         marks = (("untouched", untouched), ("stuck", stuck))
         reasons: list[Any] = [reason for reason, on in marks if on]
         since = float(snap.since_touch[i])
-        flags.append(
+        found.setdefault(str(snap.owner[i]), []).append(
             DealFlag(
                 crm_id=records.ids[deal],
                 name=records.names[deal],
@@ -792,5 +810,4 @@ def deal_flags(
                 reasons=reasons,
             )
         )
-    flags.sort(key=lambda f: (-f.days_in_stage, f.name, f.crm_id))
-    return flags
+    return {owner: in_review_order(flags) for owner, flags in found.items()}

@@ -22,7 +22,7 @@ from analytics.workdays import is_working_day
 from bot.cadence.schedule import prompt_at, weekly_meetings
 from bot.cadence.sender import Batch, Message
 from bot.coaching.crm import crm_mapping
-from bot.coaching.prep import gather, prep_key, topics_key
+from bot.coaching.prep import gather, pipeline_reviews, prep_key, topics_key
 from bot.slack.blocks.prep import one_on_one_prep, topics_prompt
 from storage.models import Person
 from storage.org import active_people
@@ -121,6 +121,8 @@ def plan_one_on_ones(cadence: Cadence, day: str | None, now: datetime) -> list[R
                 asking.append((pair, meeting))
         mapping = _mapping(cadence) if managers else None
         with cadence.services.sessions() as session:
+            meetings = [(pair.rep, meeting) for m in managers for pair, meeting in pending[m.id]]
+            reviews = pipeline_reviews(session, mapping, meetings) if mapping else {}
             for manager in managers:
                 for pair, meeting in pending[manager.id]:
                     away = cadence.away_through(pair.rep, now) if day is None else None
@@ -132,7 +134,7 @@ def plan_one_on_ones(cadence: Cadence, day: str | None, now: datetime) -> list[R
                         manager.country or rules.country,
                         held_back=day is None and now >= meeting,
                         rep_away_until=away,
-                        mapping=mapping,
+                        review=reviews.get((pair.rep.id, meeting)),
                     )
                     text, blocks = one_on_one_prep(prep)
                     key = prep_key(period, manager.id, pair.rep.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from analytics.catalogue import load_catalogue
 from analytics.crm_mapping import CrmMapping, load_mapping
-from analytics.crm_metrics import deal_flags
+from analytics.crm_metrics import flags_by_owner, in_review_order
 from analytics.models import DealFlag
 from bot.coaching.archive import months_to_judge, update_outcomes
 from bot.settings import Settings
@@ -76,20 +77,37 @@ def pipeline(
 def sideways(
     session: Session, mapping: CrmMapping, workspace_id: str, email: str, now: datetime
 ) -> Pipeline:
-    """`pipeline` within a session the caller holds (the weekly 1:1 prep gathers many)."""
+    """`pipeline` within a session the caller holds."""
+    return sideways_of(session, mapping, workspace_id, [email], now)[email.strip().lower()]
+
+
+def sideways_of(
+    session: Session, mapping: CrmMapping, workspace_id: str, emails: Iterable[str], now: datetime
+) -> dict[str, Pipeline]:
+    """`sideways` for several reps at the same moment (by lower-case email): each CRM's records
+    are read and judged once, not once a rep (a weekly 1:1 prep's tick holds many reps). A rep
+    is in the first connected CRM where their email owns records."""
+    wanted = {email.strip().lower() for email in emails}
+    days = mapping.hygiene.untouched_days
     sources = connected_sources(session, workspace_id)
+    found: dict[str, Pipeline] = {}
     for source in sources:
-        owners = set(
-            session.scalars(
-                select(CrmOwner.crm_id).where(
+        lowered = func.lower(CrmOwner.email)
+        owners = dict(
+            session.execute(
+                select(CrmOwner.crm_id, lowered).where(
                     CrmOwner.workspace_id == workspace_id,
                     CrmOwner.source == source,
-                    func.lower(CrmOwner.email) == email.strip().lower(),
+                    lowered.in_(sorted(wanted - found.keys())),
                 )
-            )
+            ).all()
         )
-        if owners:
-            frames = load_frames(session, workspace_id, source, touches_of=owners)
-            flags = deal_flags(frames, mapping.source(source), mapping.hygiene, owners, now)
-            return Pipeline(source, flags, mapping.hygiene.untouched_days)
-    return Pipeline(sources[0] if sources else None, [], mapping.hygiene.untouched_days)
+        if not owners:
+            continue
+        frames = load_frames(session, workspace_id, source, touches_of=set(owners))
+        flags = flags_by_owner(frames, mapping.source(source), mapping.hygiene, set(owners), now)
+        for rep in set(owners.values()):
+            theirs = [f for owner, of in owners.items() if of == rep for f in flags.get(owner, [])]
+            found[rep] = Pipeline(source, in_review_order(theirs), days)
+    none = Pipeline(sources[0] if sources else None, [], days)
+    return {rep: found.get(rep, none) for rep in wanted}

@@ -3,6 +3,7 @@ checklist: a success line, an agenda the rep fills in part of, and the numbers b
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -13,7 +14,7 @@ from analytics.catalogue import Catalogue
 from analytics.crm_mapping import CrmMapping
 from analytics.meetings import month_value, needed_by_now, working_days_elapsed
 from analytics.models import DealFlag
-from bot.coaching.crm import sideways
+from bot.coaching.crm import Pipeline, sideways_of
 from bot.coaching.months import month_bounds
 from storage.counts import read_counts
 from storage.deliveries import delivered
@@ -135,6 +136,23 @@ def _month_counts(
     return counts, partial.through if partial is not None else month_bounds(month)[1]
 
 
+def pipeline_reviews(
+    session: Session, mapping: CrmMapping, meetings: Iterable[tuple[Person, datetime]]
+) -> dict[tuple[int, datetime], Pipeline]:
+    """The deals going sideways of each (rep, meeting), keyed by (rep id, meeting): the reps
+    meeting at the same moment are judged together, so a CRM's records are read once a moment
+    rather than once a rep."""
+    at: dict[tuple[str, datetime], list[Person]] = {}
+    for rep, meeting in meetings:
+        at.setdefault((rep.workspace_id, meeting), []).append(rep)
+    reviews = {}
+    for (workspace_id, meeting), reps in at.items():
+        found = sideways_of(session, mapping, workspace_id, [r.email for r in reps], meeting)
+        for rep in reps:
+            reviews[(rep.id, meeting)] = found[rep.email.strip().lower()]
+    return reviews
+
+
 def gather(
     session: Session,
     catalogue: Catalogue,
@@ -144,11 +162,12 @@ def gather(
     *,
     held_back: bool = False,
     rep_away_until: date | None = None,
-    mapping: CrmMapping | None = None,
+    review: Pipeline | None = None,
 ) -> Prep:
     """The prep of `rep`'s 1:1 at `meeting` (the manager's local time; its month is the
     coaching month), with the manager's `country` deciding the working days of the pace;
-    with a CRM `mapping`, the rep's deals going sideways as of the meeting."""
+    `review`: the rep's deals going sideways as of the meeting (`pipeline_reviews`), None
+    without a CRM mapping."""
     workspace_id = rep.workspace_id
     month = meeting.strftime("%Y-%m")
     day = meeting.date()
@@ -205,7 +224,6 @@ def gather(
     if plan is not None:
         done = {a for c in plan.checkins for a in c.done_actions}
         steps = [a for a in plan.actions if a not in done]
-    review = sideways(session, mapping, workspace_id, rep.email, meeting) if mapping else None
     return Prep(
         rep_id=rep.id,
         rep_name=rep.name,

@@ -6,26 +6,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
 import time_machine
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from analytics.crm_mapping import load_mapping
+from bot.coaching import crm as coaching_crm
 from bot.slack.blocks.pipeline import pipeline_blocks
 from bot.slack.listeners.commands import NO_CRM, NOT_YOURS
 from storage.crm import CrmStore, apply_crm
 from storage.crm_records import CrmActivity, CrmDeal, CrmOwner, CrmPage, CrmStageChange
+from storage.db import session_scope
+from storage.models import Person
 from tests.bot.conftest import (
     REPS_OF_MARK,
     REPS_OF_MIA,
     WORKSPACE,
     Bot,
     blocks_text,
+    make_cadence,
     seed,
     serve_bot,
 )
@@ -224,3 +228,39 @@ def test_a_link_that_would_break_out_is_plain_text() -> None:
     assert (
         blocks[-1]["text"]["text"] == "• *Evil* — S · 1 day in stage · last touch 1 day ago — stuck"
     )
+
+
+def test_a_ticks_preps_review_each_reps_own_deals_reading_the_crm_once(
+    crm_bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mark's five reps meet at the same moment: one read of the CRM's records judges all five,
+    and each prep lists its own rep's deals going sideways, and no one else's."""
+    reads: list[set[str] | None] = []
+    load = coaching_crm.load_frames
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(kwargs.get("touches_of"))
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(coaching_crm, "load_frames", counted)
+    with session_scope(crm_bot.engine) as session:
+        session.execute(
+            update(Person)
+            .where(Person.email.in_(REPS_OF_MARK))
+            .values(one_on_one_weekday=0, one_on_one_time=time(14, 0))
+        )
+    cadence = make_cadence(crm_bot.engine, crm_bot.slack)
+    [run] = cadence.run("one-on-one", month="2026-11-02")  # Monday: every prep of the day now
+    assert run.summary is not None and run.summary.sent == 5
+    assert reads == [{f"o{n}" for n in range(1, 6)}]
+    preps = {
+        m["text"].split(": ")[1].split(",")[0]: blocks_text(m)
+        for m in crm_bot.slack.posted("UMARK")
+        if m["text"].startswith("1:1 prep")
+    }
+    assert sorted(preps) == [f"Rep {n}" for n in range(1, 6)]
+    for n in range(1, 6):
+        quiet = "&lt;!channel&gt; &amp; Co" if n == 1 else f"Quiet {n}"
+        assert quiet in preps[f"Rep {n}"] and URL.format(f"{n}03") in preps[f"Rep {n}"]
+        others = [m for m in range(1, 11) if m != n]
+        assert not any(URL.format(f"{m}03") in preps[f"Rep {n}"] for m in others)
