@@ -832,3 +832,14 @@ def crm_months(session: Session, workspace_id: str) -> dict[str, str]:
     """Month → the CRM its derived columns come from (a CSV can't change those)."""
     query = select(CrmMonth.month, CrmMonth.source).where(CrmMonth.workspace_id == workspace_id)
     return dict(session.execute(query).all())
+
+
+def current_crm(session: Session, workspace_id: str) -> tuple[str, str, str] | None:
+    """The CRM the workspace takes its counts from now — the source of its latest CRM month —
+    with the first and last month it gives; None before any sync."""
+    months = crm_months(session, workspace_id)
+    if not months:
+        return None
+    source = months[max(months)]
+    theirs = [month for month, of in months.items() if of == source]
+    return source, min(theirs), max(theirs)

@@ -451,6 +451,13 @@ def sync_cmd(
     full: Annotated[
         bool, typer.Option("--full", help="Fetch everything again, not only what changed.")
     ] = False,
+    switch: Annotated[
+        bool,
+        typer.Option(
+            "--switch",
+            help="Move the workspace's counts to this CRM when they come from another one.",
+        ),
+    ] = False,
 ) -> None:
     """Pull owners, deals with their stage history and activities from a CRM, then derive the
     monthly counts; a failed sync says why in one line and leaves the last good counts."""
@@ -462,7 +469,7 @@ def sync_cmd(
     config = settings(logs=False)
     ws = workspace(config)
     with open_database(config) as engine:
-        result = sync_source(config, engine, ws, source, full=full)  # type: ignore[arg-type]
+        result = sync_source(config, engine, ws, source, full=full, switch=switch)  # type: ignore[arg-type]
         if result.error is not None and result.error.kind == "config":
             fail(result.error.line, 2)
         run = CrmStore(engine, ws).last_run(source)  # type: ignore[arg-type]

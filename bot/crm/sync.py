@@ -201,6 +201,7 @@ def sync_source(
     *,
     connector: Connector | None = None,
     full: bool = False,
+    switch: bool = False,
     today: date | None = None,
     on_page: Callable[[], None] | None = None,
 ) -> SyncResult:
@@ -208,10 +209,14 @@ def sync_source(
     counts and judge as an import does (`bot.coaching.crm.after_sync`; the data version it
     bumps reloads warm gap engines); `full` forgets the cursors first, so everything is fetched
     again. Settings that don't work (no token, a broken mapping file) fail the sync before a
-    run is recorded: the mapping is read first, not after minutes of fetching."""
+    run is recorded: the mapping is read first, not after minutes of fetching.
+
+    A workspace takes its counts from one CRM: a sync of another is refused (a config error)
+    unless `switch`, which moves the workspace to `source` from its first record's month on —
+    two CRMs deriving the same months would each wipe the reps only the other one holds."""
     from analytics.crm_mapping import CrmMappingError
     from bot.coaching.crm import after_sync, crm_mapping
-    from storage.crm import CrmStore, reset_cursors
+    from storage.crm import CrmStore, current_crm, reset_cursors
     from storage.db import session_scope
 
     try:
@@ -221,6 +226,16 @@ def sync_source(
         return SyncResult(source, error=CrmError("config", str(exc)))
     except CrmError as exc:
         return SyncResult(source, error=exc)
+    with session_scope(engine) as session:
+        current = current_crm(session, workspace_id)
+    if current is not None and current[0] != source and not switch:
+        other, first, last = current
+        line = (
+            f"this workspace's counts come from {other} ({first} to {last}): one CRM at a "
+            f"time; `coach sync {source} --switch` moves it to {source} from the month of "
+            f"{source}'s first record on"
+        )
+        return SyncResult(source, error=CrmError("config", line))
     if full:
         with session_scope(engine) as session:
             reset_cursors(session, workspace_id, source)

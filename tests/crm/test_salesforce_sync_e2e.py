@@ -17,9 +17,13 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
+from bot.demo.hubspot_standin import HubSpotStandIn
 from bot.demo.salesforce_standin import INSTANCE_URL, SalesforceStandIn
-from storage.db import make_engine
+from storage.crm import current_crm
+from storage.db import make_engine, session_scope
 from storage.models import CrmDeal
+from tests.crm.test_hubspot_connector import TOKEN as HUBSPOT_TOKEN
+from tests.crm.test_hubspot_connector import seed as seed_hubspot
 from tests.in_process import Ran, run_coach
 
 ORG = (
@@ -265,3 +269,49 @@ def test_a_user_without_an_email_is_a_problem_line(
     assert ran.returncode == 0, ran.stderr
     assert f"owner {bot_user} (Integration Bot) has no email" in ran.stderr
     assert "1 records don't map" in ran.stdout or "records don't map" in ran.stdout
+
+
+def test_one_crm_at_a_time_until_the_workspace_switches(
+    migrated_url: str, sf: SalesforceStandIn, tmp_path: Path
+) -> None:
+    """Two CRMs deriving the same months would each wipe the reps only the other holds: a sync
+    of a second CRM is refused, in one line, before it fetches anything, until --switch."""
+    seed(sf)
+    with_org(migrated_url, sf, tmp_path)
+    with HubSpotStandIn(token=HUBSPOT_TOKEN) as hubspot:
+        seed_hubspot(hubspot)
+        env = {
+            **environment(migrated_url, sf),
+            "HUBSPOT_ACCESS_TOKEN": HUBSPOT_TOKEN,
+            "HUBSPOT_BASE_URL": hubspot.base,
+        }
+        assert run_coach("sync", "hubspot", env=env).returncode == 0
+        refused = run_coach("sync", "salesforce", env=env)
+        assert refused.returncode == 2 and refused.stdout == ""
+        [line] = refused.stderr.strip().splitlines()
+        assert "this workspace's counts come from hubspot (" in line
+        assert "`coach sync salesforce --switch`" in line
+        assert sf.calls == [] and deals_of(migrated_url, "salesforce") == 0
+
+        switched = run_coach("sync", "salesforce", "--switch", env=env)
+        assert switched.returncode == 0, switched.stderr
+        assert deals_of(migrated_url, "salesforce") == 12
+        engine = make_engine(migrated_url)
+        try:
+            with session_scope(engine) as session:
+                now = current_crm(session, "acme")
+        finally:
+            engine.dispose()
+        assert now is not None and now[0] == "salesforce" and now[2] == "2026-11"
+        back = run_coach("sync", "hubspot", env=env)
+        assert back.returncode == 2 and "come from salesforce" in back.stderr
+
+
+def deals_of(url: str, source: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            count = select(func.count()).where(CrmDeal.source == source)
+            return conn.scalar(count) or 0
+    finally:
+        engine.dispose()
