@@ -278,11 +278,15 @@ def test_a_reps_home_shows_their_next_one_on_one_in_their_own_time(bot: Bot) -> 
     set_person(bot, "rep1@example.com", timezone="America/New_York")
     weekly(bot, "rep1@example.com", 1, "16:00")  # Tuesdays at 16:00 in Berlin
     weekly(bot, "rep2@example.com", 1, "16:00")
+    weekly(bot, "rep3@example.com", 1, "16:00")
+    bot.slack.add_user("UREP3", "rep3@example.com", tz="Asia/Tokyo")  # Slack's profile only
     # Tuesday Dec 1, 16:30 in Berlin: this week's has just begun, so the next is the 8th.
     with time_machine.travel("2026-12-01 15:30:00+00:00", tick=False):
         ny = json.dumps(home_of(bot, "UREP1"))
-        berlin = json.dumps(home_of(bot, "UREP2"))
-        other = json.dumps(home_of(bot, "UREP3"))
+        unknown = json.dumps(home_of(bot, "UREP2"))
+        tokyo = json.dumps(home_of(bot, "UREP3"))
+        other = json.dumps(home_of(bot, "UREP4"))
     assert "Your weekly 1:1 with *Mark Manager*: next on *Tue 8 Dec at 10:00* (your time)" in ny
-    assert "next on *Tue 8 Dec at 16:00* (CET)" in berlin
+    assert "next on *Tue 8 Dec at 16:00* (CET)" in unknown
+    assert "next on *Wed 9 Dec at 00:00* (your time)" in tokyo
     assert "weekly 1:1" not in other

@@ -25,6 +25,7 @@ from bot.slack.blocks.mrkdwn import escape
 from bot.slack.blocks.plan_message import plan_summary
 from bot.slack.blocks.prep import rep_one_on_one, schedule_home, settings_home
 from bot.slack.blocks.team import manager_home, rep_home
+from bot.slack.zones import person_zone
 from storage.availability import set_reminders_muted
 from storage.models import Person
 from storage.plans import get_plan
@@ -59,7 +60,9 @@ def mute_reminders(ack: Ack, body: dict[str, Any], client: WebClient, context: B
             publish_home(client, session, context["services"], person)
 
 
-def home_view(session: Session, services: Services, person: Person) -> dict[str, Any]:
+def home_view(
+    client: WebClient, session: Session, services: Services, person: Person
+) -> dict[str, Any]:
     """The home view for `person` in the current coaching month."""
     month = coaching_month(person.timezone or services.settings.coach_timezone)
     engine = services.gap_engine(person.workspace_id)
@@ -79,19 +82,20 @@ def home_view(session: Session, services: Services, person: Person) -> dict[str,
         gaps = [{"type": "section", "text": {"type": "mrkdwn", "text": escape(exc)[:3000]}}]
     plan = get_plan(session, person.workspace_id, person.id, month)
     text = plan_summary(plan, labels) if plan is not None else None
-    return rep_home(gaps, text, _one_on_one(services, person))
+    return rep_home(gaps, text, _one_on_one(client, services, person))
 
 
-def _one_on_one(services: Services, rep: Person) -> dict[str, Any] | None:
+def _one_on_one(client: WebClient, services: Services, rep: Person) -> dict[str, Any] | None:
     """The rep's next weekly 1:1 with their manager, in the rep's time zone (None: not set)."""
     manager = rep.manager
     if rep.one_on_one_weekday is None or rep.one_on_one_time is None or manager is None:
         return None
     default = ZoneInfo(services.settings.coach_timezone)
     slot = WeeklySlot(rep.one_on_one_weekday, rep.one_on_one_time)
-    meeting = next_meeting(slot, _zone(manager.timezone) or default, datetime.now(UTC))
-    # Without the rep's zone in the org chart, the time is shown in the manager's, named.
-    theirs = _zone(rep.timezone)
+    zone = _zone(person_zone(client, manager)) or default
+    meeting = next_meeting(slot, zone, datetime.now(UTC))
+    # Where neither the org chart nor Slack knows the rep's zone, the manager's is named.
+    theirs = _zone(person_zone(client, rep))
     shown = meeting if theirs is None else meeting.astimezone(theirs)
     return rep_one_on_one(manager.name, shown, yours=theirs is not None)
 
@@ -139,7 +143,7 @@ def publish_home(client: WebClient, session: Session, services: Services, person
         return
     try:
         client.views_publish(
-            user_id=person.slack_user_id, view=home_view(session, services, person)
+            user_id=person.slack_user_id, view=home_view(client, session, services, person)
         )
     except SlackApiError as exc:
         log.warning(

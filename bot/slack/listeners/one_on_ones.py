@@ -30,6 +30,7 @@ from bot.slack.blocks.prep import (
 from bot.slack.context import Actor
 from bot.slack.forms import Form, ScheduleMeta, TopicsMeta
 from bot.slack.listeners.home import republish
+from bot.slack.zones import person_zone
 from storage.models import Person, WorkspaceSettings
 
 log = logging.getLogger(__name__)
@@ -134,21 +135,6 @@ def _direct_reps(session: Any, actor: Actor) -> list[Person]:
     )
 
 
-def manager_zone(client: WebClient, person: Person, default: str) -> str:
-    """The time zone a manager's 1:1 times are in — the cadence's: the org chart's, else their
-    Slack profile's, else the default."""
-    if person.timezone:
-        return person.timezone
-    if person.slack_user_id:
-        try:
-            found = client.users_info(user=person.slack_user_id)["user"].get("tz")
-            if found:
-                return str(found)
-        except SlackApiError as exc:
-            log.info("no Slack time zone for %s: %s", person.email, exc.response.get("error"))
-    return default
-
-
 def _label(rep: Person) -> str | None:
     if rep.one_on_one_weekday is None or rep.one_on_one_time is None:
         return None
@@ -169,7 +155,8 @@ def open_schedule(ack: Ack, body: dict[str, Any], client: WebClient, context: Bo
         if not reps or me is None:
             client.views_update(view_id=view_id, view=message_modal("Weekly 1:1s", NO_REPS))
             return
-        zone = manager_zone(client, me, services.settings.coach_timezone)
+        # The manager's 1:1 times are in their zone, as the cadence reads them.
+        zone = person_zone(client, me) or services.settings.coach_timezone
         lead = workspace.load(session, services.settings, actor.workspace_id).coach_one_on_one_lead
         listed = [(r.id, r.name, _label(r)) for r in reps]
     view = schedule_modal(listed, zone, lead, max(0, len(listed) - SCHEDULE_REPS))
