@@ -169,6 +169,8 @@ def create_pip(
         session.flush()
     except IntegrityError as exc:
         session.rollback()
+        if active_pip(session, workspace_id, rep_id) is None:
+            raise  # not the one-running-PIP index: a real error, never hidden as "running"
         raise PipRunning from exc
     log_event(
         session,

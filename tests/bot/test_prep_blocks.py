@@ -159,9 +159,10 @@ def test_hostile_text_reaches_slack_escaped_or_as_typed() -> None:
 @pytest.mark.parametrize("count", [0, 1, 40])
 def test_late_topics_fit_one_section_and_are_escaped(count: int) -> None:
     topics = [f"<!channel> topic {n} " + "x" * 290 for n in range(count)]
-    text, blocks = late_topics("Rep <@U1> One", topics)
+    text, blocks = late_topics("<!channel>&Bob One", topics)
     check_message(blocks)
-    assert text == "Rep added topics after this prep went out"
-    assert leaks("chat.postMessage", {"text": text, "blocks": blocks}, topics) == []
+    assert text == "&lt;!channel&gt;&amp;Bob added topics after this prep went out"
+    hostile = [*topics, "<!channel>&Bob"]
+    assert leaks("chat.postMessage", {"text": text, "blocks": blocks}, hostile) == []
     body = blocks[0]["text"]["text"]
     assert ("more" in body) == (count == 40) and ("cleared" in body) == (count == 0)

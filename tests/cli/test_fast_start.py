@@ -27,7 +27,17 @@ with open(os.environ["MODULES_OUT"], "w") as f:
 """
 # Bolt, charts and the scheduler belong to `coach serve`; statistics beyond scipy.special and
 # locale-aware number parsing to the Slack app.
-NEVER = ("slack_bolt", "slack_sdk", "matplotlib", "apscheduler", "babel", "scipy.stats")
+# Alembic (and its Mako templates) only to migrate: the schema check reads the migration files.
+NEVER = (
+    "slack_bolt",
+    "slack_sdk",
+    "matplotlib",
+    "apscheduler",
+    "babel",
+    "scipy.stats",
+    "alembic",
+    "mako",
+)
 # Help text needs none of the data stack or settings validation.
 NOT_FOR_HELP = (
     *NEVER,
@@ -35,7 +45,6 @@ NOT_FOR_HELP = (
     "pandas",
     "numpy",
     "sqlalchemy",
-    "alembic",
     "pydantic_settings",
     "bot.settings",
 )

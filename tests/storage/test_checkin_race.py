@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.models import CheckIn, Person, Pip, PipCheckIn, Plan, Workspace
@@ -157,3 +158,21 @@ def test_two_pips_racing_for_one_rep_are_one(engine: Engine) -> None:
         assert session.scalar(running) == 1
         with pytest.raises(PipRunning):  # and the check before the insert says so at once
             write(session)
+
+
+def test_an_integrity_error_that_is_not_a_running_pip_is_not_called_one(engine: Engine) -> None:
+    author, _, _ = _setup(engine)
+    with Session(engine) as session, pytest.raises(IntegrityError):
+        create_pip(
+            session,
+            workspace_id="w",
+            rep_id=987_654,  # nobody: the foreign key refuses it
+            author_id=author,
+            start_date=date(2026, 11, 2),
+            end_date=date(2027, 1, 31),
+            rhythm_days=7,
+            goals=[PipGoal("close_rate", 0.1, 0.2, date(2027, 1, 1))],
+            tracking=[],
+            commitments=[],
+            discussed=True,
+        )

@@ -230,10 +230,10 @@ def topics_prompt(
 
 def late_topics(rep_name: str, topics: list[str]) -> tuple[str, Blocks]:
     """A reply under a prep that went out before the rep added (or changed) their topics."""
-    first = rep_name.split()[0] if rep_name.split() else rep_name
+    first = escape(rep_name.split()[0] if rep_name.split() else rep_name)
     lines = _fit([f"◦ {escape(t[:300])}" for t in topics], MAX_TEXT - 200)
     text = f"{first} added topics after this prep went out"
-    body = f"*{escape(text)}:*\n" + ("\n".join(lines) if lines else "none now (cleared)")
+    body = f"*{text}:*\n" + ("\n".join(lines) if lines else "none now (cleared)")
     return text, [_section(body)]
 
 
