@@ -16,7 +16,13 @@ from analytics.crm_metrics import flags_by_owner, in_review_order
 from analytics.models import DealFlag
 from bot.coaching.archive import months_to_judge, update_outcomes
 from bot.settings import Settings
-from storage.crm import CrmApplyResult, apply_crm, connected_sources, load_frames
+from storage.crm import (
+    CrmApplyResult,
+    apply_crm,
+    connected_sources,
+    current_crm,
+    load_frames,
+)
 from storage.db import session_scope
 from storage.models import CrmOwner
 
@@ -85,11 +91,13 @@ def sideways_of(
     session: Session, mapping: CrmMapping, workspace_id: str, emails: Iterable[str], now: datetime
 ) -> dict[str, Pipeline]:
     """`sideways` for several reps at the same moment (by lower-case email): each CRM's records
-    are read and judged once, not once a rep (a weekly 1:1 prep's tick holds many reps). A rep
-    is in the first connected CRM where their email owns records."""
+    are read and judged once, not once a rep (a weekly 1:1 prep's tick holds many reps). Deals
+    come from the CRM the workspace takes its counts from: after a switch, the old CRM's
+    records are frozen, and a rep's deals there are no review of today's pipeline."""
     wanted = {email.strip().lower() for email in emails}
     days = mapping.hygiene.untouched_days
-    sources = connected_sources(session, workspace_id)
+    current = current_crm(session, workspace_id)
+    sources = [current[0]] if current else connected_sources(session, workspace_id)
     found: dict[str, Pipeline] = {}
     for source in sources:
         lowered = func.lower(CrmOwner.email)

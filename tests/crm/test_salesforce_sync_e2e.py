@@ -17,6 +17,8 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
+from analytics.crm_mapping import load_mapping
+from bot.coaching.crm import Pipeline, sideways
 from bot.demo.hubspot_standin import HubSpotStandIn
 from bot.demo.salesforce_standin import INSTANCE_URL, SalesforceStandIn
 from storage.crm import current_crm
@@ -292,6 +294,7 @@ def test_one_crm_at_a_time_until_the_workspace_switches(
         assert "this workspace's counts come from hubspot (" in line
         assert "`coach sync salesforce --switch`" in line
         assert sf.calls == [] and deals_of(migrated_url, "salesforce") == 0
+        assert review_of(migrated_url, "priya.shah@example.com").source == "hubspot"
 
         switched = run_coach("sync", "salesforce", "--switch", env=env)
         assert switched.returncode == 0, switched.stderr
@@ -303,8 +306,20 @@ def test_one_crm_at_a_time_until_the_workspace_switches(
         finally:
             engine.dispose()
         assert now is not None and now[0] == "salesforce" and now[2] == "2026-11"
+        # Her HubSpot deals are frozen now: the pipeline review reads Salesforce only.
+        after = review_of(migrated_url, "priya.shah@example.com")
+        assert after.source == "salesforce" and after.flags == []
         back = run_coach("sync", "hubspot", env=env)
         assert back.returncode == 2 and "come from salesforce" in back.stderr
+
+
+def review_of(url: str, email: str) -> Pipeline:
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            return sideways(session, load_mapping(), "acme", email, TODAY)
+    finally:
+        engine.dispose()
 
 
 def deals_of(url: str, source: str) -> int:
