@@ -48,16 +48,20 @@ def parse_slot(text: str) -> WeeklySlot:
     return WeeklySlot(weekday, time(hours, minutes))
 
 
-def next_meeting(slot: WeeklySlot, zone: ZoneInfo, now: datetime) -> datetime:
-    """When the weekly meeting next starts after `now`; its slot is a time in `zone` (the
-    manager's calendar)."""
+def next_meeting(
+    slot: WeeklySlot, zone: ZoneInfo, now: datetime, country: str | None = None
+) -> datetime | None:
+    """When the weekly meeting is next held after `now`: its slot is a time in `zone` (the
+    manager's calendar), and a weekend day or public holiday of `country` (the manager's) has
+    none, as the cadence sends no prep then. None when none is held in the next eight weeks
+    (a slot on a weekend day)."""
     today = now.astimezone(zone).date()
-    for offset in range(8):  # today's may have passed: the same weekday comes again on day 7
+    for offset in range(57):  # today's may have passed; holidays can skip a week or two
         day = today + timedelta(days=offset)
         start = datetime.combine(day, slot.at, tzinfo=zone)
-        if day.weekday() == slot.weekday and start > now:
+        if day.weekday() == slot.weekday and start > now and is_working_day(day, country):
             return start
-    raise AssertionError("every weekday comes within eight days")
+    return None
 
 
 def working_days_elapsed(through: date, country: str | None) -> tuple[int, int]:

@@ -13,15 +13,21 @@ log = logging.getLogger(__name__)
 
 
 def person_zone(client: WebClient, person: Person) -> str | None:
-    """The person's time zone — the org chart's, else their Slack profile's — or None when
-    neither says (the cadence then uses the default, COACH_TIMEZONE)."""
+    """The person's time zone as the cadence reads it — the org chart's, else their Slack
+    profile's (by Slack id, else by email) — or None when neither says (the cadence then uses
+    the default, COACH_TIMEZONE). Slack away or refusing is None too: a page still renders."""
     if person.timezone:
         return person.timezone
-    if person.slack_user_id:
-        try:
-            found = client.users_info(user=person.slack_user_id)["user"].get("tz")
-            if found:
-                return str(found)
-        except SlackApiError as exc:
-            log.info("no Slack time zone for %s: %s", person.email, exc.response.get("error"))
-    return None
+    try:
+        user = (
+            client.users_info(user=person.slack_user_id)
+            if person.slack_user_id
+            else client.users_lookupByEmail(email=person.email)
+        )["user"]
+    except SlackApiError as exc:
+        log.info("no Slack time zone for %s: %s", person.email, exc.response.get("error"))
+        return None
+    except OSError as exc:
+        log.info("no Slack time zone for %s: %s", person.email, exc)
+        return None
+    return str(user["tz"]) if user.get("tz") else None

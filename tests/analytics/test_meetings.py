@@ -37,9 +37,22 @@ def test_the_next_meeting_is_the_first_start_of_the_slot_after_now(
 ) -> None:
     zone = ZoneInfo(zone_name)
     found = next_meeting(WeeklySlot(weekday, at), zone, now)
+    if weekday >= 5:  # a weekend day: no 1:1 is held, no prep goes
+        assert found is None
+        return
+    assert found is not None
     assert found > now and found - now <= timedelta(days=7, hours=1)
     assert found.weekday() == weekday and found.time() == at  # as written in the calendar
     assert found - timedelta(days=7) <= now  # the week before's was not after now: the first
+
+
+def test_a_public_holiday_of_the_managers_country_has_no_1_1() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    friday = WeeklySlot(4, time(10))
+    now = datetime(2026, 12, 21, 9, tzinfo=UTC)
+    # Christmas Day and New Year's Day are Fridays in 2026: in Germany the next is January 8.
+    assert next_meeting(friday, berlin, now, "DE") == datetime(2027, 1, 8, 10, tzinfo=berlin)
+    assert next_meeting(friday, berlin, now) == datetime(2026, 12, 25, 10, tzinfo=berlin)
 
 
 @pytest.mark.parametrize(

@@ -82,18 +82,28 @@ def home_view(
         gaps = [{"type": "section", "text": {"type": "mrkdwn", "text": escape(exc)[:3000]}}]
     plan = get_plan(session, person.workspace_id, person.id, month)
     text = plan_summary(plan, labels) if plan is not None else None
-    return rep_home(gaps, text, _one_on_one(client, services, person))
+    return rep_home(gaps, text, _one_on_one(client, session, services, person))
 
 
-def _one_on_one(client: WebClient, services: Services, rep: Person) -> dict[str, Any] | None:
-    """The rep's next weekly 1:1 with their manager, in the rep's time zone (None: not set)."""
+def _one_on_one(
+    client: WebClient, session: Session, services: Services, rep: Person
+) -> dict[str, Any] | None:
+    """The rep's next weekly 1:1 with their manager, in the rep's time zone (None: not set, or
+    none held in the weeks ahead)."""
     manager = rep.manager
     if rep.one_on_one_weekday is None or rep.one_on_one_time is None or manager is None:
         return None
     default = ZoneInfo(services.settings.coach_timezone)
     slot = WeeklySlot(rep.one_on_one_weekday, rep.one_on_one_time)
     zone = _zone(person_zone(client, manager)) or default
-    meeting = next_meeting(slot, zone, datetime.now(UTC))
+    # The manager's working days decide, as for the prep: no 1:1 on their holidays.
+    country = (
+        manager.country
+        or workspace.load(session, services.settings, rep.workspace_id).coach_country
+    )
+    meeting = next_meeting(slot, zone, datetime.now(UTC), country)
+    if meeting is None:
+        return None
     # Where neither the org chart nor Slack knows the rep's zone, the manager's is named.
     theirs = _zone(person_zone(client, rep))
     shown = meeting if theirs is None else meeting.astimezone(theirs)
