@@ -109,16 +109,26 @@ def save_topics(session: Session, workspace_id: str, rep_id: int, day: date, tex
         row.topics = text
 
 
-def prep_thread(session: Session, rep: Person, day: date) -> tuple[str, str] | None:
-    """Where the manager's prep of the rep's 1:1 on `day` went (channel, ts), once it has gone:
-    topics the rep saves after it are sent there as a reply."""
-    if rep.manager_id is None:
+def late_topics_to(
+    session: Session, rep: Person, day: date, due: datetime | None, now: datetime
+) -> tuple[str, str | None] | None:
+    """Where topics the rep saves `now` for their 1:1 on `day` must go because the manager's
+    prep may be made without them: (channel, ts) of the prep once it went out, for a reply
+    under it; (the manager's Slack id, None) while it is being sent, or once it is `due` and
+    not yet recorded (made, waiting for its turn to send), for a message of its own. None while
+    the prep is still to be made: it will show them."""
+    manager = rep.manager
+    if manager is None:
         return None
-    key = prep_key(day.isoformat(), rep.manager_id, rep.id)
+    key = prep_key(day.isoformat(), manager.id, rep.id)
     row = delivered(session, rep.workspace_id, [key]).get(key)
-    if row is None or row.status != "sent" or not row.channel or not row.ts:
-        return None
-    return row.channel, row.ts
+    if row is not None and row.status == "sent" and row.channel and row.ts:
+        return row.channel, row.ts
+    sending = row is not None and row.status == "claimed"
+    made = row is None and due is not None and now >= due
+    if (sending or made) and manager.slack_user_id:
+        return manager.slack_user_id, None
+    return None
 
 
 def _month_counts(

@@ -290,3 +290,24 @@ def test_a_reps_home_shows_their_next_one_on_one_in_their_own_time(bot: Bot) -> 
     assert "next on *Tue 8 Dec at 16:00* (CET)" in unknown
     assert "next on *Wed 9 Dec at 00:00* (your time)" in tokyo
     assert "weekly 1:1" not in other
+
+
+def test_topics_saved_while_the_prep_is_on_its_way_reach_the_manager_on_their_own(
+    bot: Bot,
+) -> None:
+    """13:31 in Berlin: the 14:00 1:1's prep is due, made but not yet recorded as sent (a
+    paced run, a busy tick). Topics saved now would miss it: they go to Mark directly."""
+    set_person(bot, "mark@example.com", timezone=BERLIN)
+    set_person(bot, "rep1@example.com", timezone=BERLIN)
+    weekly(bot, "rep1@example.com", 1, "14:00")
+    with time_machine.travel("2026-12-08 12:31:00+00:00", tick=True):
+        click(bot, "UREP1", "topics_open", "2026-12-08")
+        [opened] = bot.slack.wait_for("views.open")
+        answer = submit(bot, "UREP1", view_of(opened.params), {"topics": "Acme & <!here>"})
+        assert "on its way" in json.dumps(answer)
+        [own] = bot.slack.wait_for("chat.postMessage")
+    assert own.params["channel"] == "UMARK" and not own.params.get("thread_ts")
+    assert own.params["text"] == (
+        "Rep added topics for your 1:1 on Tuesday, December 8, after its prep was made"
+    )
+    assert "Acme &amp; &lt;!here&gt;" in blocks_text(own.params)

@@ -228,11 +228,15 @@ def topics_prompt(
     ]
 
 
-def late_topics(rep_name: str, topics: list[str]) -> tuple[str, Blocks]:
-    """A reply under a prep that went out before the rep added (or changed) their topics."""
+def late_topics(rep_name: str, topics: list[str], day: date | None = None) -> tuple[str, Blocks]:
+    """Topics the rep added (or changed) after their 1:1's prep was made: a reply under the
+    prep, or, with the 1:1's `day`, a message of its own (the prep was still on its way)."""
     first = escape(rep_name.split()[0] if rep_name.split() else rep_name)
     lines = _fit([f"◦ {escape(t[:300])}" for t in topics], MAX_TEXT - 200)
     text = f"{first} added topics after this prep went out"
+    if day is not None:
+        when = f"{day:%A, %B} {day.day}"
+        text = f"{first} added topics for your 1:1 on {when}, after its prep was made"
     body = f"*{text}:*\n" + ("\n".join(lines) if lines else "none now (cleared)")
     return text, [_section(body)]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
@@ -14,7 +15,7 @@ from sqlalchemy import select
 
 from analytics.meetings import WeeklySlot, parse_slot
 from bot.coaching import workspace
-from bot.coaching.prep import MAX_TOPICS_CHARS, prep_thread, save_topics, topics_for
+from bot.coaching.prep import MAX_TOPICS_CHARS, late_topics_to, save_topics, topics_for
 from bot.coaching.services import Services
 from bot.slack.blocks.plan import loading_modal, message_modal
 from bot.slack.blocks.prep import (
@@ -101,23 +102,49 @@ def submit_topics(ack: Ack, client: WebClient, context: BoltContext) -> None:
     if error:
         ack(response_action="errors", errors={"topics": error})
         return
+    services: Services = context["services"]
     with context["sessions"]() as session:
         save_topics(session, actor.workspace_id, actor.person_id, day, text)
         session.commit()
         rep = session.get(Person, actor.person_id)
-        thread = prep_thread(session, rep, day) if rep is not None else None
+        target = None
+        if rep is not None:
+            due = _prep_due(client, session, services, rep, day)
+            target = late_topics_to(session, rep, day, due, datetime.now(UTC))
         topics = topics_for(session, actor.workspace_id, actor.person_id, day)
-    if thread is None:
+    if target is None:
         done = "Saved — they open the agenda of your manager's prep for this 1:1."
         ack(response_action="update", view=message_modal("Your 1:1 topics", done))
         return
-    done = "Saved — your manager's prep already went out: they get your topics as a reply to it."
+    channel, thread = target
+    done = (
+        "Saved — your manager's prep already went out: they get your topics as a reply to it."
+        if thread
+        else "Saved — your manager's prep is on its way: they get your topics in a message of "
+        "their own."
+    )
     ack(response_action="update", view=message_modal("Your 1:1 topics", done))
-    text, blocks = late_topics(actor.name, topics)
+    text, blocks = late_topics(actor.name, topics, None if thread else day)
     try:
-        client.chat_postMessage(channel=thread[0], thread_ts=thread[1], text=text, blocks=blocks)
-    except SlackApiError as exc:  # saved; the reply is a courtesy, logged when it can't go
-        log.warning("late 1:1 topics reply failed: %s", exc.response.get("error"))
+        client.chat_postMessage(channel=channel, thread_ts=thread, text=text, blocks=blocks)
+    except SlackApiError as exc:  # saved; the message is a courtesy, logged when it can't go
+        log.warning("late 1:1 topics message failed: %s", exc.response.get("error"))
+
+
+def _prep_due(
+    client: WebClient, session: Any, services: Services, rep: Person, day: date
+) -> datetime | None:
+    """When the prep of the rep's 1:1 on `day` is made: the lead time before the meeting, on
+    the manager's clock (None: no 1:1 time set)."""
+    manager = rep.manager
+    if manager is None or rep.one_on_one_time is None:
+        return None
+    try:
+        zone = ZoneInfo(person_zone(client, manager) or services.settings.coach_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo(services.settings.coach_timezone)
+    lead = workspace.load(session, services.settings, rep.workspace_id).coach_one_on_one_lead
+    return datetime.combine(day, rep.one_on_one_time, tzinfo=zone) - timedelta(minutes=lead)
 
 
 def _direct_reps(session: Any, actor: Actor) -> list[Person]:
