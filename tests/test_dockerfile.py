@@ -2,13 +2,16 @@
 from exactly the files the image copies, install it into a clean virtual environment with no
 index, and run the image's entrypoint until its health check answers.
 
-That takes half a minute, so it runs when `Dockerfile` or `pyproject.toml` (what decides the
-image's contents) differ from the fingerprint of the last pass, kept in
-`tests/dockerfile.sha256`: a pass records the new fingerprint, to be committed with the change.
+That takes half a minute, so it runs when what decides the image differs from the fingerprint
+of the last pass, kept in `tests/dockerfile.sha256`: `Dockerfile` and `pyproject.toml`, and of
+the source the image copies, each file's path and the modules it imports (a file the wheel
+would leave out, or an import only the development environment has, breaks the image and no
+other test). A pass records the new fingerprint, to be committed with the change.
 `COACH_TEST_DOCKERFILE=1` runs it regardless."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -27,16 +30,41 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 FINGERPRINT_FILE = ROOT / "tests" / "dockerfile.sha256"
 
 
+def copied_folders() -> list[str]:
+    """The source folders the image's build stage copies."""
+    lines = re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE, re.M)
+    return [name for line in lines for name in line.split() if (ROOT / name).is_dir()]
+
+
+def imports(path: Path) -> set[str]:
+    """The top-level modules a Python file imports (absolute imports)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
 def fingerprint(root: Path = ROOT) -> str:
-    """The hash of what decides the image: the Dockerfile and the project's metadata."""
+    """The hash of what decides the image: the Dockerfile, the project's metadata, and each
+    copied source file's path and imports (not its code: the rest of the suite tests that)."""
     digest = sha256()
     for name in ("Dockerfile", "pyproject.toml"):
         digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
+    for folder in copied_folders():
+        for path in sorted((root / folder).rglob("*")):
+            if "__pycache__" in path.parts or not path.is_file():
+                continue
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            if path.suffix == ".py":
+                digest.update(" ".join(sorted(imports(path))).encode() + b"\0")
     return digest.hexdigest()
 
 
 def checked() -> bool:
-    """Whether the image's steps passed with the Dockerfile and pyproject.toml as they are."""
+    """Whether the image's steps passed with what decides the image as it is."""
     recorded = FINGERPRINT_FILE.read_text().strip() if FINGERPRINT_FILE.exists() else ""
     return recorded == fingerprint() and os.environ.get("COACH_TEST_DOCKERFILE") != "1"
 
@@ -58,23 +86,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_fingerprint_follows_the_dockerfile_and_pyproject_only(tmp_path: Path) -> None:
+def test_the_fingerprint_follows_what_can_break_the_image(tmp_path: Path) -> None:
     for name in ("Dockerfile", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, tmp_path / name)
+    for folder in copied_folders():
+        shutil.copytree(
+            ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
     before = fingerprint(tmp_path)
-    assert before == fingerprint()
+    assert before == fingerprint() and "bot" in copied_folders()
     (tmp_path / "README.md").write_text("changed")
+    logs = tmp_path / "bot" / "logs.py"
+    logs.write_text(logs.read_text() + "\nWHY = 42\n")  # code, no new import: the suite's
     assert fingerprint(tmp_path) == before
-    for name in ("Dockerfile", "pyproject.toml"):
-        with (tmp_path / name).open("a") as f:
-            f.write("\n")
+    changes = [
+        (tmp_path / "Dockerfile", "\n"),
+        (tmp_path / "pyproject.toml", "\n"),
+        (logs, "import hypothesis\n"),  # only the development environment has it
+        (tmp_path / "bot" / "data.yaml", "a: 1\n"),  # a file to ship
+    ]
+    for path, added in changes:
+        path.write_text((path.read_text() if path.exists() else "") + added)
         assert fingerprint(tmp_path) != before
         before = fingerprint(tmp_path)
 
 
 @pytest.mark.skipif(
     checked(),
-    reason="Dockerfile and pyproject.toml unchanged since the image's steps last passed "
+    reason="what decides the image is unchanged since its steps last passed "
     "(tests/dockerfile.sha256); COACH_TEST_DOCKERFILE=1 runs them",
 )
 def test_the_image_steps_in_a_clean_virtual_environment(tmp_path: Path) -> None:
