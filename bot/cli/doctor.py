@@ -105,7 +105,8 @@ def crm_checks(settings: Settings, db: Engine, *, now: datetime | None = None) -
     from bot.crm.base import CrmError
     from bot.crm.sync import configured_sources, connector_for
     from bot.settings import ConfigError
-    from storage.crm import CrmStore
+    from storage.crm import CrmStore, current_crm
+    from storage.db import session_scope
 
     sources = configured_sources(settings)
     if not sources:
@@ -124,6 +125,25 @@ def crm_checks(settings: Settings, db: Engine, *, now: datetime | None = None) -
         except CrmError as exc:
             yield Check(source, False, exc.line, _CRM_FIXES[exc.kind].format(source=source))
         yield from _last_sync(settings, store, source, now)
+    with session_scope(db) as session:
+        current = current_crm(session, workspace)
+    if current is not None:
+        yield _one_crm(sources, *current)
+
+
+def _one_crm(configured: list[str], source: str, first: str, last: str) -> Check:
+    """Which CRM the counts come from; another one set up too is refused at every sync."""
+    others = [other for other in configured if other != source]
+    detail = f"the counts come from {source} ({first} to {last})"
+    if not others:
+        return Check("crm", True, detail)
+    other = others[0]
+    return Check(
+        "crm",
+        False,
+        f"{detail}; {other} is set up too, and its syncs are refused (one CRM at a time)",
+        f"unset {other}'s settings, or `coach sync {other} --switch` to move to it",
+    )
 
 
 def _last_sync(settings: Settings, store: object, source: str, now: datetime) -> Iterator[Check]:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from bot.cli.doctor import Check, crm_checks
 from bot.crm.sync import sync_source
 from bot.demo.hubspot_standin import ALL_SCOPES, HubSpotStandIn
+from bot.demo.salesforce_standin import INSTANCE_URL, SalesforceStandIn
 from bot.settings import Settings
 from storage.crm import CrmStore
 from storage.db import make_engine
@@ -109,3 +110,26 @@ def test_a_killed_sync_and_a_daily_sync_that_stopped(
     assert sync_source(config, engine, "acme", "hubspot").ok
     stale = checks(config, engine, now=datetime.now(UTC) + timedelta(days=2))[1]
     assert not stale.ok and "COACH_SYNC_TIME" in (stale.fix or "")
+
+
+def test_which_crm_the_counts_come_from_and_a_second_one_set_up(
+    engine: Engine, hubspot: HubSpotStandIn
+) -> None:
+    config = settings(hubspot)
+    assert sync_source(config, engine, "acme", "hubspot").ok
+    [*_, one] = checks(config, engine)
+    assert (one.name, one.ok) == ("crm", True)
+    assert one.detail.startswith("the counts come from hubspot (")
+    with SalesforceStandIn() as sf:
+        both = settings(
+            hubspot,
+            SALESFORCE_INSTANCE_URL=INSTANCE_URL,
+            SALESFORCE_ACCESS_TOKEN=sf.token,
+            SALESFORCE_BASE_URL=sf.url,
+        )
+        [*_, two] = checks(both, engine)
+    assert (two.name, two.ok) == ("crm", False)
+    assert "salesforce is set up too, and its syncs are refused" in two.detail
+    assert (
+        two.fix == "unset salesforce's settings, or `coach sync salesforce --switch` to move to it"
+    )
