@@ -32,7 +32,7 @@ RULES: list[tuple[str, tuple[str, ...], str]] = [
             "bot.cli",
             "bot.demo",
         ),
-        "the cadence uses coaching/, Slack's blocks, client and installs, never the Bolt app",
+        "the cadence uses coaching/, Slack's blocks, client, installs and zones, never the Bolt app",
     ),
     ("bot/slack", ("bot.cadence", "bot.cli", "bot.demo"), "the Bolt app answers requests only"),
     ("bot/cli", ("bot.demo",), "the demo adds its command through an entry point"),

@@ -50,6 +50,7 @@ from bot.slack.blocks.cadence import (
 )
 from bot.slack.blocks.pip import pip_checkin_due, pip_end_due, pip_lead_moved
 from bot.slack.client import make_web_client
+from bot.slack.zones import slack_zone
 from storage.availability import defer, deferred
 from storage.counts import read_counts
 from storage.deliveries import delivered
@@ -211,12 +212,8 @@ class Cadence:
             return cached[1]
         assert self.client is not None
         try:
-            user = (
-                self.client.users_info(user=person.slack_user_id)
-                if person.slack_user_id
-                else self.client.users_lookupByEmail(email=person.email)
-            )["user"]
-            zone, ttl = ZoneInfo(user["tz"]) if user.get("tz") else None, ZONE_TTL
+            name = slack_zone(self.client, person)
+            zone, ttl = ZoneInfo(name) if name else None, ZONE_TTL
         except SlackApiError as exc:
             log.info("no Slack time zone for %s: %s", person.email, exc.response.get("error"))
             zone, ttl = None, RETRY_TTL
