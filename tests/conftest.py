@@ -140,10 +140,16 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """An engine on a database migrated to head (SQLite and PostgreSQL)."""
+def migrated_url(request: pytest.FixtureRequest) -> str:
+    """A database migrated to head, once on SQLite and once on PostgreSQL: its URL."""
     migrated = "migrated_pg_url" if request.param == "postgresql" else "migrated_sqlite_url"
-    eng = make_engine(request.getfixturevalue(migrated))
+    return request.getfixturevalue(migrated)
+
+
+@pytest.fixture
+def engine(migrated_url: str) -> Iterator[Engine]:
+    """An engine on a database migrated to head (SQLite and PostgreSQL)."""
+    eng = make_engine(migrated_url)
     yield eng
     eng.dispose()
 

@@ -15,7 +15,6 @@ from bot.crm.hubspot import HubSpotConnector
 from bot.demo.hubspot_standin import HubSpotStandIn
 from bot.settings import Settings
 from storage.crm import CrmStore
-from storage.db import make_engine
 from storage.deliveries import claim
 from storage.models import Delivery
 from tests.crm.test_hubspot_connector import TOKEN, seed
@@ -24,14 +23,6 @@ from tests.crm.test_hubspot_connector import TOKEN, seed
 BEFORE = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
 AFTER = datetime(2026, 11, 30, 4, 30, tzinfo=UTC)
 DAY = "2026-11-30"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    fixture = "migrated_pg_url" if request.param == "postgresql" else "migrated_sqlite_url"
-    made = make_engine(request.getfixturevalue(fixture))
-    yield made
-    made.dispose()
 
 
 @pytest.fixture

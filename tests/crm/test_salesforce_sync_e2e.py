@@ -66,12 +66,6 @@ def seed(sf: SalesforceStandIn) -> dict[str, list[str]]:
     return deals
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def migrated_url(request: pytest.FixtureRequest) -> str:
-    fixture = "migrated_pg_url" if request.param == "postgresql" else "migrated_sqlite_url"
-    return request.getfixturevalue(fixture)
-
-
 @pytest.fixture
 def sf() -> Iterator[SalesforceStandIn]:
     with time_machine.travel(TODAY, tick=True), SalesforceStandIn(page_size=4) as standin:

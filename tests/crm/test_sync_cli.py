@@ -16,12 +16,6 @@ from tests.crm.test_hubspot_connector import TOKEN, seed
 from tests.in_process import Ran, run_coach
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def migrated_url(request: pytest.FixtureRequest) -> str:
-    fixture = "migrated_pg_url" if request.param == "postgresql" else "migrated_sqlite_url"
-    return request.getfixturevalue(fixture)
-
-
 @pytest.fixture
 def hubspot() -> Iterator[HubSpotStandIn]:
     with HubSpotStandIn(token=TOKEN) as standin:
