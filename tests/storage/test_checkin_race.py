@@ -37,21 +37,26 @@ def _setup(engine: Engine) -> tuple[int, int, int]:
             actions=["Book two demos a week"],
             checkin_dates=[date(2026, 11, 16)],
         )
-        pip = create_pip(
-            session,
-            workspace_id="w",
-            rep_id=rep.id,
-            author_id=boss.id,
-            start_date=date(2026, 11, 2),
-            end_date=date(2027, 1, 31),
-            rhythm_days=7,
-            goals=[PipGoal("close_rate", 0.1, 0.2, date(2027, 1, 1))],
-            tracking=[],
-            commitments=["Join three calls a week"],
-            discussed=True,
-        )
+        pip = _pip(session, rep.id, boss.id, ["Join three calls a week"])
         session.commit()
         return boss.id, plan.id, pip.id
+
+
+def _pip(session: Session, rep_id: int, author_id: int, commitments: list[str]) -> Pip:
+    """A ten-week PIP on the close rate for `rep_id`."""
+    return create_pip(
+        session,
+        workspace_id="w",
+        rep_id=rep_id,
+        author_id=author_id,
+        start_date=date(2026, 11, 2),
+        end_date=date(2027, 1, 31),
+        rhythm_days=7,
+        goals=[PipGoal("close_rate", 0.1, 0.2, date(2027, 1, 1))],
+        tracking=[],
+        commitments=commitments,
+        discussed=True,
+    )
 
 
 def _race(engine: Engine, write: Callable[[Session], Any]) -> Any:
@@ -138,19 +143,7 @@ def test_two_pips_racing_for_one_rep_are_one(engine: Engine) -> None:
         rep_id = rep.id
 
     def write(session: Session) -> Pip:
-        return create_pip(
-            session,
-            workspace_id="w",
-            rep_id=rep_id,
-            author_id=author,
-            start_date=date(2026, 11, 2),
-            end_date=date(2027, 1, 31),
-            rhythm_days=7,
-            goals=[PipGoal("close_rate", 0.1, 0.2, date(2027, 1, 1))],
-            tracking=[],
-            commitments=[],
-            discussed=True,
-        )
+        return _pip(session, rep_id, author, [])
 
     assert isinstance(_race(engine, write), PipRunning)
     with Session(engine) as session:
@@ -163,16 +156,4 @@ def test_two_pips_racing_for_one_rep_are_one(engine: Engine) -> None:
 def test_an_integrity_error_that_is_not_a_running_pip_is_not_called_one(engine: Engine) -> None:
     author, _, _ = _setup(engine)
     with Session(engine) as session, pytest.raises(IntegrityError):
-        create_pip(
-            session,
-            workspace_id="w",
-            rep_id=987_654,  # nobody: the foreign key refuses it
-            author_id=author,
-            start_date=date(2026, 11, 2),
-            end_date=date(2027, 1, 31),
-            rhythm_days=7,
-            goals=[PipGoal("close_rate", 0.1, 0.2, date(2027, 1, 1))],
-            tracking=[],
-            commitments=[],
-            discussed=True,
-        )
+        _pip(session, 987_654, author, [])  # nobody: the foreign key refuses it
