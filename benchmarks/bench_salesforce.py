@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from bench_sync import sync
 
 from bot.demo.salesforce_standin import INSTANCE_URL, SalesforceStandIn
 from storage.csv_import import import_org
@@ -28,28 +28,6 @@ from storage.db import make_engine, upgrade
 
 STAGES = ["Qualification", "Needs Analysis", "Value Proposition", "Proposal/Price Quote"]
 REPS = 50
-# What `coach sync salesforce` runs, in its own process (the day it syncs on: argv[1]): prints its
-# line, where the time went and its peak resident set size (kB on Linux).
-_RUN = """
-import resource, sys
-from datetime import date
-from bot.crm.sync import sync_source
-from bot.settings import load_settings
-from storage.db import make_engine
-settings = load_settings()
-result = sync_source(
-    settings, make_engine(settings.database_url), settings.workspace(), "salesforce",
-    today=date.fromisoformat(sys.argv[1]),
-)
-print(result.line())
-print("timings", *(f"{k}={v:.1f}" for k, v in sorted(result.timings.items())))
-# VmHWM: this process's own peak. ru_maxrss is not: Linux carries the parent's (the stand-in's,
-# hundreds of MB) over fork and exec.
-status = open("/proc/self/status").read() if sys.platform == "linux" else ""
-peak = [line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")]
-print("maxrss", peak[0] if peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-sys.exit(0 if result.ok else 1)
-"""
 
 
 def seed(sf: SalesforceStandIn, deals: int, activities: int, start: datetime) -> list[str]:
@@ -118,21 +96,10 @@ def run(deals: int, activities: int) -> None:
         def once(label: str) -> None:
             sf.clear_calls()
             load = os.getloadavg()[0]
-            began = time.perf_counter()
-            done = subprocess.run(
-                [sys.executable, "-c", _RUN, today.isoformat()],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            seconds = time.perf_counter() - began
-            if done.returncode != 0:
-                raise SystemExit(f"sync failed: {done.stdout.strip()} {done.stderr.strip()}")
-            line, timings, rss = done.stdout.strip().splitlines()[-3:]
+            seconds, peak, text = sync(env, "salesforce", today)
             print(
-                f"{label}: {seconds:.1f} s, peak {int(rss.split()[1]) / 1024:.0f} MB resident, "
-                f"{len(sf.calls):,} API requests, load {load:.1f} — {line}\n  {timings}"
+                f"{label}: {seconds:.1f} s, peak {peak:.0f} MB resident, "
+                f"{len(sf.calls):,} API requests, load {load:.1f} — {text}"
             )
 
         once("first sync")

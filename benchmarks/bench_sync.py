@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from bot.demo.hubspot_standin import DEFAULT_STAGES, HubSpotStandIn, seed_account
@@ -34,15 +34,20 @@ from storage.db import make_engine, session_scope, upgrade
 WORKSPACE = "bench"
 TOKEN = "pat-bench"
 OPEN_STAGES = DEFAULT_STAGES[:5]
-# What `coach sync hubspot` runs, in its own process: prints its line, where the time went and
+# What `coach sync SOURCE` runs, in its own process (argv: the source, and the day it syncs on if
+# not today): prints its line, where the time went and
 # the process's peak resident set size (kB on Linux).
 _RUN = """
 import resource, sys
+from datetime import date
 from bot.crm.sync import sync_source
 from bot.settings import load_settings
 from storage.db import make_engine
 settings = load_settings()
-result = sync_source(settings, make_engine(settings.database_url), settings.workspace(), "hubspot")
+today = date.fromisoformat(sys.argv[2]) if len(sys.argv) > 2 else None
+result = sync_source(
+    settings, make_engine(settings.database_url), settings.workspace(), sys.argv[1], today=today
+)
 print(result.line())
 print("timings", *(f"{k}={v:.1f}" for k, v in sorted(result.timings.items())))
 # VmHWM: this process's own peak. ru_maxrss is not: Linux carries the parent's (the stand-in's,
@@ -85,11 +90,12 @@ def write_org(path: Path, reps: int) -> None:
             out.writerow([f"rep{r}@bench.example", f"Rep {r}", "rep", manager])
 
 
-def sync(env: dict[str, str]) -> tuple[float, float, str]:
-    """Sync in a process of its own: seconds, peak MB, its line and where the time went."""
+def sync(env: dict[str, str], source: str, today: date | None = None) -> tuple[float, float, str]:
+    """Sync `source` in a process of its own (as of `today`, default the real date): seconds,
+    peak MB, its line and where the time went."""
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", _RUN],
+        [sys.executable, "-c", _RUN, source, *([today.isoformat()] if today else [])],
         env=env,
         capture_output=True,
         text=True,
@@ -145,7 +151,7 @@ def main() -> None:
                 print(f"changed {changed:,} records ({args.changed:.0%})")
             before = len(hubspot.calls)
             load = os.getloadavg()[0]
-            seconds, peak, line = sync(env)
+            seconds, peak, line = sync(env, "hubspot")
             calls = Counter(c.name for c in hubspot.calls[before:])
             searches = sum(n for name, n in calls.items() if name.endswith(".search"))
             print(f"{label}: {seconds:.1f} s, peak {peak:.0f} MB, load {load:.1f}; {line}")
