@@ -219,6 +219,25 @@ class Cluster:
     ready_seconds: float  # from starting the replicas until every one answers /healthz
 
 
+def import_and_settle(url: str, org: pd.DataFrame, metrics: pd.DataFrame) -> None:
+    """Migrate the database at `url` and import `org` and `metrics` as an operator would, then
+    let PostgreSQL settle (as an operator would, and as autovacuum and the next checkpoint
+    would, in the middle of a measurement otherwise)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        org_csv, metrics_csv = write_demo_csvs(Path(tmp), org, metrics)
+        upgrade(url)
+        engine = make_engine(url)
+        with session_scope(engine) as session:
+            import_org(session, "default", org_csv)
+            import_metrics(session, "default", metrics_csv, load_catalogue())
+        engine.dispose()
+    settle = create_engine(url, isolation_level="AUTOCOMMIT")
+    with settle.connect() as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+        conn.execute(text("CHECKPOINT"))
+    settle.dispose()
+
+
 @contextmanager
 def coach_cluster(
     admin_url: str,
@@ -236,21 +255,7 @@ def coach_cluster(
     url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            org_csv, metrics_csv = write_demo_csvs(Path(tmp), org, metrics)
-            upgrade(url)
-            engine = make_engine(url)
-            with session_scope(engine) as session:
-                import_org(session, "default", org_csv)
-                import_metrics(session, "default", metrics_csv, load_catalogue())
-            engine.dispose()
-        # Let PostgreSQL settle after the bulk import, as an operator would (and as autovacuum
-        # and the next checkpoint would, in the middle of the measurement otherwise).
-        settle = create_engine(url, isolation_level="AUTOCOMMIT")
-        with settle.connect() as conn:
-            conn.execute(text("VACUUM ANALYZE"))
-            conn.execute(text("CHECKPOINT"))
-        settle.dispose()
+        import_and_settle(url, org, metrics)
         managers = dict(zip(org["email"], org["slack_user_id"], strict=True))
         rep_rows = org[org["role"] == "rep"]
         pairs = [

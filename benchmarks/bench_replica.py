@@ -21,7 +21,6 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -33,14 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_cadence import build_org  # noqa: E402
-from bench_load import SECRET, AnsweredStandIn, free_ports  # noqa: E402
+from bench_load import SECRET, AnsweredStandIn, free_ports, import_and_settle  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from analytics.catalogue import load_catalogue  # noqa: E402
-from bot.demo.run import write_demo_csvs  # noqa: E402
 from bot.demo.standin import sign_slack_request, slash_command_body  # noqa: E402
-from storage.csv_import import import_metrics, import_org  # noqa: E402
-from storage.db import make_engine, session_scope, upgrade  # noqa: E402
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
@@ -76,19 +71,7 @@ def scratch_database(admin_url: str, reps: int) -> tuple[str, str, list[tuple[st
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    with tempfile.TemporaryDirectory() as tmp:
-        org_csv, metrics_csv = write_demo_csvs(Path(tmp), org, metrics)
-        upgrade(url)
-        engine = make_engine(url)
-        with session_scope(engine) as session:
-            import_org(session, "default", org_csv)
-            import_metrics(session, "default", metrics_csv, load_catalogue())
-        engine.dispose()
-    settle = create_engine(url, isolation_level="AUTOCOMMIT")
-    with settle.connect() as conn:
-        conn.execute(text("VACUUM ANALYZE"))
-        conn.execute(text("CHECKPOINT"))
-    settle.dispose()
+    import_and_settle(url, org, metrics)
     return name, url, pairs_of(url)
 
 
