@@ -3,7 +3,7 @@ checklist: a success line, an agenda the rep fills in part of, and the numbers b
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -110,13 +110,18 @@ def save_topics(session: Session, workspace_id: str, rep_id: int, day: date, tex
 
 
 def late_topics_to(
-    session: Session, rep: Person, day: date, due: datetime | None, now: datetime
+    session: Session,
+    rep: Person,
+    day: date,
+    due: Callable[[], datetime | None],
+    now: datetime,
 ) -> tuple[str, str | None] | None:
     """Where topics the rep saves `now` for their 1:1 on `day` must go because the manager's
     prep may be made without them: (channel, ts) of the prep once it went out, for a reply
-    under it; (the manager's Slack id, None) while it is being sent, or once it is `due` and
+    under it; (the manager's Slack id, None) while it is being sent, or once it is `due()` and
     not yet recorded (made, waiting for its turn to send), for a message of its own. None while
-    the prep is still to be made: it will show them."""
+    the prep is still to be made: it will show them. `due` is asked only when no prep is
+    recorded (it may ask Slack for the manager's zone)."""
     manager = rep.manager
     if manager is None:
         return None
@@ -125,7 +130,8 @@ def late_topics_to(
     if row is not None and row.status == "sent" and row.channel and row.ts:
         return row.channel, row.ts
     sending = row is not None and row.status == "claimed"
-    made = row is None and due is not None and now >= due
+    when = due() if row is None else None
+    made = when is not None and now >= when
     if (sending or made) and manager.slack_user_id:
         return manager.slack_user_id, None
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -109,7 +110,7 @@ def submit_topics(ack: Ack, client: WebClient, context: BoltContext) -> None:
         rep = session.get(Person, actor.person_id)
         target = None
         if rep is not None:
-            due = _prep_due(client, session, services, rep, day)
+            due = partial(_prep_due, client, session, services, rep, day)
             target = late_topics_to(session, rep, day, due, datetime.now(UTC))
         topics = topics_for(session, actor.workspace_id, actor.person_id, day)
     if target is None:
